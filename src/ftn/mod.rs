@@ -1,0 +1,1 @@
+//! FidoNet packets, echomail messages, bundles and BBS text exports (issue 3).

@@ -1,0 +1,220 @@
+//! The types that flow between stages: parse produces [`ParsedStory`], classify adds
+//! [`AutoTag`]s, the store turns them into [`Story`] rows with ids.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a story came from: a web feed or FidoNet-style echomail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoryKind {
+    Feed,
+    Echomail,
+}
+
+impl StoryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoryKind::Feed => "feed",
+            StoryKind::Echomail => "echomail",
+        }
+    }
+}
+
+impl FromStr for StoryKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "feed" => Ok(StoryKind::Feed),
+            "echomail" => Ok(StoryKind::Echomail),
+            other => Err(format!("unknown story kind {other:?}")),
+        }
+    }
+}
+
+/// One story as the parse stage produces it: text already sanitised, no ids yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedStory {
+    /// Source-local identity: a feed item's guid, an echomail MSGID. `None` falls back to the link.
+    pub guid: Option<String>,
+    pub link: Option<String>,
+    pub title: String,
+    /// Plain text, paragraphs separated by blank lines, links referenced as `[n]`.
+    pub body: String,
+    /// The numbered links of the body, in order (`[1]` is `links[0]`).
+    pub links: Vec<String>,
+    pub published: Option<DateTime<Utc>>,
+    pub author: Option<String>,
+    pub kind: StoryKind,
+    /// Echo area tag (echomail only).
+    pub area: Option<String>,
+    /// FTN origin address, e.g. `1337:1/100` (echomail only).
+    pub origin: Option<String>,
+}
+
+impl ParsedStory {
+    pub fn new(kind: StoryKind, title: impl Into<String>) -> Self {
+        ParsedStory {
+            guid: None,
+            link: None,
+            title: title.into(),
+            body: String::new(),
+            links: Vec::new(),
+            published: None,
+            author: None,
+            kind,
+            area: None,
+            origin: None,
+        }
+    }
+}
+
+/// The three families of tags. Country and policy tags are written `country:CN`,
+/// `policy:entity-list`; free tags are bare labels such as `brief`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TagKind {
+    Country,
+    Policy,
+    Free,
+}
+
+/// A tag in canonical form: countries upper case (`CN`, `EU`), policies and free tags lower case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Tag {
+    pub kind: TagKind,
+    pub value: String,
+}
+
+impl Tag {
+    pub fn country(code: &str) -> Tag {
+        Tag { kind: TagKind::Country, value: code.trim().to_ascii_uppercase() }
+    }
+    pub fn policy(id: &str) -> Tag {
+        Tag { kind: TagKind::Policy, value: id.trim().to_ascii_lowercase() }
+    }
+    pub fn free(label: &str) -> Tag {
+        Tag { kind: TagKind::Free, value: label.trim().to_lowercase() }
+    }
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            TagKind::Country => write!(f, "country:{}", self.value),
+            TagKind::Policy => write!(f, "policy:{}", self.value),
+            TagKind::Free => f.write_str(&self.value),
+        }
+    }
+}
+
+/// Parse errors for tags: an empty label, or a character that would break queries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid tag {0:?}: tags are `country:XX`, `policy:ID` or a label of letters, digits, `-`, `_`, `.`")]
+pub struct TagParseError(pub String);
+
+impl FromStr for Tag {
+    type Err = TagParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let bad = || TagParseError(s.to_string());
+        let valid = |v: &str| {
+            !v.is_empty()
+                && v.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        let tag = if let Some(code) = s.strip_prefix("country:") {
+            if !(code.len() == 2 && code.chars().all(|c| c.is_ascii_alphabetic())) {
+                return Err(bad());
+            }
+            Tag::country(code)
+        } else if let Some(id) = s.strip_prefix("policy:") {
+            Tag::policy(id)
+        } else if let Some(label) = s.strip_prefix("tag:") {
+            Tag::free(label)
+        } else {
+            Tag::free(s)
+        };
+        if valid(&tag.value) { Ok(tag) } else { Err(bad()) }
+    }
+}
+
+/// Who put a tag on a story. A manual decision (add or remove) always wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provenance {
+    /// From the `tags` of the source in the config.
+    Source,
+    /// From the tagger.
+    Auto,
+    /// From an analyst (`tag`, the interface).
+    Manual,
+}
+
+impl Provenance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provenance::Source => "source",
+            Provenance::Auto => "auto",
+            Provenance::Manual => "manual",
+        }
+    }
+}
+
+impl FromStr for Provenance {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "source" => Ok(Provenance::Source),
+            "auto" => Ok(Provenance::Auto),
+            "manual" => Ok(Provenance::Manual),
+            other => Err(format!("unknown provenance {other:?}")),
+        }
+    }
+}
+
+/// Which part of a story a piece of evidence was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextField {
+    Title,
+    Body,
+}
+
+/// Why the tagger put a tag on: the phrase it matched and where (byte offsets into the field).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub phrase: String,
+    pub field: TextField,
+    pub start: usize,
+    pub end: usize,
+    pub weight: f32,
+}
+
+/// A tag the tagger decided on, with its score and evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutoTag {
+    pub tag: Tag,
+    pub score: f32,
+    pub evidence: Vec<Evidence>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_round_trip_through_text() {
+        for text in ["country:CN", "policy:entity-list", "brief"] {
+            let tag: Tag = text.parse().unwrap();
+            assert_eq!(tag.to_string(), text);
+        }
+        assert_eq!("country:cn".parse::<Tag>().unwrap(), Tag::country("CN"));
+        assert_eq!("tag:Brief".parse::<Tag>().unwrap(), Tag::free("brief"));
+        assert!("country:CHN".parse::<Tag>().is_err());
+        assert!("".parse::<Tag>().is_err());
+        assert!("two words".parse::<Tag>().is_err());
+    }
+}

@@ -1,0 +1,3 @@
+//! Bytes → [`crate::model::ParsedStory`]: feeds (feed-rs), HTML to text, sanitising.
+
+pub mod sanitize;

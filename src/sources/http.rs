@@ -1,0 +1,1 @@
+//! HTTP fetching with conditional requests, caps and politeness (being written).

@@ -1,0 +1,3 @@
+//! Getting bytes: HTTP feeds (`http`), local files and folders (`local`).
+
+pub mod http;
