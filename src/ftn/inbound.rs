@@ -1,0 +1,204 @@
+//! A binkd inbound folder: which files are ready to toss, and where a tossed file goes.
+//! Nothing here deletes data: files are moved (hard link + unlink, or copy + unlink across
+//! file systems) to `<data>/ftn/done/` or `<data>/ftn/bad/`, never over an existing file.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use super::bundle::is_arcmail_name;
+
+/// Files of `dir` that are finished and ours to toss: packets (`*.pkt`), ArcMail bundles
+/// (`*.mo0`…) and text exports (`*.txt`), sorted by name. Skipped: binkd's partial and
+/// control files (`*.hr`, `*.dt`, `*.bsy`, `*.csy`, `*.tmp`, `*.$$$`), dot files, symlinks,
+/// directories, other kinds of files (TIC, nodelists … are not ours to move), and files
+/// modified less than `min_age` ago (still being written by something that is not binkd).
+pub fn finished_files(dir: &Path, min_age: Duration) -> io::Result<Vec<PathBuf>> {
+    let now = SystemTime::now();
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !is_candidate(name) {
+            continue;
+        }
+        // symlink_metadata: a symlink in the inbound is not a delivered file.
+        let meta = match fs::symlink_metadata(entry.path()) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // gone meanwhile
+            Err(e) => return Err(e),
+        };
+        if !meta.file_type().is_file() {
+            continue;
+        }
+        if !min_age.is_zero() {
+            let modified = meta.modified().unwrap_or(now);
+            if now.duration_since(modified).unwrap_or_default() < min_age {
+                continue;
+            }
+        }
+        out.push(entry.path());
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn is_candidate(name: &str) -> bool {
+    if name.starts_with('.') {
+        return false;
+    }
+    let lower = name.to_ascii_lowercase();
+    let temp = [
+        ".hr", ".dt", ".bsy", ".csy", ".tmp", ".$$$", ".part", ".reason",
+    ];
+    if temp.iter().any(|t| lower.ends_with(t)) {
+        return false;
+    }
+    lower.ends_with(".pkt") || lower.ends_with(".txt") || is_arcmail_name(&lower)
+}
+
+/// What became of a tossed file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict<'a> {
+    /// Tossed: goes to `<data>/ftn/done/`.
+    Done,
+    /// Rejected: goes to `<data>/ftn/bad/` with `<name>.reason` holding this text.
+    Bad(&'a str),
+}
+
+/// Moves `file` out of the inbound according to `verdict` and returns its new path. Name
+/// collisions get a `~N` suffix before the extension (`x.pkt` → `x~1.pkt`); nothing is
+/// overwritten.
+pub fn settle(data_dir: &Path, file: &Path, verdict: Verdict<'_>) -> io::Result<PathBuf> {
+    let sub = match verdict {
+        Verdict::Done => "done",
+        Verdict::Bad(_) => "bad",
+    };
+    let target_dir = data_dir.join("ftn").join(sub);
+    fs::create_dir_all(&target_dir)?;
+    let name = file.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("no usable file name: {}", file.display()),
+        )
+    })?;
+    let target = move_without_overwrite(file, &target_dir, name)?;
+    if let Verdict::Bad(reason) = verdict {
+        let mut reason_name = target.file_name().unwrap_or_default().to_os_string();
+        reason_name.push(".reason");
+        let reason_path = target_dir.join(reason_name);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&reason_path)?;
+        writeln!(f, "{}", reason.trim_end())?;
+        f.sync_all()?;
+    }
+    Ok(target)
+}
+
+fn candidate_name(name: &str, n: u32) -> String {
+    if n == 0 {
+        return name.to_string();
+    }
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{stem}~{n}.{ext}"),
+        _ => format!("{name}~{n}"),
+    }
+}
+
+fn move_without_overwrite(src: &Path, dir: &Path, name: &str) -> io::Result<PathBuf> {
+    for n in 0..10_000 {
+        let target = dir.join(candidate_name(name, n));
+        // A hard link fails when the target exists: an atomic "rename, but never overwrite".
+        match fs::hard_link(src, &target) {
+            Ok(()) => {
+                fs::remove_file(src)?;
+                return Ok(target);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(_) => {
+                // Different file system or no hard links: copy into a new file, then unlink.
+                match fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&target)
+                {
+                    Ok(mut out) => {
+                        let data = fs::read(src)?;
+                        out.write_all(&data)?;
+                        out.sync_all()?;
+                        fs::remove_file(src)?;
+                        return Ok(target);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("too many files named like {name}"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_and_settles() {
+        let tmp = tempfile::tempdir().unwrap();
+        let inbound = tmp.path().join("in");
+        fs::create_dir(&inbound).unwrap();
+        for n in [
+            "a.pkt",
+            "b.MO0",
+            "c.hr",
+            "d.dt",
+            "e.bsy",
+            ".f.pkt",
+            "g.tic",
+            "h.txt",
+            "x.pkt.tmp",
+        ] {
+            fs::write(inbound.join(n), n).unwrap();
+        }
+        fs::create_dir(inbound.join("dir.pkt")).unwrap();
+        let names: Vec<String> = finished_files(&inbound, Duration::ZERO)
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.pkt", "b.MO0", "h.txt"]);
+        assert!(
+            finished_files(&inbound, Duration::from_secs(3600))
+                .unwrap()
+                .is_empty()
+        );
+
+        let data = tmp.path().join("data");
+        let p = settle(&data, &inbound.join("a.pkt"), Verdict::Done).unwrap();
+        assert_eq!(p, data.join("ftn/done/a.pkt"));
+        fs::write(inbound.join("a.pkt"), "second").unwrap();
+        let p2 = settle(&data, &inbound.join("a.pkt"), Verdict::Done).unwrap();
+        assert_eq!(p2, data.join("ftn/done/a~1.pkt"));
+        assert_eq!(fs::read_to_string(&p).unwrap(), "a.pkt");
+        assert_eq!(fs::read_to_string(&p2).unwrap(), "second");
+        let b = settle(
+            &data,
+            &inbound.join("b.MO0"),
+            Verdict::Bad("truncated at byte 12"),
+        )
+        .unwrap();
+        assert_eq!(
+            fs::read_to_string(data.join("ftn/bad/b.MO0.reason")).unwrap(),
+            "truncated at byte 12\n"
+        );
+        assert!(b.exists() && !inbound.join("b.MO0").exists());
+    }
+}

@@ -1,0 +1,330 @@
+//! Echomail → [`ParsedStory`]: the reading rules of RSS-to-echomail gateway posts
+//! (title, `Date:`, description, `Link to news story:`), which also fit ordinary messages.
+
+use chrono::{DateTime, Utc};
+
+use super::date::parse_ftn_date;
+use super::message::EchoMessage;
+use crate::model::{ParsedStory, StoryKind};
+use crate::parse::sanitize;
+
+/// Turns a decoded message into a story: guid = MSGID (or a content hash when a message
+/// has none), title from the subject (or the body's first paragraph when the subject was
+/// cut), link from "Link to news story:" or the first URL, published from the body's
+/// `Date:` line, else the message date corrected by TZUTC.
+pub fn to_story(msg: &EchoMessage) -> ParsedStory {
+    let mut story = ParsedStory::new(StoryKind::Echomail, choose_title(&msg.subject, &msg.body));
+    story.guid = Some(match &msg.msgid {
+        Some(id) => sanitize::line(id),
+        None => synthetic_guid(msg),
+    });
+    let (link, links) = find_links(&msg.body);
+    story.link = link;
+    story.links = links;
+    story.published = body_date(&msg.body).or_else(|| msg.date_utc());
+    story.author = Some(sanitize::line(&msg.from)).filter(|a| !a.is_empty());
+    story.area = msg
+        .area
+        .as_deref()
+        .map(sanitize::line)
+        .filter(|a| !a.is_empty());
+    story.origin = msg.author_address().map(|a| a.to_string());
+    story.body = sanitize::block(&msg.body);
+    story
+}
+
+/// Messages without MSGID still need a stable identity so a packet tossed twice adds
+/// nothing: a hash of what identifies a message to a human reader.
+fn synthetic_guid(msg: &EchoMessage) -> String {
+    let mut h = blake3::Hasher::new();
+    for part in [
+        msg.area.as_deref().unwrap_or(""),
+        &msg.from,
+        &msg.to,
+        &msg.subject,
+        &msg.date_raw,
+        &msg.body,
+    ] {
+        h.update(part.as_bytes());
+        h.update(b"\0");
+    }
+    let hex = h.finalize().to_hex();
+    format!("ftn-nomsgid:{}", hex.get(..24).unwrap_or_default())
+}
+
+/// The subject, unless it looks cut (ends in an ellipsis, or is long enough to have hit the
+/// 71-byte limit) and the body's first paragraph starts with it: then that paragraph.
+pub(crate) fn choose_title(subject: &str, body: &str) -> String {
+    let subject = sanitize::line(subject);
+    let stem = subject.trim_end_matches(['.', '…', ' ']);
+    let para = first_paragraph(body);
+    if subject.is_empty() {
+        return para;
+    }
+    let looks_cut =
+        subject.ends_with("...") || subject.ends_with('…') || subject.chars().count() >= 50;
+    if looks_cut && para.len() > stem.len() {
+        let head: String = para.chars().take(stem.chars().count()).collect();
+        if head.to_lowercase() == stem.to_lowercase() {
+            return para;
+        }
+    }
+    subject
+}
+
+/// Up to five lines before the first blank line, joined, capped at 300 characters.
+fn first_paragraph(body: &str) -> String {
+    let lines: Vec<&str> = body
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .take(5)
+        .collect();
+    let joined = sanitize::line(&lines.join(" "));
+    if joined.chars().count() > 300 {
+        joined.chars().take(300).collect()
+    } else {
+        joined
+    }
+}
+
+/// The date of a gateway post: a `Date:` line among the first lines of the body, with the
+/// value on the same line or the next one (RFC 2822 as RSS writes it, or an FTN date as UTC).
+pub(crate) fn body_date(body: &str) -> Option<DateTime<Utc>> {
+    let lines: Vec<&str> = body.lines().take(24).map(str::trim).collect();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(head) = line.get(..5) else { continue };
+        if !head.eq_ignore_ascii_case("date:") {
+            continue;
+        }
+        let same = line.get(5..).unwrap_or_default().trim();
+        let value = if same.is_empty() {
+            lines
+                .iter()
+                .skip(i + 1)
+                .find(|l| !l.is_empty())
+                .copied()
+                .unwrap_or_default()
+        } else {
+            same
+        };
+        if let Some(d) = parse_any_date(value) {
+            return Some(d);
+        }
+    }
+    None
+}
+
+fn parse_any_date(value: &str) -> Option<DateTime<Utc>> {
+    if let Ok(d) = DateTime::parse_from_rfc2822(value) {
+        return Some(d.with_timezone(&Utc));
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(value) {
+        return Some(d.with_timezone(&Utc));
+    }
+    parse_ftn_date(value).map(|d| d.and_utc())
+}
+
+fn is_url_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)
+}
+
+fn is_url_token(t: &str) -> bool {
+    !t.is_empty() && t.chars().all(is_url_char)
+}
+
+fn starts_url(t: &str) -> bool {
+    let lower = t.get(..8).unwrap_or(t).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+/// Removes sentence punctuation that follows a URL in prose.
+fn trim_url(url: &str) -> String {
+    let mut u = url.trim_end_matches(['.', ',', ';', ':', '!', '?', '\'', '"']);
+    if u.ends_with(')') && !u.contains('(') {
+        u = u.trim_end_matches(')');
+    }
+    u.to_string()
+}
+
+/// A line long enough that the writer probably wrapped it there.
+fn looks_wrapped(line: &str) -> bool {
+    line.chars().count() >= 60
+}
+
+/// The story link and every URL of the body, in order, duplicates removed. Wrapped URLs
+/// are joined: on the "Link to news story:" line every URL-only token belongs to the link
+/// (`…western- models-while…` is one URL), and a URL ending a long line continues on the
+/// next line when that line is one URL-only token or the URL ends in `-` or `/`.
+pub(crate) fn find_links(body: &str) -> (Option<String>, Vec<String>) {
+    let lines: Vec<&str> = body.lines().collect();
+    let mut links: Vec<String> = Vec::new();
+    let mut gateway_link = None;
+    let mut i = 0;
+    while let Some(line) = lines.get(i) {
+        let trimmed = line.trim();
+        let lower_head = trimmed.get(..19).map(str::to_ascii_lowercase);
+        if gateway_link.is_none() && lower_head.as_deref() == Some("link to news story:") {
+            let rest = trimmed.get(19..).unwrap_or_default().trim();
+            let (url_line, rest, mut next) = if rest.is_empty() {
+                // The URL may sit alone on the next line.
+                let n = lines.get(i + 1).map(|l| l.trim()).unwrap_or_default();
+                (n, n, i + 2)
+            } else {
+                (trimmed, rest, i + 1)
+            };
+            let tokens: Vec<&str> = rest.split_whitespace().collect();
+            if tokens.first().is_some_and(|t| starts_url(t)) {
+                let mut url: String = tokens
+                    .iter()
+                    .take_while(|t| is_url_token(t))
+                    .copied()
+                    .collect();
+                let whole_line = tokens.iter().all(|t| is_url_token(t));
+                if whole_line && looks_wrapped(url_line) {
+                    while let Some(cont) = lines.get(next).map(|l| l.trim()) {
+                        if cont.contains(' ')
+                            || !is_url_token(cont)
+                            || cont.starts_with("---")
+                            || starts_url(cont)
+                        {
+                            break;
+                        }
+                        url.push_str(cont);
+                        next += 1;
+                    }
+                }
+                let url = trim_url(&url);
+                gateway_link = Some(url.clone());
+                push_unique(&mut links, url);
+                i = next;
+                continue;
+            }
+        }
+        collect_urls(&lines, i, &mut links);
+        i += 1;
+    }
+    let link = gateway_link.or_else(|| links.first().cloned());
+    (link, links)
+}
+
+fn push_unique(links: &mut Vec<String>, url: String) {
+    if url.len() > 10 && !links.contains(&url) {
+        links.push(url);
+    }
+}
+
+/// URLs on line `i`, continued onto the next line when wrapped.
+fn collect_urls(lines: &[&str], i: usize, links: &mut Vec<String>) {
+    let Some(line) = lines.get(i) else { return };
+    let mut rest: &str = line;
+    while let Some(at) = find_url_start(rest) {
+        let tail = rest.get(at..).unwrap_or_default();
+        let len = tail.find(|c: char| !is_url_char(c)).unwrap_or(tail.len());
+        let mut url = tail.get(..len).unwrap_or_default().to_string();
+        let after = tail.get(len..).unwrap_or_default();
+        if after.trim().is_empty() && looks_wrapped(line) {
+            if let Some(next) = lines.get(i + 1).map(|l| l.trim())
+                && let Some(first) = next.split_whitespace().next()
+                && is_url_token(first)
+                && !starts_url(first)
+                && (url.ends_with('-') || url.ends_with('/') || !next.contains(' '))
+            {
+                url.push_str(first);
+            }
+        } else if url.ends_with('-') {
+            // "…western- models-while…": a hyphen split with a space left behind.
+            let mut words = after.split(' ');
+            if words.next() == Some("")
+                && let Some(w) = words.next()
+                && is_url_token(w)
+                && w.contains('-')
+            {
+                url.push_str(w);
+            }
+        }
+        push_unique(links, trim_url(&url));
+        rest = tail.get(len.max(1)..).unwrap_or_default();
+    }
+}
+
+fn find_url_start(s: &str) -> Option<usize> {
+    let lower = s.to_ascii_lowercase();
+    match (lower.find("http://"), lower.find("https://")) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_link_joined_across_space_and_lines() {
+        let body = "T\n\nLink to news story: https://www.techradar.com/pro/the-great-ai-irony-china-cracks-down-on-western- models-while-us-companies-flock-to-deepseek\n";
+        let (link, _) = find_links(body);
+        assert_eq!(
+            link.as_deref(),
+            Some(
+                "https://www.techradar.com/pro/the-great-ai-irony-china-cracks-down-on-western-models-while-us-companies-flock-to-deepseek"
+            )
+        );
+        let body = "Link to news story: https://example.com/a/very/long/path/that/goes/on-and-on-\nand-ends-here\n\n--- x";
+        assert_eq!(
+            find_links(body).0.as_deref(),
+            Some("https://example.com/a/very/long/path/that/goes/on-and-on-and-ends-here")
+        );
+        let body = "Link to news story:\nhttps://example.com/x\nMore text here";
+        assert_eq!(find_links(body).0.as_deref(), Some("https://example.com/x"));
+    }
+
+    #[test]
+    fn first_url_in_prose() {
+        let body =
+            "See (https://example.com/a). Also http://example.org/b, and https://example.com/a.";
+        let (link, links) = find_links(body);
+        assert_eq!(link.as_deref(), Some("https://example.com/a"));
+        assert_eq!(links, ["https://example.com/a", "http://example.org/b"]);
+        let body = "Read the whole thing at the site of the agency here: https://www.bis.gov/press/\nrelease-2026-04 and then comment.";
+        assert_eq!(
+            find_links(body).0.as_deref(),
+            Some("https://www.bis.gov/press/release-2026-04")
+        );
+        assert_eq!(
+            find_links("see https://a.example.com/ now and then")
+                .0
+                .as_deref(),
+            Some("https://a.example.com/")
+        );
+    }
+
+    #[test]
+    fn titles_and_dates() {
+        let body = "The Netherlands announces obligations under the AI Act for general-purpose models\n\nDate:\nFri, 14 Aug 2026 06:18:00 +0000\n";
+        let title = choose_title(
+            "The Netherlands announces obligations under the AI Act for general-p...",
+            body,
+        );
+        assert_eq!(
+            title,
+            "The Netherlands announces obligations under the AI Act for general-purpose models"
+        );
+        assert_eq!(choose_title("Hello", "Hello world\n"), "Hello");
+        assert_eq!(
+            choose_title("", "First line\nsecond\n\nthird"),
+            "First line second"
+        );
+        assert_eq!(
+            body_date(body).unwrap().to_rfc3339(),
+            "2026-08-14T06:18:00+00:00"
+        );
+        assert_eq!(
+            body_date("Date: 2026-01-02T03:04:05+01:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-01-02T02:04:05+00:00"
+        );
+        assert_eq!(body_date("no date here"), None);
+    }
+}

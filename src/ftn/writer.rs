@@ -1,0 +1,693 @@
+//! Writing echomail: type 2+ packets (FSC-0048) with messages laid out the way tossers
+//! expect (AREA line, MSGID/PID/TZUTC/CHRS kludges, tear line, origin, SEEN-BY, PATH), the
+//! gateway-post body layout, and BinkleyTerm-style outbound (BSO) file names.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Datelike, FixedOffset, Timelike, Utc};
+use oem_cp::code_table::ENCODING_TABLE_CP437;
+use unicode_normalization::UnicodeNormalization;
+use unicode_width::UnicodeWidthStr;
+
+use super::FtnError;
+use super::address::FtnAddress;
+use super::date::{format_ftn_date, format_tzutc};
+use super::packet::{HEADER_LEN, MAX_NAME, MAX_SUBJECT, PacketHeader, PacketKind};
+
+/// Lines of the body are wrapped at this many columns.
+pub const WRAP_COLUMNS: usize = 79;
+
+/// The charsets echowatch writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum OutCharset {
+    /// `CHRS: UTF-8 4`.
+    #[default]
+    Utf8,
+    /// `CHRS: CP437 2`, characters outside CP437 transliterated (`—` → `-`, `ő` → `o`).
+    Cp437,
+}
+
+impl OutCharset {
+    fn chrs(self) -> &'static str {
+        match self {
+            OutCharset::Utf8 => "UTF-8 4",
+            OutCharset::Cp437 => "CP437 2",
+        }
+    }
+
+    /// Encodes text; never emits NUL or the soft-CR byte 0x8D.
+    pub fn encode(self, text: &str) -> Vec<u8> {
+        match self {
+            OutCharset::Utf8 => text.bytes().filter(|b| *b != 0).collect(),
+            OutCharset::Cp437 => {
+                let mut out = Vec::with_capacity(text.len());
+                for c in text.chars() {
+                    encode_cp437_char(c, &mut out);
+                }
+                out
+            }
+        }
+    }
+}
+
+fn encode_cp437_char(c: char, out: &mut Vec<u8>) {
+    if c == '\0' {
+        return;
+    }
+    if c.is_ascii() {
+        out.push(c as u8);
+        return;
+    }
+    // 0x8D is 'ì' in CP437 but readers take it for a soft CR: never write it.
+    if c != 'ì'
+        && let Some(b) = oem_cp::encode_char_checked(c, &ENCODING_TABLE_CP437)
+    {
+        out.push(b);
+        return;
+    }
+    let ascii: Option<&str> = match c {
+        '\u{2010}'..='\u{2015}' | '\u{2212}' => Some("-"),
+        '\u{2018}' | '\u{2019}' | '\u{201a}' | '\u{2032}' => Some("'"),
+        '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{2033}' => Some("\""),
+        '\u{2026}' => Some("..."),
+        '\u{2022}' => Some("*"),
+        '\u{20ac}' => Some("EUR"),
+        '\u{2122}' => Some("(TM)"),
+        '\u{00a9}' => Some("(C)"),
+        '\u{00ae}' => Some("(R)"),
+        '\u{00a0}' | '\u{2000}'..='\u{200a}' | '\u{202f}' => Some(" "),
+        // Letters with a stroke do not decompose.
+        'Ł' => Some("L"),
+        'ł' => Some("l"),
+        'Ø' => Some("O"),
+        'ø' => Some("o"),
+        'Đ' => Some("D"),
+        'đ' => Some("d"),
+        'Œ' => Some("OE"),
+        'œ' => Some("oe"),
+        _ => None,
+    };
+    if let Some(s) = ascii {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    // Letters with accents CP437 lacks: decompose and keep the base letter.
+    let mut any = false;
+    for d in std::iter::once(c).nfkd() {
+        if unicode_normalization::char::is_combining_mark(d) {
+            continue;
+        }
+        if d.is_ascii() {
+            out.push(d as u8);
+            any = true;
+        } else if d != 'ì'
+            && let Some(b) = oem_cp::encode_char_checked(d, &ENCODING_TABLE_CP437)
+        {
+            out.push(b);
+            any = true;
+        }
+    }
+    if !any {
+        out.push(b'?');
+    }
+}
+
+/// One echomail message to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EchoMessageOut {
+    pub area: String,
+    /// Cut to 35 bytes when longer.
+    pub from_name: String,
+    pub to_name: String,
+    /// Cut to 71 bytes (ending in `...`) when longer.
+    pub subject: String,
+    /// Local time of writing with its offset (the offset becomes TZUTC).
+    pub date: DateTime<FixedOffset>,
+    pub orig: FtnAddress,
+    /// Net/node of the packed message's destination (for echomail: the uplink).
+    pub dest: FtnAddress,
+    pub msgid: String,
+    pub reply: Option<String>,
+    pub pid: String,
+    pub charset: OutCharset,
+    /// Plain text; `\n` separates lines, each wrapped at 79 columns when written.
+    pub body: String,
+    /// Text after `--- ` (empty for a bare `---`).
+    pub tearline: String,
+    /// Origin text; ` (orig)` is appended and the line kept within 79 columns.
+    pub origin: String,
+    pub seen_by: Vec<FtnAddress>,
+    pub path: Vec<FtnAddress>,
+}
+
+/// Writes a whole packet: header, messages, terminator.
+pub fn write_packet(
+    header: &PacketHeader,
+    messages: &[EchoMessageOut],
+) -> Result<Vec<u8>, FtnError> {
+    let mut out =
+        Vec::with_capacity(HEADER_LEN + messages.iter().map(|m| m.body.len() + 512).sum::<usize>());
+    write_header(header, &mut out)?;
+    for m in messages {
+        write_message(m, &mut out);
+    }
+    out.extend_from_slice(&[0, 0]);
+    Ok(out)
+}
+
+fn put16(out: &mut Vec<u8>, v: u16) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn write_header(h: &PacketHeader, out: &mut Vec<u8>) -> Result<(), FtnError> {
+    if h.password.len() > 8 {
+        return Err(FtnError::Write(format!(
+            "packet password longer than 8 bytes ({})",
+            h.password.len()
+        )));
+    }
+    if h.orig_domain.len() > 8 || h.dest_domain.len() > 8 {
+        return Err(FtnError::Write("domain longer than 8 bytes".into()));
+    }
+    let mut password = [0u8; 8];
+    for (d, s) in password.iter_mut().zip(&h.password) {
+        *d = *s;
+    }
+    let start = out.len();
+    let when = h.created.unwrap_or_default();
+    let [prod_lo, prod_hi] = h.product_code.to_le_bytes();
+    put16(out, h.orig.node);
+    put16(out, h.dest.node);
+    match h.kind {
+        PacketKind::TwoTwo => {
+            put16(out, h.orig.point);
+            put16(out, h.dest.point);
+            out.extend_from_slice(&[0; 8]);
+            put16(out, 2); // sub-version where the baud rate was
+        }
+        PacketKind::Stone | PacketKind::TwoPlus => {
+            let year = u16::try_from(when.year())
+                .map_err(|_| FtnError::Write("year out of range".into()))?;
+            for v in [
+                year,
+                when.month0() as u16,
+                when.day() as u16,
+                when.hour() as u16,
+                when.minute() as u16,
+                when.second() as u16,
+            ] {
+                put16(out, v);
+            }
+            put16(out, h.baud);
+        }
+    }
+    put16(out, 2);
+    let is_point_plus = h.kind == PacketKind::TwoPlus && h.orig.point != 0;
+    // FSC-0048: a point writes origNet = -1 and its boss's net in auxNet.
+    put16(out, if is_point_plus { 0xFFFF } else { h.orig.net });
+    put16(out, h.dest.net);
+    out.push(prod_lo);
+    out.push(h.revision.0);
+    out.extend_from_slice(&password);
+    put16(out, h.orig.zone);
+    put16(out, h.dest.zone);
+    match h.kind {
+        PacketKind::TwoTwo => {
+            let mut dom = [0u8; 16];
+            for (d, s) in dom.iter_mut().zip(&h.orig_domain) {
+                *d = *s;
+            }
+            for (d, s) in dom.iter_mut().skip(8).zip(&h.dest_domain) {
+                *d = *s;
+            }
+            out.extend_from_slice(&dom);
+        }
+        PacketKind::TwoPlus => {
+            put16(out, if is_point_plus { h.orig.net } else { 0 });
+            let cw = h.capability_word | 1;
+            out.extend_from_slice(&cw.to_be_bytes()); // validation copy, byte-swapped
+            out.push(prod_hi);
+            out.push(h.revision.1);
+            put16(out, cw);
+            put16(out, h.orig.zone);
+            put16(out, h.dest.zone);
+            put16(out, h.orig.point);
+            put16(out, h.dest.point);
+        }
+        PacketKind::Stone => out.extend_from_slice(&[0; 16]),
+    }
+    out.extend_from_slice(&[0; 4]); // product specific data
+    debug_assert_eq!(out.len() - start, HEADER_LEN);
+    Ok(())
+}
+
+/// Cuts encoded bytes to `max` without splitting a UTF-8 sequence; CP437 is one byte a char.
+fn cut_bytes(bytes: &mut Vec<u8>, max: usize, charset: OutCharset) {
+    if bytes.len() <= max {
+        return;
+    }
+    let mut end = max;
+    if charset == OutCharset::Utf8 {
+        while end > 0 && bytes.get(end).is_some_and(|b| (0x80..0xC0).contains(b)) {
+            end -= 1;
+        }
+    }
+    bytes.truncate(end);
+}
+
+/// The subject as written: at most 71 bytes, an ellipsis marking a cut.
+pub fn fit_subject(subject: &str, charset: OutCharset) -> Vec<u8> {
+    let clean = one_line(subject);
+    let mut bytes = charset.encode(&clean);
+    let max = MAX_SUBJECT - 1;
+    if bytes.len() > max {
+        cut_bytes(&mut bytes, max - 3, charset);
+        while bytes.last() == Some(&b' ') {
+            bytes.pop();
+        }
+        bytes.extend_from_slice(b"...");
+    }
+    bytes
+}
+
+fn fit_name(name: &str, charset: OutCharset) -> Vec<u8> {
+    let mut bytes = charset.encode(&one_line(name));
+    cut_bytes(&mut bytes, MAX_NAME - 1, charset);
+    bytes
+}
+
+/// Control characters out, whitespace runs to one space: header strings are one line.
+fn one_line(s: &str) -> String {
+    s.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn write_message(m: &EchoMessageOut, out: &mut Vec<u8>) {
+    put16(out, 2);
+    put16(out, m.orig.node);
+    put16(out, m.dest.node);
+    put16(out, m.orig.net);
+    put16(out, m.dest.net);
+    put16(out, 0); // attributes: echomail carries none
+    put16(out, 0); // cost
+    out.extend_from_slice(format_ftn_date(&m.date.naive_local()).as_bytes());
+    out.push(0);
+    out.extend_from_slice(&fit_name(&m.to_name, m.charset));
+    out.push(0);
+    out.extend_from_slice(&fit_name(&m.from_name, m.charset));
+    out.push(0);
+    out.extend_from_slice(&fit_subject(&m.subject, m.charset));
+    out.push(0);
+    out.extend_from_slice(&message_text(m));
+    out.push(0);
+}
+
+/// The message text as bytes: control lines, wrapped body, tear line, origin, SEEN-BY, PATH.
+pub fn message_text(m: &EchoMessageOut) -> Vec<u8> {
+    let mut t = String::with_capacity(m.body.len() + 400);
+    let cr = |t: &mut String, s: &str| {
+        t.push_str(s);
+        t.push('\r');
+    };
+    cr(
+        &mut t,
+        &format!("AREA:{}", one_line(&m.area).replace(' ', "_")),
+    );
+    cr(&mut t, &format!("\u{1}MSGID: {}", one_line(&m.msgid)));
+    if let Some(r) = &m.reply {
+        cr(&mut t, &format!("\u{1}REPLY: {}", one_line(r)));
+    }
+    cr(&mut t, &format!("\u{1}PID: {}", one_line(&m.pid)));
+    cr(
+        &mut t,
+        &format!("\u{1}TZUTC: {}", format_tzutc(m.date.offset())),
+    );
+    cr(&mut t, &format!("\u{1}CHRS: {}", m.charset.chrs()));
+    for line in m.body.split('\n') {
+        for wrapped in wrap_line(&clean_body_line(line), WRAP_COLUMNS) {
+            cr(&mut t, &wrapped);
+        }
+    }
+    let tear = one_line(&m.tearline);
+    cr(
+        &mut t,
+        &if tear.is_empty() {
+            "---".to_string()
+        } else {
+            format!("--- {tear}")
+        },
+    );
+    cr(&mut t, &origin_line(&m.origin, m.orig));
+    for l in net_node_lines("SEEN-BY:", &sorted_2d(&m.seen_by)) {
+        cr(&mut t, &l);
+    }
+    for l in net_node_lines("\u{1}PATH:", &m.path) {
+        cr(&mut t, &l);
+    }
+    m.charset.encode(&t)
+}
+
+/// A body line made safe: no control characters (tabs become spaces), and no line that a
+/// tosser would take for a control line.
+fn clean_body_line(line: &str) -> String {
+    let mut s: String = line
+        .chars()
+        .filter_map(|c| match c {
+            '\t' => Some(' '),
+            c if c.is_control() => None,
+            c => Some(c),
+        })
+        .collect();
+    let trimmed_len = s.trim_end().len();
+    s.truncate(trimmed_len);
+    if s.starts_with("SEEN-BY") || s.starts_with("AREA:") || s.trim_start().starts_with("* Origin:")
+    {
+        s.insert(0, ' ');
+    }
+    s
+}
+
+/// Greedy word wrap at `cols` display columns; a word longer than a line (a URL) is never
+/// broken, it gets a line of its own. Leading indentation is kept on the first line.
+pub fn wrap_line(line: &str, cols: usize) -> Vec<String> {
+    if line.width() <= cols {
+        return vec![line.to_string()];
+    }
+    let indent_len = line.len() - line.trim_start_matches(' ').len();
+    let mut out = Vec::new();
+    let mut cur = line.get(..indent_len).unwrap_or_default().to_string();
+    let mut cur_w = cur.width();
+    for word in line.split(' ').filter(|w| !w.is_empty()) {
+        let w = word.width();
+        let blank = cur.trim().is_empty();
+        if !blank && cur_w + 1 + w > cols {
+            out.push(std::mem::take(&mut cur));
+            cur_w = 0;
+        }
+        if !cur.trim().is_empty() {
+            cur.push(' ');
+            cur_w += 1;
+        }
+        cur.push_str(word);
+        cur_w += w;
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn origin_line(text: &str, addr: FtnAddress) -> String {
+    let suffix = format!(" ({addr})");
+    let prefix = " * Origin: ";
+    let budget = WRAP_COLUMNS.saturating_sub(prefix.len() + suffix.len());
+    let mut t = String::new();
+    for c in one_line(text).chars() {
+        if t.width() + unicode_width::UnicodeWidthChar::width(c).unwrap_or(0) > budget {
+            break;
+        }
+        t.push(c);
+    }
+    format!("{prefix}{}{suffix}", t.trim_end())
+}
+
+fn sorted_2d(list: &[FtnAddress]) -> Vec<FtnAddress> {
+    let mut v: Vec<FtnAddress> = list.iter().filter(|a| a.point == 0).copied().collect();
+    v.sort_by_key(|a| (a.net, a.node));
+    v.dedup_by_key(|a| (a.net, a.node));
+    v
+}
+
+/// `SEEN-BY: 1/100 101 2/5` style lines (net written only when it changes), ≤ 79 columns.
+fn net_node_lines(label: &str, list: &[FtnAddress]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = label.to_string();
+    let mut last_net = None;
+    for a in list.iter().filter(|a| a.point == 0) {
+        let full = format!(" {}/{}", a.net, a.node);
+        let item = if last_net == Some(a.net) {
+            format!(" {}", a.node)
+        } else {
+            full.clone()
+        };
+        if cur.len() + item.len() > WRAP_COLUMNS {
+            lines.push(std::mem::replace(&mut cur, label.to_string()));
+            cur.push_str(&full);
+        } else {
+            cur.push_str(&item);
+        }
+        last_net = Some(a.net);
+    }
+    if cur.len() > label.len() {
+        lines.push(cur);
+    }
+    lines
+}
+
+/// MSGID serial for a story in an area: stable across runs (a hash, not a counter), so
+/// posting the same story to the same area again gives the same MSGID and dupe checkers
+/// catch it.
+pub fn msgid_for(story_id: &str, area: &str, from: FtnAddress) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(story_id.as_bytes());
+    h.update(b"\0");
+    h.update(area.to_ascii_uppercase().as_bytes());
+    let digest = h.finalize();
+    let b = digest.as_bytes();
+    let serial = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    format!("{from} {serial:08x}")
+}
+
+/// A feed story to post into an echo area.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayPost {
+    /// The store's stable story id (keys the MSGID).
+    pub story_id: String,
+    pub title: String,
+    pub published: Option<DateTime<Utc>>,
+    pub description: String,
+    pub link: Option<String>,
+}
+
+/// Gateway settings shared by every post of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayConfig {
+    pub area: String,
+    /// Our address (message origin and packet sender).
+    pub from: FtnAddress,
+    /// The uplink the packet goes to.
+    pub to: FtnAddress,
+    pub from_name: String,
+    pub to_name: String,
+    pub origin: String,
+    pub charset: OutCharset,
+    pub pid: String,
+    pub tearline: String,
+}
+
+impl GatewayConfig {
+    pub fn new(area: &str, from: FtnAddress, to: FtnAddress) -> Self {
+        let version = env!("CARGO_PKG_VERSION");
+        GatewayConfig {
+            area: area.to_ascii_uppercase(),
+            from,
+            to,
+            from_name: "echowatch".into(),
+            to_name: "All".into(),
+            origin: "echowatch news gateway".into(),
+            charset: OutCharset::Utf8,
+            pid: format!("echowatch {version}"),
+            tearline: format!("echowatch {version}"),
+        }
+    }
+}
+
+impl GatewayPost {
+    /// The gateway body: title, `Date:`, `Description:`, a rule, `Link to news story:`.
+    pub fn body(&self) -> String {
+        let mut b = String::new();
+        b.push_str(&one_line(&self.title));
+        b.push_str("\n\n");
+        if let Some(p) = self.published {
+            b.push_str("Date:\n");
+            b.push_str(&p.format("%a, %d %b %Y %H:%M:%S +0000").to_string());
+            b.push_str("\n\n");
+        }
+        let desc = self.description.trim();
+        if !desc.is_empty() {
+            b.push_str("Description:\n");
+            b.push_str(desc);
+            b.push_str("\n\n");
+        }
+        if let Some(link) = &self.link {
+            b.push_str(&"=".repeat(70));
+            b.push_str("\nLink to news story: ");
+            b.push_str(link.trim());
+            b.push('\n');
+        }
+        b
+    }
+
+    /// The message for this post, written at `posted` (its offset becomes TZUTC).
+    pub fn to_message(&self, cfg: &GatewayConfig, posted: DateTime<FixedOffset>) -> EchoMessageOut {
+        // Points are not listed in SEEN-BY/PATH; their boss node adds itself when it tosses.
+        let nodes: Vec<FtnAddress> = [cfg.from, cfg.to]
+            .into_iter()
+            .filter(|a| a.point == 0)
+            .collect();
+        EchoMessageOut {
+            area: cfg.area.clone(),
+            from_name: cfg.from_name.clone(),
+            to_name: cfg.to_name.clone(),
+            subject: self.title.clone(),
+            date: posted,
+            orig: cfg.from,
+            dest: cfg.to,
+            msgid: msgid_for(&self.story_id, &cfg.area, cfg.from),
+            reply: None,
+            pid: cfg.pid.clone(),
+            charset: cfg.charset,
+            body: self.body(),
+            tearline: cfg.tearline.clone(),
+            origin: cfg.origin.clone(),
+            seen_by: nodes,
+            path: if cfg.from.point == 0 {
+                vec![cfg.from]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+/// The packet header a gateway run writes (type 2+, optional session password).
+pub fn gateway_header(
+    cfg: &GatewayConfig,
+    created: DateTime<FixedOffset>,
+    password: Option<&str>,
+) -> PacketHeader {
+    let mut h = PacketHeader::new(cfg.from, cfg.to, created.naive_local());
+    h.password = password.map(|p| p.as_bytes().to_vec()).unwrap_or_default();
+    h
+}
+
+/// BSO flavours of a netmail/packet flow file (`.out`, `.cut`, `.hut`, `.dut`, `.iut`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavour {
+    #[default]
+    Normal,
+    Crash,
+    Hold,
+    Direct,
+    Immediate,
+}
+
+/// Where a packet for `dest` goes in a BSO outbound (FTS-5005): `NNNNnnnn.?ut` in the
+/// outbound (`outbound.ZZZ` for other zones, hex zone), or `NNNNnnnn.pnt/0000PPPP.?ut` for
+/// points. If that file exists it is an unsent packet: append to it, do not replace it.
+pub fn bso_packet_path(
+    outbound: &Path,
+    own_zone: u16,
+    dest: FtnAddress,
+    flavour: Flavour,
+) -> PathBuf {
+    let mut dir = outbound.to_path_buf();
+    if dest.zone != own_zone && dest.zone != 0 {
+        let base = outbound
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "outbound".into());
+        dir = outbound.with_file_name(format!("{base}.{:03x}", dest.zone));
+    }
+    let ext = match flavour {
+        Flavour::Normal => "out",
+        Flavour::Crash => "cut",
+        Flavour::Hold => "hut",
+        Flavour::Direct => "dut",
+        Flavour::Immediate => "iut",
+    };
+    let netnode = format!("{:04x}{:04x}", dest.net, dest.node);
+    if dest.point != 0 {
+        dir.join(format!("{netnode}.pnt"))
+            .join(format!("{:08x}.{ext}", dest.point))
+    } else {
+        dir.join(format!("{netnode}.{ext}"))
+    }
+}
+
+/// Appends the messages of `new` to an unsent packet `existing` (both must be valid and
+/// addressed alike), as tossers do with a `.?ut` file already waiting in the outbound.
+pub fn append_packets(existing: &[u8], new: &[u8]) -> Result<Vec<u8>, FtnError> {
+    let old = super::packet::read_packet(existing)?;
+    let add = super::packet::read_packet(new)?;
+    if old.header.dest != add.header.dest {
+        return Err(FtnError::Write(format!(
+            "cannot append: packet is for {} but the new one for {}",
+            old.header.dest, add.header.dest
+        )));
+    }
+    let (old_end, new_end) = (old.terminator_offset, add.terminator_offset);
+    let mut out = Vec::with_capacity(old_end + new_end);
+    out.extend_from_slice(existing.get(..old_end).unwrap_or_default());
+    out.extend_from_slice(new.get(HEADER_LEN..new_end).unwrap_or_default());
+    out.extend_from_slice(&[0, 0]);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wraps_without_breaking_urls() {
+        let long = format!(
+            "word {} end",
+            "https://example.com/".to_string() + &"x".repeat(90)
+        );
+        let w = wrap_line(&long, 79);
+        assert_eq!(w.len(), 3);
+        assert!(w[1].starts_with("https://"));
+        let text = "lorem ipsum ".repeat(20);
+        assert!(wrap_line(text.trim(), 79).iter().all(|l| l.width() <= 79));
+    }
+
+    #[test]
+    fn subjects_names_and_cp437() {
+        let s = fit_subject(&"é".repeat(50), OutCharset::Utf8);
+        assert!(s.len() <= 71 && s.ends_with(b"...") && std::str::from_utf8(&s).is_ok());
+        assert_eq!(fit_name(&"n".repeat(40), OutCharset::Utf8).len(), 35);
+        assert_eq!(
+            OutCharset::Cp437.encode("Café — “Łódź” ì…"),
+            b"Caf\x82 - \"L\xA2dz\" i...".to_vec()
+        );
+    }
+
+    #[test]
+    fn seen_by_and_bso() {
+        let a = |n| FtnAddress::new(1, 1, n, 0);
+        let l = net_node_lines(
+            "SEEN-BY:",
+            &sorted_2d(&[a(101), a(100), FtnAddress::new(1, 2, 5, 0)]),
+        );
+        assert_eq!(l, ["SEEN-BY: 1/100 101 2/5"]);
+        let out = Path::new("/o/outbound");
+        assert_eq!(
+            bso_packet_path(out, 2, FtnAddress::new(2, 104, 36, 0), Flavour::Crash),
+            Path::new("/o/outbound/00680024.cut")
+        );
+        assert_eq!(
+            bso_packet_path(out, 2, FtnAddress::new(1, 104, 36, 45), Flavour::Normal),
+            Path::new("/o/outbound.001/00680024.pnt/0000002d.out")
+        );
+        assert_eq!(
+            msgid_for("s1", "tech", a(100)),
+            msgid_for("s1", "TECH", a(100))
+        );
+        assert_ne!(
+            msgid_for("s1", "TECH", a(100)),
+            msgid_for("s2", "TECH", a(100))
+        );
+    }
+}
