@@ -325,10 +325,21 @@ pub fn message_text(m: &EchoMessageOut) -> Vec<u8> {
         &format!("\u{1}TZUTC: {}", format_tzutc(m.date.offset())),
     );
     cr(&mut t, &format!("\u{1}CHRS: {}", m.charset.chrs()));
-    for line in m.body.split('\n') {
-        for wrapped in wrap_line(&clean_body_line(line), WRAP_COLUMNS) {
+    let body = m.body.trim_end();
+    for line in body.split('\n') {
+        let line = clean_body_line(line);
+        // The gateway link line stays whole, as gateway readers look for the URL on it;
+        // a URL cannot be wrapped anyway.
+        if line.starts_with("Link to news story: ") {
+            cr(&mut t, &line);
+            continue;
+        }
+        for wrapped in wrap_line(&line, WRAP_COLUMNS) {
             cr(&mut t, &wrapped);
         }
+    }
+    if !body.is_empty() {
+        cr(&mut t, "");
     }
     let tear = one_line(&m.tearline);
     cr(

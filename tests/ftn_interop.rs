@@ -1,0 +1,257 @@
+//! Interop: packets written by echowatch are tossed by Debian's crashmail (an independent
+//! tosser) into a *.MSG area with no `.bad` file, no error in its log, and subjects and
+//! bodies as sent. Skips when crashmail is not installed, unless ECHOWATCH_REQUIRE_INTEROP=1.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::{DateTime, FixedOffset};
+use echowatch::ftn::writer::{self, GatewayConfig, GatewayPost, OutCharset};
+use echowatch::ftn::{self, EchoMessageOut, FtnAddress};
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn crashmail() -> Option<PathBuf> {
+    let found = find_program("crashmail");
+    if found.is_none() {
+        if std::env::var("ECHOWATCH_REQUIRE_INTEROP").as_deref() == Ok("1") {
+            panic!(
+                "crashmail not found on PATH and ECHOWATCH_REQUIRE_INTEROP=1 (apt-get install -y crashmail)"
+            );
+        }
+        eprintln!(
+            "SKIP: crashmail not found on PATH (apt-get install -y crashmail); interop test skipped"
+        );
+    }
+    found
+}
+
+fn addr(s: &str) -> FtnAddress {
+    s.parse().unwrap()
+}
+
+/// A stored message (FTS-0001 *.MSG): 190-byte header, then NUL-terminated text.
+struct StoredMsg {
+    from: Vec<u8>,
+    to: Vec<u8>,
+    subject: Vec<u8>,
+    text: Vec<u8>,
+}
+
+fn cstr(b: &[u8]) -> Vec<u8> {
+    b.split(|c| *c == 0).next().unwrap_or_default().to_vec()
+}
+
+fn read_msg_dir(dir: &Path) -> Vec<StoredMsg> {
+    let mut files: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("msg")))
+        .map(|p| {
+            (
+                p.file_stem()
+                    .unwrap()
+                    .to_string_lossy()
+                    .parse()
+                    .unwrap_or(0),
+                p,
+            )
+        })
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|(_, p)| {
+            let raw = std::fs::read(p).unwrap();
+            assert!(raw.len() >= 190, "{} too short", p.display());
+            StoredMsg {
+                from: cstr(&raw[0..36]),
+                to: cstr(&raw[36..72]),
+                subject: cstr(&raw[72..144]),
+                text: cstr(&raw[190..]),
+            }
+        })
+        // crashmail keeps 1.msg as the high-water mark in *.MSG areas; it has no text.
+        .filter(|m| !m.text.is_empty())
+        .collect()
+}
+
+fn prefs(w: &Path) -> String {
+    let d = w.display();
+    format!(
+        r#"SYSOP "Test Sysop"
+LOGFILE "{d}/crashmail.log"
+LOGLEVEL 3
+DUPEFILE "{d}/crashmail.dupes" 1000
+DUPEMODE BAD
+DEFAULTZONE 1337
+INBOUND "{d}/inbound"
+OUTBOUND "{d}/outbound"
+TEMPDIR "{d}/tmp"
+CREATEPKTDIR "{d}/createpkt"
+PACKETDIR "{d}/packets"
+STATSFILE "{d}/crashmail.stats"
+IMPORTSEENBY
+AKA 1337:1/101
+DOMAIN "tqwnet"
+NODE 1337:1/100 "" "pw100"
+NODE 1337:1/102 "" ""
+NETMAIL "NETMAIL" 1337:1/101 MSG "{d}/msg/netmail"
+AREA "BAD" 1337:1/101 MSG "{d}/msg/bad"
+AREA "TQW_TECHNOLOGY" 1337:1/101 MSG "{d}/msg/tech"
+EXPORT %1337:1/100 1337:1/102
+"#
+    )
+}
+
+fn toss(crashmail: &Path, w: &Path) -> String {
+    let out = Command::new(crashmail)
+        .arg("SETTINGS")
+        .arg(w.join("crashmail.prefs"))
+        .arg("TOSS")
+        .output()
+        .expect("run crashmail");
+    // crashmail exits 0 even when it rejects a packet: the log and inbound tell the truth.
+    assert!(
+        out.status.success(),
+        "crashmail failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(w.join("crashmail.log")).unwrap_or_default()
+}
+
+fn posts(prefix: &str) -> Vec<GatewayPost> {
+    vec![
+        GatewayPost {
+            story_id: format!("{prefix}-1"),
+            title: "Netherlands widens export licence rules for deep-UV lithography systems to China, ASML says".into(),
+            published: Some("2026-06-11T21:05:00Z".parse().unwrap()),
+            description: "The Dutch government said on Friday that licences will now be required for more \
+                          immersion DUV systems — a step Washington had urged for months. “We act on our own \
+                          assessment,” the trade minister said in Den Haag; Zürich-based analysts were unsurprised."
+                .into(),
+            link: Some("https://www.example.com/world/europe/netherlands-widens-export-licence-rules-for-duv-lithography-systems-2026-06-11/".into()),
+        },
+        GatewayPost {
+            story_id: format!("{prefix}-2"),
+            title: "Short one".into(),
+            published: None,
+            description: "A single line of text.\n\nA second paragraph.".into(),
+            link: Some("https://example.org/x".into()),
+        },
+    ]
+}
+
+#[test]
+fn crashmail_tosses_our_packets() {
+    let Some(crashmail) = crashmail() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    for d in [
+        "inbound",
+        "outbound",
+        "tmp",
+        "createpkt",
+        "packets",
+        "msg/netmail",
+        "msg/bad",
+        "msg/tech",
+    ] {
+        std::fs::create_dir_all(w.join(d)).unwrap();
+    }
+    std::fs::write(w.join("crashmail.prefs"), prefs(w)).unwrap();
+
+    let posted: DateTime<FixedOffset> =
+        DateTime::parse_from_rfc3339("2026-06-12T09:30:00+02:00").unwrap();
+    let mut sent: Vec<EchoMessageOut> = Vec::new();
+    let mut packets = Vec::new();
+    for (name, charset, prefix) in [
+        ("0000aa01.pkt", OutCharset::Utf8, "utf8"),
+        ("0000aa02.pkt", OutCharset::Cp437, "cp437"),
+    ] {
+        let mut cfg = GatewayConfig::new("TQW_TECHNOLOGY", addr("1337:1/100"), addr("1337:1/101"));
+        cfg.charset = charset;
+        cfg.origin =
+            "tqwNet Technology News — echowatch gateway with a long origin text that must be cut"
+                .into();
+        let msgs: Vec<EchoMessageOut> = posts(prefix)
+            .iter()
+            .map(|p| p.to_message(&cfg, posted))
+            .collect();
+        let bytes =
+            ftn::write_packet(&writer::gateway_header(&cfg, posted, Some("pw100")), &msgs).unwrap();
+        std::fs::write(w.join("inbound").join(name), &bytes).unwrap();
+        packets.push((name, bytes));
+        sent.extend(msgs);
+    }
+
+    let log = toss(&crashmail, w);
+    let leftovers: Vec<_> = std::fs::read_dir(w.join("inbound"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "crashmail left {leftovers:?} in inbound (*.bad = rejected)\n{log}"
+    );
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("! ") || l.starts_with("% ") || l.starts_with("? "))
+        .collect();
+    assert!(errors.is_empty(), "crashmail logged errors: {errors:#?}");
+    assert!(
+        read_msg_dir(&w.join("msg/bad")).is_empty(),
+        "messages went to BAD\n{log}"
+    );
+
+    let stored = read_msg_dir(&w.join("msg/tech"));
+    assert_eq!(stored.len(), sent.len(), "{log}");
+    for (got, out) in stored.iter().zip(&sent) {
+        assert_eq!(got.subject, writer::fit_subject(&out.subject, out.charset));
+        assert_eq!(got.from, out.charset.encode(&out.from_name));
+        assert_eq!(got.to, out.charset.encode(&out.to_name));
+        // The body as sent: crashmail drops the AREA line and grows SEEN-BY/PATH; the lines
+        // from MSGID to the origin line must be byte-identical.
+        let ours = writer::message_text(out);
+        let ours_lines: Vec<&[u8]> = ours.split(|b| *b == b'\r').collect();
+        let theirs_lines: Vec<&[u8]> = got.text.split(|b| *b == b'\r').collect();
+        let origin_at = ours_lines
+            .iter()
+            .position(|l| l.starts_with(b" * Origin: "))
+            .unwrap();
+        assert_eq!(
+            &ours_lines[1..=origin_at],
+            &theirs_lines[..origin_at],
+            "message {}",
+            String::from_utf8_lossy(&ours)
+        );
+        let origin_line = ours_lines[origin_at];
+        assert!(
+            origin_line.len() <= 79 + 2,
+            "{}",
+            String::from_utf8_lossy(origin_line)
+        );
+        let seen_by = theirs_lines
+            .iter()
+            .find(|l| l.starts_with(b"SEEN-BY:"))
+            .unwrap();
+        assert!(
+            seen_by.starts_with(b"SEEN-BY: 1/100 101"),
+            "{}",
+            String::from_utf8_lossy(seen_by)
+        );
+    }
+
+    // Tossing the same packet again adds nothing to the area: crashmail's dupe check on
+    // our stable MSGIDs sends the copies to BAD instead.
+    let (name, bytes) = &packets[0];
+    std::fs::write(w.join("inbound").join(name), bytes).unwrap();
+    let log = toss(&crashmail, w);
+    assert_eq!(read_msg_dir(&w.join("msg/tech")).len(), sent.len(), "{log}");
+    assert_eq!(read_msg_dir(&w.join("msg/bad")).len(), 2, "{log}");
+}
