@@ -1,0 +1,603 @@
+//! Turn merged rule files (plus keshvar's names and demonyms) into two aho-corasick automata:
+//! one ASCII-case-insensitive for names and phrases, one case-sensitive for acronyms and
+//! phrases that contain one ("US", "BIS", "AI Act"). Both use leftmost-longest matching, so
+//! "Papua New Guinea" beats "Guinea" and a stop-phrase such as "South China Sea" swallows "China".
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
+use super::ClassifyError;
+use super::rules::{RulesFile, Weights};
+use super::text::{self, is_cjk, is_word_char};
+
+/// How a country is mentioned; decides the weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mention {
+    Name,
+    Demonym,
+    Metonym,
+    Agency,
+    Company,
+    Place,
+    Media,
+}
+
+impl Mention {
+    pub fn parse(kind: &str) -> Mention {
+        match kind {
+            "demonym" => Mention::Demonym,
+            "metonym" => Mention::Metonym,
+            "agency" => Mention::Agency,
+            "company" => Mention::Company,
+            "place" => Mention::Place,
+            "media" => Mention::Media,
+            _ => Mention::Name,
+        }
+    }
+
+    pub fn weight(self, w: &Weights) -> f32 {
+        match self {
+            Mention::Name => w.name,
+            Mention::Demonym => w.demonym,
+            Mention::Metonym => w.metonym,
+            Mention::Agency => w.agency,
+            Mention::Company => w.company,
+            Mention::Place => w.place,
+            Mention::Media => w.media,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Strength {
+    Strong,
+    /// Strong weight, needs an anchor.
+    Anchored,
+    Weak,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum ActionKind {
+    Country { id: u16, mention: Mention, anchored: bool },
+    Ambiguous(u16),
+    Policy { id: u16, trigger: u32, strength: Strength },
+    Anchor(u8),
+    Context { amb: u16, option: u8 },
+    Veto(u16),
+    Stop,
+}
+
+impl ActionKind {
+    /// Family used to decide which inner matches a longer pattern inherits.
+    fn family(self) -> u8 {
+        match self {
+            ActionKind::Country { .. } | ActionKind::Ambiguous(_) => 0,
+            ActionKind::Policy { .. } => 1,
+            ActionKind::Anchor(_) => 2,
+            ActionKind::Context { .. } | ActionKind::Veto(_) => 3,
+            ActionKind::Stop => 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Action {
+    pub kind: ActionKind,
+    /// The match must start with an upper-case letter (proper nouns: "China", not "china").
+    pub needs_cap: bool,
+    /// For an action inherited from a shorter pattern inside this one: its byte span within
+    /// the match.
+    pub sub: Option<(u16, u16)>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Pattern {
+    /// Normalised text as matched.
+    pub text: String,
+    /// No word-boundary check (CJK).
+    pub cjk: bool,
+    /// Skip the boundary check after the match ("Sino-").
+    pub open_end: bool,
+    /// A single case-sensitive token without dots ("US", "EAR"): not trusted in ALL-CAPS lines.
+    pub bare_acronym: bool,
+    pub actions: Vec<Action>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AmbiguousRule {
+    pub given_name: bool,
+    pub start_needs_context: bool,
+    pub fallback: Option<(u16, Mention)>,
+    pub options: Vec<(u16, Mention)>,
+}
+
+/// Everything the scanner needs; built once.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub countries: Vec<String>,
+    pub policies: Vec<String>,
+    pub patterns: Vec<Pattern>,
+    pub ci: AhoCorasick,
+    pub ci_ids: Vec<u32>,
+    pub cs: AhoCorasick,
+    pub cs_ids: Vec<u32>,
+    /// Per policy: bit mask of the anchor sets that count for it.
+    pub policy_anchors: Vec<u64>,
+    /// Per policy: weak triggers needed to agree (0 = never).
+    pub policy_agree: Vec<u32>,
+    /// Per policy: the policies it yields to.
+    pub policy_yields: Vec<Vec<u16>>,
+    pub negation_words: HashSet<String>,
+    /// Triggers with their own anchor sets (`weak_with`).
+    pub trigger_anchors: HashMap<u32, u64>,
+    /// Bit of the `tech` anchor set (anchored agencies use it).
+    pub tech_mask: u64,
+    pub ambiguous: Vec<AmbiguousRule>,
+    pub weights: Weights,
+    pub venue_words: HashSet<String>,
+    pub comparison_words: HashSet<String>,
+    pub firm_nouns: HashSet<String>,
+    pub firm_modifiers: HashSet<String>,
+}
+
+/// A phrase with an acronym in it (two upper-case ASCII letters in a row) matches exactly.
+fn is_case_sensitive(p: &str) -> bool {
+    let b = p.as_bytes();
+    b.windows(2).any(|w| w.iter().all(u8::is_ascii_uppercase))
+}
+
+/// Splits `a|b|c` into variants of one trigger.
+fn variants(entry: &str) -> impl Iterator<Item = &str> {
+    entry.split('|').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Extra spellings of a policy trigger or anchor: hyphen/space swaps and a plural.
+fn spellings(v: &str) -> Vec<String> {
+    let mut out = vec![v.to_string()];
+    if v.contains('-') {
+        out.push(v.replace('-', " "));
+    }
+    if v.contains(' ') && !v.chars().any(is_cjk) {
+        out.push(v.replace(' ', "-"));
+    }
+    let plural: Vec<String> = out
+        .iter()
+        .filter(|s| {
+            s.chars().last().is_some_and(|c| c.is_ascii_alphabetic() && c != 's' && c != 'S')
+                && s.len() > 2
+        })
+        .map(|s| format!("{s}s"))
+        .collect();
+    out.extend(plural);
+    out
+}
+
+#[derive(Default)]
+struct Builder {
+    /// (normalised text or its lower-case form for case-insensitive ones, case-sensitive) → index
+    index: HashMap<(String, bool), usize>,
+    patterns: Vec<(Pattern, bool)>,
+    countries: Vec<String>,
+    country_ix: HashMap<String, u16>,
+    policies: Vec<String>,
+    policy_ix: HashMap<String, u16>,
+    next_trigger: u32,
+}
+
+impl Builder {
+    fn country(&mut self, code: &str) -> u16 {
+        if let Some(&i) = self.country_ix.get(code) {
+            return i;
+        }
+        let i = self.countries.len() as u16;
+        self.countries.push(code.to_string());
+        self.country_ix.insert(code.to_string(), i);
+        i
+    }
+
+    fn policy(&mut self, id: &str) -> u16 {
+        if let Some(&i) = self.policy_ix.get(id) {
+            return i;
+        }
+        let i = self.policies.len() as u16;
+        self.policies.push(id.to_string());
+        self.policy_ix.insert(id.to_string(), i);
+        i
+    }
+
+    fn add(&mut self, phrase: &str, kind: ActionKind) {
+        let norm = text::normalize(phrase).text.trim().to_string();
+        if norm.is_empty() {
+            return;
+        }
+        let cs = is_case_sensitive(&norm);
+        let needs_cap = !cs && norm.chars().next().is_some_and(char::is_uppercase);
+        let key = (if cs { norm.clone() } else { norm.to_ascii_lowercase() }, cs);
+        let idx = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                let i = self.patterns.len();
+                let cjk = norm.chars().any(is_cjk);
+                let open_end = norm.ends_with('-');
+                let bare_acronym = cs && norm.chars().all(|c| c.is_alphanumeric());
+                self.patterns.push((
+                    Pattern { text: norm, cjk, open_end, bare_acronym, actions: Vec::new() },
+                    cs,
+                ));
+                self.index.insert(key, i);
+                i
+            }
+        };
+        if let Some((p, _)) = self.patterns.get_mut(idx) {
+            let action = Action { kind, needs_cap, sub: None };
+            // One pattern says one thing per target: keep the first (strongest listed) role.
+            match p.actions.iter_mut().find(|a| same_target(a.kind, kind)) {
+                // A lower-case spelling of the same trigger lifts the capital requirement.
+                Some(existing) => existing.needs_cap &= needs_cap,
+                None => p.actions.push(action),
+            }
+        }
+    }
+}
+
+fn same_target(a: ActionKind, b: ActionKind) -> bool {
+    use ActionKind::*;
+    match (a, b) {
+        (Country { id: x, .. }, Country { id: y, .. }) => x == y,
+        (Policy { id: x, .. }, Policy { id: y, .. }) => x == y,
+        (Anchor(x), Anchor(y)) => x == y,
+        (Ambiguous(x), Ambiguous(y)) | (Veto(x), Veto(y)) => x == y,
+        (Context { amb: x, option: o }, Context { amb: y, option: p }) => x == y && o == p,
+        (Stop, Stop) => true,
+        _ => false,
+    }
+}
+
+pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
+    let mut b = Builder::default();
+    let mut weights = Weights::default();
+    let mut venue_words = HashSet::new();
+    let mut comparison_words = HashSet::new();
+    let mut firm_nouns = HashSet::new();
+    let mut firm_modifiers = HashSet::new();
+    let mut negation_words = HashSet::new();
+    let lower = |v: &Vec<String>| v.iter().map(|s| s.to_lowercase()).collect::<Vec<_>>();
+    for f in files {
+        if let Some(w) = &f.weights {
+            weights.apply(w);
+        }
+        if let Some(c) = &f.context {
+            venue_words.extend(lower(&c.venue_words));
+            comparison_words.extend(lower(&c.comparison_words));
+            firm_nouns.extend(lower(&c.firm_nouns));
+            firm_modifiers.extend(lower(&c.firm_modifiers));
+            negation_words.extend(lower(&c.negation_words));
+        }
+    }
+
+    // Stop-phrases first: they carry no meaning, but longest-match lets them swallow.
+    for f in files {
+        for p in f.stop.iter().flat_map(|s| &s.phrases).flat_map(|e| variants(e)) {
+            b.add(p, ActionKind::Stop);
+        }
+    }
+
+    // Anchor sets.
+    let mut anchor_ix: BTreeMap<String, u8> = BTreeMap::new();
+    for f in files {
+        for set in &f.anchor_sets {
+            let n = anchor_ix.len();
+            let id = *anchor_ix.entry(set.id.get_ref().clone()).or_insert(n as u8);
+            if anchor_ix.len() > 64 {
+                return Err(ClassifyError::Build("more than 64 anchor sets".into()));
+            }
+            for entry in &set.phrases {
+                for v in variants(entry) {
+                    for s in spellings(v) {
+                        b.add(&s, ActionKind::Anchor(id));
+                    }
+                }
+            }
+        }
+    }
+    let tech_mask = anchor_ix.get("tech").map_or(0, |&i| 1u64 << i);
+
+    // Policies.
+    let mut policy_anchors: HashMap<u16, u64> = HashMap::new();
+    let mut trigger_anchors: HashMap<u32, u64> = HashMap::new();
+    let mask_of = |sets: &[toml::Spanned<String>], policy: &str| {
+        let mut mask = 0u64;
+        for s in sets {
+            let Some(&i) = anchor_ix.get(s.get_ref()) else {
+                return Err(ClassifyError::Build(format!(
+                    "policy {policy:?} names unknown anchor set {:?}",
+                    s.get_ref()
+                )));
+            };
+            mask |= 1u64 << i;
+        }
+        Ok(mask)
+    };
+    let mut agree: HashMap<u16, u32> = HashMap::new();
+    let mut yields: HashMap<u16, Vec<String>> = HashMap::new();
+    for f in files {
+        for p in &f.policies {
+            let id = b.policy(p.id.get_ref());
+            if let Some(n) = p.agree {
+                agree.insert(id, n);
+            }
+            yields.entry(id).or_default().extend(p.yields_to.iter().map(|y| y.get_ref().clone()));
+            if let Some(sets) = &p.anchors {
+                policy_anchors.insert(id, mask_of(sets, p.id.get_ref())?);
+            }
+            for group in &p.weak_with {
+                let mask = mask_of(&group.anchors, p.id.get_ref())?;
+                for entry in &group.phrases {
+                    let trigger = b.next_trigger;
+                    b.next_trigger += 1;
+                    trigger_anchors.insert(trigger, mask);
+                    for v in variants(entry) {
+                        for s in spellings(v) {
+                            b.add(&s, ActionKind::Policy { id, trigger, strength: Strength::Weak });
+                        }
+                    }
+                }
+            }
+            for (list, strength) in [
+                (&p.strong, Strength::Strong),
+                (&p.anchored, Strength::Anchored),
+                (&p.weak, Strength::Weak),
+            ] {
+                for entry in list {
+                    let trigger = b.next_trigger;
+                    b.next_trigger += 1;
+                    for v in variants(entry) {
+                        for s in spellings(v) {
+                            b.add(&s, ActionKind::Policy { id, trigger, strength });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Ambiguous names come before the gazetteer so that keshvar's plain entry for, say,
+    // "Georgia" does not also fire.
+    let mut ambiguous = Vec::new();
+    let mut ambiguous_phrases: HashSet<String> = HashSet::new();
+    for f in files {
+        for a in &f.ambiguous {
+            let amb = ambiguous.len() as u16;
+            ambiguous_phrases.insert(a.phrase.get_ref().to_lowercase());
+            let kind_of =
+                |k: &Option<toml::Spanned<String>>| Mention::parse(k.as_ref().map_or("name", |k| k.get_ref()));
+            let mut options = Vec::new();
+            for (oi, o) in a.options.iter().enumerate() {
+                options.push((b.country(o.code.get_ref()), kind_of(&o.kind)));
+                for c in o.context.iter().flat_map(|e| variants(e)) {
+                    b.add(c, ActionKind::Context { amb, option: oi as u8 });
+                }
+            }
+            for v in a.veto.iter().flat_map(|e| variants(e)) {
+                b.add(v, ActionKind::Veto(amb));
+            }
+            let fallback =
+                a.fallback.as_ref().map(|c| (b.country(c.get_ref()), kind_of(&a.fallback_kind)));
+            b.add(a.phrase.get_ref(), ActionKind::Ambiguous(amb));
+            ambiguous.push(AmbiguousRule {
+                given_name: a.given_name,
+                start_needs_context: a.start_needs_context,
+                fallback,
+                options,
+            });
+        }
+    }
+
+    // Our overlay, before keshvar, so its roles win for shared strings.
+    for f in files {
+        for c in &f.countries {
+            let id = b.country(c.code.get_ref());
+            let lists: [(&Vec<String>, Mention, bool); 8] = [
+                (&c.agencies, Mention::Agency, false),
+                (&c.anchored_agencies, Mention::Agency, true),
+                (&c.names, Mention::Name, false),
+                (&c.demonyms, Mention::Demonym, false),
+                (&c.metonyms, Mention::Metonym, false),
+                (&c.places, Mention::Place, false),
+                (&c.companies, Mention::Company, false),
+                (&c.media, Mention::Media, false),
+            ];
+            for (list, mention, anchored) in lists {
+                for v in list.iter().flat_map(|e| variants(e)) {
+                    b.add(v, ActionKind::Country { id, mention, anchored });
+                }
+            }
+        }
+    }
+
+    add_keshvar(&mut b, files, &ambiguous_phrases);
+    inherit_inner_actions(&mut b);
+
+    let mut ci_pats = Vec::new();
+    let mut ci_ids = Vec::new();
+    let mut cs_pats = Vec::new();
+    let mut cs_ids = Vec::new();
+    let mut patterns = Vec::with_capacity(b.patterns.len());
+    for (i, (p, cs)) in b.patterns.into_iter().enumerate() {
+        if cs {
+            cs_pats.push(p.text.clone());
+            cs_ids.push(i as u32);
+        } else {
+            ci_pats.push(p.text.clone());
+            ci_ids.push(i as u32);
+        }
+        patterns.push(p);
+    }
+    let build = |pats: &[String], ci: bool| {
+        AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .ascii_case_insensitive(ci)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(pats)
+            .map_err(|e| ClassifyError::Build(e.to_string()))
+    };
+    let ci = build(&ci_pats, true)?;
+    let cs = build(&cs_pats, false)?;
+    let default_mask = tech_mask;
+    let n_policies = b.policies.len() as u16;
+    let policy_agree = (0..n_policies).map(|i| agree.get(&i).copied().unwrap_or(weights.min_agreeing)).collect();
+    let mut policy_yields = Vec::new();
+    for i in 0..n_policies {
+        let mut v = Vec::new();
+        for y in yields.get(&i).into_iter().flatten() {
+            let Some(&j) = b.policy_ix.get(y) else {
+                return Err(ClassifyError::Build(format!(
+                    "policy {:?} yields to unknown policy {y:?}",
+                    b.policies.get(i as usize).map_or("", |s| s.as_str())
+                )));
+            };
+            v.push(j);
+        }
+        policy_yields.push(v);
+    }
+    let policy_anchors =
+        (0..b.policies.len() as u16).map(|i| policy_anchors.get(&i).copied().unwrap_or(default_mask)).collect();
+    Ok(Compiled {
+        countries: b.countries,
+        policies: b.policies,
+        patterns,
+        ci,
+        ci_ids,
+        cs,
+        cs_ids,
+        policy_anchors,
+        trigger_anchors,
+        policy_agree,
+        policy_yields,
+        negation_words,
+        tech_mask,
+        ambiguous,
+        weights,
+        venue_words,
+        comparison_words,
+        firm_nouns,
+        firm_modifiers,
+    })
+}
+
+/// Country names and demonyms from keshvar: ISO short and long names, unofficial names
+/// (English and other Latin-script forms, CJK forms), nationality adjectives.
+fn add_keshvar(b: &mut Builder, files: &[RulesFile], ambiguous: &HashSet<String>) {
+    let mut exclude_names: HashSet<String> = HashSet::new();
+    let mut exclude_demonyms: HashSet<String> = HashSet::new();
+    let mut owner: HashMap<String, String> = HashMap::new();
+    for k in files.iter().filter_map(|f| f.keshvar.as_ref()) {
+        exclude_names.extend(k.exclude_names.iter().map(|s| s.to_lowercase()));
+        exclude_demonyms.extend(k.exclude_demonyms.iter().map(|s| s.to_lowercase()));
+        owner.extend(k.demonym_owner.iter().map(|(d, c)| (d.to_lowercase(), c.get_ref().clone())));
+    }
+    // Demonyms keshvar gives to several countries are used only when the overlay says whose.
+    let mut demonym_count: HashMap<String, usize> = HashMap::new();
+    for c in keshvar::CountryIterator::new() {
+        if let Some(d) = c.maybe_nationality() {
+            *demonym_count.entry(d.to_lowercase()).or_default() += 1;
+        }
+    }
+    let usable = |name: &str| {
+        !name.is_empty()
+            && !name.contains(['(', ')', '[', ',', ']'])
+            && !exclude_names.contains(&name.to_lowercase())
+            && !ambiguous.contains(&name.to_lowercase())
+            && name.chars().any(char::is_alphabetic)
+    };
+    for c in keshvar::CountryIterator::new() {
+        let code = c.alpha2().to_string();
+        let id = b.country(&code);
+        let mut names = vec![c.iso_short_name(), c.iso_long_name()];
+        names.extend(c.unofficial_name_list().iter().copied());
+        for n in names {
+            let n = n.strip_prefix("The ").unwrap_or(n);
+            // Keep Latin-script and CJK forms; other scripts never occur in our sources'
+            // English text and cost automaton size.
+            let script_ok = n.chars().all(|ch| ch.is_ascii() || is_cjk(ch) || ch.is_alphabetic() && (ch as u32) < 0x250);
+            if usable(n) && script_ok {
+                b.add(n, ActionKind::Country { id, mention: Mention::Name, anchored: false });
+            }
+        }
+        if let Some(d) = c.maybe_nationality() {
+            let dl = d.to_lowercase();
+            let shared = demonym_count.get(&dl).copied().unwrap_or(0) > 1;
+            let ok_owner = owner.get(&dl).is_none_or(|o| *o == code);
+            let assigned = owner.get(&dl).is_some_and(|o| *o == code);
+            if usable(d) && !exclude_demonyms.contains(&dl) && ok_owner && (!shared || assigned) {
+                b.add(d, ActionKind::Country { id, mention: Mention::Demonym, anchored: false });
+                if d.ends_with('n') || d.ends_with('i') {
+                    b.add(&format!("{d}s"), ActionKind::Country { id, mention: Mention::Demonym, anchored: false });
+                }
+            }
+        }
+    }
+}
+
+/// A longer pattern hides the shorter ones inside it (leftmost-longest), so it inherits their
+/// actions of other families: "China Export Control Law" (a policy trigger) still names CN,
+/// "AI chip exports" still carries the anchor "AI chip". Stop-phrases inherit nothing.
+fn inherit_inner_actions(b: &mut Builder) {
+    for want_cs in [false, true] {
+        let idx: Vec<usize> =
+            (0..b.patterns.len()).filter(|&i| b.patterns.get(i).is_some_and(|p| p.1 == want_cs)).collect();
+        let texts: Vec<&str> = idx.iter().filter_map(|&i| b.patterns.get(i)).map(|p| p.0.text.as_str()).collect();
+        let Ok(ac) = AhoCorasick::builder().ascii_case_insensitive(!want_cs).build(&texts) else {
+            continue;
+        };
+        let mut additions: Vec<(usize, Action)> = Vec::new();
+        for &outer in &idx {
+            let Some((op, _)) = b.patterns.get(outer) else { continue };
+            if op.actions.iter().any(|a| a.kind == ActionKind::Stop) {
+                continue;
+            }
+            let own: HashSet<u8> = op.actions.iter().map(|a| a.kind.family()).collect();
+            let t = op.text.as_str();
+            // Longest inner match per position first, then keep non-overlapping ones.
+            let mut inner: Vec<(usize, usize, usize)> = ac
+                .find_overlapping_iter(t)
+                .filter_map(|m| idx.get(m.pattern().as_usize()).map(|&pi| (m.start(), m.end(), pi)))
+                .filter(|&(s, e, pi)| pi != outer && !(s == 0 && e == t.len()))
+                .filter(|&(s, e, _)| {
+                    text::char_before(t, s).is_none_or(|c| !is_word_char(c))
+                        && text::char_at(t, e).is_none_or(|c| !is_word_char(c))
+                })
+                .collect();
+            inner.sort_by_key(|&(s, e, _)| (std::cmp::Reverse(e - s), s));
+            let mut taken: Vec<(usize, usize)> = Vec::new();
+            for (s, e, pi) in inner {
+                if taken.iter().any(|&(ts, te)| s < te && ts < e) {
+                    continue;
+                }
+                let Some((ip, _)) = b.patterns.get(pi) else { continue };
+                if ip.actions.iter().any(|a| a.kind == ActionKind::Stop) {
+                    taken.push((s, e));
+                    continue;
+                }
+                let mut any = false;
+                for a in &ip.actions {
+                    if own.contains(&a.kind.family()) || a.sub.is_some() {
+                        continue;
+                    }
+                    let (Ok(s16), Ok(e16)) = (u16::try_from(s), u16::try_from(e)) else { continue };
+                    additions.push((outer, Action { sub: Some((s16, e16)), ..*a }));
+                    any = true;
+                }
+                if any {
+                    taken.push((s, e));
+                }
+            }
+        }
+        for (outer, a) in additions {
+            if let Some((p, _)) = b.patterns.get_mut(outer) {
+                p.actions.push(a);
+            }
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! The runtime: one leftmost-longest pass of each automaton over title and body, the
+//! boundary/case post-filters, then scoring of country mentions and policy triggers.
+
+use std::collections::HashMap;
+
+use super::compile::{ActionKind, Compiled, Mention, Strength};
+use super::text::{self, CapsLines, Normalized, is_word_char};
+use crate::model::{AutoTag, Evidence, Tag, TextField};
+
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    pat: u32,
+    start: usize,
+    end: usize,
+    cs: bool,
+}
+
+/// One action of one accepted hit, at a place in the story.
+#[derive(Debug, Clone, Copy)]
+struct Event {
+    kind: ActionKind,
+    field: TextField,
+    /// Normalised offsets within the field.
+    start: usize,
+    end: usize,
+    tok: u32,
+    sent: u32,
+}
+
+struct Field<'a> {
+    which: TextField,
+    orig: &'a str,
+    norm: Normalized<'a>,
+    caps: std::cell::OnceCell<CapsLines>,
+}
+
+impl Field<'_> {
+    fn text(&self) -> &str {
+        &self.norm.text
+    }
+
+    fn is_caps(&self, pos: usize) -> bool {
+        self.caps.get_or_init(|| CapsLines::new(&self.norm.text)).is_caps(pos)
+    }
+
+    fn evidence(&self, start: usize, end: usize, weight: f32) -> Evidence {
+        let (s, e) = (self.norm.orig_start(start), self.norm.orig_end(end));
+        let (s, e) = if s <= e && self.orig.is_char_boundary(s) && self.orig.is_char_boundary(e) {
+            (s, e)
+        } else {
+            (0, 0)
+        };
+        Evidence {
+            phrase: self.orig.get(s..e).unwrap_or_default().to_string(),
+            field: self.which,
+            start: s,
+            end: e,
+            weight,
+        }
+    }
+}
+
+fn bounded(text: &str, start: usize, end: usize, cjk: bool, open_end: bool) -> bool {
+    if cjk {
+        return true;
+    }
+    let before_ok = text::char_before(text, start).is_none_or(|c| !is_word_char(c));
+    let after_ok = open_end || text::char_at(text, end).is_none_or(|c| !is_word_char(c));
+    before_ok && after_ok
+}
+
+fn hits(c: &Compiled, field: &Field<'_>) -> Vec<Hit> {
+    let mut out = Vec::new();
+    let text = field.text();
+    for m in c.ci.find_iter(text) {
+        let Some(&pat) = c.ci_ids.get(m.pattern().as_usize()) else { continue };
+        let Some(p) = c.patterns.get(pat as usize) else { continue };
+        if bounded(text, m.start(), m.end(), p.cjk, p.open_end) {
+            out.push(Hit { pat, start: m.start(), end: m.end(), cs: false });
+        }
+    }
+    let ci_count = out.len();
+    for m in c.cs.find_iter(text) {
+        let Some(&pat) = c.cs_ids.get(m.pattern().as_usize()) else { continue };
+        let Some(p) = c.patterns.get(pat as usize) else { continue };
+        if !bounded(text, m.start(), m.end(), p.cjk, p.open_end) {
+            continue;
+        }
+        // In an ALL-CAPS line "US" may be the pronoun: trust only dotted or multi-word forms.
+        if p.bare_acronym && field.is_caps(m.start()) {
+            continue;
+        }
+        out.push(Hit { pat, start: m.start(), end: m.end(), cs: true });
+    }
+    if ci_count == 0 || ci_count == out.len() {
+        return out;
+    }
+    // A hit inside a hit of the other automaton: drop it when the outer one is a stop-phrase
+    // or already says the same thing.
+    let mut keep = vec![true; out.len()];
+    for i in 0..out.len() {
+        for j in 0..out.len() {
+            let (Some(a), Some(o)) = (out.get(i), out.get(j)) else { continue };
+            if i == j || a.cs == o.cs || !(o.start <= a.start && a.end <= o.end) || (a.start == o.start && a.end == o.end && a.cs) {
+                continue;
+            }
+            let (Some(pa), Some(po)) = (c.patterns.get(a.pat as usize), c.patterns.get(o.pat as usize)) else {
+                continue;
+            };
+            let outer_stop = po.actions.iter().any(|x| x.kind == ActionKind::Stop);
+            let same = pa.actions.iter().all(|x| po.actions.iter().any(|y| target_eq(x.kind, y.kind)));
+            if outer_stop || same {
+                if let Some(k) = keep.get_mut(i) {
+                    *k = false;
+                }
+            }
+        }
+    }
+    out.into_iter().zip(keep).filter_map(|(h, k)| k.then_some(h)).collect()
+}
+
+fn target_eq(a: ActionKind, b: ActionKind) -> bool {
+    match (a, b) {
+        (ActionKind::Country { id: x, .. }, ActionKind::Country { id: y, .. }) => x == y,
+        (ActionKind::Policy { id: x, .. }, ActionKind::Policy { id: y, .. }) => x == y,
+        (ActionKind::Anchor(x), ActionKind::Anchor(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn events(c: &Compiled, field: &Field<'_>, hits: &[Hit], out: &mut Vec<Event>) {
+    let text = field.text();
+    for h in hits {
+        let Some(p) = c.patterns.get(h.pat as usize) else { continue };
+        for a in &p.actions {
+            let (s, e) = match a.sub {
+                Some((s, e)) => (h.start + s as usize, h.start + e as usize),
+                None => (h.start, h.end),
+            };
+            if a.needs_cap && !text::char_at(text, s).is_some_and(char::is_uppercase) {
+                continue;
+            }
+            if a.kind == ActionKind::Stop {
+                continue;
+            }
+            out.push(Event { kind: a.kind, field: field.which, start: s, end: e, tok: 0, sent: 0 });
+        }
+    }
+}
+
+/// Fill token and sentence indexes; body positions continue after the title's.
+fn place(events: &mut [Event], title: &str, body: &str) {
+    let (title_toks, title_sents) = text::totals(title);
+    for (which, text, tok0, sent0) in
+        [(TextField::Title, title, 0, 0), (TextField::Body, body, title_toks, title_sents + 1)]
+    {
+        let mut idx: Vec<usize> = (0..events.len()).filter(|&i| events.get(i).is_some_and(|e| e.field == which)).collect();
+        idx.sort_by_key(|&i| events.get(i).map_or(0, |e| e.start));
+        let offsets: Vec<usize> = idx.iter().filter_map(|&i| events.get(i)).map(|e| e.start).collect();
+        for (&i, (tok, sent)) in idx.iter().zip(text::positions(text, &offsets)) {
+            if let Some(e) = events.get_mut(i) {
+                e.tok = tok0 + tok;
+                e.sent = sent0 + sent;
+            }
+        }
+    }
+}
+
+struct Scored {
+    score: f32,
+    evidence: Vec<Evidence>,
+}
+
+pub(crate) fn tag(c: &Compiled, title: &str, body: &str) -> Vec<AutoTag> {
+    tag_scored(c, title, body, false).into_iter().map(|(t, _)| t).collect()
+}
+
+/// All candidate tags with their scores; `true` marks those at or above the threshold. With
+/// `include_below`, candidates under the threshold are returned too (the evaluation shows them
+/// for misses).
+pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: bool) -> Vec<(AutoTag, bool)> {
+    let fields = [
+        Field { which: TextField::Title, orig: title, norm: text::normalize(title), caps: std::cell::OnceCell::new() },
+        Field { which: TextField::Body, orig: body, norm: text::normalize(body), caps: std::cell::OnceCell::new() },
+    ];
+    let mut evs = Vec::new();
+    for f in fields.iter() {
+        let h = hits(c, f);
+        events(c, f, &h, &mut evs);
+    }
+    if evs.is_empty() {
+        return Vec::new();
+    }
+    let [tf, bf] = &fields;
+    place(&mut evs, tf.text(), bf.text());
+    let w = &c.weights;
+
+    let anchors: Vec<(u8, &Event)> =
+        evs.iter().filter_map(|e| if let ActionKind::Anchor(s) = e.kind { Some((s, e)) } else { None }).collect();
+    let anchored = |e: &Event, mask: u64| {
+        anchors.iter().any(|&(set, a)| {
+            mask & (1u64 << set) != 0
+                && (a.field == TextField::Title
+                    || a.sent == e.sent
+                    || a.tok.abs_diff(e.tok) <= w.anchor_window)
+        })
+    };
+    let contexts: Vec<(u16, u8)> = evs
+        .iter()
+        .filter_map(|e| if let ActionKind::Context { amb, option } = e.kind { Some((amb, option)) } else { None })
+        .collect();
+    let vetoed: Vec<u16> =
+        evs.iter().filter_map(|e| if let ActionKind::Veto(a) = e.kind { Some(a) } else { None }).collect();
+
+    let mut countries: HashMap<u16, Scored> = HashMap::new();
+    let mut policies: HashMap<u16, Scored> = HashMap::new();
+    let mut repeats: HashMap<(u16, u32), u32> = HashMap::new();
+    let mut weak_best: HashMap<(u16, u32), (f32, Event)> = HashMap::new();
+    let mut strong_policies: std::collections::HashSet<u16> = std::collections::HashSet::new();
+    let mut weak_triggers: HashMap<u16, Vec<u32>> = HashMap::new();
+    for e in &evs {
+        if let ActionKind::Policy { id, trigger, strength: Strength::Weak } = e.kind {
+            let v = weak_triggers.entry(id).or_default();
+            if !v.contains(&trigger) {
+                v.push(trigger);
+            }
+        }
+    }
+
+    for e in &evs {
+        let field = if e.field == TextField::Title { tf } else { bf };
+        let title_factor = if e.field == TextField::Title { w.title_factor } else { 1.0 };
+        match e.kind {
+            ActionKind::Country { id, mention, anchored: needs_anchor } => {
+                if needs_anchor && !anchored(e, c.tech_mask) {
+                    continue;
+                }
+                let wt = country_weight(c, field, e, mention) * title_factor;
+                add(&mut countries, id, wt, field, e);
+            }
+            ActionKind::Ambiguous(amb) => {
+                let Some(rule) = c.ambiguous.get(amb as usize) else { continue };
+                if vetoed.contains(&amb) {
+                    continue;
+                }
+                let text = field.text();
+                if rule.given_name && looks_like_person(text, e.start, e.end) {
+                    continue;
+                }
+                let chosen = rule
+                    .options
+                    .iter()
+                    .enumerate()
+                    .find(|(oi, _)| contexts.contains(&(amb, *oi as u8)))
+                    .map(|(_, o)| *o)
+                    .or_else(|| {
+                        let risky = (rule.start_needs_context && text::at_sentence_start(text, e.start))
+                            || field.is_caps(e.start);
+                        if risky { None } else { rule.fallback }
+                    });
+                if let Some((id, mention)) = chosen {
+                    let wt = country_weight(c, field, e, mention) * title_factor;
+                    add(&mut countries, id, wt, field, e);
+                }
+            }
+            ActionKind::Policy { id, trigger, strength } => {
+                let mask = c
+                    .trigger_anchors
+                    .get(&trigger)
+                    .or_else(|| c.policy_anchors.get(id as usize))
+                    .copied()
+                    .unwrap_or(0);
+                let text = field.text();
+                if text::prev_words(text, e.start, 2).iter().any(|p| c.negation_words.contains(&p.to_lowercase())) {
+                    continue;
+                }
+                match strength {
+                    Strength::Strong => {}
+                    // Ambiguous acronyms (TPP, BIS, CAC) need a tech anchor whatever the policy.
+                    Strength::Anchored if anchored(e, c.tech_mask) => {}
+                    Strength::Anchored => continue,
+                    Strength::Weak => {
+                        let need = c.policy_agree.get(id as usize).copied().unwrap_or(0);
+                        let agree = need > 0 && weak_triggers.get(&id).is_some_and(|v| v.len() >= need as usize);
+                        if agree || anchored(e, mask) {
+                            // A weak trigger counts once, at its best place (title over body).
+                            let best = weak_best.entry((id, trigger)).or_insert((0.0, *e));
+                            if title_factor * w.weak > best.0 {
+                                *best = (title_factor * w.weak, *e);
+                            }
+                        }
+                        continue;
+                    }
+                }
+                let n = repeats.entry((id, trigger)).or_default();
+                *n += 1;
+                if *n > w.max_repeats {
+                    continue;
+                }
+                strong_policies.insert(id);
+                add(&mut policies, id, w.strong * title_factor, field, e);
+            }
+            _ => {}
+        }
+    }
+
+    let mut weak: Vec<_> = weak_best.into_iter().collect();
+    weak.sort_by_key(|(k, _)| *k);
+    for ((id, _), (weight, e)) in weak {
+        let field = if e.field == TextField::Title { tf } else { bf };
+        add(&mut policies, id, weight, field, &e);
+    }
+
+    // A policy with only weak evidence yields to a policy it defers to that fired.
+    let fired: Vec<u16> =
+        policies.iter().filter(|(_, s)| s.score >= w.policy_threshold).map(|(id, _)| *id).collect();
+    policies.retain(|id, _| {
+        strong_policies.contains(id)
+            || !c
+                .policy_yields
+                .get(*id as usize)
+                .is_some_and(|ys| ys.iter().any(|y| fired.contains(y)))
+    });
+
+    let mut out = Vec::new();
+    let mut push = |map: HashMap<u16, Scored>, threshold: f32, make: &dyn Fn(u16) -> Option<Tag>| {
+        let mut v: Vec<_> =
+            map.into_iter().filter(|(_, s)| include_below || s.score >= threshold).collect();
+        v.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+        for (id, s) in v {
+            if let Some(tag) = make(id) {
+                let fired = s.score >= threshold;
+                out.push((AutoTag { tag, score: s.score, evidence: s.evidence }, fired));
+            }
+        }
+    };
+    push(countries, w.country_threshold, &|id| c.countries.get(id as usize).map(|s| Tag::country(s)));
+    push(policies, w.policy_threshold, &|id| c.policies.get(id as usize).map(|s| Tag::policy(s)));
+    out
+}
+
+fn add(map: &mut HashMap<u16, Scored>, id: u16, weight: f32, field: &Field<'_>, e: &Event) {
+    if weight <= 0.0 {
+        return;
+    }
+    let s = map.entry(id).or_insert(Scored { score: 0.0, evidence: Vec::new() });
+    s.score += weight;
+    s.evidence.push(field.evidence(e.start, e.end, weight));
+}
+
+/// Base weight of a mention adjusted by its neighbours: a demonym describing a firm counts as
+/// a company, a capital after "in"/"at" is a venue, a mention after "than"/"matching" a
+/// comparison.
+fn country_weight(c: &Compiled, field: &Field<'_>, e: &Event, mention: Mention) -> f32 {
+    let w = &c.weights;
+    let text = field.text();
+    let mut weight = mention.weight(w);
+    if mention == Mention::Demonym {
+        let next = text::next_words(text, e.end, 4);
+        let firm = next
+            .iter()
+            .take_while(|x| c.firm_modifiers.contains(&x.to_lowercase()) || c.firm_nouns.contains(&x.to_lowercase()))
+            .any(|x| c.firm_nouns.contains(&x.to_lowercase()));
+        if firm {
+            weight = weight.min(w.company);
+        }
+    }
+    let prev = text::prev_words(text, e.start, 4);
+    if matches!(mention, Mention::Metonym | Mention::Place)
+        && prev.first().is_some_and(|p| c.venue_words.contains(&p.to_lowercase()))
+    {
+        weight *= w.venue_factor;
+    }
+    if prev.iter().any(|p| c.comparison_words.contains(&p.to_lowercase())) {
+        weight *= w.comparison_factor;
+    }
+    weight
+}
+
+/// "Jordan Whitley", "Michael Jordan": a capitalised word right after, or a capitalised word
+/// right before that does not start the sentence.
+fn looks_like_person(text: &str, start: usize, end: usize) -> bool {
+    let rest = text.get(end..).unwrap_or_default();
+    if let Some(after) = rest.strip_prefix(' ') {
+        let mut chars = after.chars();
+        if chars.next().is_some_and(char::is_uppercase) && chars.next().is_some_and(char::is_lowercase) {
+            return true;
+        }
+    }
+    let head = text.get(..start).unwrap_or_default();
+    if let Some(before) = head.strip_suffix(' ') {
+        let word_start = before
+            .char_indices()
+            .rev()
+            .find(|&(_, ch)| !is_word_char(ch))
+            .map_or(0, |(i, ch)| i + ch.len_utf8());
+        let word = before.get(word_start..).unwrap_or_default();
+        let mut chars = word.chars();
+        if chars.next().is_some_and(char::is_uppercase)
+            && chars.all(char::is_lowercase)
+            && !text::at_sentence_start(text, word_start)
+        {
+            return true;
+        }
+    }
+    false
+}

@@ -1,0 +1,314 @@
+//! Text preparation for matching: NFKC plus folding of curly quotes, dashes and odd spaces,
+//! with a map back to byte offsets of the original field so evidence points at what the
+//! reader sees. Plain ASCII text (the common case) is matched as is, without copying.
+
+use std::borrow::Cow;
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::canonical_combining_class;
+
+/// One changed character (or combining sequence) of the original.
+#[derive(Debug, Clone, Copy)]
+struct Seg {
+    norm_start: usize,
+    norm_len: usize,
+    orig_start: usize,
+    orig_len: usize,
+}
+
+/// A field ready for matching.
+pub(crate) struct Normalized<'a> {
+    pub text: Cow<'a, str>,
+    orig_len: usize,
+    segs: Vec<Seg>,
+}
+
+/// The folds applied after NFKC: typographic quotes, dashes and spaces to ASCII, invisible
+/// characters dropped. `None` keeps the character.
+fn fold(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\u{2018}' | '\u{2019}' | '\u{201a}' | '\u{201b}' | '\u{2032}' | '\u{ff07}' => "'",
+        '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{201f}' | '\u{2033}' => "\"",
+        '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2212}' => "-",
+        '\u{ad}' | '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}' => "",
+        '\n' => "\n",
+        c if c.is_whitespace() && !c.is_ascii() => " ",
+        _ => return None,
+    })
+}
+
+/// Normalise one pattern or field.
+pub(crate) fn normalize(orig: &str) -> Normalized<'_> {
+    if orig.is_ascii() {
+        return Normalized { text: Cow::Borrowed(orig), orig_len: orig.len(), segs: Vec::new() };
+    }
+    let mut out = String::with_capacity(orig.len());
+    let mut segs = Vec::new();
+    let mut buf = String::new();
+    let mut iter = orig.char_indices().peekable();
+    while let Some((start, c)) = iter.next() {
+        // A base character and the combining marks after it normalise together.
+        let mut end = start + c.len_utf8();
+        while let Some(&(i, n)) = iter.peek() {
+            if n.is_ascii() || canonical_combining_class(n) == 0 {
+                break;
+            }
+            end = i + n.len_utf8();
+            iter.next();
+        }
+        let group = orig.get(start..end).unwrap_or_default();
+        if group.len() == 1 {
+            out.push_str(group);
+            continue;
+        }
+        buf.clear();
+        for ch in group.nfkc() {
+            match fold(ch) {
+                Some(f) => buf.push_str(f),
+                None => buf.push(ch),
+            }
+        }
+        if buf != group {
+            segs.push(Seg {
+                norm_start: out.len(),
+                norm_len: buf.len(),
+                orig_start: start,
+                orig_len: end - start,
+            });
+        }
+        out.push_str(&buf);
+    }
+    if segs.is_empty() {
+        return Normalized { text: Cow::Borrowed(orig), orig_len: orig.len(), segs };
+    }
+    Normalized { text: Cow::Owned(out), orig_len: orig.len(), segs }
+}
+
+impl Normalized<'_> {
+    /// The last changed segment starting at or before `p`.
+    fn seg_at(&self, p: usize) -> Option<&Seg> {
+        let idx = self.segs.partition_point(|s| s.norm_start <= p);
+        idx.checked_sub(1).and_then(|i| self.segs.get(i))
+    }
+
+    fn linear(&self, p: usize) -> usize {
+        match self.seg_at(p) {
+            None => p,
+            Some(s) => s.orig_start + s.orig_len + (p - s.norm_start - s.norm_len),
+        }
+    }
+
+    /// Original byte offset where a match starting at normalised offset `p` starts.
+    pub fn orig_start(&self, p: usize) -> usize {
+        let o = match self.seg_at(p) {
+            Some(s) if p < s.norm_start + s.norm_len => s.orig_start,
+            _ => self.linear(p),
+        };
+        o.min(self.orig_len)
+    }
+
+    /// Original byte offset where a match ending (exclusive) at normalised offset `p` ends.
+    pub fn orig_end(&self, p: usize) -> usize {
+        let Some(q) = p.checked_sub(1) else { return 0 };
+        let o = match self.seg_at(q) {
+            Some(s) if q < s.norm_start + s.norm_len => s.orig_start + s.orig_len,
+            _ => self.linear(q) + 1,
+        };
+        o.min(self.orig_len)
+    }
+}
+
+/// Letters and digits join words; everything else (space, punctuation, hyphen, apostrophe)
+/// separates them, so "US-China" and "China's" both expose the name.
+pub(crate) fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric()
+}
+
+/// True if `c` belongs to a script written without spaces (CJK, kana, Hangul), where
+/// patterns match as substrings.
+pub(crate) fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x2E80..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0xFF66..=0xFF9F | 0x20000..=0x2FFFF)
+}
+
+pub(crate) fn char_before(text: &str, pos: usize) -> Option<char> {
+    text.get(..pos).and_then(|s| s.chars().next_back())
+}
+
+pub(crate) fn char_at(text: &str, pos: usize) -> Option<char> {
+    text.get(pos..).and_then(|s| s.chars().next())
+}
+
+/// Up to `n` words before `pos`, nearest first, stopping at sentence punctuation.
+pub(crate) fn prev_words(text: &str, pos: usize, n: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let Some(head) = text.get(..pos) else { return out };
+    let mut end = head.len();
+    while out.len() < n {
+        // Skip separators back to the previous word, giving up at a sentence break.
+        let before = head.get(..end).unwrap_or_default();
+        let mut word_end = None;
+        for (i, c) in before.char_indices().rev() {
+            if is_word_char(c) {
+                word_end = Some(i + c.len_utf8());
+                break;
+            }
+            if matches!(c, '.' | '!' | '?' | ';' | ':' | '\n') {
+                return out;
+            }
+        }
+        let Some(we) = word_end else { return out };
+        let slice = head.get(..we).unwrap_or_default();
+        let ws = slice
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !is_word_char(c))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        out.push(head.get(ws..we).unwrap_or_default());
+        end = ws;
+    }
+    out
+}
+
+/// Up to `n` words after `pos` (hyphenated words count as one), stopping at sentence punctuation.
+pub(crate) fn next_words(text: &str, pos: usize, n: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let Some(tail) = text.get(pos..) else { return out };
+    let mut chars = tail.char_indices().peekable();
+    while out.len() < n {
+        let mut start = None;
+        for (i, c) in chars.by_ref() {
+            if is_word_char(c) {
+                start = Some(i);
+                break;
+            }
+            if matches!(c, '.' | '!' | '?' | ';' | ':' | '\n' | ',') {
+                return out;
+            }
+        }
+        let Some(s) = start else { return out };
+        let mut e = tail.len();
+        while let Some(&(i, c)) = chars.peek() {
+            if is_word_char(c) || c == '-' {
+                chars.next();
+            } else {
+                e = i;
+                break;
+            }
+        }
+        out.push(tail.get(s..e).unwrap_or_default().trim_end_matches('-'));
+    }
+    out
+}
+
+/// True if `pos` begins a sentence: field start, or only quotes/brackets/spaces back to
+/// sentence punctuation.
+pub(crate) fn at_sentence_start(text: &str, pos: usize) -> bool {
+    let head = text.get(..pos).unwrap_or_default();
+    for c in head.chars().rev() {
+        match c {
+            ' ' | '"' | '\'' | '(' | '[' | '\t' => continue,
+            '.' | '!' | '?' | ':' | ';' | '\n' | '-' => return true,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Token and sentence index of each offset in `sorted` (ascending), in one scan.
+pub(crate) fn positions(text: &str, sorted: &[usize]) -> Vec<(u32, u32)> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(sorted.len());
+    let (mut tok, mut sent) = (0u32, 0u32);
+    let mut in_word = false;
+    let mut i = 0usize;
+    for &target in sorted {
+        let target = target.min(bytes.len());
+        while i < target {
+            let b = bytes.get(i).copied().unwrap_or(b' ');
+            let word = b.is_ascii_alphanumeric() || b >= 0x80;
+            if word && !in_word {
+                tok += 1;
+            }
+            in_word = word;
+            if matches!(b, b'!' | b'?' | b'\n')
+                || (b == b'.' && bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace()))
+            {
+                sent += 1;
+            }
+            i += 1;
+        }
+        out.push((tok, sent));
+    }
+    out
+}
+
+/// Count tokens and sentences of a whole field.
+pub(crate) fn totals(text: &str) -> (u32, u32) {
+    positions(text, &[text.len()]).first().copied().unwrap_or((0, 0))
+}
+
+/// Lines that are mostly upper case ("LET US KNOW"), where case tells nothing.
+pub(crate) struct CapsLines {
+    /// (end offset of line, is caps)
+    lines: Vec<(usize, bool)>,
+}
+
+impl CapsLines {
+    pub fn new(text: &str) -> CapsLines {
+        let mut lines = Vec::new();
+        let (mut upper, mut lower) = (0u32, 0u32);
+        for (i, b) in text.bytes().enumerate() {
+            match b {
+                b'A'..=b'Z' => upper += 1,
+                b'a'..=b'z' => lower += 1,
+                b'\n' => {
+                    lines.push((i, caps(upper, lower)));
+                    upper = 0;
+                    lower = 0;
+                }
+                _ => {}
+            }
+        }
+        lines.push((text.len(), caps(upper, lower)));
+        CapsLines { lines }
+    }
+
+    pub fn is_caps(&self, pos: usize) -> bool {
+        let idx = self.lines.partition_point(|&(end, _)| end < pos);
+        self.lines.get(idx).is_some_and(|&(_, c)| c)
+    }
+}
+
+fn caps(upper: u32, lower: u32) -> bool {
+    upper >= 6 && upper * 5 > (upper + lower) * 4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_and_maps_back() {
+        let orig = "People\u{2019}s Republic\u{a0}of China \u{ff35}\u{ff33}";
+        let n = normalize(orig);
+        assert_eq!(n.text, "People's Republic of China US");
+        let p = n.text.find("China").unwrap();
+        let (s, e) = (n.orig_start(p), n.orig_end(p + 5));
+        assert_eq!(&orig[s..e], "China");
+        let p = n.text.find("US").unwrap();
+        assert_eq!(&orig[n.orig_start(p)..n.orig_end(p + 2)], "\u{ff35}\u{ff33}");
+        let p = n.text.find("'s").unwrap();
+        assert_eq!(&orig[n.orig_start(p)..n.orig_end(p + 2)], "\u{2019}s");
+    }
+
+    #[test]
+    fn words_around() {
+        let t = "Talks in The Hague. Rates matching Taiwan's levels";
+        let p = t.find("Taiwan").unwrap();
+        assert_eq!(prev_words(t, p, 3), vec!["matching", "Rates"]);
+        assert_eq!(next_words(t, 0, 2), vec!["Talks", "in"]);
+        assert!(at_sentence_start(t, t.find("Rates").unwrap()));
+        assert!(!at_sentence_start(t, p));
+    }
+}
