@@ -241,15 +241,14 @@ impl Fetcher {
 
         let limit = self.inner.limits.total_timeout;
         let started = Instant::now();
-        let result = match tokio::time::timeout(limit, self.fetch_now(parsed, url, validators))
-            .await
-        {
-            Ok(result) => result,
-            Err(_) => Err(FetchError::Timeout {
-                url: url.to_owned(),
-                after: limit,
-            }),
-        };
+        let result =
+            match tokio::time::timeout(limit, self.fetch_now(parsed, url, validators)).await {
+                Ok(result) => result,
+                Err(_) => Err(FetchError::Timeout {
+                    url: url.to_owned(),
+                    after: limit,
+                }),
+            };
         match &result {
             Ok(FetchOutcome::Fetched { body, .. }) => {
                 tracing::debug!(url, bytes = body.len(), elapsed = ?started.elapsed(), "fetched")
@@ -310,12 +309,16 @@ impl Fetcher {
             });
         }
         if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
-            let value = headers.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok());
+            let value = headers
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok());
             let now = Utc::now();
             let until = match value.and_then(|v| parse_retry_after(v, now)) {
                 Some(until) => Some(until),
                 // A 429 always means "slow down"; a bare 503 is just an outage.
-                None if status == StatusCode::TOO_MANY_REQUESTS => Some(now + delta(DEFAULT_RETRY_AFTER)),
+                None if status == StatusCode::TOO_MANY_REQUESTS => {
+                    Some(now + delta(DEFAULT_RETRY_AFTER))
+                }
                 None => None,
             };
             if let Some(until) = until {
@@ -515,13 +518,562 @@ fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     Some(date.clamp(now, now + max))
 }
 
-/// HTTP-date in its three RFC 9110 forms: IMF-fixdate, RFC 850 and asctime.
+/// HTTP-date in its three RFC 9110 forms: IMF-fixdate, RFC 850 and asctime. The weekday
+/// is redundant, so a wrong one is ignored rather than voiding the date.
 fn parse_http_date(value: &str) -> Option<DateTime<Utc>> {
+    let value = value.trim();
     if let Ok(d) = DateTime::parse_from_rfc2822(value) {
         return Some(d.with_timezone(&Utc));
     }
-    ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
+    let (rest, formats): (&str, &[&str]) = match value.split_once(',') {
+        Some((_, rest)) => (
+            rest.trim(),
+            &["%d %b %Y %H:%M:%S GMT", "%d-%b-%y %H:%M:%S GMT"],
+        ),
+        None => (
+            value.split_once(' ').map_or("", |(_, r)| r.trim()),
+            &["%b %e %H:%M:%S %Y"],
+        ),
+    };
+    formats
         .iter()
-        .find_map(|fmt| NaiveDateTime::parse_from_str(value, fmt).ok())
+        .find_map(|fmt| NaiveDateTime::parse_from_str(rest, fmt).ok())
         .map(|naive| naive.and_utc())
+}
+
+#[cfg(test)]
+#[path = "../../tests/support/http_server.rs"]
+mod test_http_server;
+
+#[cfg(test)]
+mod tests {
+    use super::test_http_server::{
+        DEFAULT_LAST_MODIFIED, Route, TestServer, etag_for, paths, sample_rss,
+    };
+    use super::*;
+    use futures_util::future::join_all;
+
+    const MIB: u64 = 1024 * 1024;
+
+    fn limits() -> FetchLimits {
+        FetchLimits {
+            connect_timeout: Duration::from_secs(2),
+            total_timeout: Duration::from_secs(3),
+            max_bytes: MIB,
+            ..FetchLimits::default()
+        }
+    }
+
+    fn fetcher() -> Fetcher {
+        Fetcher::new(limits()).expect("fetcher")
+    }
+
+    fn none() -> Validators {
+        Validators::default()
+    }
+
+    fn fetched(outcome: FetchOutcome) -> (Vec<u8>, Validators, String, Option<String>) {
+        match outcome {
+            FetchOutcome::Fetched {
+                body,
+                validators,
+                final_url,
+                content_type,
+            } => (body, validators, final_url, content_type),
+            other => panic!("expected Fetched, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn ok_200_returns_body_and_validators() {
+        let server = TestServer::start();
+        server.add_standard_routes();
+        let url = server.url(paths::OK);
+        let (body, validators, final_url, content_type) =
+            fetched(fetcher().fetch(&url, &none()).await.expect("fetch"));
+        let expected = sample_rss("Standard", 3);
+        assert_eq!(body, expected.as_bytes());
+        assert_eq!(validators.etag, Some(etag_for(expected.as_bytes())));
+        assert_eq!(
+            validators.last_modified.as_deref(),
+            Some(DEFAULT_LAST_MODIFIED)
+        );
+        assert_eq!(final_url, url);
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/rss+xml; charset=utf-8")
+        );
+        let req = &server.requests_for(paths::OK)[0];
+        assert!(req.if_none_match.is_none() && req.if_modified_since.is_none());
+        assert!(
+            req.user_agent
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("echowatch/")
+        );
+        let accept = req.accept_encoding.as_deref().unwrap_or("");
+        for enc in ["gzip", "deflate", "br"] {
+            assert!(
+                accept.contains(enc),
+                "accept-encoding {accept:?} lacks {enc}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn etag_is_sent_back_verbatim_and_304_is_not_modified() {
+        let server = TestServer::start();
+        let weak = "W/\"abc def/123\"";
+        server.add_route(
+            "/e.xml",
+            Route::feed("<rss/>")
+                .with_etag(Some(weak))
+                .with_last_modified(None),
+        );
+        let f = fetcher();
+        let url = server.url("/e.xml");
+        let (_, validators, _, _) = fetched(f.fetch(&url, &none()).await.expect("first"));
+        assert_eq!(validators.etag.as_deref(), Some(weak));
+        assert_eq!(validators.last_modified, None);
+
+        let second = f.fetch(&url, &validators).await.expect("second");
+        assert_eq!(second, FetchOutcome::NotModified { validators });
+        let reqs = server.requests_for("/e.xml");
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(reqs[1].if_none_match.as_deref(), Some(weak));
+        assert_eq!(reqs[1].if_modified_since, None);
+    }
+
+    #[tokio::test]
+    async fn last_modified_is_sent_back_and_304_keeps_validators() {
+        let server = TestServer::start();
+        server.add_standard_routes();
+        let f = fetcher();
+        let url = server.url(paths::LAST_MODIFIED_ONLY);
+        let (_, validators, _, _) = fetched(f.fetch(&url, &none()).await.expect("first"));
+        assert_eq!(validators.etag, None);
+        assert_eq!(
+            validators.last_modified.as_deref(),
+            Some(DEFAULT_LAST_MODIFIED)
+        );
+
+        let second = f.fetch(&url, &validators).await.expect("second");
+        assert_eq!(second, FetchOutcome::NotModified { validators });
+        let reqs = server.requests_for(paths::LAST_MODIFIED_ONLY);
+        assert_eq!(
+            reqs[1].if_modified_since.as_deref(),
+            Some(DEFAULT_LAST_MODIFIED)
+        );
+        assert_eq!(reqs[1].if_none_match, None);
+    }
+
+    #[tokio::test]
+    async fn validators_are_updated_from_304_and_from_changed_content() {
+        let server = TestServer::start();
+        let f = fetcher();
+        let url = server.url("/v.xml");
+        server.add_route("/v.xml", Route::feed("<rss>1</rss>").with_etag(None));
+        let (_, first, _, _) = fetched(f.fetch(&url, &none()).await.expect("first"));
+        assert_eq!(first.etag, None);
+
+        // Same Last-Modified, but the server now also sends an ETag with its 304.
+        server.add_route(
+            "/v.xml",
+            Route::feed("<rss>1</rss>").with_etag(Some("\"v2\"")),
+        );
+        let updated = match f.fetch(&url, &first).await.expect("second") {
+            FetchOutcome::NotModified { validators } => validators,
+            other => panic!("expected 304, got {other:?}"),
+        };
+        assert_eq!(updated.etag.as_deref(), Some("\"v2\""));
+        assert_eq!(updated.last_modified, first.last_modified);
+
+        // New content: 200 with the new validators; an old Last-Modified is not carried over.
+        server.add_route(
+            "/v.xml",
+            Route::feed("<rss>2</rss>")
+                .with_etag(Some("\"v3\""))
+                .with_last_modified(None),
+        );
+        let (body, third, _, _) = fetched(f.fetch(&url, &updated).await.expect("third"));
+        assert_eq!(body, b"<rss>2</rss>");
+        assert_eq!(
+            third,
+            Validators {
+                etag: Some("\"v3\"".to_owned()),
+                last_modified: None
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn error_statuses_name_the_url() {
+        let server = TestServer::start();
+        server.add_standard_routes();
+        let f = fetcher();
+        for (path, code) in [
+            (paths::NOT_FOUND, 404),
+            (paths::SERVER_ERROR, 500),
+            ("/no-such-route", 404),
+        ] {
+            let url = server.url(path);
+            let err = f.fetch(&url, &none()).await.expect_err("must fail");
+            assert_eq!(
+                err,
+                FetchError::Status {
+                    code,
+                    url: url.clone()
+                }
+            );
+            assert!(err.to_string().contains(&url), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn hanging_server_times_out_within_total_timeout() {
+        let server = TestServer::start();
+        server.add_standard_routes();
+        let total = Duration::from_millis(400);
+        let f = Fetcher::new(FetchLimits {
+            total_timeout: total,
+            ..limits()
+        })
+        .expect("fetcher");
+        for path in [paths::HANG, paths::HANG_BODY] {
+            let started = Instant::now();
+            let err = f.fetch(&server.url(path), &none()).await.expect_err("hang");
+            let elapsed = started.elapsed();
+            assert!(matches!(err, FetchError::Timeout { .. }), "{path}: {err:?}");
+            assert!(
+                elapsed >= total && elapsed < total * 3,
+                "{path}: {elapsed:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_a_connect_error() {
+        // Bind then drop, so nothing listens on the port.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        let url = format!("http://127.0.0.1:{port}/feed.xml");
+        let err = fetcher().fetch(&url, &none()).await.expect_err("refused");
+        assert!(matches!(err, FetchError::Connect { .. }), "{err:?}");
+        assert!(err.to_string().contains(&url), "{err}");
+    }
+
+    #[tokio::test]
+    async fn gzip_and_deflate_bodies_are_decoded() {
+        let server = TestServer::start();
+        server.add_standard_routes();
+        let f = fetcher();
+        let (body, ..) = fetched(
+            f.fetch(&server.url(paths::GZIP), &none())
+                .await
+                .expect("gzip"),
+        );
+        assert_eq!(body, sample_rss("Gzipped", 20).as_bytes());
+        let (body, ..) = fetched(
+            f.fetch(&server.url(paths::DEFLATE), &none())
+                .await
+                .expect("deflate"),
+        );
+        assert_eq!(body, sample_rss("Deflated", 5).as_bytes());
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_cap_are_rejected() {
+        let server = TestServer::start();
+        let len = usize::try_from(MIB).expect("small") + 1;
+        server.add_route(
+            "/big",
+            Route::Sized {
+                len,
+                chunked: false,
+            },
+        );
+        server.add_route("/big-chunked", Route::Sized { len, chunked: true });
+        server.add_route("/endless", Route::Endless);
+        server.add_route(
+            "/exact",
+            Route::Sized {
+                len: len - 1,
+                chunked: true,
+            },
+        );
+        let f = fetcher();
+        for path in ["/big", "/big-chunked", "/endless"] {
+            let url = server.url(path);
+            let err = f.fetch(&url, &none()).await.expect_err("too large");
+            assert_eq!(err, FetchError::TooLarge { url, limit: MIB }, "{path}");
+        }
+        // Exactly at the cap is fine.
+        let (body, ..) = fetched(
+            f.fetch(&server.url("/exact"), &none())
+                .await
+                .expect("exact"),
+        );
+        assert_eq!(body.len() as u64, MIB);
+    }
+
+    #[tokio::test]
+    async fn gzip_bomb_is_stopped_at_the_decompressed_cap() {
+        let server = TestServer::start();
+        server.add_route("/bomb", Route::gzip_bomb(16 * MIB as usize));
+        let compressed = match server.route("/bomb") {
+            Some(Route::Encoded { body, .. }) => body.len() as u64,
+            other => panic!("unexpected route {other:?}"),
+        };
+        assert!(
+            compressed < MIB / 8,
+            "bomb is {compressed} bytes compressed"
+        );
+        let url = server.url("/bomb");
+        let err = fetcher().fetch(&url, &none()).await.expect_err("bomb");
+        assert_eq!(err, FetchError::TooLarge { url, limit: MIB });
+    }
+
+    #[tokio::test]
+    async fn redirects_are_followed_and_capped() {
+        let server = TestServer::start();
+        server.add_standard_routes();
+        server.add_route("/to-ftp", Route::redirect("ftp://example.org/feed.xml"));
+        let f = fetcher();
+        let (_, _, final_url, _) = fetched(
+            f.fetch(&server.url(paths::REDIRECT_OK), &none())
+                .await
+                .expect("redirect"),
+        );
+        assert_eq!(final_url, server.url(paths::OK));
+
+        let url = server.url(paths::REDIRECT_LOOP);
+        let err = f.fetch(&url, &none()).await.expect_err("loop");
+        assert_eq!(err, FetchError::TooManyRedirects { url, limit: 5 });
+        // The original request plus five followed hops, then it stops.
+        assert_eq!(server.requests_for(paths::REDIRECT_LOOP).len(), 6);
+
+        let err = f
+            .fetch(&server.url("/to-ftp"), &none())
+            .await
+            .expect_err("ftp redirect");
+        assert!(matches!(err, FetchError::Other { .. }), "{err:?}");
+    }
+
+    fn retry_until(err: FetchError) -> (DateTime<Utc>, u16) {
+        match err {
+            FetchError::RetryAfter { until, status, .. } => (until, status),
+            other => panic!("expected RetryAfter, got {other:?}"),
+        }
+    }
+
+    fn assert_near(actual: DateTime<Utc>, expected: DateTime<Utc>) {
+        let off = (actual - expected).num_seconds().abs();
+        assert!(off <= 5, "{actual} is {off}s from {expected}");
+    }
+
+    #[tokio::test]
+    async fn retry_after_in_both_forms_and_defaults() {
+        let server = TestServer::start();
+        server.add_standard_routes();
+        server.add_route(
+            "/absurd",
+            Route::too_many_requests(Some("99999999999999999999")),
+        );
+        server.add_route("/garbage", Route::too_many_requests(Some("soon")));
+        server.add_route("/503-bare", Route::status(503));
+        let f = fetcher();
+        let now = Utc::now();
+        let secs = |s: i64| TimeDelta::try_seconds(s).expect("small");
+
+        let cases = [
+            (paths::TOO_MANY_SECONDS, 429, secs(120)),
+            (paths::TOO_MANY_DATE, 429, secs(3600)),
+            (paths::TOO_MANY_BARE, 429, delta(DEFAULT_RETRY_AFTER)),
+            ("/garbage", 429, delta(DEFAULT_RETRY_AFTER)),
+            ("/absurd", 429, delta(MAX_RETRY_AFTER)),
+            (paths::UNAVAILABLE, 503, secs(60)),
+        ];
+        for (path, code, wait) in cases {
+            let err = f.fetch(&server.url(path), &none()).await.expect_err(path);
+            assert!(err.to_string().contains(&server.url(path)), "{err}");
+            let (until, status) = retry_until(err);
+            assert_eq!(status, code, "{path}");
+            assert_near(until, now + wait);
+        }
+        let url = server.url("/503-bare");
+        let err = f.fetch(&url, &none()).await.expect_err("503");
+        assert_eq!(err, FetchError::Status { code: 503, url });
+    }
+
+    #[test]
+    fn retry_after_parsing() {
+        let now = DateTime::parse_from_rfc3339("2024-03-01T12:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        let at = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .expect("date")
+                .with_timezone(&Utc)
+        };
+        let cases = [
+            ("0", Some(now)),
+            (" 90 ", Some(at("2024-03-01T12:01:30Z"))),
+            (
+                "Fri, 01 Mar 2024 13:00:00 GMT",
+                Some(at("2024-03-01T13:00:00Z")),
+            ),
+            (
+                "Friday, 01-Mar-24 13:00:00 GMT",
+                Some(at("2024-03-01T13:00:00Z")),
+            ),
+            ("Fri Mar  1 13:00:00 2024", Some(at("2024-03-01T13:00:00Z"))),
+            // In the past: may fetch right away.
+            ("Thu, 01 Jan 1970 00:00:00 GMT", Some(now)),
+            // Far future: capped.
+            (
+                "Wed, 01 Mar 2124 13:00:00 GMT",
+                Some(now + delta(MAX_RETRY_AFTER)),
+            ),
+            // Wrong weekday: the date still counts.
+            (
+                "Mon, 01 Mar 2024 13:00:00 GMT",
+                Some(at("2024-03-01T13:00:00Z")),
+            ),
+            (
+                "Monday, 01-Mar-24 13:00:00 GMT",
+                Some(at("2024-03-01T13:00:00Z")),
+            ),
+            ("Mon Mar  1 13:00:00 2024", Some(at("2024-03-01T13:00:00Z"))),
+            ("-5", None),
+            ("", None),
+            ("1.5", None),
+            ("tomorrow", None),
+            ("Fri, 99 Mar 2024 13:00:00 GMT", None),
+            ("Fri,", None),
+            ("\u{1b}[31m", None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(parse_retry_after(value, now), expected, "{value:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_http_and_https_urls_are_accepted() {
+        let f = fetcher();
+        for url in [
+            "ftp://example.org/feed.xml",
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "not a url",
+            "http://",
+            "",
+            "exec:ls",
+        ] {
+            let err = f.fetch(url, &none()).await.expect_err(url);
+            assert!(
+                matches!(err, FetchError::InvalidUrl { .. }),
+                "{url}: {err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn unsendable_validators_are_dropped_not_fatal() {
+        let server = TestServer::start();
+        server.add_feed("/a.xml", "<rss/>");
+        let bad = Validators {
+            etag: Some("\"a\"\r\nX-Injected: 1".to_owned()),
+            last_modified: Some("\u{0}".to_owned()),
+        };
+        let outcome = fetcher().fetch(&server.url("/a.xml"), &bad).await;
+        assert!(
+            matches!(outcome, Ok(FetchOutcome::Fetched { .. })),
+            "{outcome:?}"
+        );
+        let req = &server.requests_for("/a.xml")[0];
+        assert_eq!(req.if_none_match, None);
+        assert_eq!(req.if_modified_since, None);
+    }
+
+    #[test]
+    fn bad_user_agent_is_a_client_error() {
+        let err = Fetcher::new(FetchLimits {
+            user_agent: "bad\nagent".to_owned(),
+            ..FetchLimits::default()
+        })
+        .expect_err("bad agent");
+        assert!(matches!(err, FetchError::Client { .. }), "{err:?}");
+    }
+
+    /// Fire `n` fetches at once at slow routes and return the server's peak in-flight count.
+    async fn peak_in_flight(f: &Fetcher, server: &TestServer, urls: &[String]) -> usize {
+        server.reset_max_in_flight();
+        let none = Validators::default();
+        let results = join_all(urls.iter().map(|u| f.fetch(u, &none))).await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        server.max_in_flight()
+    }
+
+    fn slow_feeds(server: &TestServer, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let path = format!("/slow/{i}.xml");
+                server.add_route(
+                    &path,
+                    Route::feed(sample_rss("slow", 1)).with_delay(Duration::from_millis(120)),
+                );
+                path
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn per_host_bound_is_enforced() {
+        let server = TestServer::start();
+        let paths = slow_feeds(&server, 12);
+        let f = Fetcher::new(FetchLimits {
+            concurrency: 16,
+            per_host: 3,
+            ..limits()
+        })
+        .expect("fetcher");
+        let urls: Vec<String> = paths.iter().map(|p| server.url(p)).collect();
+        assert_eq!(peak_in_flight(&f, &server, &urls).await, 3);
+
+        // Two host names for the same server: each gets its own bound.
+        let f = Fetcher::new(FetchLimits {
+            concurrency: 16,
+            per_host: 2,
+            ..limits()
+        })
+        .expect("fetcher");
+        let urls: Vec<String> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                if i % 2 == 0 {
+                    server.url(p)
+                } else {
+                    server.url_localhost(p)
+                }
+            })
+            .collect();
+        assert_eq!(peak_in_flight(&f, &server, &urls).await, 4);
+    }
+
+    #[tokio::test]
+    async fn global_bound_is_enforced() {
+        let server = TestServer::start();
+        let paths = slow_feeds(&server, 8);
+        let f = Fetcher::new(FetchLimits {
+            concurrency: 2,
+            per_host: 8,
+            ..limits()
+        })
+        .expect("fetcher");
+        let urls: Vec<String> = paths.iter().map(|p| server.url(p)).collect();
+        assert_eq!(peak_in_flight(&f, &server, &urls).await, 2);
+    }
 }

@@ -159,8 +159,7 @@ impl Route {
     }
 
     pub fn with_content_type(mut self, value: &str) -> Route {
-        if let Route::Feed { content_type, .. } | Route::Encoded { content_type, .. } = &mut self
-        {
+        if let Route::Feed { content_type, .. } | Route::Encoded { content_type, .. } = &mut self {
             *content_type = value.to_owned();
         }
         self
@@ -380,14 +379,8 @@ impl TestServer {
         use paths::*;
         let rss = sample_rss("Standard", 3);
         self.add_feed(OK, rss.clone());
-        self.add_route(
-            ETAG_ONLY,
-            Route::feed(rss.clone()).with_last_modified(None),
-        );
-        self.add_route(
-            LAST_MODIFIED_ONLY,
-            Route::feed(rss.clone()).with_etag(None),
-        );
+        self.add_route(ETAG_ONLY, Route::feed(rss.clone()).with_last_modified(None));
+        self.add_route(LAST_MODIFIED_ONLY, Route::feed(rss.clone()).with_etag(None));
         self.add_route(NOT_FOUND, Route::status(404));
         self.add_route(SERVER_ERROR, Route::status(500));
         self.add_route(HANG, Route::Hang);
@@ -637,13 +630,15 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             let when = chrono::Utc::now()
                 + chrono::TimeDelta::from_std(ahead).unwrap_or(chrono::TimeDelta::zero());
             let date = when.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-            response(status(code), &[("retry-after", date)], Body::from("slow down\n"))
+            response(
+                status(code),
+                &[("retry-after", date)],
+                Body::from("slow down\n"),
+            )
         }
-        Route::Redirect { to, code } => response(
-            status(code),
-            &[("location", to)],
-            Body::from("moved\n"),
-        ),
+        Route::Redirect { to, code } => {
+            response(status(code), &[("location", to)], Body::from("moved\n"))
+        }
         Route::Hang => {
             // The task is dropped when the client hangs up or the server stops.
             std::future::pending::<()>().await;
@@ -689,7 +684,10 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             body,
         } => response(
             StatusCode::OK,
-            &[("content-encoding", encoding), ("content-type", content_type)],
+            &[
+                ("content-encoding", encoding),
+                ("content-type", content_type),
+            ],
             Body::from(body),
         ),
     }
