@@ -20,6 +20,7 @@ pub(crate) enum Mention {
     Agency,
     Company,
     Place,
+    City,
     Media,
 }
 
@@ -31,6 +32,7 @@ impl Mention {
             "agency" => Mention::Agency,
             "company" => Mention::Company,
             "place" => Mention::Place,
+            "city" => Mention::City,
             "media" => Mention::Media,
             _ => Mention::Name,
         }
@@ -44,6 +46,7 @@ impl Mention {
             Mention::Agency => w.agency,
             Mention::Company => w.company,
             Mention::Place => w.place,
+            Mention::City => w.city,
             Mention::Media => w.media,
         }
     }
@@ -331,7 +334,8 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
             if let Some(sets) = &p.anchors {
                 policy_anchors.insert(id, mask_of(sets, p.id.get_ref())?);
             }
-            for group in &p.weak_with {
+            let groups = p.weak_with.iter().map(|g| (g, Strength::Weak));
+            for (group, strength) in groups.chain(p.anchored_with.iter().map(|g| (g, Strength::Anchored))) {
                 let mask = mask_of(&group.anchors, p.id.get_ref())?;
                 for entry in &group.phrases {
                     let trigger = b.next_trigger;
@@ -339,7 +343,7 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
                     trigger_anchors.insert(trigger, mask);
                     for v in variants(entry) {
                         for s in spellings(v) {
-                            b.add(&s, ActionKind::Policy { id, trigger, strength: Strength::Weak });
+                            b.add(&s, ActionKind::Policy { id, trigger, strength });
                         }
                     }
                 }
@@ -398,13 +402,14 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
     for f in files {
         for c in &f.countries {
             let id = b.country(c.code.get_ref());
-            let lists: [(&Vec<String>, Mention, bool); 8] = [
+            let lists: [(&Vec<String>, Mention, bool); 9] = [
                 (&c.agencies, Mention::Agency, false),
                 (&c.anchored_agencies, Mention::Agency, true),
                 (&c.names, Mention::Name, false),
                 (&c.demonyms, Mention::Demonym, false),
                 (&c.metonyms, Mention::Metonym, false),
                 (&c.places, Mention::Place, false),
+                (&c.cities, Mention::City, false),
                 (&c.companies, Mention::Company, false),
                 (&c.media, Mention::Media, false),
             ];

@@ -43,6 +43,7 @@ pub(crate) struct WeightsFile {
     pub agency: Option<f32>,
     pub company: Option<f32>,
     pub place: Option<f32>,
+    pub city: Option<f32>,
     pub media: Option<f32>,
     pub country_threshold: Option<f32>,
     pub strong: Option<f32>,
@@ -108,6 +109,9 @@ pub(crate) struct PolicyFile {
     /// Weak triggers with their own anchor sets.
     #[serde(default)]
     pub weak_with: Vec<WeakWith>,
+    /// Anchored acronyms with their own anchor sets (default for `anchored`: `tech`).
+    #[serde(default)]
+    pub anchored_with: Vec<WeakWith>,
     /// How many different weak triggers must agree to count without an anchor (0 = never);
     /// default `weights.min_agreeing`.
     #[serde(default)]
@@ -164,9 +168,12 @@ pub(crate) struct CountryFile {
     pub anchored_agencies: Vec<String>,
     #[serde(default)]
     pub companies: Vec<String>,
-    /// Sub-national places (US states, big cities).
+    /// Sub-national places (US states, regions).
     #[serde(default)]
     pub places: Vec<String>,
+    /// Cities other than capitals used as metonyms.
+    #[serde(default)]
+    pub cities: Vec<String>,
     #[serde(default)]
     pub media: Vec<String>,
 }
@@ -238,8 +245,8 @@ pub(crate) fn valid_country(code: &str) -> bool {
     code == "EU" || keshvar::Alpha2::try_from(code).is_ok()
 }
 
-pub(crate) const MENTION_KINDS: [&str; 7] =
-    ["name", "demonym", "metonym", "agency", "company", "place", "media"];
+pub(crate) const MENTION_KINDS: [&str; 8] =
+    ["name", "demonym", "metonym", "agency", "company", "place", "city", "media"];
 
 fn validate(origin: &str, text: &str, file: &RulesFile) -> Result<(), ClassifyError> {
     let kebab = |s: &str| {
@@ -323,6 +330,7 @@ pub(crate) struct Weights {
     pub agency: f32,
     pub company: f32,
     pub place: f32,
+    pub city: f32,
     pub media: f32,
     pub country_threshold: f32,
     pub strong: f32,
@@ -345,6 +353,7 @@ impl Default for Weights {
             agency: 1.0,
             company: 0.5,
             place: 0.7,
+            city: 0.5,
             media: 0.2,
             country_threshold: 1.0,
             strong: 2.0,
@@ -372,6 +381,7 @@ impl Weights {
             agency,
             company,
             place,
+            city,
             media,
             country_threshold,
             strong,

@@ -276,8 +276,9 @@ pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: b
                 }
                 match strength {
                     Strength::Strong => {}
-                    // Ambiguous acronyms (TPP, BIS, CAC) need a tech anchor whatever the policy.
-                    Strength::Anchored if anchored(e, c.tech_mask) => {}
+                    // Ambiguous acronyms (TPP, BIS, CAC) need a tech anchor (or their own set).
+                    Strength::Anchored
+                        if anchored(e, c.trigger_anchors.get(&trigger).copied().unwrap_or(c.tech_mask)) => {}
                     Strength::Anchored => continue,
                     Strength::Weak => {
                         let need = c.policy_agree.get(id as usize).copied().unwrap_or(0);
@@ -366,7 +367,7 @@ fn country_weight(c: &Compiled, field: &Field<'_>, e: &Event, mention: Mention) 
         }
     }
     let prev = text::prev_words(text, e.start, 4);
-    if matches!(mention, Mention::Metonym | Mention::Place)
+    if matches!(mention, Mention::Metonym | Mention::Place | Mention::City)
         && prev.first().is_some_and(|p| c.venue_words.contains(&p.to_lowercase()))
     {
         weight *= w.venue_factor;
