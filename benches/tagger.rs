@@ -1,1 +1,140 @@
-fn main() {}
+//! Tagger throughput (issue 4: ≥ 50 MB/s on one core). The corpus is ~4 MB of news-like
+//! stories assembled deterministically from sentences written for this benchmark: policy
+//! stories, ordinary news, typographic quotes and dashes (the non-ASCII path), some CJK.
+//! Run: `cargo bench --bench tagger`.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use echowatch::classify::Tagger;
+
+const SENTENCES: &[&str] = &[
+    "The Commerce Department said on Tuesday it would add 14 Chinese companies to the Entity List, citing support for military supercomputers.",
+    "Officials in Beijing called the move \u{201c}economic bullying\u{201d} and promised to protect the rights of Chinese firms.",
+    "Shares of the chip designer fell 3% in early trading after the company warned that new licence requirements would cut sales to China.",
+    "The Dutch government said exports of certain immersion DUV lithography systems would need a licence from next month.",
+    "Tokyo announced that 23 types of semiconductor manufacturing equipment would require approval before shipment to any destination.",
+    "Analysts expect the rules to accelerate Beijing\u{2019}s push for self-sufficiency in advanced chips.",
+    "The European Commission opened an investigation under the Digital Markets Act into whether the cloud services should be designated gatekeepers.",
+    "Local weather: light rain in the morning, clearing by the afternoon, with highs near 18 degrees.",
+    "The city council approved a new bike lane on Main Street after a two-hour debate.",
+    "Farmers said the drought had cut wheat yields by a fifth, pushing up bread prices at supermarkets.",
+    "The club confirmed that its captain would miss the next three matches through suspension.",
+    "A federal grand jury indicted two men on charges of illegally exporting GPUs to a front company in Hong Kong.",
+    "China\u{2019}s Ministry of Commerce said exports of gallium and germanium would require a licence to protect national security.",
+    "The central bank left interest rates unchanged and signalled that it would wait for more data before cutting.",
+    "Microsoft and OpenAI said the partnership had been restructured to give the start-up more freedom to raise money.",
+    "Seoul and Washington agreed to continue talks on chip tariffs, a trade ministry official said.",
+    "The AI Act obligations for general-purpose AI models apply from August, and the AI Office will supervise compliance.",
+    "Researchers at the university published a study of sleep patterns in 2,000 teenagers.",
+    "The retailer reported higher holiday sales, helped by strong demand for toys and small appliances.",
+    "Under the proposed rule, cloud providers would have to verify the identity of foreign customers training large AI models.",
+    "LET US KNOW IF YOUR NODE MISSES THE WEEKLY NODELIST \u{2014} THE HUB WILL RESEND IT.",
+    "Britain\u{2019}s Competition and Markets Authority cleared the merger after the companies offered remedies.",
+    "商务部新闻发言人表示，有关出口管制措施符合国际惯例。",
+    "The museum\u{2019}s new exhibition of porcelain and fine china opens on Saturday with free entry for children.",
+    "Prosecutors said the shipments of servers were routed through Malaysia and Singapore to disguise their destination.",
+    "The regulator fined the airline for failing to refund passengers promptly after cancelled flights.",
+    "Nvidia said it had not received any orders for the H20 since the government told firms to stop buying it.",
+    "Georgia lawmakers in Atlanta passed a bill on data centre tax breaks after heated debate.",
+    "The Pentagon added the battery maker to its list of Chinese military companies under Section 1260H.",
+    "Brussels proposed a 19th sanctions package that would freeze the assets of refiners in third countries.",
+];
+
+const TITLES: &[&str] = &[
+    "US adds Chinese AI chip firms to Entity List",
+    "Dutch widen lithography export curbs",
+    "Local council approves bike lane",
+    "Rates on hold as inflation cools",
+    "Brussels opens DMA probe into cloud services",
+    "Two charged with smuggling GPUs through Hong Kong",
+    "Club captain banned for three matches",
+    "China tightens gallium and germanium exports",
+];
+
+/// About `target` bytes of stories (title, body), assembled with a fixed-seed generator.
+fn corpus(target: usize) -> Vec<(String, String)> {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((seed >> 33) as usize) % n
+    };
+    let mut out = Vec::new();
+    let mut size = 0;
+    while size < target {
+        let title = TITLES[next(TITLES.len())].to_string();
+        let mut body = String::new();
+        let paragraphs = 2 + next(5);
+        for p in 0..paragraphs {
+            if p > 0 {
+                body.push_str("\n\n");
+            }
+            for s in 0..(2 + next(4)) {
+                if s > 0 {
+                    body.push(' ');
+                }
+                body.push_str(SENTENCES[next(SENTENCES.len())]);
+            }
+        }
+        size += title.len() + body.len();
+        out.push((title, body));
+    }
+    out
+}
+
+/// Nanoseconds this thread has run on a CPU (Linux), for throughput under contention.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+fn bench(c: &mut Criterion) {
+    let tagger = Tagger::builtin();
+    let stories = corpus(4 << 20);
+    let bytes: usize = stories.iter().map(|(t, b)| t.len() + b.len()).sum();
+
+    // Plain timing passes printed in MB/s, the figure the issue asks for: wall clock, and the
+    // thread's own CPU time (Linux schedstat), which stays honest on a loaded machine.
+    const PASSES: usize = 5;
+    let cpu0 = thread_cpu_ns();
+    let start = Instant::now();
+    let mut tags = 0;
+    for _ in 0..PASSES {
+        for (t, b) in &stories {
+            tags += tagger.tag(black_box(t), black_box(b)).len();
+        }
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let mb = (bytes * PASSES) as f64 / 1e6;
+    let cpu = match (cpu0, thread_cpu_ns()) {
+        (Some(a), Some(b)) if b > a => format!("{:.1} MB/s per CPU-second", mb / ((b - a) as f64 / 1e9)),
+        _ => "CPU time unavailable".to_string(),
+    };
+    println!(
+        "tagger: {} stories, {:.2} MB x {PASSES}, {} tags/pass: {:.1} MB/s wall, {cpu}",
+        stories.len(),
+        bytes as f64 / 1e6,
+        tags / PASSES,
+        mb / wall
+    );
+
+    let mut group = c.benchmark_group("tagger");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.sample_size(10);
+    group.bench_function("tag_corpus_4MB", |bench| {
+        bench.iter(|| {
+            let mut n = 0;
+            for (t, b) in &stories {
+                n += tagger.tag(black_box(t), black_box(b)).len();
+            }
+            n
+        })
+    });
+    group.finish();
+
+    c.bench_function("tagger_build", |bench| bench.iter(Tagger::builtin));
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -132,8 +132,8 @@ pub(crate) struct Compiled {
     /// Per policy: the policies it yields to.
     pub policy_yields: Vec<Vec<u16>>,
     pub negation_words: HashSet<String>,
-    /// Triggers with their own anchor sets (`weak_with`).
-    pub trigger_anchors: HashMap<u32, u64>,
+    /// Per trigger: its own anchor sets (`weak_with`, `anchored_with`), 0 for the policy's.
+    pub trigger_anchors: Vec<u64>,
     /// Bit of the `tech` anchor set (anchored agencies use it).
     pub tech_mask: u64,
     pub ambiguous: Vec<AmbiguousRule>,
@@ -466,6 +466,7 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
         }
         policy_yields.push(v);
     }
+    let trigger_anchors = (0..b.next_trigger).map(|t| trigger_anchors.get(&t).copied().unwrap_or(0)).collect();
     let policy_anchors =
         (0..b.policies.len() as u16).map(|i| policy_anchors.get(&i).copied().unwrap_or(default_mask)).collect();
     Ok(Compiled {

@@ -1,10 +1,9 @@
 //! The runtime: one leftmost-longest pass of each automaton over title and body, the
 //! boundary/case post-filters, then scoring of country mentions and policy triggers.
 
-use std::collections::HashMap;
 
 use super::compile::{ActionKind, Compiled, Mention, Strength};
-use super::text::{self, CapsLines, Normalized, is_word_char};
+use super::text::{self, Normalized, is_word_char};
 use crate::model::{AutoTag, Evidence, Tag, TextField};
 
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +30,8 @@ struct Field<'a> {
     which: TextField,
     orig: &'a str,
     norm: Normalized<'a>,
-    caps: std::cell::OnceCell<CapsLines>,
+    /// The last line checked for ALL-CAPS: (start, end, caps).
+    caps: std::cell::Cell<Option<(usize, usize, bool)>>,
 }
 
 impl Field<'_> {
@@ -40,7 +40,14 @@ impl Field<'_> {
     }
 
     fn is_caps(&self, pos: usize) -> bool {
-        self.caps.get_or_init(|| CapsLines::new(&self.norm.text)).is_caps(pos)
+        if let Some((s, e, caps)) = self.caps.get() {
+            if s <= pos && pos <= e {
+                return caps;
+            }
+        }
+        let (s, e, caps) = text::caps_line(&self.norm.text, pos);
+        self.caps.set(Some((s, e, caps)));
+        caps
     }
 
     fn evidence(&self, start: usize, end: usize, weight: f32) -> Evidence {
@@ -96,27 +103,24 @@ fn hits(c: &Compiled, field: &Field<'_>) -> Vec<Hit> {
         return out;
     }
     // A hit inside a hit of the other automaton: drop it when the outer one is a stop-phrase
-    // or already says the same thing.
-    let mut keep = vec![true; out.len()];
-    for i in 0..out.len() {
-        for j in 0..out.len() {
-            let (Some(a), Some(o)) = (out.get(i), out.get(j)) else { continue };
-            if i == j || a.cs == o.cs || !(o.start <= a.start && a.end <= o.end) || (a.start == o.start && a.end == o.end && a.cs) {
-                continue;
-            }
-            let (Some(pa), Some(po)) = (c.patterns.get(a.pat as usize), c.patterns.get(o.pat as usize)) else {
-                continue;
-            };
-            let outer_stop = po.actions.iter().any(|x| x.kind == ActionKind::Stop);
-            let same = pa.actions.iter().all(|x| po.actions.iter().any(|y| target_eq(x.kind, y.kind)));
-            if outer_stop || same {
-                if let Some(k) = keep.get_mut(i) {
-                    *k = false;
-                }
-            }
+    // or already says the same thing. Each list is sorted and non-overlapping, so the only
+    // candidate container is the last hit of the other list starting at or before it.
+    let (ci, cs) = out.split_at(ci_count);
+    let contained = |a: &Hit, others: &[Hit]| {
+        let idx = others.partition_point(|o| o.start <= a.start);
+        let Some(o) = idx.checked_sub(1).and_then(|i| others.get(i)) else { return false };
+        if a.end > o.end || (!a.cs && o.start == a.start && o.end == a.end) {
+            return false;
         }
-    }
-    out.into_iter().zip(keep).filter_map(|(h, k)| k.then_some(h)).collect()
+        let (Some(pa), Some(po)) = (c.patterns.get(a.pat as usize), c.patterns.get(o.pat as usize)) else {
+            return false;
+        };
+        po.actions.iter().any(|x| x.kind == ActionKind::Stop)
+            || pa.actions.iter().all(|x| po.actions.iter().any(|y| target_eq(x.kind, y.kind)))
+    };
+    let mut kept: Vec<Hit> = ci.iter().filter(|h| !contained(h, cs)).copied().collect();
+    kept.extend(cs.iter().filter(|h| !contained(h, ci)).copied());
+    kept
 }
 
 fn target_eq(a: ActionKind, b: ActionKind) -> bool {
@@ -168,7 +172,8 @@ fn place(events: &mut [Event], title: &str, body: &str) {
 
 struct Scored {
     score: f32,
-    evidence: Vec<Evidence>,
+    /// (field, normalised start, end, weight); turned into `Evidence` only for returned tags.
+    evidence: Vec<(TextField, usize, usize, f32)>,
 }
 
 pub(crate) fn tag(c: &Compiled, title: &str, body: &str) -> Vec<AutoTag> {
@@ -180,8 +185,8 @@ pub(crate) fn tag(c: &Compiled, title: &str, body: &str) -> Vec<AutoTag> {
 /// for misses).
 pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: bool) -> Vec<(AutoTag, bool)> {
     let fields = [
-        Field { which: TextField::Title, orig: title, norm: text::normalize(title), caps: std::cell::OnceCell::new() },
-        Field { which: TextField::Body, orig: body, norm: text::normalize(body), caps: std::cell::OnceCell::new() },
+        Field { which: TextField::Title, orig: title, norm: text::normalize(title), caps: std::cell::Cell::new(None) },
+        Field { which: TextField::Body, orig: body, norm: text::normalize(body), caps: std::cell::Cell::new(None) },
     ];
     let mut evs = Vec::new();
     for f in fields.iter() {
@@ -212,15 +217,16 @@ pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: b
     let vetoed: Vec<u16> =
         evs.iter().filter_map(|e| if let ActionKind::Veto(a) = e.kind { Some(a) } else { None }).collect();
 
-    let mut countries: HashMap<u16, Scored> = HashMap::new();
-    let mut policies: HashMap<u16, Scored> = HashMap::new();
-    let mut repeats: HashMap<(u16, u32), u32> = HashMap::new();
-    let mut weak_best: HashMap<(u16, u32), (f32, Event)> = HashMap::new();
-    let mut strong_policies: std::collections::HashSet<u16> = std::collections::HashSet::new();
-    let mut weak_triggers: HashMap<u16, Vec<u32>> = HashMap::new();
+    // Stories carry a handful of candidates: small vectors beat hash maps here.
+    let mut countries: Small<u16, Scored> = Small::default();
+    let mut policies: Small<u16, Scored> = Small::default();
+    let mut repeats: Small<(u16, u32), u32> = Small::default();
+    let mut weak_best: Small<(u16, u32), (f32, Event)> = Small::default();
+    let mut strong_policies: Vec<u16> = Vec::new();
+    let mut weak_triggers: Small<u16, Vec<u32>> = Small::default();
     for e in &evs {
         if let ActionKind::Policy { id, trigger, strength: Strength::Weak } = e.kind {
-            let v = weak_triggers.entry(id).or_default();
+            let v = weak_triggers.entry(id, Vec::new);
             if !v.contains(&trigger) {
                 v.push(trigger);
             }
@@ -236,7 +242,7 @@ pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: b
                     continue;
                 }
                 let wt = country_weight(c, field, e, mention) * title_factor;
-                add(&mut countries, id, wt, field, e);
+                add(&mut countries, id, wt, e);
             }
             ActionKind::Ambiguous(amb) => {
                 let Some(rule) = c.ambiguous.get(amb as usize) else { continue };
@@ -260,32 +266,27 @@ pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: b
                     });
                 if let Some((id, mention)) = chosen {
                     let wt = country_weight(c, field, e, mention) * title_factor;
-                    add(&mut countries, id, wt, field, e);
+                    add(&mut countries, id, wt, e);
                 }
             }
             ActionKind::Policy { id, trigger, strength } => {
-                let mask = c
-                    .trigger_anchors
-                    .get(&trigger)
-                    .or_else(|| c.policy_anchors.get(id as usize))
-                    .copied()
-                    .unwrap_or(0);
+                let own = c.trigger_anchors.get(trigger as usize).copied().unwrap_or(0);
+                let mask = if own != 0 { own } else { c.policy_anchors.get(id as usize).copied().unwrap_or(0) };
                 let text = field.text();
-                if text::prev_words(text, e.start, 2).iter().any(|p| c.negation_words.contains(&p.to_lowercase())) {
+                if text::prev_words(text, e.start, 2).iter().any(|p| in_set(&c.negation_words, p)) {
                     continue;
                 }
                 match strength {
                     Strength::Strong => {}
                     // Ambiguous acronyms (TPP, BIS, CAC) need a tech anchor (or their own set).
-                    Strength::Anchored
-                        if anchored(e, c.trigger_anchors.get(&trigger).copied().unwrap_or(c.tech_mask)) => {}
+                    Strength::Anchored if anchored(e, if own != 0 { own } else { c.tech_mask }) => {}
                     Strength::Anchored => continue,
                     Strength::Weak => {
                         let need = c.policy_agree.get(id as usize).copied().unwrap_or(0);
                         let agree = need > 0 && weak_triggers.get(&id).is_some_and(|v| v.len() >= need as usize);
                         if agree || anchored(e, mask) {
                             // A weak trigger counts once, at its best place (title over body).
-                            let best = weak_best.entry((id, trigger)).or_insert((0.0, *e));
+                            let best = weak_best.entry((id, trigger), || (0.0, *e));
                             if title_factor * w.weak > best.0 {
                                 *best = (title_factor * w.weak, *e);
                             }
@@ -293,45 +294,48 @@ pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: b
                         continue;
                     }
                 }
-                let n = repeats.entry((id, trigger)).or_default();
+                let n = repeats.entry((id, trigger), || 0);
                 *n += 1;
                 if *n > w.max_repeats {
                     continue;
                 }
-                strong_policies.insert(id);
-                add(&mut policies, id, w.strong * title_factor, field, e);
+                strong_policies.push(id);
+                add(&mut policies, id, w.strong * title_factor, e);
             }
             _ => {}
         }
     }
 
-    let mut weak: Vec<_> = weak_best.into_iter().collect();
+    let mut weak = weak_best.0;
     weak.sort_by_key(|(k, _)| *k);
     for ((id, _), (weight, e)) in weak {
-        let field = if e.field == TextField::Title { tf } else { bf };
-        add(&mut policies, id, weight, field, &e);
+        add(&mut policies, id, weight, &e);
     }
 
     // A policy with only weak evidence yields to a policy it defers to that fired.
     let fired: Vec<u16> =
-        policies.iter().filter(|(_, s)| s.score >= w.policy_threshold).map(|(id, _)| *id).collect();
-    policies.retain(|id, _| {
+        policies.0.iter().filter(|(_, s)| s.score >= w.policy_threshold).map(|(id, _)| *id).collect();
+    policies.0.retain(|(id, _)| {
         strong_policies.contains(id)
-            || !c
-                .policy_yields
-                .get(*id as usize)
-                .is_some_and(|ys| ys.iter().any(|y| fired.contains(y)))
+            || !c.policy_yields.get(*id as usize).is_some_and(|ys| ys.iter().any(|y| fired.contains(y)))
     });
 
     let mut out = Vec::new();
-    let mut push = |map: HashMap<u16, Scored>, threshold: f32, make: &dyn Fn(u16) -> Option<Tag>| {
-        let mut v: Vec<_> =
-            map.into_iter().filter(|(_, s)| include_below || s.score >= threshold).collect();
+    let mut push = |map: Small<u16, Scored>, threshold: f32, make: &dyn Fn(u16) -> Option<Tag>| {
+        let mut v: Vec<_> = map.0.into_iter().filter(|(_, s)| include_below || s.score >= threshold).collect();
         v.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
         for (id, s) in v {
             if let Some(tag) = make(id) {
                 let fired = s.score >= threshold;
-                out.push((AutoTag { tag, score: s.score, evidence: s.evidence }, fired));
+                let evidence = s
+                    .evidence
+                    .iter()
+                    .map(|&(which, start, end, weight)| {
+                        let field = if which == TextField::Title { tf } else { bf };
+                        field.evidence(start, end, weight)
+                    })
+                    .collect();
+                out.push((AutoTag { tag, score: s.score, evidence }, fired));
             }
         }
     };
@@ -340,13 +344,50 @@ pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: b
     out
 }
 
-fn add(map: &mut HashMap<u16, Scored>, id: u16, weight: f32, field: &Field<'_>, e: &Event) {
+fn add(map: &mut Small<u16, Scored>, id: u16, weight: f32, e: &Event) {
     if weight <= 0.0 {
         return;
     }
-    let s = map.entry(id).or_insert(Scored { score: 0.0, evidence: Vec::new() });
+    let s = map.entry(id, || Scored { score: 0.0, evidence: Vec::new() });
     s.score += weight;
-    s.evidence.push(field.evidence(e.start, e.end, weight));
+    s.evidence.push((e.field, e.start, e.end, weight));
+}
+
+/// A tiny map for the few keys one story produces.
+struct Small<K, V>(Vec<(K, V)>);
+
+impl<K, V> Default for Small<K, V> {
+    fn default() -> Self {
+        Small(Vec::new())
+    }
+}
+
+impl<K: PartialEq + Copy, V> Small<K, V> {
+    fn entry(&mut self, k: K, make: impl FnOnce() -> V) -> &mut V {
+        let idx = match self.0.iter().position(|(x, _)| *x == k) {
+            Some(i) => i,
+            None => {
+                self.0.push((k, make()));
+                self.0.len() - 1
+            }
+        };
+        // `idx` is in range by construction; fall back to the last entry to stay panic-free.
+        let last = self.0.len().saturating_sub(1);
+        &mut self.0[idx.min(last)].1
+    }
+
+    fn get(&self, k: &K) -> Option<&V> {
+        self.0.iter().find(|(x, _)| x == k).map(|(_, v)| v)
+    }
+}
+
+/// Set lookup without allocating for words already in lower case.
+fn in_set(set: &std::collections::HashSet<String>, word: &str) -> bool {
+    if word.bytes().any(|b| b.is_ascii_uppercase()) || !word.is_ascii() {
+        set.contains(&word.to_lowercase())
+    } else {
+        set.contains(word)
+    }
 }
 
 /// Base weight of a mention adjusted by its neighbours: a demonym describing a firm counts as
@@ -360,19 +401,19 @@ fn country_weight(c: &Compiled, field: &Field<'_>, e: &Event, mention: Mention) 
         let next = text::next_words(text, e.end, 4);
         let firm = next
             .iter()
-            .take_while(|x| c.firm_modifiers.contains(&x.to_lowercase()) || c.firm_nouns.contains(&x.to_lowercase()))
-            .any(|x| c.firm_nouns.contains(&x.to_lowercase()));
+            .take_while(|x| in_set(&c.firm_modifiers, x) || in_set(&c.firm_nouns, x))
+            .any(|x| in_set(&c.firm_nouns, x));
         if firm {
             weight = weight.min(w.company);
         }
     }
     let prev = text::prev_words(text, e.start, 4);
     if matches!(mention, Mention::Metonym | Mention::Place | Mention::City)
-        && prev.first().is_some_and(|p| c.venue_words.contains(&p.to_lowercase()))
+        && prev.first().is_some_and(|p| in_set(&c.venue_words, p))
     {
         weight *= w.venue_factor;
     }
-    if prev.iter().any(|p| c.comparison_words.contains(&p.to_lowercase())) {
+    if prev.iter().any(|p| in_set(&c.comparison_words, p)) {
         weight *= w.comparison_factor;
     }
     weight

@@ -42,25 +42,33 @@ pub(crate) fn normalize(orig: &str) -> Normalized<'_> {
     if orig.is_ascii() {
         return Normalized { text: Cow::Borrowed(orig), orig_len: orig.len(), segs: Vec::new() };
     }
-    let mut out = String::with_capacity(orig.len());
+    let mut out = String::with_capacity(orig.len() + 16);
     let mut segs = Vec::new();
     let mut buf = String::new();
-    let mut iter = orig.char_indices().peekable();
-    while let Some((start, c)) = iter.next() {
-        // A base character and the combining marks after it normalise together.
-        let mut end = start + c.len_utf8();
-        while let Some(&(i, n)) = iter.peek() {
+    let bytes = orig.as_bytes();
+    let mut i = 0usize;
+    while i < bytes.len() {
+        // Copy the ASCII run up to the next non-ASCII character in one go.
+        let run = bytes.get(i..).and_then(|b| b.iter().position(|&c| c >= 0x80)).map_or(bytes.len(), |p| i + p);
+        out.push_str(orig.get(i..run).unwrap_or_default());
+        i = run;
+        let Some(c) = orig.get(i..).and_then(|r| r.chars().next()) else { break };
+        // A base character and the combining marks after it normalise together; a mark after
+        // an ASCII letter takes that letter back.
+        let mut start = i;
+        if canonical_combining_class(c) != 0 && i > 0 && bytes.get(i - 1).is_some_and(u8::is_ascii_alphabetic) {
+            start = i - 1;
+            out.pop();
+        }
+        let mut end = i + c.len_utf8();
+        while let Some(n) = orig.get(end..).and_then(|r| r.chars().next()) {
             if n.is_ascii() || canonical_combining_class(n) == 0 {
                 break;
             }
-            end = i + n.len_utf8();
-            iter.next();
+            end += n.len_utf8();
         }
+        i = end;
         let group = orig.get(start..end).unwrap_or_default();
-        if group.len() == 1 {
-            out.push_str(group);
-            continue;
-        }
         buf.clear();
         for ch in group.nfkc() {
             match fold(ch) {
@@ -69,12 +77,7 @@ pub(crate) fn normalize(orig: &str) -> Normalized<'_> {
             }
         }
         if buf != group {
-            segs.push(Seg {
-                norm_start: out.len(),
-                norm_len: buf.len(),
-                orig_start: start,
-                orig_len: end - start,
-            });
+            segs.push(Seg { norm_start: out.len(), norm_len: buf.len(), orig_start: start, orig_len: end - start });
         }
         out.push_str(&buf);
     }
@@ -248,40 +251,22 @@ pub(crate) fn totals(text: &str) -> (u32, u32) {
     positions(text, &[text.len()]).first().copied().unwrap_or((0, 0))
 }
 
-/// Lines that are mostly upper case ("LET US KNOW"), where case tells nothing.
-pub(crate) struct CapsLines {
-    /// (end offset of line, is caps)
-    lines: Vec<(usize, bool)>,
-}
-
-impl CapsLines {
-    pub fn new(text: &str) -> CapsLines {
-        let mut lines = Vec::new();
-        let (mut upper, mut lower) = (0u32, 0u32);
-        for (i, b) in text.bytes().enumerate() {
-            match b {
-                b'A'..=b'Z' => upper += 1,
-                b'a'..=b'z' => lower += 1,
-                b'\n' => {
-                    lines.push((i, caps(upper, lower)));
-                    upper = 0;
-                    lower = 0;
-                }
-                _ => {}
-            }
+/// The line around `pos` (start, end) and whether it is mostly upper case ("LET US KNOW"),
+/// where case tells nothing.
+pub(crate) fn caps_line(text: &str, pos: usize) -> (usize, usize, bool) {
+    let bytes = text.as_bytes();
+    let pos = pos.min(bytes.len());
+    let start = bytes.get(..pos).and_then(|b| b.iter().rposition(|&c| c == b'\n')).map_or(0, |i| i + 1);
+    let end = bytes.get(pos..).and_then(|b| b.iter().position(|&c| c == b'\n')).map_or(bytes.len(), |i| pos + i);
+    let (mut upper, mut lower) = (0u32, 0u32);
+    for &b in bytes.get(start..end).unwrap_or_default() {
+        if b.is_ascii_uppercase() {
+            upper += 1;
+        } else if b.is_ascii_lowercase() {
+            lower += 1;
         }
-        lines.push((text.len(), caps(upper, lower)));
-        CapsLines { lines }
     }
-
-    pub fn is_caps(&self, pos: usize) -> bool {
-        let idx = self.lines.partition_point(|&(end, _)| end < pos);
-        self.lines.get(idx).is_some_and(|&(_, c)| c)
-    }
-}
-
-fn caps(upper: u32, lower: u32) -> bool {
-    upper >= 6 && upper * 5 > (upper + lower) * 4
+    (start, end, upper >= 6 && upper * 5 > (upper + lower) * 4)
 }
 
 #[cfg(test)]
