@@ -1,6 +1,7 @@
 //! Character sets of echomail (FTS-5003 `CHRS` identifiers) and their decoders: IBM code pages
 //! through `oem_cp`, ISO/Windows/KOI8 through `encoding_rs`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
@@ -77,6 +78,19 @@ impl Charset {
         }
     }
 
+    /// Like [`Charset::decode`], but borrows when the bytes are ASCII (or valid UTF-8 for UTF-8).
+    pub fn decode_cow<'b>(&self, bytes: &'b [u8]) -> Cow<'b, str> {
+        if let Ok(s) = std::str::from_utf8(bytes)
+            && (*self == Charset::Utf8 || s.is_ascii())
+        {
+            return Cow::Borrowed(s);
+        }
+        if *self == Charset::Utf8 {
+            return String::from_utf8_lossy(bytes);
+        }
+        Cow::Owned(self.decode(bytes))
+    }
+
     /// Decodes bytes; never fails (undecodable bytes become U+FFFD).
     pub fn decode(&self, bytes: &[u8]) -> String {
         // Pure ASCII is the same in every supported charset: skip the table walk.
@@ -85,27 +99,40 @@ impl Charset {
         }
         match self {
             Charset::Utf8 => String::from_utf8_lossy(bytes).into_owned(),
-            Charset::Ascii | Charset::Cp437 => {
-                oem_cp::decode_string_complete_table(bytes, &oem::DECODING_TABLE_CP437)
-            }
-            Charset::Cp850 => {
-                oem_cp::decode_string_complete_table(bytes, &oem::DECODING_TABLE_CP850)
-            }
-            Charset::Cp852 => {
-                oem_cp::decode_string_complete_table(bytes, &oem::DECODING_TABLE_CP852)
-            }
-            Charset::Cp858 => {
-                oem_cp::decode_string_complete_table(bytes, &oem::DECODING_TABLE_CP858)
-            }
-            Charset::Cp865 => {
-                oem_cp::decode_string_complete_table(bytes, &oem::DECODING_TABLE_CP865)
-            }
-            Charset::Cp866 => {
-                oem_cp::decode_string_complete_table(bytes, &oem::DECODING_TABLE_CP866)
-            }
+            Charset::Ascii | Charset::Cp437 => decode_table(bytes, &oem::DECODING_TABLE_CP437),
+            Charset::Cp850 => decode_table(bytes, &oem::DECODING_TABLE_CP850),
+            Charset::Cp852 => decode_table(bytes, &oem::DECODING_TABLE_CP852),
+            Charset::Cp858 => decode_table(bytes, &oem::DECODING_TABLE_CP858),
+            Charset::Cp865 => decode_table(bytes, &oem::DECODING_TABLE_CP865),
+            Charset::Cp866 => decode_table(bytes, &oem::DECODING_TABLE_CP866),
             Charset::Other(e) => e.decode_without_bom_handling(bytes).0.into_owned(),
         }
     }
+}
+
+/// Table decoding for the IBM code pages, copying ASCII runs whole (most of any message is
+/// ASCII, and per-character pushes were the cost of reading CP437 echoes).
+fn decode_table(bytes: &[u8], table: &[char; 128]) -> String {
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 4);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let run = rest.iter().position(|b| *b >= 0x80).unwrap_or(rest.len());
+        let (ascii, tail) = rest.split_at(run);
+        // An ASCII run is valid UTF-8 by construction.
+        out.push_str(std::str::from_utf8(ascii).unwrap_or_default());
+        let high = tail.iter().position(|b| *b < 0x80).unwrap_or(tail.len());
+        let (upper, next) = tail.split_at(high);
+        for b in upper {
+            out.push(
+                table
+                    .get(usize::from(b & 0x7F))
+                    .copied()
+                    .unwrap_or('\u{FFFD}'),
+            );
+        }
+        rest = next;
+    }
+    out
 }
 
 impl fmt::Display for Charset {

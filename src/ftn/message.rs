@@ -54,43 +54,64 @@ impl EchoMessage {
     /// Decodes a packed message. The charset is the `CHRS` kludge's, else `defaults`' for
     /// the message's area (CP437 when not configured).
     pub fn from_packed(msg: &PackedMessage<'_>, defaults: &Charsets) -> EchoMessage {
-        let raw_lines = split_lines(msg.text);
-        let area = raw_lines
-            .iter()
-            .find(|l| !l.starts_with(b"\x01"))
-            .and_then(|l| strip_prefix_ci(l, b"AREA:"))
+        Self::decode_packed(msg, defaults, None)
+    }
+
+    fn decode_packed(
+        msg: &PackedMessage<'_>,
+        defaults: &Charsets,
+        forced: Option<Charset>,
+    ) -> EchoMessage {
+        let (area_tag, leading_chrs) = scan_control(msg.text);
+        let chrs = forced.or(leading_chrs);
+        let area = area_tag
             .map(|tag| String::from_utf8_lossy(tag.trim_ascii()).into_owned())
             .filter(|t| !t.is_empty());
-        let (charset, from_kludge) = match find_charset(&raw_lines) {
+        let (charset, from_kludge) = match chrs {
             Some(cs) => (cs, true),
             None => (defaults.for_area(area.as_deref()), false),
         };
+        let soft_cr = charset.has_soft_cr();
         let decode = |b: &[u8]| -> String {
-            if charset.has_soft_cr() && b.contains(&0x8D) {
+            if soft_cr && b.contains(&0x8D) {
                 let cleaned: Vec<u8> = b.iter().copied().filter(|c| *c != 0x8D).collect();
                 charset.decode(&cleaned)
             } else {
                 charset.decode(b)
             }
         };
+        // Decode the text once (borrowed when it is ASCII or valid UTF-8), then split lines.
+        let cleaned: Cow<'_, [u8]> = if soft_cr && msg.text.contains(&0x8D) {
+            Cow::Owned(msg.text.iter().copied().filter(|c| *c != 0x8D).collect())
+        } else {
+            Cow::Borrowed(msg.text)
+        };
+        let text = charset.decode_cow(&cleaned);
 
         let mut kludges = Vec::new();
-        let mut content: Vec<Cow<'_, str>> = Vec::with_capacity(raw_lines.len());
-        let mut seen_area = false;
-        for raw in &raw_lines {
-            if let Some(k) = raw.strip_prefix(b"\x01") {
-                let text = decode(k);
-                let (name, value) = split_kludge(&text);
+        let mut content: Vec<&str> = Vec::with_capacity(text.len() / 40 + 4);
+        let mut area_pending = area.is_some();
+        for line in split_str_lines(&text) {
+            if let Some(k) = line.strip_prefix('\u{1}') {
+                let (name, value) = split_kludge(k);
+                // A charset kludge after the body started (rare): decode again with it.
+                if chrs.is_none()
+                    && (name.eq_ignore_ascii_case("CHRS") || name.eq_ignore_ascii_case("CHARSET"))
+                    && let Some(cs) = Charset::from_chrs(value)
+                {
+                    return Self::decode_packed(msg, defaults, Some(cs));
+                }
                 kludges.push((name.to_string(), value.to_string()));
                 continue;
             }
-            if !seen_area && area.is_some() {
-                // The AREA line is the first non-kludge line by construction above.
-                seen_area = true;
+            if area_pending {
+                // The AREA line is the first non-empty, non-kludge line (see scan_control).
+                if !line.is_empty() {
+                    area_pending = false;
+                }
                 continue;
             }
-            seen_area = true;
-            content.push(Cow::Owned(decode(raw)));
+            content.push(line);
         }
 
         let tail = split_tail(&content);
@@ -238,25 +259,58 @@ pub(crate) fn split_tail<S: AsRef<str>>(content: &[S]) -> Tail {
     }
 }
 
-/// Splits on CR, LF and CRLF (FTS-0001 uses CR; exports and some software use LF).
-fn split_lines(text: &[u8]) -> Vec<&[u8]> {
-    let mut lines = Vec::with_capacity(text.len() / 48 + 4);
-    let mut start = 0;
-    let mut i = 0;
-    while let Some(&b) = text.get(i) {
-        if b == b'\r' || b == b'\n' {
-            lines.push(text.get(start..i).unwrap_or_default());
-            if b == b'\r' && text.get(i + 1) == Some(&b'\n') {
-                i += 1;
-            }
-            start = i + 1;
+/// Splits decoded text on CR, LF and CRLF (FTS-0001 uses CR; exports and some software
+/// LF). `str::find(char)` is memchr; the next CR and LF positions are cached so a text
+/// without one of them is not rescanned for every line.
+fn split_str_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut pos = 0usize;
+    let mut next_cr: Option<Option<usize>> = None;
+    let mut next_lf: Option<Option<usize>> = None;
+    let mut done = text.is_empty();
+    std::iter::from_fn(move || {
+        if done {
+            return None;
         }
-        i += 1;
-    }
-    if start < text.len() {
-        lines.push(text.get(start..).unwrap_or_default());
-    }
-    lines
+        let rest = text.get(pos..).unwrap_or_default();
+        let refresh = |cached: &mut Option<Option<usize>>, c: char| {
+            if cached.is_none_or(|p| p.is_some_and(|p| p < pos)) {
+                *cached = Some(rest.find(c).map(|i| pos + i));
+            }
+            cached.flatten()
+        };
+        let cr = refresh(&mut next_cr, '\r');
+        let lf = refresh(&mut next_lf, '\n');
+        let end = match (cr, lf) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match end {
+            Some(e) => {
+                let line = text.get(pos..e).unwrap_or_default();
+                let skip = if cr == Some(e) && lf == Some(e + 1) {
+                    2
+                } else {
+                    1
+                };
+                pos = e + skip;
+                done = pos >= text.len();
+                Some(line)
+            }
+            None => {
+                done = true;
+                Some(rest)
+            }
+        }
+    })
+}
+
+fn line_at(text: &[u8], start: usize) -> &[u8] {
+    let rest = text.get(start..).unwrap_or_default();
+    let end = rest
+        .iter()
+        .position(|b| *b == b'\r' || *b == b'\n')
+        .unwrap_or(rest.len());
+    rest.get(..end).unwrap_or_default()
 }
 
 fn strip_prefix_ci<'b>(line: &'b [u8], prefix: &[u8]) -> Option<&'b [u8]> {
@@ -268,24 +322,45 @@ fn strip_prefix_ci<'b>(line: &'b [u8], prefix: &[u8]) -> Option<&'b [u8]> {
     }
 }
 
-/// The charset named by `CHRS`/`CHARSET` (or `CODEPAGE`, which overrides `CHRS: IBMPC`).
-fn find_charset(lines: &[&[u8]]) -> Option<Charset> {
+/// What decoding depends on, from the leading lines (AREA and the kludges around it, where
+/// every writer puts them): the AREA tag and the charset named by `CHRS`/`CHARSET` (or
+/// `CODEPAGE`, which overrides `CHRS: IBMPC`). Both are ASCII in every charset. A charset
+/// kludge further down is caught while splitting lines (see `decode_packed`).
+fn scan_control(text: &[u8]) -> (Option<&[u8]>, Option<Charset>) {
+    let mut area = None;
+    let mut area_seen = false;
     let mut chrs = None;
     let mut codepage = None;
-    for l in lines.iter().filter(|l| l.first() == Some(&1)) {
-        let k = l.get(1..).unwrap_or_default();
-        if let Some(v) = strip_prefix_ci(k, b"CHRS:").or_else(|| strip_prefix_ci(k, b"CHARSET:")) {
-            chrs = chrs.or_else(|| Charset::from_chrs(&String::from_utf8_lossy(v)));
-        } else if let Some(v) = strip_prefix_ci(k, b"CODEPAGE:") {
-            let v = String::from_utf8_lossy(v);
-            codepage = codepage.or_else(|| Charset::from_chrs(&format!("CP{}", v.trim())));
+    let mut start = 0;
+    while start < text.len() {
+        let line = line_at(text, start);
+        if let Some(k) = line.strip_prefix(b"\x01") {
+            if let Some(v) =
+                strip_prefix_ci(k, b"CHRS:").or_else(|| strip_prefix_ci(k, b"CHARSET:"))
+            {
+                chrs = chrs.or_else(|| Charset::from_chrs(&String::from_utf8_lossy(v)));
+            } else if let Some(v) = strip_prefix_ci(k, b"CODEPAGE:") {
+                let v = String::from_utf8_lossy(v);
+                codepage = codepage.or_else(|| Charset::from_chrs(&format!("CP{}", v.trim())));
+            }
+        } else if !line.is_empty() {
+            if area_seen {
+                break; // the body starts
+            }
+            area_seen = true;
+            area = strip_prefix_ci(line, b"AREA:");
+            if area.is_none() {
+                break; // netmail: the body starts
+            }
         }
+        start += line.len() + 1;
     }
-    match (chrs, codepage) {
+    let cs = match (chrs, codepage) {
         (Some(Charset::Cp437), Some(cp)) => Some(cp),
         (Some(cs), _) => Some(cs),
         (None, cp) => cp,
-    }
+    };
+    (area, cs)
 }
 
 /// `NAME: value` (most kludges) or `NAME value` (INTL, FMPT, TOPT).
@@ -387,6 +462,19 @@ mod tests {
         let m =
             EchoMessage::from_packed(&packed("AREA:R\r\x01CHRS: UTF-8 4\rНет\r".as_bytes()), &cs);
         assert_eq!(m.body, "Нет");
+    }
+
+    #[test]
+    fn late_charset_kludge_and_mixed_line_ends() {
+        let m = EchoMessage::from_packed(
+            &packed(b"AREA:R\r\nbody \x8D\xA5\n\r\x01CHRS: CP866 2\r"),
+            &Charsets::default(),
+        );
+        assert_eq!((m.charset, m.body.as_str()), (Charset::Cp866, "body Не"));
+        let lines: Vec<&str> = split_str_lines("a\r\nb\n\rc\r\r").collect();
+        assert_eq!(lines, ["a", "b", "", "c", ""]);
+        assert_eq!(split_str_lines("").count(), 0);
+        assert_eq!(split_str_lines("x").collect::<Vec<_>>(), ["x"]);
     }
 
     #[test]

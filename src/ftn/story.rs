@@ -163,8 +163,10 @@ pub(crate) fn find_links(body: &str) -> (Option<String>, Vec<String>) {
     let mut i = 0;
     while let Some(line) = lines.get(i) {
         let trimmed = line.trim();
-        let lower_head = trimmed.get(..19).map(str::to_ascii_lowercase);
-        if gateway_link.is_none() && lower_head.as_deref() == Some("link to news story:") {
+        let is_link_line = trimmed
+            .get(..19)
+            .is_some_and(|h| h.eq_ignore_ascii_case("link to news story:"));
+        if gateway_link.is_none() && is_link_line {
             let rest = trimmed.get(19..).unwrap_or_default().trim();
             let (url_line, rest, mut next) = if rest.is_empty() {
                 // The URL may sit alone on the next line.
@@ -248,12 +250,26 @@ fn collect_urls(lines: &[&str], i: usize, links: &mut Vec<String>) {
     }
 }
 
+/// Byte offset of the first `http://` or `https://` (any case), without allocating: look
+/// for `://` and check the scheme before it.
 fn find_url_start(s: &str) -> Option<usize> {
-    let lower = s.to_ascii_lowercase();
-    match (lower.find("http://"), lower.find("https://")) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(rel) = b.get(from..)?.iter().position(|c| *c == b':') {
+        let colon = from + rel;
+        if b.get(colon + 1..colon + 3) == Some(b"//".as_slice()) {
+            for scheme in [b"https".as_slice(), b"http".as_slice()] {
+                if let Some(start) = colon.checked_sub(scheme.len())
+                    && b.get(start..colon)
+                        .is_some_and(|w| w.eq_ignore_ascii_case(scheme))
+                {
+                    return Some(start);
+                }
+            }
+        }
+        from = colon + 1;
     }
+    None
 }
 
 #[cfg(test)]
