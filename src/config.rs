@@ -1,1 +1,444 @@
-//! config
+//! `feeds.toml`: sources, fetch settings, echomail charsets, tagger extensions, saved
+//! searches and key bindings. Every error names the file, the line and the key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::model::Tag;
+
+/// A config problem, already phrased for the user: `feeds.toml:12: key `url`: ...`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// Where a source's stories come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Url(String),
+    /// A file or folder, resolved against the config file's folder.
+    Path(PathBuf),
+}
+
+impl Location {
+    /// The text stored with the source so a changed location can be noticed.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Url(u) => u.clone(),
+            Location::Path(p) => p.display().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub location: Location,
+    /// Applied to every story of this source, with provenance `source`.
+    pub tags: Vec<Tag>,
+    /// Interface auto-sync interval for this source, if not the global one.
+    pub refresh: Option<Duration>,
+    /// A binkd inbound folder: tossed files are moved to `<data>/ftn/done` (or `bad`).
+    pub inbound: bool,
+}
+
+/// Global fetch settings.
+#[derive(Debug, Clone)]
+pub struct FetchSettings {
+    pub concurrency: usize,
+    pub per_host: usize,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub max_redirects: usize,
+    /// Cap on a response or file after decompression.
+    pub max_bytes: u64,
+    pub user_agent: String,
+}
+
+impl Default for FetchSettings {
+    fn default() -> Self {
+        FetchSettings {
+            concurrency: 16,
+            per_host: 8,
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            max_redirects: 5,
+            max_bytes: 16 * 1024 * 1024,
+            user_agent: format!("echowatch/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// Echomail decoding defaults.
+#[derive(Debug, Clone)]
+pub struct EchomailSettings {
+    /// Charset for messages without a `CHRS` kludge (GoldED+ and MultiMail assume CP437).
+    pub default_charset: String,
+    /// Per echo area override of the default, keyed by upper-case area tag.
+    pub area_charsets: BTreeMap<String, String>,
+}
+
+impl Default for EchomailSettings {
+    fn default() -> Self {
+        EchomailSettings { default_charset: "CP437".into(), area_charsets: BTreeMap::new() }
+    }
+}
+
+/// A saved search (watchlist).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watch {
+    pub name: String,
+    pub query: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from (or where it would be).
+    pub path: PathBuf,
+    pub sources: Vec<Source>,
+    pub fetch: FetchSettings,
+    pub echomail: EchomailSettings,
+    /// Interface auto-sync interval; `None` means only on demand.
+    pub refresh: Option<Duration>,
+    /// Extra tagger rules (same format as the built-in ones), file resolved against the config.
+    pub tagger_rules: Option<PathBuf>,
+    pub watches: Vec<Watch>,
+    /// Key rebindings for the interface: action name → key description.
+    pub keys: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// A config with no sources, for running without a file.
+    pub fn empty(path: PathBuf) -> Config {
+        Config {
+            path,
+            sources: Vec::new(),
+            fetch: FetchSettings::default(),
+            echomail: EchomailSettings::default(),
+            refresh: None,
+            tagger_rules: None,
+            watches: Vec::new(),
+            keys: BTreeMap::new(),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::parse(path, &text)
+    }
+
+    /// Parse `text` as if read from `path` (relative source paths resolve against its folder).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let invalid = |offset: usize, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: line_of(text, offset),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            invalid(offset, e.message().trim().to_string())
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &str| {
+            let p = PathBuf::from(p);
+            if p.is_absolute() { p } else { base.join(p) }
+        };
+
+        let refresh = raw.settings_refresh().map(|m| Duration::from_secs(m * 60));
+        let mut sources = Vec::new();
+        let mut seen = BTreeMap::new();
+        for raw_source in raw.source {
+            let at = raw_source.span().start;
+            let s = raw_source.into_inner();
+            let name = s.name.get_ref().trim().to_string();
+            if name.is_empty() {
+                return Err(invalid(s.name.span().start, "key `name`: must not be empty".into()));
+            }
+            if seen.insert(name.clone(), ()).is_some() {
+                return Err(invalid(
+                    s.name.span().start,
+                    format!("key `name`: source {name:?} is defined twice"),
+                ));
+            }
+            let location = match (s.url, s.path) {
+                (Some(url), None) => {
+                    let parsed = url::Url::parse(url.get_ref()).map_err(|e| {
+                        invalid(url.span().start, format!("key `url`: {e}: {:?}", url.get_ref()))
+                    })?;
+                    if !matches!(parsed.scheme(), "http" | "https") {
+                        return Err(invalid(
+                            url.span().start,
+                            format!("key `url`: only http and https are fetched, not {:?}", parsed.scheme()),
+                        ));
+                    }
+                    Location::Url(url.into_inner())
+                }
+                (None, Some(p)) => Location::Path(resolve(p.get_ref())),
+                (Some(_), Some(p)) => {
+                    return Err(invalid(
+                        p.span().start,
+                        format!("key `path`: source {name:?} has both `url` and `path`; give exactly one"),
+                    ));
+                }
+                (None, None) => {
+                    return Err(invalid(
+                        at,
+                        format!("source {name:?} needs exactly one of the keys `url` or `path`"),
+                    ));
+                }
+            };
+            let mut tags = Vec::new();
+            for t in s.tags.unwrap_or_default() {
+                let tag = t
+                    .get_ref()
+                    .parse::<Tag>()
+                    .map_err(|e| invalid(t.span().start, format!("key `tags`: {e}")))?;
+                tags.push(tag);
+            }
+            sources.push(Source {
+                name,
+                location,
+                tags,
+                refresh: s.refresh_minutes.map(|m| Duration::from_secs(m * 60)),
+                inbound: s.inbound.unwrap_or(false),
+            });
+        }
+
+        let mut fetch = FetchSettings::default();
+        if let Some(f) = raw.settings {
+            let positive = |v: &Spanned<u64>, key: &str| {
+                if *v.get_ref() == 0 {
+                    Err(invalid(v.span().start, format!("key `{key}`: must be greater than 0")))
+                } else {
+                    Ok(*v.get_ref())
+                }
+            };
+            if let Some(v) = &f.concurrency {
+                fetch.concurrency = positive(v, "concurrency")? as usize;
+            }
+            if let Some(v) = &f.per_host {
+                fetch.per_host = positive(v, "per_host")? as usize;
+            }
+            if let Some(v) = &f.connect_timeout_secs {
+                fetch.connect_timeout = Duration::from_secs(positive(v, "connect_timeout_secs")?);
+            }
+            if let Some(v) = &f.timeout_secs {
+                fetch.timeout = Duration::from_secs(positive(v, "timeout_secs")?);
+            }
+            if let Some(v) = &f.max_redirects {
+                fetch.max_redirects = *v.get_ref() as usize;
+            }
+            if let Some(v) = &f.max_bytes {
+                fetch.max_bytes = positive(v, "max_bytes")?;
+            }
+            if let Some(v) = f.user_agent {
+                fetch.user_agent = v;
+            }
+        }
+
+        let mut echomail = EchomailSettings::default();
+        if let Some(e) = raw.echomail {
+            if let Some(c) = e.default_charset {
+                echomail.default_charset = c;
+            }
+            echomail.area_charsets =
+                e.area_charsets.into_iter().map(|(k, v)| (k.to_ascii_uppercase(), v)).collect();
+        }
+
+        let mut watches = Vec::new();
+        for w in raw.watch {
+            if w.query.get_ref().trim().is_empty() {
+                return Err(invalid(w.query.span().start, "key `query`: must not be empty".into()));
+            }
+            watches.push(Watch { name: w.name, query: w.query.into_inner() });
+        }
+
+        Ok(Config {
+            path: path.to_path_buf(),
+            sources,
+            fetch,
+            echomail,
+            refresh,
+            tagger_rules: raw.tagger.and_then(|t| t.rules).map(|r| resolve(&r)),
+            watches,
+            keys: raw.keys,
+        })
+    }
+
+    /// The default data folder: `index/` beside the config file.
+    pub fn default_data_dir(&self) -> PathBuf {
+        self.path.parent().unwrap_or(Path::new(".")).join("index")
+    }
+
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+/// 1-based line number of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    settings: Option<RawSettings>,
+    echomail: Option<RawEchomail>,
+    tagger: Option<RawTagger>,
+    #[serde(default)]
+    source: Vec<Spanned<RawSource>>,
+    #[serde(default)]
+    watch: Vec<RawWatch>,
+    #[serde(default)]
+    keys: BTreeMap<String, String>,
+}
+
+impl RawConfig {
+    fn settings_refresh(&self) -> Option<u64> {
+        self.settings.as_ref().and_then(|s| s.refresh_minutes).filter(|m| *m > 0)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    concurrency: Option<Spanned<u64>>,
+    per_host: Option<Spanned<u64>>,
+    connect_timeout_secs: Option<Spanned<u64>>,
+    timeout_secs: Option<Spanned<u64>>,
+    max_redirects: Option<Spanned<u64>>,
+    max_bytes: Option<Spanned<u64>>,
+    user_agent: Option<String>,
+    refresh_minutes: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEchomail {
+    default_charset: Option<String>,
+    #[serde(default)]
+    area_charsets: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTagger {
+    rules: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: Spanned<String>,
+    url: Option<Spanned<String>>,
+    path: Option<Spanned<String>>,
+    tags: Option<Vec<Spanned<String>>>,
+    refresh_minutes: Option<u64>,
+    inbound: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWatch {
+    name: String,
+    query: Spanned<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/echowatch/feeds.toml"), text)
+    }
+
+    fn error_of(text: &str) -> String {
+        match parse(text) {
+            Ok(_) => panic!("expected an error for {text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn full_config_parses() {
+        let c = parse(
+            r#"
+[settings]
+concurrency = 4
+timeout_secs = 5
+max_bytes = 1000
+refresh_minutes = 30
+
+[echomail]
+default_charset = "CP866"
+area_charsets = { tqw_technology = "UTF-8" }
+
+[tagger]
+rules = "my-rules.toml"
+
+[[source]]
+name = "BIS"
+url = "https://www.federalregister.gov/api/v1/documents.rss"
+tags = ["country:US", "policy:export-controls", "official"]
+
+[[source]]
+name = "inbound"
+path = "spool/inbound"
+
+[[watch]]
+name = "Dutch litho"
+query = "country:NL lithography"
+
+[keys]
+quit = "x"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.fetch.concurrency, 4);
+        assert_eq!(c.fetch.max_bytes, 1000);
+        assert_eq!(c.refresh, Some(Duration::from_secs(1800)));
+        assert_eq!(c.sources.len(), 2);
+        assert_eq!(c.sources[0].tags[0], Tag::country("US"));
+        assert_eq!(c.sources[1].location, Location::Path("/etc/echowatch/spool/inbound".into()));
+        assert_eq!(c.echomail.area_charsets["TQW_TECHNOLOGY"], "UTF-8");
+        assert_eq!(c.tagger_rules, Some(PathBuf::from("/etc/echowatch/my-rules.toml")));
+        assert_eq!(c.watches[0].query, "country:NL lithography");
+        assert_eq!(c.keys["quit"], "x");
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = error_of("[[source]]\nname = \"a\"\nurl = \"https://x/\"\npath = \"y\"\n");
+        assert!(e.starts_with("/etc/echowatch/feeds.toml:4: key `path`"), "{e}");
+        let e = error_of("\n[[source]]\nname = \"a\"\n");
+        assert!(e.contains("feeds.toml:2:") && e.contains("`url` or `path`"), "{e}");
+        let e = error_of("[[source]]\nname = \"a\"\nurl = \"ftp://x/\"\n");
+        assert!(e.contains(":3: key `url`: only http and https"), "{e}");
+        let e = error_of("[[source]]\nname = \"a\"\nurl = \"https://x/\"\ntags = [\"country:USA\"]\n");
+        assert!(e.contains(":4: key `tags`"), "{e}");
+        let e = error_of("[settings]\nconcurency = 3\n");
+        assert!(e.contains(":2:") && e.contains("concurency"), "{e}");
+        let e = error_of("[[source]]\nname = \"a\"\npath = \"x\"\n[[source]]\nname = \"a\"\npath = \"y\"\n");
+        assert!(e.contains(":5: key `name`") && e.contains("twice"), "{e}");
+        let e = error_of("[settings]\ntimeout_secs = 0\n");
+        assert!(e.contains(":2: key `timeout_secs`"), "{e}");
+    }
+}

@@ -1,1 +1,347 @@
-//! ingest
+//! `sync` and `import`: sources → fetch/read → parse → tag → store → index.
+//!
+//! Producers (one task per source) fetch or read, parse and tag on the tokio runtime and
+//! blocking pool, using both cores; one consumer, the calling thread, owns the store and
+//! writes one transaction per source batch, so SQLite never sees two writers from us.
+//! A bounded channel keeps memory flat however many sources there are. The index is
+//! committed once at the end.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+
+use crate::classify::Tagger;
+use crate::config::{EchomailSettings, Location, Source};
+use crate::parse;
+use crate::sources::http::{FetchLimits, FetchOutcome, Fetcher, Validators};
+use crate::sources::local;
+use crate::store::{BatchOutcome, FetchRecord, Incoming, SourceId};
+use crate::workspace::{Workspace, WorkspaceError};
+
+/// What happened to one source in a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceStatus {
+    /// New or changed stories were stored.
+    Ok,
+    /// Fetched or read, nothing new (HTTP 304, or every story already known).
+    Unchanged,
+    Failed(String),
+    /// The server asked us (Retry-After) not to come back before this.
+    Deferred(DateTime<Utc>),
+}
+
+/// Progress events for a bar or a status line.
+#[derive(Debug, Clone)]
+pub struct SourceEvent<'a> {
+    pub name: &'a str,
+    pub status: &'a SourceStatus,
+    pub done: usize,
+    pub total: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    pub ok: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+    pub deferred: usize,
+    pub stories: BatchOutcome,
+    /// Each failure, named: `(source, error)`.
+    pub failures: Vec<(String, String)>,
+    pub indexed: usize,
+}
+
+impl SyncReport {
+    /// The one summary line of a run.
+    pub fn summary(&self) -> String {
+        let mut line = format!(
+            "sources: {} ok, {} unchanged, {} failed",
+            self.ok, self.unchanged, self.failed
+        );
+        if self.deferred > 0 {
+            line.push_str(&format!(", {} waiting (Retry-After)", self.deferred));
+        }
+        line.push_str(&format!("; stories: {} new, {} updated", self.stories.new, self.stories.updated));
+        line
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot start the fetch runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("no source named {0:?} in the config")]
+    UnknownSource(String),
+}
+
+enum Msg {
+    /// Stories of one source (or one file of a folder source).
+    Batch { source: usize, stories: Vec<Incoming>, settle: Option<PathBuf> },
+    /// One file of a folder source could not be used; the rest go on.
+    FileFailed { source: usize, file: PathBuf, error: String, settle: bool },
+    /// The source is finished.
+    Done { source: usize, record: FetchRecord },
+}
+
+#[derive(Default)]
+struct Tally {
+    outcome: BatchOutcome,
+    file_errors: Vec<String>,
+}
+
+/// Fetch or read the given sources (all of the config when `only` is empty) and ingest them.
+pub fn sync(ws: &mut Workspace, only: &[String], on_event: &mut dyn FnMut(SourceEvent<'_>)) -> Result<SyncReport, IngestError> {
+    for name in only {
+        if ws.config.source(name).is_none() {
+            return Err(IngestError::UnknownSource(name.clone()));
+        }
+    }
+    let sources: Vec<Source> = ws
+        .config
+        .sources
+        .iter()
+        .filter(|s| only.is_empty() || only.contains(&s.name))
+        .cloned()
+        .collect();
+    run(ws, &sources, on_event)
+}
+
+/// Ingest local files or folders once (`echowatch import`). Each path is its own source,
+/// named `import:` and the path as given; nothing is moved.
+pub fn import(ws: &mut Workspace, paths: &[PathBuf], on_event: &mut dyn FnMut(SourceEvent<'_>)) -> Result<SyncReport, IngestError> {
+    let sources: Vec<Source> = paths
+        .iter()
+        .map(|p| Source {
+            name: format!("import:{}", p.display()),
+            location: Location::Path(std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+            tags: Vec::new(),
+            refresh: None,
+            inbound: false,
+        })
+        .collect();
+    run(ws, &sources, on_event)
+}
+
+fn run(ws: &mut Workspace, sources: &[Source], on_event: &mut dyn FnMut(SourceEvent<'_>)) -> Result<SyncReport, IngestError> {
+    let now = Utc::now();
+    let mut report = SyncReport::default();
+    let total = sources.len();
+    let mut done = 0usize;
+
+    // Register sources and find those a server asked us to leave alone for now.
+    let mut ids: Vec<SourceId> = Vec::with_capacity(total);
+    let mut work: Vec<(usize, Validators)> = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        let id = ws.store.ensure_source(&s.name, &s.location.describe())?;
+        ids.push(id);
+        let state = ws.store.source_state(id)?;
+        if let Some(until) = state.next_fetch_after.filter(|t| *t > now) {
+            report.deferred += 1;
+            done += 1;
+            on_event(SourceEvent { name: &s.name, status: &SourceStatus::Deferred(until), done, total });
+            continue;
+        }
+        work.push((i, Validators { etag: state.etag, last_modified: state.last_modified }));
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(IngestError::Runtime)?;
+    let fetch = &ws.config.fetch;
+    let limits = FetchLimits {
+        concurrency: fetch.concurrency,
+        per_host: fetch.per_host,
+        connect_timeout: fetch.connect_timeout,
+        total_timeout: fetch.timeout,
+        max_redirects: fetch.max_redirects,
+        max_bytes: fetch.max_bytes,
+        user_agent: fetch.user_agent.clone(),
+    };
+    let ctx = Arc::new(ProducerContext {
+        tagger: Arc::clone(&ws.tagger),
+        echomail: ws.config.echomail.clone(),
+        max_bytes: fetch.max_bytes,
+        ftn_dir: ws.data_dir.join("ftn"),
+    });
+    let (tx, mut rx) = mpsc::channel::<Msg>(32);
+
+    let fetcher = match Fetcher::new(limits) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::error!("HTTP client unavailable: {e}");
+            None
+        }
+    };
+    for (i, validators) in work {
+        let source = sources[i].clone();
+        let tx = tx.clone();
+        let ctx = Arc::clone(&ctx);
+        match &source.location {
+            Location::Url(url) => {
+                let url = url.clone();
+                let fetcher = fetcher.clone();
+                runtime.spawn(async move {
+                    let record = match fetcher {
+                        Some(f) => fetch_source(&f, i, &url, validators, ctx, &tx).await,
+                        None => FetchRecord::Failure { error: "HTTP client unavailable".into(), retry_after: None },
+                    };
+                    let _ = tx.send(Msg::Done { source: i, record }).await;
+                });
+            }
+            Location::Path(path) => {
+                let path = path.clone();
+                runtime.spawn_blocking(move || {
+                    let record = read_source(i, &path, source.inbound, &ctx, &tx);
+                    let _ = tx.blocking_send(Msg::Done { source: i, record });
+                });
+            }
+        }
+    }
+    drop(tx);
+
+    // The consumer: this thread owns the store.
+    let mut tallies: HashMap<usize, Tally> = HashMap::new();
+    while let Some(msg) = rx.blocking_recv() {
+        match msg {
+            Msg::Batch { source, stories, settle } => {
+                let s = &sources[source];
+                let outcome = ws.store.ingest_batch(ids[source], &s.tags, &stories, now)?;
+                tallies.entry(source).or_default().outcome += outcome;
+                if let Some(file) = settle {
+                    settle_file(&ctx.ftn_dir, &file, None);
+                }
+            }
+            Msg::FileFailed { source, file, error, settle } => {
+                tracing::warn!("{}: {error}", sources[source].name);
+                if settle {
+                    settle_file(&ctx.ftn_dir, &file, Some(&error));
+                }
+                tallies.entry(source).or_default().file_errors.push(error);
+            }
+            Msg::Done { source, record } => {
+                let tally = tallies.remove(&source).unwrap_or_default();
+                let s = &sources[source];
+                let record = match (&record, tally.file_errors.first()) {
+                    (FetchRecord::Success { .. } | FetchRecord::Unchanged { .. }, Some(first)) => FetchRecord::Failure {
+                        error: if tally.file_errors.len() > 1 {
+                            format!("{first} (and {} more files)", tally.file_errors.len() - 1)
+                        } else {
+                            first.clone()
+                        },
+                        retry_after: None,
+                    },
+                    _ => record,
+                };
+                ws.store.record_fetch(ids[source], Utc::now(), &record)?;
+                report.stories += tally.outcome;
+                let status = match &record {
+                    FetchRecord::Failure { error, .. } => {
+                        report.failed += 1;
+                        report.failures.push((s.name.clone(), error.clone()));
+                        SourceStatus::Failed(error.clone())
+                    }
+                    FetchRecord::Success { .. } if tally.outcome.new + tally.outcome.updated > 0 => {
+                        report.ok += 1;
+                        SourceStatus::Ok
+                    }
+                    _ => {
+                        report.unchanged += 1;
+                        SourceStatus::Unchanged
+                    }
+                };
+                done += 1;
+                on_event(SourceEvent { name: &s.name, status: &status, done, total });
+            }
+        }
+    }
+    runtime.shutdown_background();
+    report.indexed = ws.flush_index()?;
+    Ok(report)
+}
+
+struct ProducerContext {
+    tagger: Arc<Tagger>,
+    echomail: EchomailSettings,
+    max_bytes: u64,
+    ftn_dir: PathBuf,
+}
+
+impl ProducerContext {
+    fn tag_all(&self, stories: Vec<crate::model::ParsedStory>) -> Vec<Incoming> {
+        stories
+            .into_iter()
+            .map(|story| {
+                let auto_tags = self.tagger.tag(&story.title, &story.body);
+                Incoming { story, auto_tags }
+            })
+            .collect()
+    }
+}
+
+async fn fetch_source(
+    fetcher: &Fetcher,
+    i: usize,
+    url: &str,
+    validators: Validators,
+    ctx: Arc<ProducerContext>,
+    tx: &mpsc::Sender<Msg>,
+) -> FetchRecord {
+    match fetcher.fetch(url, &validators).await {
+        Ok(FetchOutcome::NotModified { validators }) => {
+            FetchRecord::Unchanged { etag: validators.etag, last_modified: validators.last_modified }
+        }
+        Ok(FetchOutcome::Fetched { body, validators, final_url, .. }) => {
+            let parsed = tokio::task::spawn_blocking(move || {
+                parse::feed::parse(&body, Some(&final_url)).map(|stories| ctx.tag_all(stories))
+            })
+            .await;
+            match parsed {
+                Ok(Ok(stories)) => {
+                    let _ = tx.send(Msg::Batch { source: i, stories, settle: None }).await;
+                    FetchRecord::Success { etag: validators.etag, last_modified: validators.last_modified }
+                }
+                Ok(Err(e)) => FetchRecord::Failure { error: format!("{url}: {e}"), retry_after: None },
+                Err(e) => FetchRecord::Failure { error: format!("{url}: parser crashed: {e}"), retry_after: None },
+            }
+        }
+        Err(e) => FetchRecord::Failure { error: e.to_string(), retry_after: e.retry_after() },
+    }
+}
+
+/// Read every finished file of a path source. In an inbound folder each file is settled
+/// (moved to done/ or bad/) by the consumer after its stories are committed.
+fn read_source(i: usize, path: &Path, inbound: bool, ctx: &ProducerContext, tx: &mpsc::Sender<Msg>) -> FetchRecord {
+    let files = match local::list_files(path) {
+        Ok(f) => f,
+        Err(e) => return FetchRecord::Failure { error: e.to_string(), retry_after: None },
+    };
+    for file in files {
+        let result = local::read_capped(&file, ctx.max_bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| parse::any(&file, &bytes, &ctx.echomail).map_err(|e| format!("{}: {e}", file.display())));
+        let msg = match result {
+            Ok(stories) => Msg::Batch { source: i, stories: ctx.tag_all(stories), settle: inbound.then(|| file.clone()) },
+            Err(error) => Msg::FileFailed { source: i, file: file.clone(), error, settle: inbound },
+        };
+        if tx.blocking_send(msg).is_err() {
+            break;
+        }
+    }
+    FetchRecord::Success { etag: None, last_modified: None }
+}
+
+/// Move a tossed inbound file out of the way: to done/, or to bad/ beside its reason.
+fn settle_file(ftn_dir: &Path, file: &Path, error: Option<&str>) {
+    if let Err(e) = parse::settle_inbound(ftn_dir, file, error) {
+        tracing::error!("cannot move {} out of the inbound folder: {e}", file.display());
+    }
+}

@@ -15,3 +15,4 @@ pub mod model;
 pub mod parse;
 pub mod sources;
 pub mod store;
+pub mod workspace;

@@ -1,1 +1,504 @@
-//! index
+//! The search index: tantivy under `<data>/tantivy`, derived from the store and rebuildable.
+//!
+//! Title and body are stemmed English text; id, source, kind, area, country, policy and tag
+//! are exact keyword fields (lower-cased, fast) so counts per value come straight from the
+//! index; `published` is a fast date field for sorting and ranges. The document shape is
+//! [`IndexDoc`], deliberately small, so another engine could be fed the same documents.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tantivy::aggregation::AggregationCollector;
+use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::aggregation::agg_result::{AggregationResult, AggregationResults, BucketResult};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{
+    DateOptions, DateTimePrecision, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions,
+    Value,
+};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
+use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
+
+use crate::model::StoryKind;
+use crate::store::{StoryId, StoryRecord};
+
+/// Bumped whenever the schema below changes: an index of another version is rebuilt.
+const SCHEMA_VERSION: &str = "1";
+const WRITER_HEAP: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("search index {path}: {source}")]
+    Tantivy {
+        path: PathBuf,
+        #[source]
+        source: tantivy::TantivyError,
+    },
+    #[error("search index {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad query: {0}")]
+    Query(String),
+    #[error("search index is locked by another echowatch writer (waited {0:?})")]
+    Locked(Duration),
+}
+
+type Result<T> = std::result::Result<T, IndexError>;
+
+/// The exact-value fields a query or a facet can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FacetField {
+    Country,
+    Policy,
+    Tag,
+    Source,
+    Kind,
+    Area,
+}
+
+impl FacetField {
+    pub const ALL: [FacetField; 6] =
+        [FacetField::Country, FacetField::Policy, FacetField::Tag, FacetField::Source, FacetField::Kind, FacetField::Area];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FacetField::Country => "country",
+            FacetField::Policy => "policy",
+            FacetField::Tag => "tag",
+            FacetField::Source => "source",
+            FacetField::Kind => "kind",
+            FacetField::Area => "area",
+        }
+    }
+}
+
+/// What the index holds of a story.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexDoc {
+    pub id: StoryId,
+    pub title: String,
+    pub body: String,
+    pub published: DateTime<Utc>,
+    pub first_seen: DateTime<Utc>,
+    pub link: Option<String>,
+    pub author: Option<String>,
+    pub sources: Vec<String>,
+    pub kinds: Vec<StoryKind>,
+    pub area: Option<String>,
+    pub countries: Vec<String>,
+    pub policies: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+impl From<&StoryRecord> for IndexDoc {
+    fn from(s: &StoryRecord) -> Self {
+        IndexDoc {
+            id: s.id,
+            title: s.title.clone(),
+            body: s.body.clone(),
+            published: s.date(),
+            first_seen: s.first_seen,
+            link: s.link.clone(),
+            author: s.author.clone(),
+            sources: s.sources.clone(),
+            kinds: s.kinds.clone(),
+            area: s.area.clone(),
+            countries: s.countries(),
+            policies: s.policies(),
+            tags: s.free_tags(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    #[default]
+    Relevance,
+    Newest,
+}
+
+/// A search: the user's query text, exact filters (facet drill-down), order and page.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    pub query: String,
+    pub filters: Vec<(FacetField, String)>,
+    pub sort: Sort,
+    pub offset: usize,
+    pub limit: usize,
+    pub snippets: bool,
+}
+
+/// A highlighted excerpt: text and the byte ranges of matched terms in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snippet {
+    pub text: String,
+    pub highlights: Vec<std::ops::Range<usize>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub id: StoryId,
+    pub score: f32,
+    pub title: String,
+    pub published: DateTime<Utc>,
+    pub snippet: Option<Snippet>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchPage {
+    pub total: usize,
+    pub hits: Vec<Hit>,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    title: Field,
+    body: Field,
+    published: Field,
+    seen: Field,
+    link: Field,
+    author: Field,
+    country: Field,
+    policy: Field,
+    tag: Field,
+    source: Field,
+    kind: Field,
+    area: Field,
+}
+
+impl Fields {
+    fn facet(&self, f: FacetField) -> Field {
+        match f {
+            FacetField::Country => self.country,
+            FacetField::Policy => self.policy,
+            FacetField::Tag => self.tag,
+            FacetField::Source => self.source,
+            FacetField::Kind => self.kind,
+            FacetField::Area => self.area,
+        }
+    }
+}
+
+fn build_schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = TextOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default().set_tokenizer("en_stem").set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        )
+        .set_stored();
+    let keyword = TextOptions::default()
+        .set_indexing_options(TextFieldIndexing::default().set_tokenizer("keyword").set_index_option(IndexRecordOption::Basic))
+        .set_fast(Some("keyword"))
+        .set_stored();
+    let date = DateOptions::from(INDEXED).set_stored().set_fast().set_precision(DateTimePrecision::Seconds);
+    let fields = Fields {
+        id: b.add_u64_field("id", INDEXED | STORED | tantivy::schema::FAST),
+        title: b.add_text_field("title", text.clone()),
+        body: b.add_text_field("body", text),
+        published: b.add_date_field("published", date.clone()),
+        seen: b.add_date_field("seen", date),
+        link: b.add_text_field("link", STORED),
+        author: b.add_text_field("author", STORED),
+        country: b.add_text_field("country", keyword.clone()),
+        policy: b.add_text_field("policy", keyword.clone()),
+        tag: b.add_text_field("tag", keyword.clone()),
+        source: b.add_text_field("source", keyword.clone()),
+        kind: b.add_text_field("kind", keyword.clone()),
+        area: b.add_text_field("area", keyword),
+    };
+    (b.build(), fields)
+}
+
+fn register_tokenizers(index: &Index) {
+    let keyword = || TextAnalyzer::builder(RawTokenizer::default()).filter(LowerCaser).build();
+    index.tokenizers().register("keyword", keyword());
+    index.fast_field_tokenizer().register("keyword", keyword());
+}
+
+pub struct SearchIndex {
+    dir: PathBuf,
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+}
+
+impl SearchIndex {
+    /// Open the index in `dir`, or create it. Returns `true` as the second value when the
+    /// index was (re)created empty, so the caller refills it from the store. An index that is
+    /// missing, unreadable or of another schema version is rebuilt, never fatal.
+    pub fn open_or_create(dir: &Path) -> Result<(SearchIndex, bool)> {
+        let io = |source| IndexError::Io { path: dir.to_path_buf(), source };
+        let tv = |source| IndexError::Tantivy { path: dir.to_path_buf(), source };
+        let (schema, fields) = build_schema();
+        let version_file = dir.join("echowatch-schema");
+        let current = std::fs::read_to_string(&version_file).ok();
+        let opened = if current.as_deref() == Some(SCHEMA_VERSION) {
+            match Index::open_in_dir(dir) {
+                Ok(index) if index.schema() == schema => Some(index),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!("search index {} unreadable ({e}); rebuilding it", dir.display());
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let (index, fresh) = match opened {
+            Some(index) => (index, false),
+            None => {
+                if dir.exists() {
+                    std::fs::remove_dir_all(dir).map_err(io)?;
+                }
+                std::fs::create_dir_all(dir).map_err(io)?;
+                let index = Index::create_in_dir(dir, schema).map_err(tv)?;
+                std::fs::write(&version_file, SCHEMA_VERSION).map_err(io)?;
+                (index, true)
+            }
+        };
+        register_tokenizers(&index);
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(tv)?;
+        Ok((SearchIndex { dir: dir.to_path_buf(), index, reader, fields }, fresh))
+    }
+
+    fn tv(&self) -> impl Fn(tantivy::TantivyError) -> IndexError + '_ {
+        |source| IndexError::Tantivy { path: self.dir.clone(), source }
+    }
+
+    /// Take the single writer, waiting up to `wait` if another process (a cron `sync` while
+    /// the interface is open) holds it.
+    pub fn writer(&self, wait: Duration) -> Result<IndexUpdate<'_>> {
+        let start = Instant::now();
+        loop {
+            match self.index.writer::<TantivyDocument>(WRITER_HEAP) {
+                Ok(writer) => return Ok(IndexUpdate { index: self, writer }),
+                Err(tantivy::TantivyError::LockFailure(..)) if start.elapsed() < wait => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(tantivy::TantivyError::LockFailure(..)) => return Err(IndexError::Locked(start.elapsed())),
+                Err(e) => return Err((self.tv())(e)),
+            }
+        }
+    }
+
+    /// See the latest commit (by this or another process).
+    pub fn reload(&self) -> Result<()> {
+        self.reader.reload().map_err(self.tv())
+    }
+
+    pub fn doc_count(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    fn parse(&self, req_query: &str, filters: &[(FacetField, String)]) -> Result<Box<dyn Query>> {
+        let f = &self.fields;
+        let text = req_query.trim();
+        let user: Box<dyn Query> = if text.is_empty() {
+            Box::new(AllQuery)
+        } else {
+            let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.body]);
+            parser.set_conjunction_by_default();
+            parser.set_field_boost(f.title, 2.0);
+            parser.parse_query(text).map_err(|e| IndexError::Query(describe_query_error(&e)))?
+        };
+        if filters.is_empty() {
+            return Ok(user);
+        }
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, user)];
+        for (field, value) in filters {
+            let term = Term::from_field_text(f.facet(*field), &value.to_lowercase());
+            clauses.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+        }
+        Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// Check a query without running it (the interface shows the error as you type).
+    pub fn validate(&self, query: &str) -> Result<()> {
+        self.parse(query, &[]).map(|_| ())
+    }
+
+    pub fn search(&self, req: &SearchRequest) -> Result<SearchPage> {
+        let searcher = self.reader.searcher();
+        let query = self.parse(&req.query, &req.filters)?;
+        let limit = req.limit.max(1);
+        let tv = self.tv();
+        let (total, addresses): (usize, Vec<(f32, tantivy::DocAddress)>) = match req.sort {
+            Sort::Relevance if !req.query.trim().is_empty() => {
+                let top = TopDocs::with_limit(limit).and_offset(req.offset);
+                searcher.search(&query, &(Count, top)).map_err(&tv)?
+            }
+            // Without words to rank by, relevance is meaningless: newest first.
+            _ => {
+                let top = TopDocs::with_limit(limit)
+                    .and_offset(req.offset)
+                    .order_by_fast_field::<tantivy::DateTime>("published", Order::Desc);
+                let (n, docs) = searcher.search(&query, &(Count, top)).map_err(&tv)?;
+                (n, docs.into_iter().map(|(_, a)| (0.0, a)).collect())
+            }
+        };
+        let snippets = if req.snippets && !req.query.trim().is_empty() {
+            let mut g = SnippetGenerator::create(&searcher, &*query, self.fields.body).map_err(&tv)?;
+            g.set_max_num_chars(200);
+            Some(g)
+        } else {
+            None
+        };
+        let mut hits = Vec::with_capacity(addresses.len());
+        for (score, addr) in addresses {
+            let doc: TantivyDocument = searcher.doc(addr).map_err(&tv)?;
+            let f = &self.fields;
+            let snippet = snippets.as_ref().map(|g| {
+                let s = g.snippet_from_doc(&doc);
+                Snippet { text: s.fragment().to_string(), highlights: s.highlighted().to_vec() }
+            });
+            hits.push(Hit {
+                id: doc.get_first(f.id).and_then(|v| v.as_u64()).unwrap_or(0) as StoryId,
+                score,
+                title: doc.get_first(f.title).and_then(|v| v.as_str()).unwrap_or("").to_string(),
+                published: doc
+                    .get_first(f.published)
+                    .and_then(|v| v.as_datetime())
+                    .and_then(|d| DateTime::from_timestamp(d.into_timestamp_secs(), 0))
+                    .unwrap_or_default(),
+                snippet,
+            });
+        }
+        Ok(SearchPage { total, hits })
+    }
+
+    /// Counts per value of each exact field for the stories matching `query` and `filters`.
+    /// Values come back lower-cased (the index's keyword form).
+    pub fn facet_counts(
+        &self,
+        query: &str,
+        filters: &[(FacetField, String)],
+    ) -> Result<BTreeMap<FacetField, Vec<(String, u64)>>> {
+        let searcher = self.reader.searcher();
+        let q = self.parse(query, filters)?;
+        let mut spec = serde_json::Map::new();
+        for f in FacetField::ALL {
+            spec.insert(f.name().into(), serde_json::json!({ "terms": { "field": f.name(), "size": 500 } }));
+        }
+        let aggs: Aggregations =
+            serde_json::from_value(serde_json::Value::Object(spec)).map_err(|e| IndexError::Query(e.to_string()))?;
+        let collector = AggregationCollector::from_aggs(aggs, Default::default());
+        let results: AggregationResults = searcher.search(&q, &collector).map_err(self.tv())?;
+        let mut out = BTreeMap::new();
+        for f in FacetField::ALL {
+            let mut counts = Vec::new();
+            if let Some(AggregationResult::BucketResult(BucketResult::Terms { buckets, .. })) = results.0.get(f.name()) {
+                for b in buckets {
+                    let key = match &b.key {
+                        tantivy::aggregation::Key::Str(s) => s.clone(),
+                        other => format!("{other:?}"),
+                    };
+                    counts.push((key, b.doc_count));
+                }
+            }
+            out.insert(f, counts);
+        }
+        Ok(out)
+    }
+
+    /// Number of stories first seen after `since` matching `query` (watchlist "new" counts).
+    pub fn count_new_since(&self, query: &str, since: Option<DateTime<Utc>>) -> Result<usize> {
+        let searcher = self.reader.searcher();
+        let q = self.parse(query, &[])?;
+        let q: Box<dyn Query> = match since {
+            None => q,
+            Some(t) => {
+                let lower = tantivy::DateTime::from_timestamp_secs(t.timestamp() + 1);
+                let range = tantivy::query::RangeQuery::new(
+                    std::ops::Bound::Included(Term::from_field_date(self.fields.seen, lower)),
+                    std::ops::Bound::Unbounded,
+                );
+                Box::new(BooleanQuery::new(vec![(Occur::Must, q), (Occur::Must, Box::new(range))]))
+            }
+        };
+        searcher.search(&q, &Count).map_err(self.tv())
+    }
+}
+
+fn describe_query_error(e: &tantivy::query::QueryParserError) -> String {
+    use tantivy::query::QueryParserError as E;
+    match e {
+        E::FieldDoesNotExist(f) => format!(
+            "unknown field {f:?} (fields: title, body, country, policy, tag, source, kind, area, published)"
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// An open writer: add or replace documents, then commit once.
+pub struct IndexUpdate<'a> {
+    index: &'a SearchIndex,
+    writer: IndexWriter,
+}
+
+impl IndexUpdate<'_> {
+    /// Insert or replace the document of one story.
+    pub fn upsert(&mut self, d: &IndexDoc) -> Result<()> {
+        let f = &self.index.fields;
+        self.writer.delete_term(Term::from_field_u64(f.id, d.id as u64));
+        let mut doc = TantivyDocument::default();
+        doc.add_u64(f.id, d.id as u64);
+        doc.add_text(f.title, &d.title);
+        doc.add_text(f.body, &d.body);
+        doc.add_date(f.published, tantivy::DateTime::from_timestamp_secs(d.published.timestamp()));
+        doc.add_date(f.seen, tantivy::DateTime::from_timestamp_secs(d.first_seen.timestamp()));
+        if let Some(l) = &d.link {
+            doc.add_text(f.link, l);
+        }
+        if let Some(a) = &d.author {
+            doc.add_text(f.author, a);
+        }
+        for s in &d.sources {
+            doc.add_text(f.source, s);
+        }
+        for k in &d.kinds {
+            doc.add_text(f.kind, k.as_str());
+        }
+        if let Some(a) = &d.area {
+            doc.add_text(f.area, a);
+        }
+        for c in &d.countries {
+            doc.add_text(f.country, c);
+        }
+        for p in &d.policies {
+            doc.add_text(f.policy, p);
+        }
+        for t in &d.tags {
+            doc.add_text(f.tag, t);
+        }
+        self.writer.add_document(doc).map_err(self.index.tv())?;
+        Ok(())
+    }
+
+    pub fn delete(&mut self, id: StoryId) {
+        self.writer.delete_term(Term::from_field_u64(self.index.fields.id, id as u64));
+    }
+
+    pub fn delete_all(&mut self) -> Result<()> {
+        self.writer.delete_all_documents().map_err(self.index.tv())?;
+        Ok(())
+    }
+
+    /// Make everything visible at once and refresh this process's reader.
+    pub fn commit(mut self) -> Result<()> {
+        self.writer.commit().map_err(self.index.tv())?;
+        // Wait for merges so a following open does not find a half-merged directory locked.
+        self.writer.wait_merging_threads().map_err(self.index.tv())?;
+        self.index.reload()
+    }
+}
+
+#[cfg(test)]
+mod tests;

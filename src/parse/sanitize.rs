@@ -84,10 +84,16 @@ mod tests {
 
     #[test]
     fn escapes_and_bidi_are_removed() {
-        assert_eq!(line("Evil\x1b[31m red\x07 \u{202e}txt.exe\u{9b}"), "Evil[31m red txt.exe");
+        assert_eq!(
+            line("Evil\x1b[31m red\x07 \u{202e}txt.exe\u{9b}"),
+            "Evil[31m red txt.exe"
+        );
         assert_eq!(line("  a \t b\n c  "), "a b c");
         assert_eq!(block("one\r\ntwo\r\r\r\nthree\x00"), "one\ntwo\n\nthree");
-        assert_eq!(block("\n\n  - item\n\n\n\npara  end   \n"), "  - item\n\npara end");
+        assert_eq!(
+            block("\n\n  - item\n\n\n\npara  end   \n"),
+            "  - item\n\npara end"
+        );
     }
 
     proptest! {

@@ -1,1 +1,824 @@
-//! store
+//! The system of record: SQLite (WAL). Sources and their fetch state, stories, which
+//! sources carried each story, tags with provenance, read/starred flags, the export ledger.
+//! Everything the search index holds can be rebuilt from here.
+
+mod schema;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use crate::model::{AutoTag, Evidence, ParsedStory, Provenance, StoryKind, Tag, TagKind};
+use crate::parse::canonical::canonical_link;
+
+pub type StoryId = i64;
+pub type SourceId = i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("store was written by a newer echowatch (schema {found}, this one knows {known})")]
+    TooNew { found: i64, known: i64 },
+    #[error("store: {context}: {source}")]
+    Sql {
+        context: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("no story with id {0}")]
+    NoSuchStory(StoryId),
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Attach a short context to SQLite errors.
+trait Context<T> {
+    fn ctx(self, context: &'static str) -> Result<T>;
+}
+
+impl<T> Context<T> for rusqlite::Result<T> {
+    fn ctx(self, context: &'static str) -> Result<T> {
+        self.map_err(|source| StoreError::Sql { context, source })
+    }
+}
+
+/// Validators and politeness state of one source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SourceState {
+    pub id: SourceId,
+    pub name: String,
+    pub location: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    /// A server asked us (Retry-After) not to come back before this.
+    pub next_fetch_after: Option<DateTime<Utc>>,
+}
+
+/// How one attempt to fetch or read a source ended, for its status row.
+#[derive(Debug, Clone)]
+pub enum FetchRecord {
+    Success { etag: Option<String>, last_modified: Option<String> },
+    Unchanged { etag: Option<String>, last_modified: Option<String> },
+    Failure { error: String, retry_after: Option<DateTime<Utc>> },
+}
+
+/// One story of a batch, with the tagger's verdict.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub story: ParsedStory,
+    pub auto_tags: Vec<AutoTag>,
+}
+
+/// What a batch did to the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub new: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+impl std::ops::AddAssign for BatchOutcome {
+    fn add_assign(&mut self, o: Self) {
+        self.new += o.new;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+    }
+}
+
+/// A tag on a story as the user sees it: its provenance and, for automatic tags, the evidence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TagRecord {
+    pub tag: Tag,
+    pub provenance: Provenance,
+    pub score: Option<f32>,
+    pub evidence: Vec<Evidence>,
+}
+
+/// A stored story with everything a view needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoryRecord {
+    pub id: StoryId,
+    pub title: String,
+    pub body: String,
+    pub links: Vec<String>,
+    pub link: Option<String>,
+    pub published: Option<DateTime<Utc>>,
+    pub first_seen: DateTime<Utc>,
+    pub author: Option<String>,
+    pub kind: StoryKind,
+    /// Every kind of source that carried it (a gateway post and its feed item: both).
+    pub kinds: Vec<StoryKind>,
+    pub area: Option<String>,
+    pub origin: Option<String>,
+    pub read: bool,
+    pub starred: bool,
+    /// Names of the sources that carried it, the first one first.
+    pub sources: Vec<String>,
+    /// Effective tags: manual decisions applied over automatic and source-default ones.
+    pub tags: Vec<TagRecord>,
+}
+
+impl StoryRecord {
+    /// The date a view sorts and shows: published, or when we first saw it.
+    pub fn date(&self) -> DateTime<Utc> {
+        self.published.unwrap_or(self.first_seen)
+    }
+
+    fn values(&self, kind: TagKind) -> Vec<String> {
+        self.tags.iter().filter(|t| t.tag.kind == kind).map(|t| t.tag.value.clone()).collect()
+    }
+    pub fn countries(&self) -> Vec<String> {
+        self.values(TagKind::Country)
+    }
+    pub fn policies(&self) -> Vec<String> {
+        self.values(TagKind::Policy)
+    }
+    pub fn free_tags(&self) -> Vec<String> {
+        self.values(TagKind::Free)
+    }
+}
+
+/// Counts for `stats`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StoreStats {
+    pub stories: u64,
+    pub by_source: BTreeMap<String, u64>,
+    pub by_kind: BTreeMap<String, u64>,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn from_ts(t: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(t, 0).single().unwrap_or_default()
+}
+
+impl Store {
+    /// Open (creating if needed) the store at `path`, applying pending migrations.
+    pub fn open(path: &Path) -> Result<Store> {
+        let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
+        let conn = Connection::open(path).map_err(open_err)?;
+        let store = Store { conn };
+        store.configure().map_err(open_err)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn configure(&self) -> rusqlite::Result<()> {
+        // Another echowatch (cron sync while the interface is open) may hold the write lock:
+        // wait for it instead of failing.
+        self.conn.busy_timeout(Duration::from_secs(30))?;
+        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        self.conn.pragma_update(None, "temp_store", "MEMORY")?;
+        self.conn.pragma_update(None, "cache_size", -16_000)?;
+        Ok(())
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let version: i64 =
+            self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).ctx("read schema version")?;
+        let known = schema::MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew { found: version, known });
+        }
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.unchecked_transaction().ctx("begin migration")?;
+            tx.execute_batch(sql).ctx("apply migration")?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64).ctx("record schema version")?;
+            tx.commit().ctx("commit migration")?;
+        }
+        Ok(())
+    }
+
+    // ---- sources -------------------------------------------------------------------------
+
+    /// The id of the named source, creating it (or updating its location) as needed.
+    pub fn ensure_source(&self, name: &str, location: &str) -> Result<SourceId> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO sources (name, location) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET location = excluded.location
+                 RETURNING id",
+            )
+            .ctx("prepare ensure_source")?;
+        stmt.query_row(params![name, location], |r| r.get(0)).ctx("ensure source")
+    }
+
+    pub fn source_state(&self, id: SourceId) -> Result<SourceState> {
+        self.conn
+            .prepare_cached(
+                "SELECT id, name, location, etag, last_modified, last_attempt, last_success,
+                        last_error, next_fetch_after FROM sources WHERE id = ?1",
+            )
+            .ctx("prepare source_state")?
+            .query_row([id], source_state_row)
+            .ctx("read source state")
+    }
+
+    pub fn sources(&self) -> Result<Vec<SourceState>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, name, location, etag, last_modified, last_attempt, last_success,
+                        last_error, next_fetch_after FROM sources ORDER BY name",
+            )
+            .ctx("prepare sources")?;
+        let rows = stmt.query_map([], source_state_row).ctx("list sources")?;
+        rows.collect::<rusqlite::Result<_>>().ctx("list sources")
+    }
+
+    /// Record how an attempt ended. Validators are kept exactly as the server sent them.
+    pub fn record_fetch(&self, id: SourceId, at: DateTime<Utc>, record: &FetchRecord) -> Result<()> {
+        let now = ts(at);
+        match record {
+            FetchRecord::Success { etag, last_modified } | FetchRecord::Unchanged { etag, last_modified } => {
+                self.conn
+                    .prepare_cached(
+                        "UPDATE sources SET etag = ?2, last_modified = ?3, last_attempt = ?4,
+                         last_success = ?4, last_error = NULL, next_fetch_after = NULL WHERE id = ?1",
+                    )
+                    .ctx("prepare record_fetch")?
+                    .execute(params![id, etag, last_modified, now])
+                    .ctx("record fetch success")?;
+            }
+            FetchRecord::Failure { error, retry_after } => {
+                self.conn
+                    .prepare_cached(
+                        "UPDATE sources SET last_attempt = ?2, last_error = ?3, next_fetch_after = ?4
+                         WHERE id = ?1",
+                    )
+                    .ctx("prepare record_fetch")?
+                    .execute(params![id, now, error, retry_after.map(ts)])
+                    .ctx("record fetch failure")?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- ingest --------------------------------------------------------------------------
+
+    /// Store one source's stories in one transaction. Within the source, the same guid (or
+    /// link) updates the story; across sources, the same canonical link or MSGID joins the
+    /// existing story. Manual tags, read and starred state are never touched here.
+    pub fn ingest_batch(
+        &mut self,
+        source: SourceId,
+        source_tags: &[Tag],
+        batch: &[Incoming],
+        at: DateTime<Utc>,
+    ) -> Result<BatchOutcome> {
+        let tx = self.conn.transaction().ctx("begin batch")?;
+        let mut outcome = BatchOutcome::default();
+        for incoming in batch {
+            match ingest_one(&tx, source, source_tags, incoming, ts(at))? {
+                Change::New => outcome.new += 1,
+                Change::Updated => outcome.updated += 1,
+                Change::Unchanged => outcome.unchanged += 1,
+            }
+        }
+        tx.commit().ctx("commit batch")?;
+        Ok(outcome)
+    }
+
+    /// Replace the automatic tags of a story (after `retag`); queues it for the index.
+    pub fn replace_auto_tags(&mut self, id: StoryId, tags: &[AutoTag]) -> Result<()> {
+        let tx = self.conn.transaction().ctx("begin retag")?;
+        write_auto_tags(&tx, id, tags)?;
+        queue(&tx, id)?;
+        tx.commit().ctx("commit retag")
+    }
+
+    /// Apply an analyst's additions and removals. They win over every other provenance and
+    /// survive re-ingest, retagging and reindexing.
+    pub fn set_manual_tags(&mut self, id: StoryId, add: &[Tag], remove: &[Tag]) -> Result<()> {
+        let tx = self.conn.transaction().ctx("begin tag edit")?;
+        let exists: bool = tx
+            .query_row("SELECT EXISTS(SELECT 1 FROM stories WHERE id = ?1)", [id], |r| r.get(0))
+            .ctx("find story")?;
+        if !exists {
+            return Err(StoreError::NoSuchStory(id));
+        }
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO tags (story_id, tag, provenance, present) VALUES (?1, ?2, 'manual', ?3)
+                     ON CONFLICT(story_id, tag, provenance) DO UPDATE SET present = excluded.present",
+                )
+                .ctx("prepare manual tag")?;
+            for t in add {
+                stmt.execute(params![id, t.to_string(), 1]).ctx("add manual tag")?;
+            }
+            for t in remove {
+                stmt.execute(params![id, t.to_string(), 0]).ctx("remove manual tag")?;
+            }
+        }
+        queue(&tx, id)?;
+        tx.commit().ctx("commit tag edit")
+    }
+
+    pub fn set_read(&self, ids: &[StoryId], read: bool) -> Result<()> {
+        self.set_flag("read", ids, read)
+    }
+
+    pub fn set_starred(&self, ids: &[StoryId], starred: bool) -> Result<()> {
+        self.set_flag("starred", ids, starred)
+    }
+
+    fn set_flag(&self, column: &'static str, ids: &[StoryId], value: bool) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().ctx("begin flag")?;
+        {
+            let sql = format!("UPDATE stories SET {column} = ?2 WHERE id = ?1");
+            let mut stmt = tx.prepare_cached(&sql).ctx("prepare flag")?;
+            let mut q = tx.prepare_cached("INSERT OR IGNORE INTO index_queue VALUES (?1)").ctx("prepare queue")?;
+            for id in ids {
+                stmt.execute(params![id, value]).ctx("set flag")?;
+                q.execute([id]).ctx("queue story")?;
+            }
+        }
+        tx.commit().ctx("commit flag")
+    }
+
+    // ---- reading -------------------------------------------------------------------------
+
+    pub fn story(&self, id: StoryId) -> Result<Option<StoryRecord>> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT id, title, body, links, link, published, first_seen, author, kind, area,
+                        origin, read, starred FROM stories WHERE id = ?1",
+            )
+            .ctx("prepare story")?
+            .query_row([id], story_row)
+            .optional()
+            .ctx("read story")?;
+        let Some(mut record) = row else { return Ok(None) };
+        self.fill_story(&mut record)?;
+        Ok(Some(record))
+    }
+
+    fn fill_story(&self, record: &mut StoryRecord) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.name, ss.kind, ss.area FROM story_sources ss JOIN sources s ON s.id = ss.source_id
+                 WHERE ss.story_id = ?1 ORDER BY ss.first_seen, ss.rowid",
+            )
+            .ctx("prepare story sources")?;
+        let rows = stmt
+            .query_map([record.id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))
+            .ctx("read story sources")?;
+        for row in rows {
+            let (name, kind, area) = row.ctx("read story source")?;
+            if !record.sources.contains(&name) {
+                record.sources.push(name);
+            }
+            if let Ok(k) = kind.parse::<StoryKind>()
+                && !record.kinds.contains(&k)
+            {
+                record.kinds.push(k);
+            }
+            if record.area.is_none() {
+                record.area = area;
+            }
+        }
+        if record.kinds.is_empty() {
+            record.kinds.push(record.kind);
+        }
+        record.tags = self.effective_tags(record.id)?;
+        Ok(())
+    }
+
+    /// Tags after provenance rules: a manual row decides; otherwise any present row counts.
+    fn effective_tags(&self, id: StoryId) -> Result<Vec<TagRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT tag, provenance, present, score, evidence FROM tags WHERE story_id = ?1")
+            .ctx("prepare tags")?;
+        let rows = stmt
+            .query_map([id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                    r.get::<_, Option<f64>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })
+            .ctx("read tags")?;
+        let mut by_tag: BTreeMap<Tag, (Option<bool>, Option<TagRecord>)> = BTreeMap::new();
+        for row in rows {
+            let (text, prov, present, score, evidence) = row.ctx("read tag")?;
+            let (Ok(tag), Ok(provenance)) = (text.parse::<Tag>(), prov.parse::<Provenance>()) else {
+                continue;
+            };
+            let entry = by_tag.entry(tag.clone()).or_default();
+            if provenance == Provenance::Manual {
+                entry.0 = Some(present);
+            }
+            if present {
+                let record = TagRecord {
+                    tag,
+                    provenance,
+                    score: score.map(|s| s as f32),
+                    evidence: evidence.and_then(|e| serde_json::from_str(&e).ok()).unwrap_or_default(),
+                };
+                // Show the strongest provenance: manual, then auto (with evidence), then source.
+                let rank = |p: Provenance| match p {
+                    Provenance::Manual => 0,
+                    Provenance::Auto => 1,
+                    Provenance::Source => 2,
+                };
+                if entry.1.as_ref().is_none_or(|old| rank(provenance) < rank(old.provenance)) {
+                    entry.1 = Some(record);
+                }
+            }
+        }
+        Ok(by_tag
+            .into_values()
+            .filter_map(|(manual, record)| match manual {
+                Some(false) => None,
+                _ => record,
+            })
+            .collect())
+    }
+
+    /// Visit every story in id order (for reindex and retag) without loading them all.
+    pub fn for_each_story(&self, mut f: impl FnMut(StoryRecord) -> Result<()>) -> Result<()> {
+        let mut last = 0i64;
+        loop {
+            let page: Vec<StoryRecord> = {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT id, title, body, links, link, published, first_seen, author, kind, area,
+                                origin, read, starred FROM stories WHERE id > ?1 ORDER BY id LIMIT 500",
+                    )
+                    .ctx("prepare story page")?;
+                let rows = stmt.query_map([last], story_row).ctx("read story page")?;
+                rows.collect::<rusqlite::Result<_>>().ctx("read story page")?
+            };
+            let Some(end) = page.last().map(|s| s.id) else { return Ok(()) };
+            for mut record in page {
+                self.fill_story(&mut record)?;
+                f(record)?;
+            }
+            last = end;
+        }
+    }
+
+    pub fn story_count(&self) -> Result<u64> {
+        self.conn.query_row("SELECT COUNT(*) FROM stories", [], |r| r.get(0)).ctx("count stories")
+    }
+
+    /// Stories changed since the index last committed.
+    pub fn pending_index(&self) -> Result<Vec<StoryId>> {
+        let mut stmt = self.conn.prepare_cached("SELECT story_id FROM index_queue").ctx("prepare queue")?;
+        let rows = stmt.query_map([], |r| r.get(0)).ctx("read queue")?;
+        rows.collect::<rusqlite::Result<_>>().ctx("read queue")
+    }
+
+    /// Forget queued ids once the index has committed them.
+    pub fn clear_pending(&self, ids: &[StoryId]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().ctx("begin dequeue")?;
+        {
+            let mut stmt = tx.prepare_cached("DELETE FROM index_queue WHERE story_id = ?1").ctx("prepare dequeue")?;
+            for id in ids {
+                stmt.execute([id]).ctx("dequeue")?;
+            }
+        }
+        tx.commit().ctx("commit dequeue")
+    }
+
+    /// Queue every story (the index was lost or is being rebuilt).
+    pub fn queue_all(&self) -> Result<()> {
+        self.conn
+            .execute("INSERT OR IGNORE INTO index_queue SELECT id FROM stories", [])
+            .ctx("queue all")?;
+        Ok(())
+    }
+
+    pub fn stats(&self) -> Result<StoreStats> {
+        let mut stats = StoreStats { stories: self.story_count()?, ..Default::default() };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.name, COUNT(DISTINCT ss.story_id) FROM story_sources ss
+                 JOIN sources s ON s.id = ss.source_id GROUP BY s.name",
+            )
+            .ctx("prepare stats")?;
+        for row in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).ctx("stats by source")? {
+            let (name, n): (String, u64) = row.ctx("stats by source")?;
+            stats.by_source.insert(name, n);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT kind, COUNT(DISTINCT story_id) FROM story_sources GROUP BY kind")
+            .ctx("prepare stats")?;
+        for row in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).ctx("stats by kind")? {
+            let (kind, n): (String, u64) = row.ctx("stats by kind")?;
+            stats.by_kind.insert(kind, n);
+        }
+        Ok(stats)
+    }
+
+    // ---- export ledger and watches -------------------------------------------------------
+
+    /// True if the story was already posted to this echo area.
+    pub fn ledger_contains(&self, id: StoryId, area: &str) -> Result<bool> {
+        self.conn
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM ftn_ledger WHERE story_id = ?1 AND area = ?2)")
+            .ctx("prepare ledger")?
+            .query_row(params![id, area], |r| r.get(0))
+            .ctx("read ledger")
+    }
+
+    pub fn ledger_add(&self, id: StoryId, area: &str, msgid: &str, at: DateTime<Utc>) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO ftn_ledger VALUES (?1, ?2, ?3, ?4)")
+            .ctx("prepare ledger")?
+            .execute(params![id, area, msgid, ts(at)])
+            .ctx("write ledger")?;
+        Ok(())
+    }
+
+    pub fn watch_last_viewed(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
+        self.conn
+            .prepare_cached("SELECT last_viewed FROM watch_state WHERE name = ?1")
+            .ctx("prepare watch")?
+            .query_row([name], |r| r.get::<_, i64>(0))
+            .optional()
+            .ctx("read watch")
+            .map(|v| v.map(from_ts))
+    }
+
+    pub fn set_watch_viewed(&self, name: &str, at: DateTime<Utc>) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO watch_state VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET last_viewed = excluded.last_viewed",
+            )
+            .ctx("prepare watch")?
+            .execute(params![name, ts(at)])
+            .ctx("write watch")?;
+        Ok(())
+    }
+}
+
+fn source_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceState> {
+    Ok(SourceState {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        location: r.get(2)?,
+        etag: r.get(3)?,
+        last_modified: r.get(4)?,
+        last_attempt: r.get::<_, Option<i64>>(5)?.map(from_ts),
+        last_success: r.get::<_, Option<i64>>(6)?.map(from_ts),
+        last_error: r.get(7)?,
+        next_fetch_after: r.get::<_, Option<i64>>(8)?.map(from_ts),
+    })
+}
+
+fn story_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoryRecord> {
+    let links: String = r.get(3)?;
+    let kind: String = r.get(8)?;
+    Ok(StoryRecord {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        body: r.get(2)?,
+        links: serde_json::from_str(&links).unwrap_or_default(),
+        link: r.get(4)?,
+        published: r.get::<_, Option<i64>>(5)?.map(from_ts),
+        first_seen: from_ts(r.get(6)?),
+        author: r.get(7)?,
+        kind: kind.parse().unwrap_or(StoryKind::Feed),
+        kinds: Vec::new(),
+        area: r.get(9)?,
+        origin: r.get(10)?,
+        read: r.get(11)?,
+        starred: r.get(12)?,
+        sources: Vec::new(),
+        tags: Vec::new(),
+    })
+}
+
+enum Change {
+    New,
+    Updated,
+    Unchanged,
+}
+
+/// The key a story is known by within its source: guid, else canonical link, else a hash of
+/// its title (an item with neither guid nor link is identified by what it says).
+fn source_key(story: &ParsedStory, canonical: Option<&str>) -> String {
+    if let Some(g) = story.guid.as_deref().filter(|g| !g.is_empty()) {
+        return format!("guid:{g}");
+    }
+    if let Some(c) = canonical {
+        return format!("link:{c}");
+    }
+    format!("title:{}", blake3::hash(story.title.as_bytes()).to_hex())
+}
+
+fn content_hash(s: &ParsedStory) -> Vec<u8> {
+    let mut h = blake3::Hasher::new();
+    for part in [s.title.as_str(), s.body.as_str(), s.link.as_deref().unwrap_or(""), s.author.as_deref().unwrap_or("")] {
+        h.update(part.as_bytes());
+        h.update(&[0]);
+    }
+    h.update(&s.published.map(|p| p.timestamp()).unwrap_or(i64::MIN).to_le_bytes());
+    h.finalize().as_bytes()[..16].to_vec()
+}
+
+fn ingest_one(tx: &Transaction<'_>, source: SourceId, source_tags: &[Tag], inc: &Incoming, now: i64) -> Result<Change> {
+    let story = &inc.story;
+    let canonical = story.link.as_deref().and_then(canonical_link);
+    let key = source_key(story, canonical.as_deref());
+    let msgid = match story.kind {
+        StoryKind::Echomail => story.guid.clone(),
+        StoryKind::Feed => None,
+    };
+    let hash = content_hash(story);
+
+    let known: Option<StoryId> = tx
+        .prepare_cached("SELECT story_id FROM story_sources WHERE source_id = ?1 AND guid = ?2")
+        .ctx("prepare lookup")?
+        .query_row(params![source, key], |r| r.get(0))
+        .optional()
+        .ctx("look up by guid")?;
+
+    if let Some(id) = known {
+        let (old_hash, primary): (Vec<u8>, SourceId) = tx
+            .prepare_cached("SELECT content_hash, primary_source FROM stories WHERE id = ?1")
+            .ctx("prepare hash")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("read hash")?;
+        // Only the source that first carried a story rewrites its text; a second copy (the
+        // echo of a feed item) must not flip it back and forth.
+        if old_hash == hash || primary != source {
+            return Ok(Change::Unchanged);
+        }
+        update_story(tx, id, story, canonical.as_deref(), &hash, now)?;
+        write_auto_tags(tx, id, &inc.auto_tags)?;
+        write_source_tags(tx, id, source_tags)?;
+        queue(tx, id)?;
+        return Ok(Change::Updated);
+    }
+
+    // Same story from another source: by canonical link, or by MSGID for echomail.
+    let mut existing: Option<StoryId> = None;
+    if let Some(c) = canonical.as_deref() {
+        existing = tx
+            .prepare_cached("SELECT id FROM stories WHERE canonical_link = ?1")
+            .ctx("prepare link lookup")?
+            .query_row([c], |r| r.get(0))
+            .optional()
+            .ctx("look up by link")?;
+    }
+    if existing.is_none()
+        && let Some(m) = msgid.as_deref()
+    {
+        existing = tx
+            .prepare_cached("SELECT id FROM stories WHERE msgid = ?1")
+            .ctx("prepare msgid lookup")?
+            .query_row([m], |r| r.get(0))
+            .optional()
+            .ctx("look up by msgid")?;
+    }
+
+    let (id, change) = match existing {
+        Some(id) => {
+            if let Some(m) = msgid.as_deref() {
+                tx.prepare_cached("UPDATE stories SET msgid = ?2 WHERE id = ?1 AND msgid IS NULL")
+                    .ctx("prepare msgid")?
+                    .execute(params![id, m])
+                    .ctx("attach msgid")?;
+            }
+            (id, Change::Unchanged)
+        }
+        None => {
+            let id: StoryId = tx
+                .prepare_cached(
+                    "INSERT INTO stories (canonical_link, msgid, link, title, body, links, published,
+                        first_seen, updated, author, kind, area, origin, content_hash, primary_source)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id",
+                )
+                .ctx("prepare insert")?
+                .query_row(
+                    params![
+                        canonical,
+                        msgid,
+                        story.link,
+                        story.title,
+                        story.body,
+                        serde_json::to_string(&story.links).unwrap_or_else(|_| "[]".into()),
+                        story.published.map(ts),
+                        now,
+                        story.author,
+                        story.kind.as_str(),
+                        story.area,
+                        story.origin,
+                        hash,
+                        source
+                    ],
+                    |r| r.get(0),
+                )
+                .ctx("insert story")?;
+            write_auto_tags(tx, id, &inc.auto_tags)?;
+            (id, Change::New)
+        }
+    };
+    tx.prepare_cached(
+        "INSERT INTO story_sources (story_id, source_id, guid, kind, area, first_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(story_id, source_id) DO NOTHING",
+    )
+    .ctx("prepare story source")?
+    .execute(params![id, source, key, story.kind.as_str(), story.area, now])
+    .ctx("link story to source")?;
+    write_source_tags(tx, id, source_tags)?;
+    queue(tx, id)?;
+    Ok(change)
+}
+
+fn update_story(tx: &Transaction<'_>, id: StoryId, s: &ParsedStory, canonical: Option<&str>, hash: &[u8], now: i64) -> Result<()> {
+    // The canonical link may now collide with another story's; keep the old one then.
+    tx.prepare_cached(
+        "UPDATE stories SET link = ?2, title = ?3, body = ?4, links = ?5, published = ?6, updated = ?7,
+            author = ?8, content_hash = ?9,
+            canonical_link = CASE WHEN ?10 IS NULL OR EXISTS(SELECT 1 FROM stories WHERE canonical_link = ?10 AND id != ?1)
+                                  THEN canonical_link ELSE ?10 END
+         WHERE id = ?1",
+    )
+    .ctx("prepare update")?
+    .execute(params![
+        id,
+        s.link,
+        s.title,
+        s.body,
+        serde_json::to_string(&s.links).unwrap_or_else(|_| "[]".into()),
+        s.published.map(ts),
+        now,
+        s.author,
+        hash,
+        canonical
+    ])
+    .ctx("update story")?;
+    Ok(())
+}
+
+fn write_auto_tags(tx: &Transaction<'_>, id: StoryId, tags: &[AutoTag]) -> Result<()> {
+    tx.prepare_cached("DELETE FROM tags WHERE story_id = ?1 AND provenance = 'auto'")
+        .ctx("prepare clear auto")?
+        .execute([id])
+        .ctx("clear auto tags")?;
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO tags (story_id, tag, provenance, present, score, evidence)
+             VALUES (?1, ?2, 'auto', 1, ?3, ?4)",
+        )
+        .ctx("prepare auto tag")?;
+    for t in tags {
+        let evidence = serde_json::to_string(&t.evidence).unwrap_or_else(|_| "[]".into());
+        stmt.execute(params![id, t.tag.to_string(), t.score as f64, evidence]).ctx("write auto tag")?;
+    }
+    Ok(())
+}
+
+fn write_source_tags(tx: &Transaction<'_>, id: StoryId, tags: &[Tag]) -> Result<()> {
+    let mut stmt = tx
+        .prepare_cached("INSERT OR IGNORE INTO tags (story_id, tag, provenance, present) VALUES (?1, ?2, 'source', 1)")
+        .ctx("prepare source tag")?;
+    for t in tags {
+        stmt.execute(params![id, t.to_string()]).ctx("write source tag")?;
+    }
+    Ok(())
+}
+
+fn queue(tx: &Transaction<'_>, id: StoryId) -> Result<()> {
+    tx.prepare_cached("INSERT OR IGNORE INTO index_queue VALUES (?1)")
+        .ctx("prepare queue")?
+        .execute([id])
+        .ctx("queue story")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

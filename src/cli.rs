@@ -1,0 +1,433 @@
+//! Command-line contract (DESIGN.md): names and JSON fields other programs rely on.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use echowatch::config::Config;
+use echowatch::export::{self, HitInfo};
+use echowatch::index::{SearchRequest, Sort};
+use echowatch::ingest::{self, SourceEvent, SourceStatus, SyncReport};
+use echowatch::model::Tag;
+use echowatch::workspace::Workspace;
+
+#[derive(Parser, Debug)]
+#[command(name = "echowatch", version, about = "Terminal news and regulation tracker: feeds and echomail, tagged by country and policy")]
+pub struct Args {
+    /// Config file [default: ./feeds.toml]
+    #[arg(long, global = true, env = "ECHOWATCH_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data folder [default: the `index` folder beside the config file]
+    #[arg(long, global = true, env = "ECHOWATCH_DATA")]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fetch or read every source of the config (or those named), ingest, tag and index
+    Sync {
+        /// Only this source (repeatable)
+        #[arg(long = "source", value_name = "NAME")]
+        sources: Vec<String>,
+    },
+    /// Ingest local files or folders once: feeds, .pkt packets, bundles, BBS text exports
+    Import {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Search stories (tantivy query syntax; fields country: policy: tag: source: kind: area:)
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long, value_enum, default_value_t = SortArg::Relevance)]
+        sort: SortArg,
+        /// One JSON object per line
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one story
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add or remove tags by hand: +country:CN -policy:tariffs +brief
+    Tag {
+        id: i64,
+        #[arg(allow_hyphen_values = true, required = true, value_name = "+TAG|-TAG")]
+        changes: Vec<String>,
+    },
+    /// Write stories (all, or those matching QUERY) as JSON lines or CSV
+    Export {
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        query: Option<String>,
+        /// Output file [default: standard output]
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Rebuild the search index from the store
+    Reindex,
+    /// Re-run the tagger over every stored story (after a change of rules)
+    Retag,
+    /// Counts by source, kind, country and policy (for all stories, or a query)
+    Stats {
+        query: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure the tagger on a labeled JSONL file (fields title, summary, countries, policies)
+    EvalTags { file: PathBuf },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum SortArg {
+    Relevance,
+    Newest,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+/// Config and data folder as the flags, environment and defaults decide.
+fn locate(args: &Args) -> Result<(Config, PathBuf)> {
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => {
+            let path = PathBuf::from("feeds.toml");
+            if path.exists() { Config::load(&path)? } else { Config::empty(path) }
+        }
+    };
+    let data = args.data.clone().unwrap_or_else(|| config.default_data_dir());
+    Ok((config, data))
+}
+
+/// Logs go to a file in the data folder, never onto the terminal the user is reading.
+fn init_logging(data: &Path) {
+    if std::fs::create_dir_all(data).is_err() {
+        return;
+    }
+    let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(data.join("echowatch.log")) else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ECHOWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tantivy=warn,html5ever=error"));
+    let _ = tracing_subscriber::fmt().with_writer(std::sync::Mutex::new(file)).with_ansi(false).with_env_filter(filter).try_init();
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let (config, data) = locate(&args)?;
+    init_logging(&data);
+    let Some(command) = args.command else {
+        eprintln!("The interface is not built yet; use a command (see --help).");
+        return Ok(ExitCode::SUCCESS);
+    };
+    if let Command::EvalTags { file } = &command {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let tagger = echowatch::classify::Tagger::builtin();
+        let report = echowatch::classify::eval::evaluate(&tagger, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        print!("{report}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut ws = Workspace::open(config, &data).with_context(|| format!("cannot open data folder {}", data.display()))?;
+    match command {
+        Command::Sync { sources } => {
+            let report = with_progress(|on_event| ingest::sync(&mut ws, &sources, on_event))?;
+            print_watches(&ws)?;
+            Ok(finish(&report))
+        }
+        Command::Import { paths } => {
+            let report = with_progress(|on_event| ingest::import(&mut ws, &paths, on_event))?;
+            Ok(finish(&report))
+        }
+        Command::Search { query, limit, sort, json } => {
+            let sort = match sort {
+                SortArg::Relevance => Sort::Relevance,
+                SortArg::Newest => Sort::Newest,
+            };
+            let page = ws.index.search(&SearchRequest { query, sort, limit, snippets: true, ..Default::default() })?;
+            let mut out = std::io::stdout().lock();
+            for hit in &page.hits {
+                let Some(story) = ws.store.story(hit.id)? else { continue };
+                if json {
+                    let info = HitInfo { score: hit.score, snippet: hit.snippet.clone() };
+                    writeln!(out, "{}", export::story_json(&story, Some(&info), false))?;
+                } else {
+                    writeln!(out, "{}", list_line(&story))?;
+                }
+            }
+            if !json {
+                writeln!(out, "{} of {} matching stories", page.hits.len(), page.total)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show { id, json } => {
+            let Some(story) = ws.store.story(id)? else { bail!("no story with id {id}") };
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", export::story_json(&story, None, true))?;
+            } else {
+                write!(out, "{}", show_text(&story))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tag { id, changes } => {
+            let mut add = Vec::new();
+            let mut remove = Vec::new();
+            for change in &changes {
+                let (list, text) = match change.split_at_checked(1) {
+                    Some(("+", rest)) => (&mut add, rest),
+                    Some(("-", rest)) => (&mut remove, rest),
+                    _ => bail!("tag changes start with + or -: {change:?}"),
+                };
+                list.push(text.parse::<Tag>()?);
+            }
+            ws.store.set_manual_tags(id, &add, &remove)?;
+            ws.flush_index()?;
+            if let Some(story) = ws.store.story(id)? {
+                let tags: Vec<String> = story.tags.iter().map(|t| t.tag.to_string()).collect();
+                println!("{id}: {}", tags.join(" "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { format, query, out } => {
+            let sink: Box<dyn Write> = match &out {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let format = match format {
+                ExportFormat::Csv => export::Format::Csv,
+                ExportFormat::Jsonl => export::Format::Jsonl,
+            };
+            let mut exporter = export::Exporter::new(format, sink)?;
+            let mut n = 0usize;
+            match query.filter(|q| !q.trim().is_empty()) {
+                None => {
+                    let mut failed = None;
+                    ws.store.for_each_story(|s| {
+                        if failed.is_none() {
+                            match exporter.write(&s) {
+                                Ok(()) => n += 1,
+                                Err(e) => failed = Some(e),
+                            }
+                        }
+                        Ok(())
+                    })?;
+                    if let Some(e) = failed {
+                        return Err(e.into());
+                    }
+                }
+                Some(q) => {
+                    let total = ws.index.search(&SearchRequest { query: q.clone(), limit: 1, ..Default::default() })?.total;
+                    let page = ws.index.search(&SearchRequest {
+                        query: q,
+                        sort: Sort::Newest,
+                        limit: total.max(1),
+                        ..Default::default()
+                    })?;
+                    for hit in page.hits {
+                        if let Some(story) = ws.store.story(hit.id)? {
+                            exporter.write(&story)?;
+                            n += 1;
+                        }
+                    }
+                }
+            }
+            exporter.finish()?;
+            eprintln!("exported {n} stories");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reindex => {
+            let n = ws.reindex()?;
+            eprintln!("reindexed {n} stories");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retag => {
+            let n = ws.retag()?;
+            eprintln!("retagged {n} stories");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stats { query, json } => {
+            let stats = stats_of(&ws, query.as_deref().unwrap_or(""))?;
+            if json {
+                println!("{stats}");
+            } else {
+                print_stats(&stats);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::EvalTags { .. } => unreachable!("handled before opening the data folder"),
+    }
+}
+
+/// Run an ingest with a progress bar on a terminal, or plain lines for failures otherwise.
+fn with_progress(
+    f: impl FnOnce(&mut dyn FnMut(SourceEvent<'_>)) -> Result<SyncReport, ingest::IngestError>,
+) -> Result<SyncReport> {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} sources {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let mut on_event = |ev: SourceEvent<'_>| {
+        if let Some(bar) = &bar {
+            bar.set_length(ev.total as u64);
+            bar.set_position(ev.done as u64);
+            bar.set_message(ev.name.to_string());
+        }
+        match ev.status {
+            SourceStatus::Failed(e) => {
+                let line = format!("failed: {}: {e}", ev.name);
+                match &bar {
+                    Some(bar) => bar.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+            SourceStatus::Deferred(until) => {
+                let line = format!("waiting: {}: server asked not to fetch before {}", ev.name, until.to_rfc3339());
+                match &bar {
+                    Some(bar) => bar.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+            _ => {}
+        }
+    };
+    let report = f(&mut on_event)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(report)
+}
+
+fn finish(report: &SyncReport) -> ExitCode {
+    eprintln!("{}", report.summary());
+    if report.failed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS }
+}
+
+/// For cron mail: how many stories each saved search gained since it was last viewed.
+fn print_watches(ws: &Workspace) -> Result<()> {
+    for w in &ws.config.watches {
+        let since = ws.store.watch_last_viewed(&w.name)?;
+        match ws.index.count_new_since(&w.query, since) {
+            Ok(n) => println!("watch {}: {n} new", w.name),
+            Err(e) => eprintln!("watch {}: {e}", w.name),
+        }
+    }
+    Ok(())
+}
+
+fn list_line(s: &echowatch::store::StoryRecord) -> String {
+    let badge = if s.kinds.contains(&echowatch::model::StoryKind::Echomail) { "echo" } else { "feed" };
+    let mut tags: Vec<String> = s.countries();
+    tags.extend(s.policies());
+    tags.extend(s.free_tags());
+    format!(
+        "{:>6}  {}  {:<4}  {:<20.20}  {}{}",
+        s.id,
+        s.date().format("%Y-%m-%d"),
+        badge,
+        s.sources.first().map(String::as_str).unwrap_or(""),
+        s.title,
+        if tags.is_empty() { String::new() } else { format!("  [{}]", tags.join(" ")) }
+    )
+}
+
+fn show_text(s: &echowatch::store::StoryRecord) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("{}\n", s.title));
+    out.push_str(&format!("id {}  {}  {}\n", s.id, s.date().to_rfc3339(), s.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join("+")));
+    out.push_str(&format!("sources: {}\n", s.sources.join(", ")));
+    if let Some(a) = &s.area {
+        out.push_str(&format!("area: {a}\n"));
+    }
+    if let Some(a) = &s.author {
+        out.push_str(&format!("author: {a}\n"));
+    }
+    if let Some(l) = &s.link {
+        out.push_str(&format!("link: {l}\n"));
+    }
+    out.push_str("tags:\n");
+    for t in &s.tags {
+        out.push_str(&format!("  {} ({})", t.tag, t.provenance.as_str()));
+        let ev: Vec<String> = t.evidence.iter().map(|e| format!("{:?} in {:?}", e.phrase, e.field).to_lowercase()).collect();
+        if !ev.is_empty() {
+            out.push_str(&format!(": {}", ev.join(", ")));
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&s.body);
+    out.push('\n');
+    if !s.links.is_empty() {
+        out.push_str("\nLinks:\n");
+        for (i, l) in s.links.iter().enumerate() {
+            out.push_str(&format!("  [{}] {l}\n", i + 1));
+        }
+    }
+    out
+}
+
+/// `stats`: totals from the store, per-value counts straight from the index.
+fn stats_of(ws: &Workspace, query: &str) -> Result<serde_json::Value> {
+    use echowatch::index::FacetField;
+    let counts = ws.index.facet_counts(query, &[])?;
+    let total = ws.index.search(&SearchRequest { query: query.to_string(), limit: 1, ..Default::default() })?.total;
+    let sources = ws.store.sources()?;
+    let map = |field: FacetField, display: &dyn Fn(&str) -> String| -> serde_json::Map<String, serde_json::Value> {
+        counts
+            .get(&field)
+            .map(|v| v.iter().map(|(k, n)| (display(k), serde_json::json!(n))).collect())
+            .unwrap_or_default()
+    };
+    let source_name = |k: &str| {
+        sources.iter().find(|s| s.name.to_lowercase() == k).map(|s| s.name.clone()).unwrap_or_else(|| k.to_string())
+    };
+    Ok(serde_json::json!({
+        "stories": total,
+        "by_source": map(FacetField::Source, &source_name),
+        "by_kind": map(FacetField::Kind, &|k| k.to_string()),
+        "by_country": map(FacetField::Country, &|k| k.to_uppercase()),
+        "by_policy": map(FacetField::Policy, &|k| k.to_string()),
+        "by_tag": map(FacetField::Tag, &|k| k.to_string()),
+        "by_area": map(FacetField::Area, &|k| k.to_uppercase()),
+    }))
+}
+
+fn print_stats(v: &serde_json::Value) {
+    println!("stories: {}", v["stories"]);
+    for (key, title) in [
+        ("by_source", "by source"),
+        ("by_kind", "by kind"),
+        ("by_country", "by country"),
+        ("by_policy", "by policy"),
+        ("by_tag", "by tag"),
+        ("by_area", "by echo area"),
+    ] {
+        let Some(map) = v[key].as_object() else { continue };
+        if map.is_empty() {
+            continue;
+        }
+        println!("{title}:");
+        let mut rows: Vec<(&String, u64)> = map.iter().map(|(k, n)| (k, n.as_u64().unwrap_or(0))).collect();
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        for (k, n) in rows {
+            println!("  {n:>7}  {k}");
+        }
+    }
+}

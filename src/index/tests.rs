@@ -1,0 +1,85 @@
+use super::*;
+
+fn doc(id: StoryId, title: &str, body: &str, days_ago: i64, countries: &[&str], policies: &[&str]) -> IndexDoc {
+    let when = Utc::now() - chrono::Duration::days(days_ago);
+    IndexDoc {
+        id,
+        title: title.into(),
+        body: body.into(),
+        published: when,
+        first_seen: when,
+        link: Some(format!("https://ex.test/{id}")),
+        author: None,
+        sources: vec!["Federal Register: BIS".into()],
+        kinds: vec![StoryKind::Feed],
+        area: None,
+        countries: countries.iter().map(|s| s.to_string()).collect(),
+        policies: policies.iter().map(|s| s.to_string()).collect(),
+        tags: vec![],
+    }
+}
+
+fn req(q: &str) -> SearchRequest {
+    SearchRequest { query: q.into(), limit: 10, snippets: true, ..Default::default() }
+}
+
+#[test]
+fn search_filters_sorts_counts_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tantivy");
+    let (idx, fresh) = SearchIndex::open_or_create(&path).unwrap();
+    assert!(fresh);
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    w.upsert(&doc(1, "Commerce adds Chinese chipmakers to Entity List", "The rule restricts exports.", 3, &["US", "CN"], &["entity-list"])).unwrap();
+    w.upsert(&doc(2, "Dutch lithography licences tightened", "ASML must apply for export licences.", 1, &["NL"], &["equipment-controls", "export-controls"])).unwrap();
+    w.upsert(&doc(3, "Tariff talks resume", "Negotiators restricting nothing.", 2, &["US", "CN"], &["trade-negotiations"])).unwrap();
+    w.commit().unwrap();
+
+    // Stemming: "restricting" finds "restricts".
+    let page = idx.search(&req("restricting")).unwrap();
+    assert_eq!(page.total, 2);
+    let page = idx.search(&req("country:cn policy:entity-list")).unwrap();
+    assert_eq!(page.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![1]);
+    let page = idx.search(&req("country:CN")).unwrap();
+    assert_eq!(page.total, 2);
+    let mut newest = req("");
+    newest.sort = Sort::Newest;
+    assert_eq!(idx.search(&newest).unwrap().hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![2, 3, 1]);
+    let mut filtered = req("");
+    filtered.filters = vec![(FacetField::Country, "US".into())];
+    assert_eq!(idx.search(&filtered).unwrap().total, 2);
+    let hits = idx.search(&req("export")).unwrap();
+    let snip = hits.hits[0].snippet.clone().unwrap();
+    assert!(!snip.highlights.is_empty(), "{snip:?}");
+    assert!(matches!(idx.search(&req("nosuchfield:x")), Err(IndexError::Query(_))));
+    assert!(matches!(idx.search(&req("(unbalanced")), Err(IndexError::Query(_))));
+
+    let counts = idx.facet_counts("", &[]).unwrap();
+    let countries: BTreeMap<_, _> = counts[&FacetField::Country].iter().cloned().collect();
+    assert_eq!(countries["us"], 2);
+    assert_eq!(countries["nl"], 1);
+    let counts = idx.facet_counts("licences", &[]).unwrap();
+    assert_eq!(counts[&FacetField::Policy].len(), 2);
+
+    // Replacing a document keeps one copy.
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    w.upsert(&doc(2, "Dutch lithography licences tightened again", "", 1, &["NL"], &[])).unwrap();
+    w.commit().unwrap();
+    assert_eq!(idx.doc_count(), 3);
+    drop(idx);
+    let (idx, fresh) = SearchIndex::open_or_create(&path).unwrap();
+    assert!(!fresh);
+    assert_eq!(idx.doc_count(), 3);
+}
+
+#[test]
+fn unreadable_index_is_rebuilt_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tantivy");
+    std::fs::create_dir_all(&path).unwrap();
+    std::fs::write(path.join("meta.json"), b"{ not json").unwrap();
+    std::fs::write(path.join("echowatch-schema"), SCHEMA_VERSION).unwrap();
+    let (idx, fresh) = SearchIndex::open_or_create(&path).unwrap();
+    assert!(fresh);
+    assert_eq!(idx.doc_count(), 0);
+}

@@ -1,0 +1,83 @@
+//! Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+//! Never edit a released migration: add a new one.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+    CREATE TABLE sources (
+        id               INTEGER PRIMARY KEY,
+        name             TEXT NOT NULL UNIQUE,
+        location         TEXT NOT NULL,
+        etag             TEXT,
+        last_modified    TEXT,
+        last_attempt     INTEGER,
+        last_success     INTEGER,
+        last_error       TEXT,
+        next_fetch_after INTEGER
+    );
+
+    CREATE TABLE stories (
+        id             INTEGER PRIMARY KEY,
+        canonical_link TEXT UNIQUE,
+        msgid          TEXT UNIQUE,
+        link           TEXT,
+        title          TEXT NOT NULL,
+        body           TEXT NOT NULL,
+        links          TEXT NOT NULL DEFAULT '[]',
+        published      INTEGER,
+        first_seen     INTEGER NOT NULL,
+        updated        INTEGER NOT NULL,
+        author         TEXT,
+        kind           TEXT NOT NULL,
+        area           TEXT,
+        origin         TEXT,
+        content_hash   BLOB NOT NULL,
+        primary_source INTEGER NOT NULL REFERENCES sources(id),
+        read           INTEGER NOT NULL DEFAULT 0,
+        starred        INTEGER NOT NULL DEFAULT 0
+    );
+
+    -- Which sources carried each story, under which source-local key (guid, MSGID, link).
+    CREATE TABLE story_sources (
+        story_id   INTEGER NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
+        source_id  INTEGER NOT NULL REFERENCES sources(id),
+        guid       TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        area       TEXT,
+        first_seen INTEGER NOT NULL,
+        PRIMARY KEY (story_id, source_id),
+        UNIQUE (source_id, guid)
+    );
+
+    -- Tags with provenance. A manual row with present = 0 is an analyst's removal and
+    -- overrides automatic and source-default rows of the same tag.
+    CREATE TABLE tags (
+        story_id   INTEGER NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
+        tag        TEXT NOT NULL,
+        provenance TEXT NOT NULL CHECK (provenance IN ('source', 'auto', 'manual')),
+        present    INTEGER NOT NULL DEFAULT 1,
+        score      REAL,
+        evidence   TEXT,
+        PRIMARY KEY (story_id, tag, provenance)
+    ) WITHOUT ROWID;
+
+    -- Stories changed in the store but not yet committed to the search index. Written in
+    -- the same transaction as the change, so a crash between store and index loses nothing.
+    CREATE TABLE index_queue (story_id INTEGER PRIMARY KEY);
+
+    -- Stories already gated out as echomail, so none is posted to an area twice.
+    CREATE TABLE ftn_ledger (
+        story_id  INTEGER NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
+        area      TEXT NOT NULL,
+        msgid     TEXT NOT NULL,
+        posted_at INTEGER NOT NULL,
+        PRIMARY KEY (story_id, area)
+    );
+
+    -- When each saved search was last looked at, for "new since last viewed" counts.
+    CREATE TABLE watch_state (
+        name        TEXT PRIMARY KEY,
+        last_viewed INTEGER NOT NULL
+    );
+    "#,
+];

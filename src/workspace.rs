@@ -1,0 +1,121 @@
+//! A data folder opened for work: the store, the search index beside it, the tagger and
+//! the config. Keeps the index in step with the store: anything the store queued (a crash
+//! between store commit and index commit, a deleted or unreadable index) is indexed on open.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::classify::Tagger;
+use crate::config::Config;
+use crate::index::{IndexDoc, IndexError, SearchIndex};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("data folder {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("tagger rules {path}: {message}")]
+    Rules { path: PathBuf, message: String },
+}
+
+/// How long a writer waits for another echowatch process holding the index.
+pub const WRITER_WAIT: Duration = Duration::from_secs(60);
+
+pub struct Workspace {
+    pub config: Config,
+    pub data_dir: PathBuf,
+    pub store: Store,
+    pub index: SearchIndex,
+    pub tagger: Arc<Tagger>,
+}
+
+impl Workspace {
+    /// Open (creating as needed) the data folder. Brings the index up to date with the store.
+    pub fn open(config: Config, data_dir: &Path) -> Result<Workspace, WorkspaceError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| WorkspaceError::DataDir { path: data_dir.to_path_buf(), source })?;
+        let store = Store::open(&data_dir.join("store.sqlite"))?;
+        let (index, fresh) = SearchIndex::open_or_create(&data_dir.join("tantivy"))?;
+        if fresh && store.story_count()? > 0 {
+            tracing::info!("search index was missing or unreadable: rebuilding it from the store");
+            store.queue_all()?;
+        }
+        let tagger = Arc::new(load_tagger(&config)?);
+        let mut ws = Workspace { config, data_dir: data_dir.to_path_buf(), store, index, tagger };
+        ws.flush_index()?;
+        Ok(ws)
+    }
+
+    /// Index every story the store has queued, in one commit. Returns how many.
+    pub fn flush_index(&mut self) -> Result<usize, WorkspaceError> {
+        let pending = self.store.pending_index()?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let mut writer = self.index.writer(WRITER_WAIT)?;
+        for id in &pending {
+            match self.store.story(*id)? {
+                Some(story) => writer.upsert(&IndexDoc::from(&story))?,
+                None => writer.delete(*id),
+            }
+        }
+        writer.commit()?;
+        self.store.clear_pending(&pending)?;
+        Ok(pending.len())
+    }
+
+    /// Rebuild the whole index from the store. Returns the number of stories indexed.
+    pub fn reindex(&mut self) -> Result<usize, WorkspaceError> {
+        let mut writer = self.index.writer(WRITER_WAIT)?;
+        writer.delete_all()?;
+        let mut n = 0usize;
+        let mut failed: Option<IndexError> = None;
+        self.store.for_each_story(|story| {
+            if failed.is_none()
+                && let Err(e) = writer.upsert(&IndexDoc::from(&story))
+            {
+                failed = Some(e);
+            }
+            n += 1;
+            Ok(())
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        writer.commit()?;
+        let pending = self.store.pending_index()?;
+        self.store.clear_pending(&pending)?;
+        Ok(n)
+    }
+
+    /// Re-run the tagger over every stored story (after a change of rules), then reindex.
+    /// Manual tags are untouched and keep winning. Returns the number of stories retagged.
+    pub fn retag(&mut self) -> Result<usize, WorkspaceError> {
+        let mut updates = Vec::new();
+        self.store.for_each_story(|story| {
+            updates.push((story.id, self.tagger.tag(&story.title, &story.body)));
+            Ok(())
+        })?;
+        for (id, tags) in &updates {
+            self.store.replace_auto_tags(*id, tags)?;
+        }
+        self.flush_index()?;
+        Ok(updates.len())
+    }
+}
+
+fn load_tagger(config: &Config) -> Result<Tagger, WorkspaceError> {
+    let Some(path) = &config.tagger_rules else { return Ok(Tagger::builtin()) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| WorkspaceError::Rules { path: path.clone(), message: e.to_string() })?;
+    Tagger::with_overlay(&text).map_err(|e| WorkspaceError::Rules { path: path.clone(), message: e.to_string() })
+}
