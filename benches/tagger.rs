@@ -40,6 +40,37 @@ const SENTENCES: &[&str] = &[
     "Georgia lawmakers in Atlanta passed a bill on data centre tax breaks after heated debate.",
     "The Pentagon added the battery maker to its list of Chinese military companies under Section 1260H.",
     "Brussels proposed a 19th sanctions package that would freeze the assets of refiners in third countries.",
+    // Ordinary reporting that carries the facts around the policy terms.
+    "The statement, posted late on Friday, gave few details about how the measures would be enforced or when they would be reviewed.",
+    "Executives at several companies said they were still studying the text and would comment once their lawyers had read it.",
+    "The announcement came after months of internal debate, according to two people familiar with the discussions who asked not to be named.",
+    "Shares in the sector swung sharply during the session before closing little changed, as traders weighed the likely impact on earnings.",
+    "A spokesperson declined to say how many licences had been granted so far this year, citing commercial confidentiality.",
+    "The hearing was adjourned until next month to give both sides more time to prepare their arguments and submit documents.",
+    "Industry groups have long argued that unclear guidance makes it difficult for smaller suppliers to plan investments.",
+    "Critics said the decision would do little to address the underlying problem and urged a broader review of the rules.",
+    "The company reported quarterly revenue of $4.2 billion, slightly ahead of analyst forecasts, and kept its outlook for the full year.",
+    "Officials have repeatedly said the policy is narrowly targeted and is not intended to harm ordinary trade or research.",
+    "Several universities said they had paused collaborations while they sought clarification on what the new requirements meant for visiting students.",
+    "The report, which runs to more than 200 pages, recommends that the agency publish clearer criteria and shorten review times.",
+    "In a letter to shareholders, the chief executive said the group would continue to comply with all applicable laws in every market it serves.",
+    "Economists expect growth to slow modestly next year as higher borrowing costs weigh on business investment and consumer spending.",
+    "The proposal is open for public comment for 60 days, after which the department will decide whether to finalise it.",
+    "Train services were disrupted for most of the morning after a signal failure outside the main station.",
+    "The festival drew a record crowd of 80,000 visitors over the weekend, organisers said, despite heavy rain on Sunday.",
+    "A new study suggests that regular walking can lower the risk of heart disease, even for people who start later in life.",
+    "The minister told reporters that talks with industry would continue and that no final decision had been taken.",
+    "Logistics firms said delivery times had lengthened as carriers rerouted ships away from congested ports.",
+    "The court ruled that the agency had acted within its powers but ordered it to reconsider part of the penalty.",
+    "Analysts at the bank said demand for data centre equipment remained strong, though supply constraints could limit deliveries.",
+    "The board approved a share buyback programme and raised the dividend for the third consecutive year.",
+    "Engineers are still investigating the cause of the outage, which affected customers in several regions for about three hours.",
+    "The museum\u{2019}s new exhibition of porcelain opens on Saturday, with free entry for children under twelve.",
+    "Lawmakers from both parties have introduced competing bills, and it is unclear which, if any, will reach a vote before the recess.",
+    "The regulator said it would publish its findings in the spring after consulting with affected businesses and consumer groups.",
+    "Farm groups welcomed the announcement but said more support would be needed if dry weather continued into the summer.",
+    "Prices for memory chips have risen for three straight quarters, according to market research firms that track contract prices.",
+    "The city plans to add 40 electric buses to its fleet by 2027, funded partly by a national clean transport grant.",
 ];
 
 const TITLES: &[&str] = &[
@@ -57,7 +88,9 @@ const TITLES: &[&str] = &[
 fn corpus(target: usize) -> Vec<(String, String)> {
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = |n: usize| {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         ((seed >> 33) as usize) % n
     };
     let mut out = Vec::new();
@@ -108,7 +141,9 @@ fn bench(c: &mut Criterion) {
     let wall = start.elapsed().as_secs_f64();
     let mb = (bytes * PASSES) as f64 / 1e6;
     let cpu = match (cpu0, thread_cpu_ns()) {
-        (Some(a), Some(b)) if b > a => format!("{:.1} MB/s per CPU-second", mb / ((b - a) as f64 / 1e9)),
+        (Some(a), Some(b)) if b > a => {
+            format!("{:.1} MB/s per CPU-second", mb / ((b - a) as f64 / 1e9))
+        }
         _ => "CPU time unavailable".to_string(),
     };
     println!(

@@ -10,18 +10,37 @@ use echowatch::classify::{Tagger, eval};
 fn dev_set_meets_quality_bar() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval/tagging-dev.jsonl");
     let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("SKIP: {} not found (the shared test material is absent)", path.display());
+        eprintln!(
+            "SKIP: {} not found (the shared test material is absent)",
+            path.display()
+        );
         return;
     };
     let report = eval::evaluate(&Tagger::builtin(), &text).expect("dev set parses");
     println!("{report}");
-    assert!(report.stories >= 50, "dev set looks truncated: {} stories", report.stories);
-    assert!(report.countries.micro.f1 >= 0.95, "country micro-F1 {:.3} < 0.95", report.countries.micro.f1);
-    assert!(report.policies.micro.f1 >= 0.85, "policy micro-F1 {:.3} < 0.85", report.policies.micro.f1);
+    assert!(
+        report.stories >= 50,
+        "dev set looks truncated: {} stories",
+        report.stories
+    );
+    assert!(
+        report.countries.micro.f1 >= 0.95,
+        "country micro-F1 {:.3} < 0.95",
+        report.countries.micro.f1
+    );
+    assert!(
+        report.policies.micro.f1 >= 0.85,
+        "policy micro-F1 {:.3} < 0.85",
+        report.policies.micro.f1
+    );
     assert!(
         report.hard_negative_hits.is_empty(),
         "policy tags on hard negatives: {:?}",
-        report.hard_negative_hits.iter().map(|c| format!("{} {}", c.id, c.tag)).collect::<Vec<_>>()
+        report
+            .hard_negative_hits
+            .iter()
+            .map(|c| format!("{} {}", c.id, c.tag))
+            .collect::<Vec<_>>()
     );
     // The rules must beat plain keyword matching clearly.
     assert!(report.policies.micro.f1 > report.baseline_policies.micro.f1 + 0.1);

@@ -62,11 +62,22 @@ pub(crate) enum Strength {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum ActionKind {
-    Country { id: u16, mention: Mention, anchored: bool },
+    Country {
+        id: u16,
+        mention: Mention,
+        anchored: bool,
+    },
     Ambiguous(u16),
-    Policy { id: u16, trigger: u32, strength: Strength },
+    Policy {
+        id: u16,
+        trigger: u32,
+        strength: Strength,
+    },
     Anchor(u8),
-    Context { amb: u16, option: u8 },
+    Context {
+        amb: u16,
+        option: u8,
+    },
     Veto(u16),
     Stop,
 }
@@ -131,17 +142,22 @@ pub(crate) struct Compiled {
     pub policy_agree: Vec<u32>,
     /// Per policy: the policies it yields to.
     pub policy_yields: Vec<Vec<u16>>,
-    pub negation_words: HashSet<String>,
+    /// Sorted, lower case.
+    pub negation_words: Vec<String>,
     /// Per trigger: its own anchor sets (`weak_with`, `anchored_with`), 0 for the policy's.
     pub trigger_anchors: Vec<u64>,
     /// Bit of the `tech` anchor set (anchored agencies use it).
     pub tech_mask: u64,
     pub ambiguous: Vec<AmbiguousRule>,
     pub weights: Weights,
-    pub venue_words: HashSet<String>,
-    pub comparison_words: HashSet<String>,
-    pub firm_nouns: HashSet<String>,
-    pub firm_modifiers: HashSet<String>,
+    /// Sorted, lower case.
+    pub venue_words: Vec<String>,
+    /// Sorted, lower case.
+    pub comparison_words: Vec<String>,
+    /// Sorted, lower case.
+    pub firm_nouns: Vec<String>,
+    /// Sorted, lower case.
+    pub firm_modifiers: Vec<String>,
 }
 
 /// A phrase with an acronym in it (two upper-case ASCII letters in a row) matches exactly.
@@ -167,7 +183,9 @@ fn spellings(v: &str) -> Vec<String> {
     let plural: Vec<String> = out
         .iter()
         .filter(|s| {
-            s.chars().last().is_some_and(|c| c.is_ascii_alphabetic() && c != 's' && c != 'S')
+            s.chars()
+                .last()
+                .is_some_and(|c| c.is_ascii_alphabetic() && c != 's' && c != 'S')
                 && s.len() > 2
         })
         .map(|s| format!("{s}s"))
@@ -216,7 +234,14 @@ impl Builder {
         }
         let cs = is_case_sensitive(&norm);
         let needs_cap = !cs && norm.chars().next().is_some_and(char::is_uppercase);
-        let key = (if cs { norm.clone() } else { norm.to_ascii_lowercase() }, cs);
+        let key = (
+            if cs {
+                norm.clone()
+            } else {
+                norm.to_ascii_lowercase()
+            },
+            cs,
+        );
         let idx = match self.index.get(&key) {
             Some(&i) => i,
             None => {
@@ -225,7 +250,13 @@ impl Builder {
                 let open_end = norm.ends_with('-');
                 let bare_acronym = cs && norm.chars().all(|c| c.is_alphanumeric());
                 self.patterns.push((
-                    Pattern { text: norm, cjk, open_end, bare_acronym, actions: Vec::new() },
+                    Pattern {
+                        text: norm,
+                        cjk,
+                        open_end,
+                        bare_acronym,
+                        actions: Vec::new(),
+                    },
                     cs,
                 ));
                 self.index.insert(key, i);
@@ -233,7 +264,11 @@ impl Builder {
             }
         };
         if let Some((p, _)) = self.patterns.get_mut(idx) {
-            let action = Action { kind, needs_cap, sub: None };
+            let action = Action {
+                kind,
+                needs_cap,
+                sub: None,
+            };
             // One pattern says one thing per target: keep the first (strongest listed) role.
             match p.actions.iter_mut().find(|a| same_target(a.kind, kind)) {
                 // A lower-case spelling of the same trigger lifts the capital requirement.
@@ -281,7 +316,12 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
 
     // Stop-phrases first: they carry no meaning, but longest-match lets them swallow.
     for f in files {
-        for p in f.stop.iter().flat_map(|s| &s.phrases).flat_map(|e| variants(e)) {
+        for p in f
+            .stop
+            .iter()
+            .flat_map(|s| &s.phrases)
+            .flat_map(|e| variants(e))
+        {
             b.add(p, ActionKind::Stop);
         }
     }
@@ -330,12 +370,17 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
             if let Some(n) = p.agree {
                 agree.insert(id, n);
             }
-            yields.entry(id).or_default().extend(p.yields_to.iter().map(|y| y.get_ref().clone()));
+            yields
+                .entry(id)
+                .or_default()
+                .extend(p.yields_to.iter().map(|y| y.get_ref().clone()));
             if let Some(sets) = &p.anchors {
                 policy_anchors.insert(id, mask_of(sets, p.id.get_ref())?);
             }
             let groups = p.weak_with.iter().map(|g| (g, Strength::Weak));
-            for (group, strength) in groups.chain(p.anchored_with.iter().map(|g| (g, Strength::Anchored))) {
+            for (group, strength) in
+                groups.chain(p.anchored_with.iter().map(|g| (g, Strength::Anchored)))
+            {
                 let mask = mask_of(&group.anchors, p.id.get_ref())?;
                 for entry in &group.phrases {
                     let trigger = b.next_trigger;
@@ -343,7 +388,14 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
                     trigger_anchors.insert(trigger, mask);
                     for v in variants(entry) {
                         for s in spellings(v) {
-                            b.add(&s, ActionKind::Policy { id, trigger, strength });
+                            b.add(
+                                &s,
+                                ActionKind::Policy {
+                                    id,
+                                    trigger,
+                                    strength,
+                                },
+                            );
                         }
                     }
                 }
@@ -358,7 +410,14 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
                     b.next_trigger += 1;
                     for v in variants(entry) {
                         for s in spellings(v) {
-                            b.add(&s, ActionKind::Policy { id, trigger, strength });
+                            b.add(
+                                &s,
+                                ActionKind::Policy {
+                                    id,
+                                    trigger,
+                                    strength,
+                                },
+                            );
                         }
                     }
                 }
@@ -374,20 +433,29 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
         for a in &f.ambiguous {
             let amb = ambiguous.len() as u16;
             ambiguous_phrases.insert(a.phrase.get_ref().to_lowercase());
-            let kind_of =
-                |k: &Option<toml::Spanned<String>>| Mention::parse(k.as_ref().map_or("name", |k| k.get_ref()));
+            let kind_of = |k: &Option<toml::Spanned<String>>| {
+                Mention::parse(k.as_ref().map_or("name", |k| k.get_ref()))
+            };
             let mut options = Vec::new();
             for (oi, o) in a.options.iter().enumerate() {
                 options.push((b.country(o.code.get_ref()), kind_of(&o.kind)));
                 for c in o.context.iter().flat_map(|e| variants(e)) {
-                    b.add(c, ActionKind::Context { amb, option: oi as u8 });
+                    b.add(
+                        c,
+                        ActionKind::Context {
+                            amb,
+                            option: oi as u8,
+                        },
+                    );
                 }
             }
             for v in a.veto.iter().flat_map(|e| variants(e)) {
                 b.add(v, ActionKind::Veto(amb));
             }
-            let fallback =
-                a.fallback.as_ref().map(|c| (b.country(c.get_ref()), kind_of(&a.fallback_kind)));
+            let fallback = a
+                .fallback
+                .as_ref()
+                .map(|c| (b.country(c.get_ref()), kind_of(&a.fallback_kind)));
             b.add(a.phrase.get_ref(), ActionKind::Ambiguous(amb));
             ambiguous.push(AmbiguousRule {
                 given_name: a.given_name,
@@ -415,7 +483,14 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
             ];
             for (list, mention, anchored) in lists {
                 for v in list.iter().flat_map(|e| variants(e)) {
-                    b.add(v, ActionKind::Country { id, mention, anchored });
+                    b.add(
+                        v,
+                        ActionKind::Country {
+                            id,
+                            mention,
+                            anchored,
+                        },
+                    );
                 }
             }
         }
@@ -451,7 +526,9 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
     let cs = build(&cs_pats, false)?;
     let default_mask = tech_mask;
     let n_policies = b.policies.len() as u16;
-    let policy_agree = (0..n_policies).map(|i| agree.get(&i).copied().unwrap_or(weights.min_agreeing)).collect();
+    let policy_agree = (0..n_policies)
+        .map(|i| agree.get(&i).copied().unwrap_or(weights.min_agreeing))
+        .collect();
     let mut policy_yields = Vec::new();
     for i in 0..n_policies {
         let mut v = Vec::new();
@@ -466,9 +543,17 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
         }
         policy_yields.push(v);
     }
-    let trigger_anchors = (0..b.next_trigger).map(|t| trigger_anchors.get(&t).copied().unwrap_or(0)).collect();
-    let policy_anchors =
-        (0..b.policies.len() as u16).map(|i| policy_anchors.get(&i).copied().unwrap_or(default_mask)).collect();
+    let trigger_anchors = (0..b.next_trigger)
+        .map(|t| trigger_anchors.get(&t).copied().unwrap_or(0))
+        .collect();
+    let policy_anchors = (0..b.policies.len() as u16)
+        .map(|i| policy_anchors.get(&i).copied().unwrap_or(default_mask))
+        .collect();
+    let sorted = |set: HashSet<String>| {
+        let mut v: Vec<String> = set.into_iter().collect();
+        v.sort();
+        v
+    };
     Ok(Compiled {
         countries: b.countries,
         policies: b.policies,
@@ -481,14 +566,14 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
         trigger_anchors,
         policy_agree,
         policy_yields,
-        negation_words,
+        negation_words: sorted(negation_words),
         tech_mask,
         ambiguous,
         weights,
-        venue_words,
-        comparison_words,
-        firm_nouns,
-        firm_modifiers,
+        venue_words: sorted(venue_words),
+        comparison_words: sorted(comparison_words),
+        firm_nouns: sorted(firm_nouns),
+        firm_modifiers: sorted(firm_modifiers),
     })
 }
 
@@ -501,7 +586,11 @@ fn add_keshvar(b: &mut Builder, files: &[RulesFile], ambiguous: &HashSet<String>
     for k in files.iter().filter_map(|f| f.keshvar.as_ref()) {
         exclude_names.extend(k.exclude_names.iter().map(|s| s.to_lowercase()));
         exclude_demonyms.extend(k.exclude_demonyms.iter().map(|s| s.to_lowercase()));
-        owner.extend(k.demonym_owner.iter().map(|(d, c)| (d.to_lowercase(), c.get_ref().clone())));
+        owner.extend(
+            k.demonym_owner
+                .iter()
+                .map(|(d, c)| (d.to_lowercase(), c.get_ref().clone())),
+        );
     }
     // Demonyms keshvar gives to several countries are used only when the overlay says whose.
     let mut demonym_count: HashMap<String, usize> = HashMap::new();
@@ -526,9 +615,18 @@ fn add_keshvar(b: &mut Builder, files: &[RulesFile], ambiguous: &HashSet<String>
             let n = n.strip_prefix("The ").unwrap_or(n);
             // Keep Latin-script and CJK forms; other scripts never occur in our sources'
             // English text and cost automaton size.
-            let script_ok = n.chars().all(|ch| ch.is_ascii() || is_cjk(ch) || ch.is_alphabetic() && (ch as u32) < 0x250);
+            let script_ok = n
+                .chars()
+                .all(|ch| ch.is_ascii() || is_cjk(ch) || ch.is_alphabetic() && (ch as u32) < 0x250);
             if usable(n) && script_ok {
-                b.add(n, ActionKind::Country { id, mention: Mention::Name, anchored: false });
+                b.add(
+                    n,
+                    ActionKind::Country {
+                        id,
+                        mention: Mention::Name,
+                        anchored: false,
+                    },
+                );
             }
         }
         if let Some(d) = c.maybe_nationality() {
@@ -537,9 +635,23 @@ fn add_keshvar(b: &mut Builder, files: &[RulesFile], ambiguous: &HashSet<String>
             let ok_owner = owner.get(&dl).is_none_or(|o| *o == code);
             let assigned = owner.get(&dl).is_some_and(|o| *o == code);
             if usable(d) && !exclude_demonyms.contains(&dl) && ok_owner && (!shared || assigned) {
-                b.add(d, ActionKind::Country { id, mention: Mention::Demonym, anchored: false });
+                b.add(
+                    d,
+                    ActionKind::Country {
+                        id,
+                        mention: Mention::Demonym,
+                        anchored: false,
+                    },
+                );
                 if d.ends_with('n') || d.ends_with('i') {
-                    b.add(&format!("{d}s"), ActionKind::Country { id, mention: Mention::Demonym, anchored: false });
+                    b.add(
+                        &format!("{d}s"),
+                        ActionKind::Country {
+                            id,
+                            mention: Mention::Demonym,
+                            anchored: false,
+                        },
+                    );
                 }
             }
         }
@@ -551,15 +663,25 @@ fn add_keshvar(b: &mut Builder, files: &[RulesFile], ambiguous: &HashSet<String>
 /// "AI chip exports" still carries the anchor "AI chip". Stop-phrases inherit nothing.
 fn inherit_inner_actions(b: &mut Builder) {
     for want_cs in [false, true] {
-        let idx: Vec<usize> =
-            (0..b.patterns.len()).filter(|&i| b.patterns.get(i).is_some_and(|p| p.1 == want_cs)).collect();
-        let texts: Vec<&str> = idx.iter().filter_map(|&i| b.patterns.get(i)).map(|p| p.0.text.as_str()).collect();
-        let Ok(ac) = AhoCorasick::builder().ascii_case_insensitive(!want_cs).build(&texts) else {
+        let idx: Vec<usize> = (0..b.patterns.len())
+            .filter(|&i| b.patterns.get(i).is_some_and(|p| p.1 == want_cs))
+            .collect();
+        let texts: Vec<&str> = idx
+            .iter()
+            .filter_map(|&i| b.patterns.get(i))
+            .map(|p| p.0.text.as_str())
+            .collect();
+        let Ok(ac) = AhoCorasick::builder()
+            .ascii_case_insensitive(!want_cs)
+            .build(&texts)
+        else {
             continue;
         };
         let mut additions: Vec<(usize, Action)> = Vec::new();
         for &outer in &idx {
-            let Some((op, _)) = b.patterns.get(outer) else { continue };
+            let Some((op, _)) = b.patterns.get(outer) else {
+                continue;
+            };
             if op.actions.iter().any(|a| a.kind == ActionKind::Stop) {
                 continue;
             }
@@ -568,7 +690,10 @@ fn inherit_inner_actions(b: &mut Builder) {
             // Longest inner match per position first, then keep non-overlapping ones.
             let mut inner: Vec<(usize, usize, usize)> = ac
                 .find_overlapping_iter(t)
-                .filter_map(|m| idx.get(m.pattern().as_usize()).map(|&pi| (m.start(), m.end(), pi)))
+                .filter_map(|m| {
+                    idx.get(m.pattern().as_usize())
+                        .map(|&pi| (m.start(), m.end(), pi))
+                })
                 .filter(|&(s, e, pi)| pi != outer && !(s == 0 && e == t.len()))
                 .filter(|&(s, e, _)| {
                     text::char_before(t, s).is_none_or(|c| !is_word_char(c))
@@ -581,7 +706,9 @@ fn inherit_inner_actions(b: &mut Builder) {
                 if taken.iter().any(|&(ts, te)| s < te && ts < e) {
                     continue;
                 }
-                let Some((ip, _)) = b.patterns.get(pi) else { continue };
+                let Some((ip, _)) = b.patterns.get(pi) else {
+                    continue;
+                };
                 if ip.actions.iter().any(|a| a.kind == ActionKind::Stop) {
                     taken.push((s, e));
                     continue;
@@ -591,8 +718,16 @@ fn inherit_inner_actions(b: &mut Builder) {
                     if own.contains(&a.kind.family()) || a.sub.is_some() {
                         continue;
                     }
-                    let (Ok(s16), Ok(e16)) = (u16::try_from(s), u16::try_from(e)) else { continue };
-                    additions.push((outer, Action { sub: Some((s16, e16)), ..*a }));
+                    let (Ok(s16), Ok(e16)) = (u16::try_from(s), u16::try_from(e)) else {
+                        continue;
+                    };
+                    additions.push((
+                        outer,
+                        Action {
+                            sub: Some((s16, e16)),
+                            ..*a
+                        },
+                    ));
                     any = true;
                 }
                 if any {

@@ -40,8 +40,16 @@ impl Prf {
         let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
         let precision = ratio(tp, tp + fp);
         let recall = ratio(tp, tp + fn_);
-        let f1 = if tp + fp + fn_ == 0 { 1.0 } else { 2.0 * tp as f64 / (2 * tp + fp + fn_) as f64 };
-        Prf { precision, recall, f1 }
+        let f1 = if tp + fp + fn_ == 0 {
+            1.0
+        } else {
+            2.0 * tp as f64 / (2 * tp + fp + fn_) as f64
+        };
+        Prf {
+            precision,
+            recall,
+            f1,
+        }
     }
 }
 
@@ -72,20 +80,36 @@ pub struct GroupReport {
 impl GroupReport {
     fn from_counts(counts: BTreeMap<String, LabelStats>) -> GroupReport {
         let labels: Vec<LabelStats> = counts.into_values().collect();
-        let (tp, fp, fn_) =
-            labels.iter().fold((0, 0, 0), |(a, b, c), l| (a + l.tp, b + l.fp, c + l.fn_));
+        let (tp, fp, fn_) = labels
+            .iter()
+            .fold((0, 0, 0), |(a, b, c), l| (a + l.tp, b + l.fp, c + l.fn_));
         let n = labels.len().max(1) as f64;
-        let sum = labels.iter().map(LabelStats::prf).fold(Prf::default(), |acc, p| Prf {
-            precision: acc.precision + p.precision,
-            recall: acc.recall + p.recall,
-            f1: acc.f1 + p.f1,
-        });
+        let sum = labels
+            .iter()
+            .map(LabelStats::prf)
+            .fold(Prf::default(), |acc, p| Prf {
+                precision: acc.precision + p.precision,
+                recall: acc.recall + p.recall,
+                f1: acc.f1 + p.f1,
+            });
         let macro_avg = if labels.is_empty() {
-            Prf { precision: 1.0, recall: 1.0, f1: 1.0 }
+            Prf {
+                precision: 1.0,
+                recall: 1.0,
+                f1: 1.0,
+            }
         } else {
-            Prf { precision: sum.precision / n, recall: sum.recall / n, f1: sum.f1 / n }
+            Prf {
+                precision: sum.precision / n,
+                recall: sum.recall / n,
+                f1: sum.f1 / n,
+            }
         };
-        GroupReport { micro: Prf::from_counts(tp, fp, fn_), macro_avg, labels }
+        GroupReport {
+            micro: Prf::from_counts(tp, fp, fn_),
+            macro_avg,
+            labels,
+        }
     }
 }
 
@@ -136,7 +160,10 @@ impl Naive {
         let lex = tagger.lexicon();
         let phrases: Vec<String> = lex.iter().map(|(p, _, _)| p.to_lowercase()).collect();
         let targets = lex.into_iter().map(|(_, c, p)| (c, p)).collect();
-        let ac = AhoCorasick::builder().ascii_case_insensitive(true).build(&phrases).ok();
+        let ac = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&phrases)
+            .ok();
         Naive { ac, targets }
     }
 
@@ -156,9 +183,16 @@ impl Naive {
     }
 }
 
-fn count(counts: &mut BTreeMap<String, LabelStats>, gold: &BTreeSet<String>, pred: &BTreeSet<String>) {
+fn count(
+    counts: &mut BTreeMap<String, LabelStats>,
+    gold: &BTreeSet<String>,
+    pred: &BTreeSet<String>,
+) {
     for l in gold.union(pred) {
-        let e = counts.entry(l.clone()).or_insert_with(|| LabelStats { label: l.clone(), ..Default::default() });
+        let e = counts.entry(l.clone()).or_insert_with(|| LabelStats {
+            label: l.clone(),
+            ..Default::default()
+        });
         match (gold.contains(l), pred.contains(l)) {
             (true, true) => e.tp += 1,
             (false, true) => e.fp += 1,
@@ -177,21 +211,35 @@ pub fn evaluate(tagger: &Tagger, jsonl_text: &str) -> Result<EvalReport, Classif
         if line.trim().is_empty() {
             continue;
         }
-        let item: Item = serde_json::from_str(line)
-            .map_err(|e| ClassifyError::EvalLine { line: i + 1, message: e.to_string() })?;
+        let item: Item = serde_json::from_str(line).map_err(|e| ClassifyError::EvalLine {
+            line: i + 1,
+            message: e.to_string(),
+        })?;
         items.push((i + 1, item));
     }
 
-    let (mut cc, mut pc, mut bcc, mut bpc) =
-        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let (mut cc, mut pc, mut bcc, mut bpc) = (
+        BTreeMap::new(),
+        BTreeMap::new(),
+        BTreeMap::new(),
+        BTreeMap::new(),
+    );
     let mut errors = Vec::new();
     let mut hard_negative_hits = Vec::new();
     let mut baseline_hard_negative_hits = 0;
     let mut hard_negatives = 0;
     for (line, item) in &items {
         let id = item.id.clone().unwrap_or_else(|| format!("line {line}"));
-        let gold_c: BTreeSet<String> = item.countries.iter().map(|c| c.trim().to_ascii_uppercase()).collect();
-        let gold_p: BTreeSet<String> = item.policies.iter().map(|p| p.trim().to_ascii_lowercase()).collect();
+        let gold_c: BTreeSet<String> = item
+            .countries
+            .iter()
+            .map(|c| c.trim().to_ascii_uppercase())
+            .collect();
+        let gold_p: BTreeSet<String> = item
+            .policies
+            .iter()
+            .map(|p| p.trim().to_ascii_lowercase())
+            .collect();
         let all = scan::tag_scored(&tagger.compiled, &item.title, &item.summary, true);
         let mut pred_c = BTreeSet::new();
         let mut pred_p = BTreeSet::new();
@@ -234,15 +282,20 @@ pub fn evaluate(tagger: &Tagger, jsonl_text: &str) -> Result<EvalReport, Classif
                 hard_negative_hits.push(case(ErrorKind::FalsePositive));
             }
         }
-        for (gold, kind, prefix) in
-            [(&gold_c, TagKind::Country, "country"), (&gold_p, TagKind::Policy, "policy")]
-        {
+        for (gold, kind, prefix) in [
+            (&gold_c, TagKind::Country, "country"),
+            (&gold_p, TagKind::Policy, "policy"),
+        ] {
             for g in gold {
-                let fired = all.iter().any(|(t, f)| *f && t.tag.kind == kind && &t.tag.value == g);
+                let fired = all
+                    .iter()
+                    .any(|(t, f)| *f && t.tag.kind == kind && &t.tag.value == g);
                 if fired {
                     continue;
                 }
-                let below = all.iter().find(|(t, _)| t.tag.kind == kind && &t.tag.value == g);
+                let below = all
+                    .iter()
+                    .find(|(t, _)| t.tag.kind == kind && &t.tag.value == g);
                 errors.push(ErrorCase {
                     id: id.clone(),
                     title: item.title.clone(),
@@ -267,7 +320,12 @@ pub fn evaluate(tagger: &Tagger, jsonl_text: &str) -> Result<EvalReport, Classif
     })
 }
 
-fn write_group(f: &mut fmt::Formatter<'_>, name: &str, g: &GroupReport, base: &GroupReport) -> fmt::Result {
+fn write_group(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    g: &GroupReport,
+    base: &GroupReport,
+) -> fmt::Result {
     writeln!(f, "{name}")?;
     writeln!(
         f,
@@ -276,7 +334,11 @@ fn write_group(f: &mut fmt::Formatter<'_>, name: &str, g: &GroupReport, base: &G
     )?;
     for l in &g.labels {
         let p = l.prf();
-        let b = base.labels.iter().find(|b| b.label == l.label).map(|b| b.prf().f1);
+        let b = base
+            .labels
+            .iter()
+            .find(|b| b.label == l.label)
+            .map(|b| b.prf().f1);
         let b = b.map_or("-".to_string(), |v| format!("{v:.3}"));
         writeln!(
             f,
@@ -284,7 +346,10 @@ fn write_group(f: &mut fmt::Formatter<'_>, name: &str, g: &GroupReport, base: &G
             l.label, l.tp, l.fp, l.fn_, p.precision, p.recall, p.f1, b
         )?;
     }
-    for (what, t, b) in [("micro", g.micro, base.micro), ("macro", g.macro_avg, base.macro_avg)] {
+    for (what, t, b) in [
+        ("micro", g.micro, base.micro),
+        ("macro", g.macro_avg, base.macro_avg),
+    ] {
         writeln!(
             f,
             "  {:<22} {:>4} {:>4} {:>4}  {:>6.3} {:>6.3} {:>6.3}   {:>12}",
@@ -306,24 +371,42 @@ fn write_case(f: &mut fmt::Formatter<'_>, c: &ErrorCase) -> fmt::Result {
         ErrorKind::FalsePositive => "FP",
         ErrorKind::FalseNegative => "FN",
     };
-    writeln!(f, "  {kind} {:<26} {} (score {:.2}) — {}", c.tag, c.id, c.score, c.title)?;
+    writeln!(
+        f,
+        "  {kind} {:<26} {} (score {:.2}) — {}",
+        c.tag, c.id, c.score, c.title
+    )?;
     for e in &c.evidence {
         let field = match e.field {
             TextField::Title => "title",
             TextField::Body => "body",
         };
-        writeln!(f, "       {field}[{}..{}] {:?} +{:.2}", e.start, e.end, e.phrase, e.weight)?;
+        writeln!(
+            f,
+            "       {field}[{}..{}] {:?} +{:.2}",
+            e.start, e.end, e.phrase, e.weight
+        )?;
     }
     Ok(())
 }
 
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "Tagging evaluation: {} stories, {} hard negatives", self.stories, self.hard_negatives)?;
-        writeln!(f, "(baseline = case-insensitive substring match of the same lexicon, no context rules)\n")?;
+        writeln!(
+            f,
+            "Tagging evaluation: {} stories, {} hard negatives",
+            self.stories, self.hard_negatives
+        )?;
+        writeln!(
+            f,
+            "(baseline = case-insensitive substring match of the same lexicon, no context rules)\n"
+        )?;
         write_group(f, "Countries", &self.countries, &self.baseline_countries)?;
         write_group(f, "Policies", &self.policies, &self.baseline_policies)?;
-        writeln!(f, "Summary                 tagger micro/macro F1   baseline micro/macro F1")?;
+        writeln!(
+            f,
+            "Summary                 tagger micro/macro F1   baseline micro/macro F1"
+        )?;
         writeln!(
             f,
             "  countries             {:.3} / {:.3}           {:.3} / {:.3}",
@@ -346,7 +429,11 @@ impl fmt::Display for EvalReport {
             self.hard_negative_hits.len(),
             self.baseline_hard_negative_hits
         )?;
-        writeln!(f, "Hard-negative policy hits ({})", self.hard_negative_hits.len())?;
+        writeln!(
+            f,
+            "Hard-negative policy hits ({})",
+            self.hard_negative_hits.len()
+        )?;
         for c in &self.hard_negative_hits {
             write_case(f, c)?;
         }
@@ -377,9 +464,14 @@ mod tests {
         assert!(r.hard_negative_hits.is_empty());
         assert!((r.policies.micro.f1 - 1.0).abs() < 1e-9, "{r}");
         let text = r.to_string();
-        assert!(text.contains("micro") && text.contains("baseline"), "{text}");
+        assert!(
+            text.contains("micro") && text.contains("baseline"),
+            "{text}"
+        );
 
-        let err = evaluate(&tagger, "{\"title\": 3}\n").unwrap_err().to_string();
+        let err = evaluate(&tagger, "{\"title\": 3}\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 1"), "{err}");
     }
 }

@@ -30,7 +30,12 @@ pub enum ClassifyError {
     #[error("{origin}: {message}")]
     Toml { origin: String, message: String },
     #[error("{origin}, line {line}, key `{key}`: {message}")]
-    Rule { origin: String, line: usize, key: String, message: String },
+    Rule {
+        origin: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
     #[error("building the tagger: {0}")]
     Build(String),
     #[error("evaluation set, line {line}: {message}")]
@@ -75,7 +80,9 @@ impl Tagger {
         for (origin, text) in extra {
             files.push(rules::parse(origin, text)?);
         }
-        Ok(Tagger { compiled: compile::compile(&files)? })
+        Ok(Tagger {
+            compiled: compile::compile(&files)?,
+        })
     }
 
     /// Tags for one story, from its title and body: countries first, then policies, each
@@ -97,17 +104,30 @@ impl Tagger {
         for p in &c.patterns {
             for a in &p.actions {
                 let (country, policy) = match a.kind {
-                    compile::ActionKind::Country { id, .. } => (c.countries.get(id as usize).cloned(), None),
+                    compile::ActionKind::Country { id, .. } => {
+                        (c.countries.get(id as usize).cloned(), None)
+                    }
                     compile::ActionKind::Ambiguous(amb) => {
                         let rule = c.ambiguous.get(amb as usize);
-                        let id = rule.and_then(|r| r.fallback.or(r.options.first().copied())).map(|x| x.0);
-                        (id.and_then(|id| c.countries.get(id as usize).cloned()), None)
+                        let id = rule
+                            .and_then(|r| r.fallback.or(r.options.first().copied()))
+                            .map(|x| x.0);
+                        (
+                            id.and_then(|id| c.countries.get(id as usize).cloned()),
+                            None,
+                        )
                     }
-                    compile::ActionKind::Policy { id, .. } => (None, c.policies.get(id as usize).cloned()),
+                    compile::ActionKind::Policy { id, .. } => {
+                        (None, c.policies.get(id as usize).cloned())
+                    }
                     _ => continue,
                 };
                 let phrase = match a.sub {
-                    Some((s, e)) => p.text.get(s as usize..e as usize).unwrap_or_default().to_string(),
+                    Some((s, e)) => p
+                        .text
+                        .get(s as usize..e as usize)
+                        .unwrap_or_default()
+                        .to_string(),
                     None => p.text.clone(),
                 };
                 out.push((phrase, country, policy));
@@ -137,13 +157,24 @@ mod tests {
              [[policy]]\nid = \"quantum-controls\"\nstrong = [\"quantum computing export rule\"]\n",
         )
         .unwrap();
-        let tags = t.tag("Ministry of Foreign Trade and Development issues quantum computing export rule", "");
+        let tags = t.tag(
+            "Ministry of Foreign Trade and Development issues quantum computing export rule",
+            "",
+        );
         let names: Vec<String> = tags.iter().map(|t| t.tag.to_string()).collect();
         assert!(names.contains(&"country:NL".to_string()), "{names:?}");
-        assert!(names.contains(&"policy:quantum-controls".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"policy:quantum-controls".to_string()),
+            "{names:?}"
+        );
 
-        let err = Tagger::with_overlay("[[country]]\ncode = \"ZZ\"\n").unwrap_err().to_string();
-        assert!(err.contains("line 2") && err.contains("country.code"), "{err}");
+        let err = Tagger::with_overlay("[[country]]\ncode = \"ZZ\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("country.code"),
+            "{err}"
+        );
         let err = Tagger::with_overlay("[[policy]\n").unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
     }

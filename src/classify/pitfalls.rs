@@ -11,7 +11,11 @@ use crate::model::{TagKind, TextField};
 static TAGGER: LazyLock<Tagger> = LazyLock::new(Tagger::builtin);
 
 fn tags(title: &str, body: &str) -> Vec<String> {
-    TAGGER.tag(title, body).iter().map(|t| t.tag.to_string()).collect()
+    TAGGER
+        .tag(title, body)
+        .iter()
+        .map(|t| t.tag.to_string())
+        .collect()
 }
 
 fn countries(title: &str, body: &str) -> Vec<String> {
@@ -34,9 +38,21 @@ fn policies(title: &str, body: &str) -> Vec<String> {
 
 #[test]
 fn us_only_in_capitals_or_dotted() {
-    assert!(countries("Tell us what you think of the new release", "Send us your notes.").is_empty());
+    assert!(
+        countries(
+            "Tell us what you think of the new release",
+            "Send us your notes."
+        )
+        .is_empty()
+    );
     assert_eq!(countries("US tightens rules on chip exports", ""), ["US"]);
-    assert_eq!(countries("", "U.S. officials met on Tuesday. The U.S.A. delegation left."), ["US"]);
+    assert_eq!(
+        countries(
+            "",
+            "U.S. officials met on Tuesday. The U.S.A. delegation left."
+        ),
+        ["US"]
+    );
 }
 
 #[test]
@@ -44,14 +60,26 @@ fn all_caps_segments_accept_only_dotted_or_multiword_forms() {
     assert!(countries("PLEASE LET US KNOW IF THE NODELIST IS LATE", "").is_empty());
     assert!(countries("JOIN US FOR THE ANNUAL SYSOP MEETING", "").is_empty());
     assert_eq!(countries("U.S. WIDENS CURBS ON CHIP TOOLS", ""), ["US"]);
-    assert_eq!(countries("UNITED STATES AND CHINA RESUME TALKS", "").len(), 2);
+    assert_eq!(
+        countries("UNITED STATES AND CHINA RESUME TALKS", "").len(),
+        2
+    );
     // Case still matters outside the capitalised line.
-    assert_eq!(countries("PLEASE LET US KNOW", "The US reply came later."), ["US"]);
+    assert_eq!(
+        countries("PLEASE LET US KNOW", "The US reply came later."),
+        ["US"]
+    );
 }
 
 #[test]
 fn two_letter_codes_in_prose_are_not_countries() {
-    assert!(countries("IT teams say NO to new AI tools", "Staff IN the ID office BE TO SO AM").is_empty());
+    assert!(
+        countries(
+            "IT teams say NO to new AI tools",
+            "Staff IN the ID office BE TO SO AM"
+        )
+        .is_empty()
+    );
     assert_eq!(countries("UK watchdog opens review", ""), ["GB"]);
     assert_eq!(countries("UAE signs chip deal", ""), ["AE"]);
     assert_eq!(countries("PRC responds to new rules", ""), ["CN"]);
@@ -59,20 +87,38 @@ fn two_letter_codes_in_prose_are_not_countries() {
 
 #[test]
 fn georgia_state_or_country_by_context() {
-    let us = countries("Georgia senators back data centre tax break", "The vote in Atlanta was close.");
+    let us = countries(
+        "Georgia senators back data centre tax break",
+        "The vote in Atlanta was close.",
+    );
     assert_eq!(us, ["US"]);
-    let ge = countries("Georgia drafts new telecom law", "The Georgian government in Tbilisi published it.");
+    let ge = countries(
+        "Georgia drafts new telecom law",
+        "The Georgian government in Tbilisi published it.",
+    );
     assert_eq!(ge, ["GE"]);
     assert!(countries("Georgia weighs options", "").is_empty());
 }
 
 #[test]
 fn turkey_bird_or_country() {
-    assert!(countries("Turkey sales climb before Thanksgiving", "Shoppers bought turkey early.").is_empty());
+    assert!(
+        countries(
+            "Turkey sales climb before Thanksgiving",
+            "Shoppers bought turkey early."
+        )
+        .is_empty()
+    );
     assert!(countries("Farmers raise turkey flocks", "").is_empty());
-    assert_eq!(countries("Sanctions relief for Turkey discussed", ""), ["TR"]);
+    assert_eq!(
+        countries("Sanctions relief for Turkey discussed", ""),
+        ["TR"]
+    );
     assert!(countries("Turkey weighs options", "").is_empty());
-    assert_eq!(countries("Turkey weighs options", "Ankara did not comment."), ["TR"]);
+    assert_eq!(
+        countries("Turkey weighs options", "Ankara did not comment."),
+        ["TR"]
+    );
 }
 
 #[test]
@@ -87,13 +133,22 @@ fn given_names_are_not_countries() {
 fn jersey_is_not_new_jersey() {
     assert_eq!(countries("New Jersey approves AI hiring rules", ""), ["US"]);
     assert!(countries("Lost jersey returned to fan", "").is_empty());
-    assert_eq!(countries("Jersey tightens company registry", "The Channel Islands authority acted."), ["JE"]);
+    assert_eq!(
+        countries(
+            "Jersey tightens company registry",
+            "The Channel Islands authority acted."
+        ),
+        ["JE"]
+    );
 }
 
 #[test]
 fn niger_is_not_nigeria() {
     assert_eq!(countries("Nigeria's central bank raises rates", ""), ["NG"]);
-    assert_eq!(countries("Niger's government suspends mining permits", ""), ["NE"]);
+    assert_eq!(
+        countries("Niger's government suspends mining permits", ""),
+        ["NE"]
+    );
 }
 
 #[test]
@@ -106,8 +161,14 @@ fn guinea_variants_by_longest_match() {
 
 #[test]
 fn dominica_is_not_the_dominican_republic() {
-    assert_eq!(countries("Dominican Republic expands free-trade zones", ""), ["DO"]);
-    assert_eq!(countries("Dominica launches citizenship review", ""), ["DM"]);
+    assert_eq!(
+        countries("Dominican Republic expands free-trade zones", ""),
+        ["DO"]
+    );
+    assert_eq!(
+        countries("Dominica launches citizenship review", ""),
+        ["DM"]
+    );
 }
 
 #[test]
@@ -120,24 +181,51 @@ fn sudan_and_south_sudan() {
 fn congo_needs_disambiguation() {
     assert!(countries("Congo basin forest report released", "").is_empty());
     assert_eq!(countries("DRC bans cobalt exports", ""), ["CD"]);
-    assert_eq!(countries("Republic of the Congo signs oil deal", ""), ["CG"]);
-    assert_eq!(countries("Congo signs cobalt deal", "Officials in Kinshasa confirmed it."), ["CD"]);
+    assert_eq!(
+        countries("Republic of the Congo signs oil deal", ""),
+        ["CG"]
+    );
+    assert_eq!(
+        countries(
+            "Congo signs cobalt deal",
+            "Officials in Kinshasa confirmed it."
+        ),
+        ["CD"]
+    );
 }
 
 #[test]
 fn china_inside_names_and_regions() {
-    assert!(countries("Chip startup raises funds, South China Morning Post says", "").is_empty());
+    assert!(
+        countries(
+            "Chip startup raises funds, South China Morning Post says",
+            ""
+        )
+        .is_empty()
+    );
     assert!(countries("Naval drills in the South China Sea", "").is_empty());
     assert!(countries("Museum shows fine china from Indochina", "").is_empty());
-    assert_eq!(countries("Air China and China Mobile report earnings", ""), ["CN"]);
+    assert_eq!(
+        countries("Air China and China Mobile report earnings", ""),
+        ["CN"]
+    );
 }
 
 #[test]
 fn korea_alone_is_ambiguous() {
     assert!(countries("Korea weighs chip subsidies", "").is_empty());
-    assert_eq!(countries("Korea's missile test", "Pyongyang fired two missiles."), ["KP"]);
-    assert_eq!(countries("Korea's chipmakers gain", "Samsung led the gains."), ["KR"]);
-    assert_eq!(countries("North Korean hackers target exchanges", ""), ["KP"]);
+    assert_eq!(
+        countries("Korea's missile test", "Pyongyang fired two missiles."),
+        ["KP"]
+    );
+    assert_eq!(
+        countries("Korea's chipmakers gain", "Samsung led the gains."),
+        ["KR"]
+    );
+    assert_eq!(
+        countries("North Korean hackers target exchanges", ""),
+        ["KP"]
+    );
 }
 
 #[test]
@@ -163,7 +251,10 @@ fn washington_post_and_other_washingtons() {
 #[test]
 fn brussels_is_eu_unless_local() {
     assert_eq!(countries("Brussels proposes delay to AI rules", ""), ["EU"]);
-    assert_eq!(countries("Brussels Airport reopens after strike", ""), ["BE"]);
+    assert_eq!(
+        countries("Brussels Airport reopens after strike", ""),
+        ["BE"]
+    );
 }
 
 #[test]
@@ -171,7 +262,10 @@ fn hyphens_possessives_unicode() {
     assert_eq!(countries("US-China chip talks resume", "").len(), 2);
     assert_eq!(countries("Sino-US ties thaw", "").len(), 2);
     assert_eq!(countries("China\u{2019}s regulator acts", ""), ["CN"]);
-    assert_eq!(countries("People\u{2019}s Republic of China issues list", ""), ["CN"]);
+    assert_eq!(
+        countries("People\u{2019}s Republic of China issues list", ""),
+        ["CN"]
+    );
     assert_eq!(countries("United\u{a0}States files case", ""), ["US"]);
     assert_eq!(countries("\u{ff35}\u{ff33} adds rules", ""), ["US"]);
     // Evidence points into the original text, not the normalised copy.
@@ -187,29 +281,63 @@ fn hyphens_possessives_unicode() {
 #[test]
 fn ambiguous_acronyms_need_anchors() {
     // BIS = Bank for International Settlements.
-    assert!(policies("BIS warns on bank leverage", "The BIS annual report covers interest rates.").is_empty());
+    assert!(
+        policies(
+            "BIS warns on bank leverage",
+            "The BIS annual report covers interest rates."
+        )
+        .is_empty()
+    );
     assert!(policies("", "The Bank for International Settlements in Basel met.").is_empty());
-    assert!(tags("BIS adds AI chip designers to its rules", "").contains(&"policy:export-controls".to_string()));
+    assert!(
+        tags("BIS adds AI chip designers to its rules", "")
+            .contains(&"policy:export-controls".to_string())
+    );
     // CAC 40 = French stock index.
     assert!(policies("CAC 40 ends higher", "The CAC closed up 0.4%.").is_empty());
     // MSS = managed security services.
-    assert!(policies("Telecom firm grows MSS revenue", "Its MSS unit serves banks.").is_empty());
+    assert!(
+        policies(
+            "Telecom firm grows MSS revenue",
+            "Its MSS unit serves banks."
+        )
+        .is_empty()
+    );
     // CMA = other authorities/meanings without tech context.
     assert!(policies("CMA approves hospital merger plan", "").is_empty());
     // SME = small and medium-sized enterprises.
-    assert!(policies("EU fund backs SME exporters", "Loans for small and medium-sized enterprises.").is_empty());
-    assert!(policies("Chinese fabs stockpile SME before curbs", "Chipmakers rushed orders.").contains(&"equipment-controls".to_string()));
+    assert!(
+        policies(
+            "EU fund backs SME exporters",
+            "Loans for small and medium-sized enterprises."
+        )
+        .is_empty()
+    );
+    assert!(
+        policies(
+            "Chinese fabs stockpile SME before curbs",
+            "Chipmakers rushed orders."
+        )
+        .contains(&"equipment-controls".to_string())
+    );
     // DMA = direct memory access.
     assert!(policies("Driver fixes DMA controller bug in chip firmware", "").is_empty());
     // TPP = Trans-Pacific Partnership.
     assert!(policies("Farm groups revisit TPP", "The TPP talks covered dairy.").is_empty());
-    assert!(policies("", "The rule sets a TPP threshold for GPU exports.").contains(&"ai-chip-controls".to_string()));
+    assert!(
+        policies("", "The rule sets a TPP threshold for GPU exports.")
+            .contains(&"ai-chip-controls".to_string())
+    );
 }
 
 #[test]
 fn company_is_not_jurisdiction() {
     let c = countries("Nvidia sells more chips in China", "");
-    assert_eq!(c, ["CN"], "one company mention does not make its home country a subject");
+    assert_eq!(
+        c,
+        ["CN"],
+        "one company mention does not make its home country a subject"
+    );
     let t = TAGGER.tag("TSMC Arizona hires engineers", "");
     assert!(t.iter().all(|t| t.tag.value != "TW"), "{t:?}");
 }
@@ -217,7 +345,10 @@ fn company_is_not_jurisdiction() {
 #[test]
 fn cjk_substrings() {
     let c = countries("商务部公告：对美国实施出口管制", "");
-    assert!(c.contains(&"CN".to_string()) && c.contains(&"US".to_string()), "{c:?}");
+    assert!(
+        c.contains(&"CN".to_string()) && c.contains(&"US".to_string()),
+        "{c:?}"
+    );
     assert_eq!(countries("中国台湾地区的企业", ""), ["TW"]);
     assert_eq!(countries("中国香港的银行", ""), ["HK"]);
 }
@@ -227,13 +358,40 @@ fn policy_pitfalls_of_the_taxonomy_table() {
     assert!(policies("Striker given three-match ban", "The panel upheld the ban.").is_empty());
     assert!(policies("Blue-chip stocks rally", "Chipmakers and banks led.").is_empty());
     assert!(policies("Chocolate chips cost more", "Bakers pay more for chips.").is_empty());
-    assert!(policies("Regulator trims feed-in tariff for solar", "Electricity tariff falls.").is_empty());
-    assert!(policies("Board sanctioned new campus", "The board sanctioned spending.").is_empty());
+    assert!(
+        policies(
+            "Regulator trims feed-in tariff for solar",
+            "Electricity tariff falls."
+        )
+        .is_empty()
+    );
+    assert!(
+        policies(
+            "Board sanctioned new campus",
+            "The board sanctioned spending."
+        )
+        .is_empty()
+    );
     assert!(policies("App lets users export to CSV", "").is_empty());
-    assert!(policies("Game engine adds entity list panel", "Each entity list row is editable.").is_empty());
+    assert!(
+        policies(
+            "Game engine adds entity list panel",
+            "Each entity list row is editable."
+        )
+        .is_empty()
+    );
     assert!(policies("Chatbots act as tutors", "Will AI act as a teacher?").is_empty());
-    assert!(policies("Man pleads guilty to smuggling cocaine", "Prosecutors said shipments were hidden.").is_empty());
-    assert_eq!(policies("EU AI Act obligations start", ""), ["ai-regulation"]);
+    assert!(
+        policies(
+            "Man pleads guilty to smuggling cocaine",
+            "Prosecutors said shipments were hidden."
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        policies("EU AI Act obligations start", ""),
+        ["ai-regulation"]
+    );
 }
 
 #[test]
@@ -253,9 +411,16 @@ fn every_tag_keeps_evidence() {
 fn check_spans(title: &str, body: &str) {
     for t in TAGGER.tag(title, body) {
         for e in &t.evidence {
-            let field = if e.field == TextField::Title { title } else { body };
+            let field = if e.field == TextField::Title {
+                title
+            } else {
+                body
+            };
             assert!(e.start <= e.end && e.end <= field.len(), "{e:?}");
-            assert!(field.is_char_boundary(e.start) && field.is_char_boundary(e.end), "{e:?}");
+            assert!(
+                field.is_char_boundary(e.start) && field.is_char_boundary(e.end),
+                "{e:?}"
+            );
             assert_eq!(field.get(e.start..e.end), Some(e.phrase.as_str()));
         }
     }

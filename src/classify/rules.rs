@@ -245,13 +245,15 @@ pub(crate) fn valid_country(code: &str) -> bool {
     code == "EU" || keshvar::Alpha2::try_from(code).is_ok()
 }
 
-pub(crate) const MENTION_KINDS: [&str; 8] =
-    ["name", "demonym", "metonym", "agency", "company", "place", "city", "media"];
+pub(crate) const MENTION_KINDS: [&str; 8] = [
+    "name", "demonym", "metonym", "agency", "company", "place", "city", "media",
+];
 
 fn validate(origin: &str, text: &str, file: &RulesFile) -> Result<(), ClassifyError> {
     let kebab = |s: &str| {
         !s.is_empty()
-            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     };
     let check_code = |code: &Spanned<String>, key: &str| {
         if valid_country(code.get_ref()) {
@@ -262,7 +264,10 @@ fn validate(origin: &str, text: &str, file: &RulesFile) -> Result<(), ClassifyEr
                 text,
                 code,
                 key,
-                format!("{:?} is not an ISO 3166-1 alpha-2 code (upper case) or EU", code.get_ref()),
+                format!(
+                    "{:?} is not an ISO 3166-1 alpha-2 code (upper case) or EU",
+                    code.get_ref()
+                ),
             ))
         }
     };
@@ -272,13 +277,22 @@ fn validate(origin: &str, text: &str, file: &RulesFile) -> Result<(), ClassifyEr
             text,
             k,
             key,
-            format!("unknown mention kind {:?}; expected one of {MENTION_KINDS:?}", k.get_ref()),
+            format!(
+                "unknown mention kind {:?}; expected one of {MENTION_KINDS:?}",
+                k.get_ref()
+            ),
         )),
         _ => Ok(()),
     };
     for set in &file.anchor_sets {
         if !kebab(set.id.get_ref()) {
-            return Err(invalid(origin, text, &set.id, "anchor_set.id", "use lower-case kebab-case".into()));
+            return Err(invalid(
+                origin,
+                text,
+                &set.id,
+                "anchor_set.id",
+                "use lower-case kebab-case".into(),
+            ));
         }
     }
     for policy in &file.policies {
@@ -293,7 +307,13 @@ fn validate(origin: &str, text: &str, file: &RulesFile) -> Result<(), ClassifyEr
         }
         for list in [&policy.strong, &policy.anchored, &policy.weak] {
             if list.iter().any(|p| p.trim().is_empty()) {
-                return Err(invalid(origin, text, &policy.id, "policy", "empty trigger phrase".into()));
+                return Err(invalid(
+                    origin,
+                    text,
+                    &policy.id,
+                    "policy",
+                    "empty trigger phrase".into(),
+                ));
             }
         }
     }
@@ -307,7 +327,13 @@ fn validate(origin: &str, text: &str, file: &RulesFile) -> Result<(), ClassifyEr
     }
     for amb in &file.ambiguous {
         if amb.phrase.get_ref().trim().is_empty() {
-            return Err(invalid(origin, text, &amb.phrase, "ambiguous.phrase", "empty phrase".into()));
+            return Err(invalid(
+                origin,
+                text,
+                &amb.phrase,
+                "ambiguous.phrase",
+                "empty phrase".into(),
+            ));
         }
         if let Some(code) = &amb.fallback {
             check_code(code, "ambiguous.fallback")?;
@@ -405,12 +431,19 @@ mod tests {
     fn errors_name_line_and_key() {
         let text = "[[country]]\ncode = \"US\"\n\n[[country]]\ncode = \"XX\"\n";
         let err = parse("overlay", text).unwrap_err().to_string();
-        assert!(err.contains("line 5") && err.contains("country.code"), "{err}");
+        assert!(
+            err.contains("line 5") && err.contains("country.code"),
+            "{err}"
+        );
 
-        let err = parse("overlay", "[[policy]]\nid = \"Bad Id\"\n").unwrap_err().to_string();
+        let err = parse("overlay", "[[policy]]\nid = \"Bad Id\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2") && err.contains("policy.id"), "{err}");
 
-        let err = parse("overlay", "[[policy]]\nid = \"x\"\nstrogn = []\n").unwrap_err().to_string();
+        let err = parse("overlay", "[[policy]]\nid = \"x\"\nstrogn = []\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("strogn") && err.contains("line 3"), "{err}");
     }
 }

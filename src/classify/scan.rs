@@ -1,7 +1,6 @@
 //! The runtime: one leftmost-longest pass of each automaton over title and body, the
 //! boundary/case post-filters, then scoring of country mentions and policy triggers.
 
-
 use super::compile::{ActionKind, Compiled, Mention, Strength};
 use super::text::{self, Normalized, is_word_char};
 use crate::model::{AutoTag, Evidence, Tag, TextField};
@@ -40,10 +39,11 @@ impl Field<'_> {
     }
 
     fn is_caps(&self, pos: usize) -> bool {
-        if let Some((s, e, caps)) = self.caps.get() {
-            if s <= pos && pos <= e {
-                return caps;
-            }
+        if let Some((s, e, caps)) = self.caps.get()
+            && s <= pos
+            && pos <= e
+        {
+            return caps;
         }
         let (s, e, caps) = text::caps_line(&self.norm.text, pos);
         self.caps.set(Some((s, e, caps)));
@@ -77,19 +77,32 @@ fn bounded(text: &str, start: usize, end: usize, cjk: bool, open_end: bool) -> b
 }
 
 fn hits(c: &Compiled, field: &Field<'_>) -> Vec<Hit> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(field.text().len() / 48 + 4);
     let text = field.text();
     for m in c.ci.find_iter(text) {
-        let Some(&pat) = c.ci_ids.get(m.pattern().as_usize()) else { continue };
-        let Some(p) = c.patterns.get(pat as usize) else { continue };
+        let Some(&pat) = c.ci_ids.get(m.pattern().as_usize()) else {
+            continue;
+        };
+        let Some(p) = c.patterns.get(pat as usize) else {
+            continue;
+        };
         if bounded(text, m.start(), m.end(), p.cjk, p.open_end) {
-            out.push(Hit { pat, start: m.start(), end: m.end(), cs: false });
+            out.push(Hit {
+                pat,
+                start: m.start(),
+                end: m.end(),
+                cs: false,
+            });
         }
     }
     let ci_count = out.len();
     for m in c.cs.find_iter(text) {
-        let Some(&pat) = c.cs_ids.get(m.pattern().as_usize()) else { continue };
-        let Some(p) = c.patterns.get(pat as usize) else { continue };
+        let Some(&pat) = c.cs_ids.get(m.pattern().as_usize()) else {
+            continue;
+        };
+        let Some(p) = c.patterns.get(pat as usize) else {
+            continue;
+        };
         if !bounded(text, m.start(), m.end(), p.cjk, p.open_end) {
             continue;
         }
@@ -97,7 +110,12 @@ fn hits(c: &Compiled, field: &Field<'_>) -> Vec<Hit> {
         if p.bare_acronym && field.is_caps(m.start()) {
             continue;
         }
-        out.push(Hit { pat, start: m.start(), end: m.end(), cs: true });
+        out.push(Hit {
+            pat,
+            start: m.start(),
+            end: m.end(),
+            cs: true,
+        });
     }
     if ci_count == 0 || ci_count == out.len() {
         return out;
@@ -108,15 +126,23 @@ fn hits(c: &Compiled, field: &Field<'_>) -> Vec<Hit> {
     let (ci, cs) = out.split_at(ci_count);
     let contained = |a: &Hit, others: &[Hit]| {
         let idx = others.partition_point(|o| o.start <= a.start);
-        let Some(o) = idx.checked_sub(1).and_then(|i| others.get(i)) else { return false };
+        let Some(o) = idx.checked_sub(1).and_then(|i| others.get(i)) else {
+            return false;
+        };
         if a.end > o.end || (!a.cs && o.start == a.start && o.end == a.end) {
             return false;
         }
-        let (Some(pa), Some(po)) = (c.patterns.get(a.pat as usize), c.patterns.get(o.pat as usize)) else {
+        let (Some(pa), Some(po)) = (
+            c.patterns.get(a.pat as usize),
+            c.patterns.get(o.pat as usize),
+        ) else {
             return false;
         };
         po.actions.iter().any(|x| x.kind == ActionKind::Stop)
-            || pa.actions.iter().all(|x| po.actions.iter().any(|y| target_eq(x.kind, y.kind)))
+            || pa
+                .actions
+                .iter()
+                .all(|x| po.actions.iter().any(|y| target_eq(x.kind, y.kind)))
     };
     let mut kept: Vec<Hit> = ci.iter().filter(|h| !contained(h, cs)).copied().collect();
     kept.extend(cs.iter().filter(|h| !contained(h, ci)).copied());
@@ -135,7 +161,9 @@ fn target_eq(a: ActionKind, b: ActionKind) -> bool {
 fn events(c: &Compiled, field: &Field<'_>, hits: &[Hit], out: &mut Vec<Event>) {
     let text = field.text();
     for h in hits {
-        let Some(p) = c.patterns.get(h.pat as usize) else { continue };
+        let Some(p) = c.patterns.get(h.pat as usize) else {
+            continue;
+        };
         for a in &p.actions {
             let (s, e) = match a.sub {
                 Some((s, e)) => (h.start + s as usize, h.start + e as usize),
@@ -147,27 +175,43 @@ fn events(c: &Compiled, field: &Field<'_>, hits: &[Hit], out: &mut Vec<Event>) {
             if a.kind == ActionKind::Stop {
                 continue;
             }
-            out.push(Event { kind: a.kind, field: field.which, start: s, end: e, tok: 0, sent: 0 });
+            out.push(Event {
+                kind: a.kind,
+                field: field.which,
+                start: s,
+                end: e,
+                tok: 0,
+                sent: 0,
+            });
         }
     }
 }
 
-/// Fill token and sentence indexes; body positions continue after the title's.
+/// Sort events by place and fill token and sentence indexes; body positions continue after
+/// the title's.
 fn place(events: &mut [Event], title: &str, body: &str) {
+    events.sort_by_key(|e| (e.field == TextField::Body, e.start));
+    let split = events.partition_point(|e| e.field == TextField::Title);
     let (title_toks, title_sents) = text::totals(title);
-    for (which, text, tok0, sent0) in
-        [(TextField::Title, title, 0, 0), (TextField::Body, body, title_toks, title_sents + 1)]
-    {
-        let mut idx: Vec<usize> = (0..events.len()).filter(|&i| events.get(i).is_some_and(|e| e.field == which)).collect();
-        idx.sort_by_key(|&i| events.get(i).map_or(0, |e| e.start));
-        let offsets: Vec<usize> = idx.iter().filter_map(|&i| events.get(i)).map(|e| e.start).collect();
-        for (&i, (tok, sent)) in idx.iter().zip(text::positions(text, &offsets)) {
-            if let Some(e) = events.get_mut(i) {
-                e.tok = tok0 + tok;
-                e.sent = sent0 + sent;
-            }
-        }
-    }
+    let (te, be) = events.split_at_mut(split);
+    text::positions(
+        title,
+        te,
+        |e| e.start,
+        |e, tok, sent| {
+            e.tok = tok;
+            e.sent = sent;
+        },
+    );
+    text::positions(
+        body,
+        be,
+        |e| e.start,
+        |e, tok, sent| {
+            e.tok = title_toks + tok;
+            e.sent = title_sents + 1 + sent;
+        },
+    );
 }
 
 struct Scored {
@@ -177,18 +221,36 @@ struct Scored {
 }
 
 pub(crate) fn tag(c: &Compiled, title: &str, body: &str) -> Vec<AutoTag> {
-    tag_scored(c, title, body, false).into_iter().map(|(t, _)| t).collect()
+    tag_scored(c, title, body, false)
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect()
 }
 
 /// All candidate tags with their scores; `true` marks those at or above the threshold. With
 /// `include_below`, candidates under the threshold are returned too (the evaluation shows them
 /// for misses).
-pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: bool) -> Vec<(AutoTag, bool)> {
+pub(crate) fn tag_scored(
+    c: &Compiled,
+    title: &str,
+    body: &str,
+    include_below: bool,
+) -> Vec<(AutoTag, bool)> {
     let fields = [
-        Field { which: TextField::Title, orig: title, norm: text::normalize(title), caps: std::cell::Cell::new(None) },
-        Field { which: TextField::Body, orig: body, norm: text::normalize(body), caps: std::cell::Cell::new(None) },
+        Field {
+            which: TextField::Title,
+            orig: title,
+            norm: text::normalize(title),
+            caps: std::cell::Cell::new(None),
+        },
+        Field {
+            which: TextField::Body,
+            orig: body,
+            norm: text::normalize(body),
+            caps: std::cell::Cell::new(None),
+        },
     ];
-    let mut evs = Vec::new();
+    let mut evs = Vec::with_capacity((title.len() + body.len()) / 40 + 8);
     for f in fields.iter() {
         let h = hits(c, f);
         events(c, f, &h, &mut evs);
@@ -200,8 +262,16 @@ pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: b
     place(&mut evs, tf.text(), bf.text());
     let w = &c.weights;
 
-    let anchors: Vec<(u8, &Event)> =
-        evs.iter().filter_map(|e| if let ActionKind::Anchor(s) = e.kind { Some((s, e)) } else { None }).collect();
+    let anchors: Vec<(u8, &Event)> = evs
+        .iter()
+        .filter_map(|e| {
+            if let ActionKind::Anchor(s) = e.kind {
+                Some((s, e))
+            } else {
+                None
+            }
+        })
+        .collect();
     let anchored = |e: &Event, mask: u64| {
         anchors.iter().any(|&(set, a)| {
             mask & (1u64 << set) != 0
@@ -212,10 +282,24 @@ pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: b
     };
     let contexts: Vec<(u16, u8)> = evs
         .iter()
-        .filter_map(|e| if let ActionKind::Context { amb, option } = e.kind { Some((amb, option)) } else { None })
+        .filter_map(|e| {
+            if let ActionKind::Context { amb, option } = e.kind {
+                Some((amb, option))
+            } else {
+                None
+            }
+        })
         .collect();
-    let vetoed: Vec<u16> =
-        evs.iter().filter_map(|e| if let ActionKind::Veto(a) = e.kind { Some(a) } else { None }).collect();
+    let vetoed: Vec<u16> = evs
+        .iter()
+        .filter_map(|e| {
+            if let ActionKind::Veto(a) = e.kind {
+                Some(a)
+            } else {
+                None
+            }
+        })
+        .collect();
 
     // Stories carry a handful of candidates: small vectors beat hash maps here.
     let mut countries: Small<u16, Scored> = Small::default();
@@ -225,7 +309,12 @@ pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: b
     let mut strong_policies: Vec<u16> = Vec::new();
     let mut weak_triggers: Small<u16, Vec<u32>> = Small::default();
     for e in &evs {
-        if let ActionKind::Policy { id, trigger, strength: Strength::Weak } = e.kind {
+        if let ActionKind::Policy {
+            id,
+            trigger,
+            strength: Strength::Weak,
+        } = e.kind
+        {
             let v = weak_triggers.entry(id, Vec::new);
             if !v.contains(&trigger) {
                 v.push(trigger);
@@ -235,9 +324,17 @@ pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: b
 
     for e in &evs {
         let field = if e.field == TextField::Title { tf } else { bf };
-        let title_factor = if e.field == TextField::Title { w.title_factor } else { 1.0 };
+        let title_factor = if e.field == TextField::Title {
+            w.title_factor
+        } else {
+            1.0
+        };
         match e.kind {
-            ActionKind::Country { id, mention, anchored: needs_anchor } => {
+            ActionKind::Country {
+                id,
+                mention,
+                anchored: needs_anchor,
+            } => {
                 if needs_anchor && !anchored(e, c.tech_mask) {
                     continue;
                 }
@@ -245,7 +342,9 @@ pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: b
                 add(&mut countries, id, wt, e);
             }
             ActionKind::Ambiguous(amb) => {
-                let Some(rule) = c.ambiguous.get(amb as usize) else { continue };
+                let Some(rule) = c.ambiguous.get(amb as usize) else {
+                    continue;
+                };
                 if vetoed.contains(&amb) {
                     continue;
                 }
@@ -260,7 +359,8 @@ pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: b
                     .find(|(oi, _)| contexts.contains(&(amb, *oi as u8)))
                     .map(|(_, o)| *o)
                     .or_else(|| {
-                        let risky = (rule.start_needs_context && text::at_sentence_start(text, e.start))
+                        let risky = (rule.start_needs_context
+                            && text::at_sentence_start(text, e.start))
                             || field.is_caps(e.start);
                         if risky { None } else { rule.fallback }
                     });
@@ -269,22 +369,40 @@ pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: b
                     add(&mut countries, id, wt, e);
                 }
             }
-            ActionKind::Policy { id, trigger, strength } => {
-                let own = c.trigger_anchors.get(trigger as usize).copied().unwrap_or(0);
-                let mask = if own != 0 { own } else { c.policy_anchors.get(id as usize).copied().unwrap_or(0) };
-                let text = field.text();
-                if text::prev_words(text, e.start, 2).iter().any(|p| in_set(&c.negation_words, p)) {
-                    continue;
-                }
+            ActionKind::Policy {
+                id,
+                trigger,
+                strength,
+            } => {
+                let own = c
+                    .trigger_anchors
+                    .get(trigger as usize)
+                    .copied()
+                    .unwrap_or(0);
+                let mask = if own != 0 {
+                    own
+                } else {
+                    c.policy_anchors.get(id as usize).copied().unwrap_or(0)
+                };
+                // "carries no sanctions": a negated trigger says the opposite.
+                let negated = || {
+                    text::prev_words(field.text(), e.start, 2)
+                        .iter()
+                        .any(|p| in_set(&c.negation_words, p))
+                };
                 match strength {
                     Strength::Strong => {}
                     // Ambiguous acronyms (TPP, BIS, CAC) need a tech anchor (or their own set).
-                    Strength::Anchored if anchored(e, if own != 0 { own } else { c.tech_mask }) => {}
+                    Strength::Anchored if anchored(e, if own != 0 { own } else { c.tech_mask }) => {
+                    }
                     Strength::Anchored => continue,
                     Strength::Weak => {
                         let need = c.policy_agree.get(id as usize).copied().unwrap_or(0);
-                        let agree = need > 0 && weak_triggers.get(&id).is_some_and(|v| v.len() >= need as usize);
-                        if agree || anchored(e, mask) {
+                        let agree = need > 0
+                            && weak_triggers
+                                .get(&id)
+                                .is_some_and(|v| v.len() >= need as usize);
+                        if (agree || anchored(e, mask)) && !negated() {
                             // A weak trigger counts once, at its best place (title over body).
                             let best = weak_best.entry((id, trigger), || (0.0, *e));
                             if title_factor * w.weak > best.0 {
@@ -293,6 +411,9 @@ pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: b
                         }
                         continue;
                     }
+                }
+                if negated() {
+                    continue;
                 }
                 let n = repeats.entry((id, trigger), || 0);
                 *n += 1;
@@ -313,16 +434,27 @@ pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: b
     }
 
     // A policy with only weak evidence yields to a policy it defers to that fired.
-    let fired: Vec<u16> =
-        policies.0.iter().filter(|(_, s)| s.score >= w.policy_threshold).map(|(id, _)| *id).collect();
+    let fired: Vec<u16> = policies
+        .0
+        .iter()
+        .filter(|(_, s)| s.score >= w.policy_threshold)
+        .map(|(id, _)| *id)
+        .collect();
     policies.0.retain(|(id, _)| {
         strong_policies.contains(id)
-            || !c.policy_yields.get(*id as usize).is_some_and(|ys| ys.iter().any(|y| fired.contains(y)))
+            || !c
+                .policy_yields
+                .get(*id as usize)
+                .is_some_and(|ys| ys.iter().any(|y| fired.contains(y)))
     });
 
     let mut out = Vec::new();
     let mut push = |map: Small<u16, Scored>, threshold: f32, make: &dyn Fn(u16) -> Option<Tag>| {
-        let mut v: Vec<_> = map.0.into_iter().filter(|(_, s)| include_below || s.score >= threshold).collect();
+        let mut v: Vec<_> = map
+            .0
+            .into_iter()
+            .filter(|(_, s)| include_below || s.score >= threshold)
+            .collect();
         v.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
         for (id, s) in v {
             if let Some(tag) = make(id) {
@@ -335,12 +467,23 @@ pub(crate) fn tag_scored(c: &Compiled, title: &str, body: &str, include_below: b
                         field.evidence(start, end, weight)
                     })
                     .collect();
-                out.push((AutoTag { tag, score: s.score, evidence }, fired));
+                out.push((
+                    AutoTag {
+                        tag,
+                        score: s.score,
+                        evidence,
+                    },
+                    fired,
+                ));
             }
         }
     };
-    push(countries, w.country_threshold, &|id| c.countries.get(id as usize).map(|s| Tag::country(s)));
-    push(policies, w.policy_threshold, &|id| c.policies.get(id as usize).map(|s| Tag::policy(s)));
+    push(countries, w.country_threshold, &|id| {
+        c.countries.get(id as usize).map(|s| Tag::country(s))
+    });
+    push(policies, w.policy_threshold, &|id| {
+        c.policies.get(id as usize).map(|s| Tag::policy(s))
+    });
     out
 }
 
@@ -348,7 +491,10 @@ fn add(map: &mut Small<u16, Scored>, id: u16, weight: f32, e: &Event) {
     if weight <= 0.0 {
         return;
     }
-    let s = map.entry(id, || Scored { score: 0.0, evidence: Vec::new() });
+    let s = map.entry(id, || Scored {
+        score: 0.0,
+        evidence: Vec::new(),
+    });
     s.score += weight;
     s.evidence.push((e.field, e.start, e.end, weight));
 }
@@ -381,12 +527,24 @@ impl<K: PartialEq + Copy, V> Small<K, V> {
     }
 }
 
-/// Set lookup without allocating for words already in lower case.
-fn in_set(set: &std::collections::HashSet<String>, word: &str) -> bool {
-    if word.bytes().any(|b| b.is_ascii_uppercase()) || !word.is_ascii() {
-        set.contains(&word.to_lowercase())
+/// Case-insensitive lookup in a sorted list of lower-case words, without allocating.
+fn in_set(set: &[String], word: &str) -> bool {
+    let lower = |s: &str| {
+        s.bytes()
+            .map(|b| b.to_ascii_lowercase())
+            .collect::<Vec<u8>>()
+    };
+    if word.is_ascii() {
+        set.binary_search_by(|probe| {
+            probe
+                .bytes()
+                .cmp(word.bytes().map(|b| b.to_ascii_lowercase()))
+        })
+        .is_ok()
     } else {
-        set.contains(word)
+        let w = lower(word);
+        set.binary_search_by(|probe| probe.as_bytes().cmp(w.as_slice()))
+            .is_ok()
     }
 }
 
@@ -425,7 +583,9 @@ fn looks_like_person(text: &str, start: usize, end: usize) -> bool {
     let rest = text.get(end..).unwrap_or_default();
     if let Some(after) = rest.strip_prefix(' ') {
         let mut chars = after.chars();
-        if chars.next().is_some_and(char::is_uppercase) && chars.next().is_some_and(char::is_lowercase) {
+        if chars.next().is_some_and(char::is_uppercase)
+            && chars.next().is_some_and(char::is_lowercase)
+        {
             return true;
         }
     }

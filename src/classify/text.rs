@@ -40,7 +40,11 @@ fn fold(c: char) -> Option<&'static str> {
 /// Normalise one pattern or field.
 pub(crate) fn normalize(orig: &str) -> Normalized<'_> {
     if orig.is_ascii() {
-        return Normalized { text: Cow::Borrowed(orig), orig_len: orig.len(), segs: Vec::new() };
+        return Normalized {
+            text: Cow::Borrowed(orig),
+            orig_len: orig.len(),
+            segs: Vec::new(),
+        };
     }
     let mut out = String::with_capacity(orig.len() + 16);
     let mut segs = Vec::new();
@@ -49,14 +53,22 @@ pub(crate) fn normalize(orig: &str) -> Normalized<'_> {
     let mut i = 0usize;
     while i < bytes.len() {
         // Copy the ASCII run up to the next non-ASCII character in one go.
-        let run = bytes.get(i..).and_then(|b| b.iter().position(|&c| c >= 0x80)).map_or(bytes.len(), |p| i + p);
+        let run = bytes
+            .get(i..)
+            .and_then(|b| b.iter().position(|&c| c >= 0x80))
+            .map_or(bytes.len(), |p| i + p);
         out.push_str(orig.get(i..run).unwrap_or_default());
         i = run;
-        let Some(c) = orig.get(i..).and_then(|r| r.chars().next()) else { break };
+        let Some(c) = orig.get(i..).and_then(|r| r.chars().next()) else {
+            break;
+        };
         // A base character and the combining marks after it normalise together; a mark after
         // an ASCII letter takes that letter back.
         let mut start = i;
-        if canonical_combining_class(c) != 0 && i > 0 && bytes.get(i - 1).is_some_and(u8::is_ascii_alphabetic) {
+        if canonical_combining_class(c) != 0
+            && i > 0
+            && bytes.get(i - 1).is_some_and(u8::is_ascii_alphabetic)
+        {
             start = i - 1;
             out.pop();
         }
@@ -77,14 +89,27 @@ pub(crate) fn normalize(orig: &str) -> Normalized<'_> {
             }
         }
         if buf != group {
-            segs.push(Seg { norm_start: out.len(), norm_len: buf.len(), orig_start: start, orig_len: end - start });
+            segs.push(Seg {
+                norm_start: out.len(),
+                norm_len: buf.len(),
+                orig_start: start,
+                orig_len: end - start,
+            });
         }
         out.push_str(&buf);
     }
     if segs.is_empty() {
-        return Normalized { text: Cow::Borrowed(orig), orig_len: orig.len(), segs };
+        return Normalized {
+            text: Cow::Borrowed(orig),
+            orig_len: orig.len(),
+            segs,
+        };
     }
-    Normalized { text: Cow::Owned(out), orig_len: orig.len(), segs }
+    Normalized {
+        text: Cow::Owned(out),
+        orig_len: orig.len(),
+        segs,
+    }
 }
 
 impl Normalized<'_> {
@@ -142,12 +167,42 @@ pub(crate) fn char_at(text: &str, pos: usize) -> Option<char> {
     text.get(pos..).and_then(|s| s.chars().next())
 }
 
-/// Up to `n` words before `pos`, nearest first, stopping at sentence punctuation.
-pub(crate) fn prev_words(text: &str, pos: usize, n: usize) -> Vec<&str> {
-    let mut out = Vec::new();
-    let Some(head) = text.get(..pos) else { return out };
+/// Up to four words near a position, without allocating.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Words<'a> {
+    words: [&'a str; 4],
+    len: usize,
+}
+
+impl<'a> Words<'a> {
+    fn push(&mut self, w: &'a str) {
+        if let Some(slot) = self.words.get_mut(self.len) {
+            *slot = w;
+            self.len += 1;
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.words.iter().take(self.len).copied()
+    }
+
+    pub fn first(&self) -> Option<&'a str> {
+        self.iter().next()
+    }
+
+    fn full(&self, n: usize) -> bool {
+        self.len >= n.min(self.words.len())
+    }
+}
+
+/// Up to `n` (≤ 4) words before `pos`, nearest first, stopping at sentence punctuation.
+pub(crate) fn prev_words(text: &str, pos: usize, n: usize) -> Words<'_> {
+    let mut out = Words::default();
+    let Some(head) = text.get(..pos) else {
+        return out;
+    };
     let mut end = head.len();
-    while out.len() < n {
+    while !out.full(n) {
         // Skip separators back to the previous word, giving up at a sentence break.
         let before = head.get(..end).unwrap_or_default();
         let mut word_end = None;
@@ -173,12 +228,14 @@ pub(crate) fn prev_words(text: &str, pos: usize, n: usize) -> Vec<&str> {
     out
 }
 
-/// Up to `n` words after `pos` (hyphenated words count as one), stopping at sentence punctuation.
-pub(crate) fn next_words(text: &str, pos: usize, n: usize) -> Vec<&str> {
-    let mut out = Vec::new();
-    let Some(tail) = text.get(pos..) else { return out };
+/// Up to `n` (≤ 4) words after `pos` (hyphenated words count as one), stopping at punctuation.
+pub(crate) fn next_words(text: &str, pos: usize, n: usize) -> Words<'_> {
+    let mut out = Words::default();
+    let Some(tail) = text.get(pos..) else {
+        return out;
+    };
     let mut chars = tail.char_indices().peekable();
-    while out.len() < n {
+    while !out.full(n) {
         let mut start = None;
         for (i, c) in chars.by_ref() {
             if is_word_char(c) {
@@ -218,37 +275,60 @@ pub(crate) fn at_sentence_start(text: &str, pos: usize) -> bool {
     true
 }
 
-/// Token and sentence index of each offset in `sorted` (ascending), in one scan.
-pub(crate) fn positions(text: &str, sorted: &[usize]) -> Vec<(u32, u32)> {
+/// Byte classes for [`positions`]: bit 0 = part of a word, bit 1 = ends a sentence always,
+/// bit 2 = ends a sentence when followed by whitespace ('.').
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if b.is_ascii_alphanumeric() || b >= 0x80 {
+            t[i] = 1;
+        }
+        i += 1;
+    }
+    t[b'!' as usize] = 2;
+    t[b'?' as usize] = 2;
+    t[b'\n' as usize] = 2;
+    t[b'.' as usize] = 4;
+    t
+};
+
+/// Token and sentence index at the offset of each item (items sorted by offset), in one scan.
+pub(crate) fn positions<T>(
+    text: &str,
+    items: &mut [T],
+    offset: impl Fn(&T) -> usize,
+    mut set: impl FnMut(&mut T, u32, u32),
+) {
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(sorted.len());
     let (mut tok, mut sent) = (0u32, 0u32);
-    let mut in_word = false;
+    let mut prev_word = 0u8;
     let mut i = 0usize;
-    for &target in sorted {
-        let target = target.min(bytes.len());
-        while i < target {
-            let b = bytes.get(i).copied().unwrap_or(b' ');
-            let word = b.is_ascii_alphanumeric() || b >= 0x80;
-            if word && !in_word {
-                tok += 1;
-            }
-            in_word = word;
-            if matches!(b, b'!' | b'?' | b'\n')
-                || (b == b'.' && bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace()))
+    for item in items.iter_mut() {
+        let target = offset(item).min(bytes.len());
+        for (j, &b) in bytes.get(i..target).unwrap_or_default().iter().enumerate() {
+            let class = CLASS[b as usize];
+            let word = class & 1;
+            tok += u32::from(word & !prev_word & 1);
+            prev_word = word;
+            if class & 2 != 0
+                || (class & 4 != 0 && bytes.get(i + j + 1).is_none_or(u8::is_ascii_whitespace))
             {
                 sent += 1;
             }
-            i += 1;
         }
-        out.push((tok, sent));
+        i = i.max(target);
+        set(item, tok, sent);
     }
-    out
 }
 
 /// Count tokens and sentences of a whole field.
 pub(crate) fn totals(text: &str) -> (u32, u32) {
-    positions(text, &[text.len()]).first().copied().unwrap_or((0, 0))
+    let mut out = [(0u32, 0u32)];
+    positions(text, &mut out, |_| text.len(), |o, t, s| *o = (t, s));
+    let [o] = out;
+    o
 }
 
 /// The line around `pos` (start, end) and whether it is mostly upper case ("LET US KNOW"),
@@ -256,8 +336,14 @@ pub(crate) fn totals(text: &str) -> (u32, u32) {
 pub(crate) fn caps_line(text: &str, pos: usize) -> (usize, usize, bool) {
     let bytes = text.as_bytes();
     let pos = pos.min(bytes.len());
-    let start = bytes.get(..pos).and_then(|b| b.iter().rposition(|&c| c == b'\n')).map_or(0, |i| i + 1);
-    let end = bytes.get(pos..).and_then(|b| b.iter().position(|&c| c == b'\n')).map_or(bytes.len(), |i| pos + i);
+    let start = bytes
+        .get(..pos)
+        .and_then(|b| b.iter().rposition(|&c| c == b'\n'))
+        .map_or(0, |i| i + 1);
+    let end = bytes
+        .get(pos..)
+        .and_then(|b| b.iter().position(|&c| c == b'\n'))
+        .map_or(bytes.len(), |i| pos + i);
     let (mut upper, mut lower) = (0u32, 0u32);
     for &b in bytes.get(start..end).unwrap_or_default() {
         if b.is_ascii_uppercase() {
@@ -282,7 +368,10 @@ mod tests {
         let (s, e) = (n.orig_start(p), n.orig_end(p + 5));
         assert_eq!(&orig[s..e], "China");
         let p = n.text.find("US").unwrap();
-        assert_eq!(&orig[n.orig_start(p)..n.orig_end(p + 2)], "\u{ff35}\u{ff33}");
+        assert_eq!(
+            &orig[n.orig_start(p)..n.orig_end(p + 2)],
+            "\u{ff35}\u{ff33}"
+        );
         let p = n.text.find("'s").unwrap();
         assert_eq!(&orig[n.orig_start(p)..n.orig_end(p + 2)], "\u{2019}s");
     }
@@ -291,8 +380,14 @@ mod tests {
     fn words_around() {
         let t = "Talks in The Hague. Rates matching Taiwan's levels";
         let p = t.find("Taiwan").unwrap();
-        assert_eq!(prev_words(t, p, 3), vec!["matching", "Rates"]);
-        assert_eq!(next_words(t, 0, 2), vec!["Talks", "in"]);
+        assert_eq!(
+            prev_words(t, p, 3).iter().collect::<Vec<_>>(),
+            vec!["matching", "Rates"]
+        );
+        assert_eq!(
+            next_words(t, 0, 2).iter().collect::<Vec<_>>(),
+            vec!["Talks", "in"]
+        );
         assert!(at_sentence_start(t, t.find("Rates").unwrap()));
         assert!(!at_sentence_start(t, p));
     }
