@@ -1,0 +1,2 @@
+#[path = "../../src/parse/sanitize.rs"]
+pub mod sanitize;
