@@ -93,6 +93,19 @@ pub struct EchomailSettings {
     pub area_charsets: BTreeMap<String, String>,
 }
 
+impl EchomailSettings {
+    /// The decoding table the echomail reader uses (names were checked when parsing).
+    pub fn charsets(&self) -> crate::ftn::Charsets {
+        use crate::ftn::Charset;
+        let by_name = |n: &str| Charset::from_chrs(n).unwrap_or(Charset::Cp437);
+        self.area_charsets
+            .iter()
+            .fold(crate::ftn::Charsets::new(by_name(&self.default_charset)), |acc, (area, name)| {
+                acc.with_area(area, by_name(name))
+            })
+    }
+}
+
 impl Default for EchomailSettings {
     fn default() -> Self {
         EchomailSettings { default_charset: "CP437".into(), area_charsets: BTreeMap::new() }
@@ -254,11 +267,22 @@ impl Config {
 
         let mut echomail = EchomailSettings::default();
         if let Some(e) = raw.echomail {
-            if let Some(c) = e.default_charset {
-                echomail.default_charset = c;
+            let known = |v: &Spanned<String>, key: &str| {
+                if crate::ftn::Charset::from_chrs(v.get_ref()).is_some() {
+                    Ok(v.get_ref().clone())
+                } else {
+                    Err(invalid(
+                        v.span().start,
+                        format!("key `{key}`: unknown charset {:?} (try CP437, CP850, CP866, LATIN-1, UTF-8)", v.get_ref()),
+                    ))
+                }
+            };
+            if let Some(c) = &e.default_charset {
+                echomail.default_charset = known(c, "default_charset")?;
             }
-            echomail.area_charsets =
-                e.area_charsets.into_iter().map(|(k, v)| (k.to_ascii_uppercase(), v)).collect();
+            for (area, c) in &e.area_charsets {
+                echomail.area_charsets.insert(area.to_ascii_uppercase(), known(c, "area_charsets")?);
+            }
         }
 
         let mut watches = Vec::new();
@@ -333,9 +357,9 @@ struct RawSettings {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEchomail {
-    default_charset: Option<String>,
+    default_charset: Option<Spanned<String>>,
     #[serde(default)]
-    area_charsets: BTreeMap<String, String>,
+    area_charsets: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -438,6 +462,8 @@ quit = "x"
         assert!(e.contains(":2:") && e.contains("concurency"), "{e}");
         let e = error_of("[[source]]\nname = \"a\"\npath = \"x\"\n[[source]]\nname = \"a\"\npath = \"y\"\n");
         assert!(e.contains(":5: key `name`") && e.contains("twice"), "{e}");
+        let e = error_of("[echomail]\ndefault_charset = \"KLINGON\"\n");
+        assert!(e.contains(":2: key `default_charset`: unknown charset"), "{e}");
         let e = error_of("[settings]\ntimeout_secs = 0\n");
         assert!(e.contains(":2: key `timeout_secs`"), "{e}");
     }

@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::classify::Tagger;
-use crate::config::{EchomailSettings, Location, Source};
+use crate::config::{Location, Source};
+use crate::ftn;
 use crate::parse;
 use crate::sources::http::{FetchLimits, FetchOutcome, Fetcher, Validators};
 use crate::sources::local;
@@ -168,9 +169,9 @@ fn run(ws: &mut Workspace, sources: &[Source], on_event: &mut dyn FnMut(SourceEv
     };
     let ctx = Arc::new(ProducerContext {
         tagger: Arc::clone(&ws.tagger),
-        echomail: ws.config.echomail.clone(),
+        charsets: ws.config.echomail.charsets(),
         max_bytes: fetch.max_bytes,
-        ftn_dir: ws.data_dir.join("ftn"),
+        data_dir: ws.data_dir.clone(),
     });
     let (tx, mut rx) = mpsc::channel::<Msg>(32);
 
@@ -217,13 +218,13 @@ fn run(ws: &mut Workspace, sources: &[Source], on_event: &mut dyn FnMut(SourceEv
                 let outcome = ws.store.ingest_batch(ids[source], &s.tags, &stories, now)?;
                 tallies.entry(source).or_default().outcome += outcome;
                 if let Some(file) = settle {
-                    settle_file(&ctx.ftn_dir, &file, None);
+                    settle_file(&ctx.data_dir, &file, None);
                 }
             }
             Msg::FileFailed { source, file, error, settle } => {
                 tracing::warn!("{}: {error}", sources[source].name);
                 if settle {
-                    settle_file(&ctx.ftn_dir, &file, Some(&error));
+                    settle_file(&ctx.data_dir, &file, Some(&error));
                 }
                 tallies.entry(source).or_default().file_errors.push(error);
             }
@@ -270,9 +271,9 @@ fn run(ws: &mut Workspace, sources: &[Source], on_event: &mut dyn FnMut(SourceEv
 
 struct ProducerContext {
     tagger: Arc<Tagger>,
-    echomail: EchomailSettings,
+    charsets: ftn::Charsets,
     max_bytes: u64,
-    ftn_dir: PathBuf,
+    data_dir: PathBuf,
 }
 
 impl ProducerContext {
@@ -320,14 +321,21 @@ async fn fetch_source(
 /// Read every finished file of a path source. In an inbound folder each file is settled
 /// (moved to done/ or bad/) by the consumer after its stories are committed.
 fn read_source(i: usize, path: &Path, inbound: bool, ctx: &ProducerContext, tx: &mpsc::Sender<Msg>) -> FetchRecord {
-    let files = match local::list_files(path) {
+    // An inbound folder holds only what binkd finished receiving; elsewhere, every file.
+    let listed = if inbound {
+        ftn::inbound::finished_files(path, std::time::Duration::ZERO)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    } else {
+        local::list_files(path).map_err(|e| e.to_string())
+    };
+    let files = match listed {
         Ok(f) => f,
-        Err(e) => return FetchRecord::Failure { error: e.to_string(), retry_after: None },
+        Err(error) => return FetchRecord::Failure { error, retry_after: None },
     };
     for file in files {
         let result = local::read_capped(&file, ctx.max_bytes)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| parse::any(&file, &bytes, &ctx.echomail).map_err(|e| format!("{}: {e}", file.display())));
+            .and_then(|bytes| parse::any(&file, &bytes, &ctx.charsets, ctx.max_bytes).map_err(|e| format!("{}: {e}", file.display())));
         let msg = match result {
             Ok(stories) => Msg::Batch { source: i, stories: ctx.tag_all(stories), settle: inbound.then(|| file.clone()) },
             Err(error) => Msg::FileFailed { source: i, file: file.clone(), error, settle: inbound },
@@ -340,8 +348,12 @@ fn read_source(i: usize, path: &Path, inbound: bool, ctx: &ProducerContext, tx: 
 }
 
 /// Move a tossed inbound file out of the way: to done/, or to bad/ beside its reason.
-fn settle_file(ftn_dir: &Path, file: &Path, error: Option<&str>) {
-    if let Err(e) = parse::settle_inbound(ftn_dir, file, error) {
+fn settle_file(data_dir: &Path, file: &Path, error: Option<&str>) {
+    let verdict = match error {
+        None => ftn::inbound::Verdict::Done,
+        Some(reason) => ftn::inbound::Verdict::Bad(reason),
+    };
+    if let Err(e) = ftn::inbound::settle(data_dir, file, verdict) {
         tracing::error!("cannot move {} out of the inbound folder: {e}", file.display());
     }
 }

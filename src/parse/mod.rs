@@ -9,27 +9,28 @@ pub mod sanitize;
 
 use std::path::Path;
 
-use crate::config::EchomailSettings;
+use crate::ftn;
 use crate::model::ParsedStory;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
     #[error(transparent)]
     Feed(#[from] feed::FeedError),
-    #[error("not a feed, packet, bundle or BBS text export")]
-    Unrecognised,
+    #[error(transparent)]
+    Ftn(#[from] ftn::FtnError),
 }
 
-/// Parse a local file of any supported kind, recognised by content, not by name.
-pub fn any(_path: &Path, bytes: &[u8], _echomail: &EchomailSettings) -> Result<Vec<ParsedStory>, ParseError> {
+/// Parse a local file of any supported kind, recognised by content, not by name: a feed,
+/// an FTN packet, an ArcMail bundle or a BBS text export. Tolerated oddities are logged.
+pub fn any(path: &Path, bytes: &[u8], charsets: &ftn::Charsets, max_bytes: u64) -> Result<Vec<ParsedStory>, ParseError> {
     if feed::sniff(bytes) {
         return Ok(feed::parse(bytes, None)?);
     }
-    Err(ParseError::Unrecognised)
-}
-
-/// Move a processed inbound file to `<ftn_dir>/done`, or to `<ftn_dir>/bad` beside a
-/// `.reason` file when `error` is given.
-pub fn settle_inbound(_ftn_dir: &Path, _file: &Path, _error: Option<&str>) -> std::io::Result<()> {
-    Ok(())
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let limits = ftn::Limits { max_total_bytes: max_bytes, ..ftn::Limits::default() };
+    let (stories, warnings) = ftn::stories_from_file(&name, bytes, charsets, limits)?;
+    for w in warnings {
+        tracing::warn!("{}: {w}", path.display());
+    }
+    Ok(stories)
 }
