@@ -500,5 +500,114 @@ impl IndexUpdate<'_> {
     }
 }
 
+// ---- added for the terminal interface (tui): bulk ids and weekly trend counts ----------
+
+/// Stories per week for a filter, split by the top values of one facet field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trend {
+    /// Start of each week, oldest first.
+    pub weeks: Vec<DateTime<Utc>>,
+    /// All matching stories per week.
+    pub total: Vec<u64>,
+    /// The top values of the split field (lower-cased), each with its count per week.
+    pub series: Vec<(String, Vec<u64>)>,
+}
+
+impl SearchIndex {
+    /// Ids of every story matching `query` and `filters` (mark-all-read for a filter). Reads
+    /// the `id` fast field only; no stored document is loaded.
+    pub fn matching_ids(&self, query: &str, filters: &[(FacetField, String)]) -> Result<Vec<StoryId>> {
+        let searcher = self.reader.searcher();
+        let q = self.parse(query, filters)?;
+        let docs = searcher.search(&q, &tantivy::collector::DocSetCollector).map_err(self.tv())?;
+        let mut columns = BTreeMap::new();
+        let mut ids = Vec::with_capacity(docs.len());
+        for addr in docs {
+            let column = match columns.entry(addr.segment_ord) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    let col = searcher.segment_reader(addr.segment_ord).fast_fields().u64("id").map_err(self.tv())?;
+                    v.insert(col)
+                }
+            };
+            if let Some(id) = column.first(addr.doc_id) {
+                ids.push(id as StoryId);
+            }
+        }
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// Stories per week over the `weeks` weeks before `now` (by `published`), for the stories
+    /// matching `query` and `filters`, split by the `top` most frequent values of `split`.
+    /// One aggregation pass: a terms bucket with a date histogram under it.
+    pub fn weekly_counts(
+        &self,
+        query: &str,
+        filters: &[(FacetField, String)],
+        split: FacetField,
+        top: usize,
+        weeks: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Trend> {
+        const WEEK: i64 = 7 * 86_400;
+        let weeks = weeks.clamp(1, 520);
+        // Week slots end at the start of the week after `now`, aligned to tantivy's fixed
+        // 7-day buckets (counted from the Unix epoch) so every bucket falls in one slot.
+        let end = (now.timestamp().div_euclid(WEEK) + 1) * WEEK;
+        let start = end - weeks as i64 * WEEK;
+        let searcher = self.reader.searcher();
+        let user = self.parse(query, filters)?;
+        let range = tantivy::query::RangeQuery::new(
+            std::ops::Bound::Included(Term::from_field_date(
+                self.fields.published,
+                tantivy::DateTime::from_timestamp_secs(start),
+            )),
+            std::ops::Bound::Excluded(Term::from_field_date(self.fields.published, tantivy::DateTime::from_timestamp_secs(end))),
+        );
+        let q = BooleanQuery::new(vec![(Occur::Must, user), (Occur::Must, Box::new(range))]);
+        let histogram = serde_json::json!({ "date_histogram": { "field": "published", "fixed_interval": "7d" } });
+        let spec = serde_json::json!({
+            "all": histogram,
+            "split": { "terms": { "field": split.name(), "size": top.max(1) }, "aggs": { "weeks": histogram } },
+        });
+        let aggs: Aggregations = serde_json::from_value(spec).map_err(|e| IndexError::Query(e.to_string()))?;
+        let collector = AggregationCollector::from_aggs(aggs, Default::default());
+        let results: AggregationResults = searcher.search(&q, &collector).map_err(self.tv())?;
+
+        let slots = |result: Option<&AggregationResult>| -> Vec<u64> {
+            let mut out = vec![0u64; weeks];
+            if let Some(AggregationResult::BucketResult(BucketResult::Histogram {
+                buckets: tantivy::aggregation::agg_result::BucketEntries::Vec(buckets),
+            })) = result
+            {
+                for b in buckets {
+                    let tantivy::aggregation::Key::F64(ms) = b.key else { continue };
+                    let secs = (ms / 1000.0) as i64;
+                    let slot = (secs - start).div_euclid(WEEK);
+                    if let Some(n) = usize::try_from(slot).ok().and_then(|i| out.get_mut(i)) {
+                        *n += b.doc_count;
+                    }
+                }
+            }
+            out
+        };
+        let mut trend = Trend {
+            weeks: (0..weeks)
+                .filter_map(|i| DateTime::from_timestamp(start + i as i64 * WEEK, 0))
+                .collect(),
+            total: slots(results.0.get("all")),
+            series: Vec::new(),
+        };
+        if let Some(AggregationResult::BucketResult(BucketResult::Terms { buckets, .. })) = results.0.get("split") {
+            for b in buckets {
+                let tantivy::aggregation::Key::Str(name) = &b.key else { continue };
+                trend.series.push((name.clone(), slots(b.sub_aggregation.0.get("weeks"))));
+            }
+        }
+        Ok(trend)
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -83,3 +83,29 @@ fn unreadable_index_is_rebuilt_not_fatal() {
     assert!(fresh);
     assert_eq!(idx.doc_count(), 0);
 }
+
+// ---- added for the terminal interface (tui) ---------------------------------------------
+
+#[test]
+fn matching_ids_and_weekly_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, _) = SearchIndex::open_or_create(&dir.path().join("tantivy")).unwrap();
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    w.upsert(&doc(1, "Entity List additions", "exports", 1, &["US", "CN"], &["entity-list"])).unwrap();
+    w.upsert(&doc(2, "Dutch lithography", "exports", 9, &["NL"], &["export-controls"])).unwrap();
+    w.upsert(&doc(3, "Tariffs", "talks", 10, &["US"], &[])).unwrap();
+    w.upsert(&doc(4, "Old news", "exports", 400, &["US"], &[])).unwrap();
+    w.commit().unwrap();
+
+    assert_eq!(idx.matching_ids("exports", &[]).unwrap(), vec![1, 2, 4]);
+    assert_eq!(idx.matching_ids("", &[(FacetField::Country, "US".into())]).unwrap(), vec![1, 3, 4]);
+    assert!(idx.matching_ids("(bad", &[]).is_err());
+
+    let trend = idx.weekly_counts("", &[], FacetField::Country, 2, 4, Utc::now()).unwrap();
+    assert_eq!(trend.weeks.len(), 4);
+    assert_eq!(trend.total.iter().sum::<u64>(), 3, "{trend:?}");
+    assert_eq!(trend.series[0].0, "us");
+    assert_eq!(trend.series[0].1.iter().sum::<u64>(), 2, "{trend:?}");
+    assert_eq!(trend.series.len(), 2);
+    assert!(trend.weeks.windows(2).all(|w| w[1] - w[0] == chrono::Duration::days(7)));
+}
