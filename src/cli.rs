@@ -134,7 +134,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Command::EvalTags { file } = &command {
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
         let tagger = echowatch::classify::Tagger::builtin();
-        let report = echowatch::classify::eval::evaluate(&tagger, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let report = echowatch::classify::eval::evaluate(&tagger, &text)?;
         print!("{report}");
         return Ok(ExitCode::SUCCESS);
     }

@@ -13,14 +13,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-use crate::classify::Tagger;
 use crate::config::{Location, Source};
 use crate::ftn;
 use crate::parse;
 use crate::sources::http::{FetchLimits, FetchOutcome, Fetcher, Validators};
 use crate::sources::local;
 use crate::store::{BatchOutcome, FetchRecord, Incoming, SourceId};
-use crate::workspace::{Workspace, WorkspaceError};
+use crate::workspace::{LazyTagger, Workspace, WorkspaceError};
 
 /// What happened to one source in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +167,7 @@ fn run(ws: &mut Workspace, sources: &[Source], on_event: &mut dyn FnMut(SourceEv
         user_agent: fetch.user_agent.clone(),
     };
     let ctx = Arc::new(ProducerContext {
-        tagger: Arc::clone(&ws.tagger),
+        tagger: ws.lazy_tagger(),
         charsets: ws.config.echomail.charsets(),
         max_bytes: fetch.max_bytes,
         data_dir: ws.data_dir.clone(),
@@ -270,21 +269,23 @@ fn run(ws: &mut Workspace, sources: &[Source], on_event: &mut dyn FnMut(SourceEv
 }
 
 struct ProducerContext {
-    tagger: Arc<Tagger>,
+    tagger: LazyTagger,
     charsets: ftn::Charsets,
     max_bytes: u64,
     data_dir: PathBuf,
 }
 
 impl ProducerContext {
-    fn tag_all(&self, stories: Vec<crate::model::ParsedStory>) -> Vec<Incoming> {
-        stories
+    /// Attach the tagger's verdict to each story. Fails only if user rules do not load.
+    fn tag_all(&self, stories: Vec<crate::model::ParsedStory>) -> Result<Vec<Incoming>, String> {
+        let tagger = self.tagger.get().map_err(|e| e.to_string())?;
+        Ok(stories
             .into_iter()
             .map(|story| {
-                let auto_tags = self.tagger.tag(&story.title, &story.body);
+                let auto_tags = tagger.tag(&story.title, &story.body);
                 Incoming { story, auto_tags }
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -302,7 +303,7 @@ async fn fetch_source(
         }
         Ok(FetchOutcome::Fetched { body, validators, final_url, .. }) => {
             let parsed = tokio::task::spawn_blocking(move || {
-                parse::feed::parse(&body, Some(&final_url)).map(|stories| ctx.tag_all(stories))
+                parse::feed::parse(&body, Some(&final_url)).map_err(|e| e.to_string()).and_then(|stories| ctx.tag_all(stories))
             })
             .await;
             match parsed {
@@ -337,8 +338,13 @@ fn read_source(i: usize, path: &Path, inbound: bool, ctx: &ProducerContext, tx: 
             .map_err(|e| e.to_string())
             .and_then(|bytes| parse::any(&file, &bytes, &ctx.charsets, ctx.max_bytes).map_err(|e| format!("{}: {e}", file.display())));
         let msg = match result {
-            Ok(stories) => Msg::Batch { source: i, stories: ctx.tag_all(stories), settle: inbound.then(|| file.clone()) },
+            // A file that cannot be read or parsed is set aside; a tagger failure (the user's
+            // rules file) is not the file's fault, so it stays in place for the next run.
             Err(error) => Msg::FileFailed { source: i, file: file.clone(), error, settle: inbound },
+            Ok(stories) => match ctx.tag_all(stories) {
+                Ok(stories) => Msg::Batch { source: i, stories, settle: inbound.then(|| file.clone()) },
+                Err(error) => Msg::FileFailed { source: i, file: file.clone(), error, settle: false },
+            },
         };
         if tx.blocking_send(msg).is_err() {
             break;

@@ -3,7 +3,7 @@
 //! between store commit and index commit, a deleted or unreadable index) is indexed on open.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::classify::Tagger;
@@ -35,7 +35,38 @@ pub struct Workspace {
     pub data_dir: PathBuf,
     pub store: Store,
     pub index: SearchIndex,
-    pub tagger: Arc<Tagger>,
+    tagger: LazyTagger,
+}
+
+/// The tagger, built on first use. Building it takes tens of milliseconds (a few thousand
+/// patterns), which a warm sync where every feed answers 304 should not pay; `open` starts
+/// building it on a spare thread so a cold sync rarely waits either.
+#[derive(Clone)]
+pub struct LazyTagger {
+    cell: Arc<OnceLock<Result<Arc<Tagger>, String>>>,
+    rules: Option<PathBuf>,
+}
+
+impl LazyTagger {
+    pub fn new(rules: Option<PathBuf>) -> LazyTagger {
+        LazyTagger { cell: Arc::new(OnceLock::new()), rules }
+    }
+
+    /// Start building in the background; `get` then waits only for what is left.
+    pub fn warm_up(&self) {
+        let this = self.clone();
+        std::thread::spawn(move || {
+            let _ = this.get();
+        });
+    }
+
+    pub fn get(&self) -> Result<Arc<Tagger>, WorkspaceError> {
+        let built = self.cell.get_or_init(|| load_tagger(self.rules.as_deref()).map(Arc::new).map_err(|e| e.to_string()));
+        built.clone().map_err(|message| WorkspaceError::Rules {
+            path: self.rules.clone().unwrap_or_default(),
+            message,
+        })
+    }
 }
 
 impl Workspace {
@@ -49,7 +80,8 @@ impl Workspace {
             tracing::info!("search index was missing or unreadable: rebuilding it from the store");
             store.queue_all()?;
         }
-        let tagger = Arc::new(load_tagger(&config)?);
+        let tagger = LazyTagger::new(config.tagger_rules.clone());
+        tagger.warm_up();
         let mut ws = Workspace { config, data_dir: data_dir.to_path_buf(), store, index, tagger };
         ws.flush_index()?;
         Ok(ws)
@@ -97,12 +129,23 @@ impl Workspace {
         Ok(n)
     }
 
+    /// The tagger (waits for it to be built).
+    pub fn tagger(&self) -> Result<Arc<Tagger>, WorkspaceError> {
+        self.tagger.get()
+    }
+
+    /// A handle to give to other threads.
+    pub fn lazy_tagger(&self) -> LazyTagger {
+        self.tagger.clone()
+    }
+
     /// Re-run the tagger over every stored story (after a change of rules), then reindex.
     /// Manual tags are untouched and keep winning. Returns the number of stories retagged.
     pub fn retag(&mut self) -> Result<usize, WorkspaceError> {
+        let tagger = self.tagger()?;
         let mut updates = Vec::new();
         self.store.for_each_story(|story| {
-            updates.push((story.id, self.tagger.tag(&story.title, &story.body)));
+            updates.push((story.id, tagger.tag(&story.title, &story.body)));
             Ok(())
         })?;
         for (id, tags) in &updates {
@@ -113,9 +156,8 @@ impl Workspace {
     }
 }
 
-fn load_tagger(config: &Config) -> Result<Tagger, WorkspaceError> {
-    let Some(path) = &config.tagger_rules else { return Ok(Tagger::builtin()) };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| WorkspaceError::Rules { path: path.clone(), message: e.to_string() })?;
-    Tagger::with_overlay(&text).map_err(|e| WorkspaceError::Rules { path: path.clone(), message: e.to_string() })
+fn load_tagger(rules: Option<&Path>) -> Result<Tagger, String> {
+    let Some(path) = rules else { return Ok(Tagger::builtin()) };
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    Tagger::with_overlay(&text).map_err(|e| e.to_string())
 }

@@ -105,14 +105,14 @@ pub enum Format {
 /// Writes stories one by one in the chosen format.
 pub enum Exporter<W: Write> {
     Jsonl(W),
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
 }
 
 impl<W: Write> Exporter<W> {
     pub fn new(format: Format, out: W) -> csv::Result<Self> {
         Ok(match format {
             Format::Jsonl => Exporter::Jsonl(out),
-            Format::Csv => Exporter::Csv(csv_writer(out)?),
+            Format::Csv => Exporter::Csv(Box::new(csv_writer(out)?)),
         })
     }
 

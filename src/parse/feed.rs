@@ -127,7 +127,8 @@ second line</description></item>
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(parse(b"<rss><channel><item><title>unclosed", None).is_err() || true);
+        // Truncated XML: feed-rs may recover what it can, but must not panic.
+        let _ = parse(b"<rss><channel><item><title>unclosed", None);
         assert!(parse(b"\xff\xfe\x00garbage", None).is_err());
     }
 }
