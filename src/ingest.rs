@@ -64,7 +64,10 @@ impl SyncReport {
         if self.deferred > 0 {
             line.push_str(&format!(", {} waiting (Retry-After)", self.deferred));
         }
-        line.push_str(&format!("; stories: {} new, {} updated", self.stories.new, self.stories.updated));
+        line.push_str(&format!(
+            "; stories: {} new, {} updated",
+            self.stories.new, self.stories.updated
+        ));
         line
     }
 }
@@ -83,9 +86,18 @@ pub enum IngestError {
 
 enum Msg {
     /// Stories of one source (or one file of a folder source).
-    Batch { source: usize, stories: Vec<Incoming>, settle: Option<PathBuf> },
+    Batch {
+        source: usize,
+        stories: Vec<Incoming>,
+        settle: Option<PathBuf>,
+    },
     /// One file of a folder source could not be used; the rest go on.
-    FileFailed { source: usize, file: PathBuf, error: String, settle: bool },
+    FileFailed {
+        source: usize,
+        file: PathBuf,
+        error: String,
+        settle: bool,
+    },
     /// The source is finished.
     Done { source: usize, record: FetchRecord },
 }
@@ -97,7 +109,11 @@ struct Tally {
 }
 
 /// Fetch or read the given sources (all of the config when `only` is empty) and ingest them.
-pub fn sync(ws: &mut Workspace, only: &[String], on_event: &mut dyn FnMut(SourceEvent<'_>)) -> Result<SyncReport, IngestError> {
+pub fn sync(
+    ws: &mut Workspace,
+    only: &[String],
+    on_event: &mut dyn FnMut(SourceEvent<'_>),
+) -> Result<SyncReport, IngestError> {
     for name in only {
         if ws.config.source(name).is_none() {
             return Err(IngestError::UnknownSource(name.clone()));
@@ -115,7 +131,11 @@ pub fn sync(ws: &mut Workspace, only: &[String], on_event: &mut dyn FnMut(Source
 
 /// Ingest local files or folders once (`echowatch import`). Each path is its own source,
 /// named `import:` and the path as given; nothing is moved.
-pub fn import(ws: &mut Workspace, paths: &[PathBuf], on_event: &mut dyn FnMut(SourceEvent<'_>)) -> Result<SyncReport, IngestError> {
+pub fn import(
+    ws: &mut Workspace,
+    paths: &[PathBuf],
+    on_event: &mut dyn FnMut(SourceEvent<'_>),
+) -> Result<SyncReport, IngestError> {
     let sources: Vec<Source> = paths
         .iter()
         .map(|p| Source {
@@ -129,7 +149,11 @@ pub fn import(ws: &mut Workspace, paths: &[PathBuf], on_event: &mut dyn FnMut(So
     run(ws, &sources, on_event)
 }
 
-fn run(ws: &mut Workspace, sources: &[Source], on_event: &mut dyn FnMut(SourceEvent<'_>)) -> Result<SyncReport, IngestError> {
+fn run(
+    ws: &mut Workspace,
+    sources: &[Source],
+    on_event: &mut dyn FnMut(SourceEvent<'_>),
+) -> Result<SyncReport, IngestError> {
     let now = Utc::now();
     let mut report = SyncReport::default();
     let total = sources.len();
@@ -145,10 +169,21 @@ fn run(ws: &mut Workspace, sources: &[Source], on_event: &mut dyn FnMut(SourceEv
         if let Some(until) = state.next_fetch_after.filter(|t| *t > now) {
             report.deferred += 1;
             done += 1;
-            on_event(SourceEvent { name: &s.name, status: &SourceStatus::Deferred(until), done, total });
+            on_event(SourceEvent {
+                name: &s.name,
+                status: &SourceStatus::Deferred(until),
+                done,
+                total,
+            });
             continue;
         }
-        work.push((i, Validators { etag: state.etag, last_modified: state.last_modified }));
+        work.push((
+            i,
+            Validators {
+                etag: state.etag,
+                last_modified: state.last_modified,
+            },
+        ));
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -192,7 +227,10 @@ fn run(ws: &mut Workspace, sources: &[Source], on_event: &mut dyn FnMut(SourceEv
                 runtime.spawn(async move {
                     let record = match fetcher {
                         Some(f) => fetch_source(&f, i, &url, validators, ctx, &tx).await,
-                        None => FetchRecord::Failure { error: "HTTP client unavailable".into(), retry_after: None },
+                        None => FetchRecord::Failure {
+                            error: "HTTP client unavailable".into(),
+                            retry_after: None,
+                        },
                     };
                     let _ = tx.send(Msg::Done { source: i, record }).await;
                 });
@@ -212,7 +250,11 @@ fn run(ws: &mut Workspace, sources: &[Source], on_event: &mut dyn FnMut(SourceEv
     let mut tallies: HashMap<usize, Tally> = HashMap::new();
     while let Some(msg) = rx.blocking_recv() {
         match msg {
-            Msg::Batch { source, stories, settle } => {
+            Msg::Batch {
+                source,
+                stories,
+                settle,
+            } => {
                 let s = &sources[source];
                 let outcome = ws.store.ingest_batch(ids[source], &s.tags, &stories, now)?;
                 tallies.entry(source).or_default().outcome += outcome;
@@ -220,7 +262,12 @@ fn run(ws: &mut Workspace, sources: &[Source], on_event: &mut dyn FnMut(SourceEv
                     settle_file(&ctx.data_dir, &file, None);
                 }
             }
-            Msg::FileFailed { source, file, error, settle } => {
+            Msg::FileFailed {
+                source,
+                file,
+                error,
+                settle,
+            } => {
                 tracing::warn!("{}: {error}", sources[source].name);
                 if settle {
                     settle_file(&ctx.data_dir, &file, Some(&error));
@@ -230,15 +277,15 @@ fn run(ws: &mut Workspace, sources: &[Source], on_event: &mut dyn FnMut(SourceEv
             Msg::Done { source, record } => {
                 let tally = tallies.remove(&source).unwrap_or_default();
                 let s = &sources[source];
-                let record = match (&record, tally.file_errors.first()) {
-                    (FetchRecord::Success { .. } | FetchRecord::Unchanged { .. }, Some(first)) => FetchRecord::Failure {
-                        error: if tally.file_errors.len() > 1 {
-                            format!("{first} (and {} more files)", tally.file_errors.len() - 1)
-                        } else {
-                            first.clone()
-                        },
-                        retry_after: None,
-                    },
+                let record = match &record {
+                    FetchRecord::Success { .. } | FetchRecord::Unchanged { .. }
+                        if !tally.file_errors.is_empty() =>
+                    {
+                        FetchRecord::Failure {
+                            error: file_errors_message(&tally.file_errors),
+                            retry_after: None,
+                        }
+                    }
                     _ => record,
                 };
                 ws.store.record_fetch(ids[source], Utc::now(), &record)?;
@@ -249,7 +296,9 @@ fn run(ws: &mut Workspace, sources: &[Source], on_event: &mut dyn FnMut(SourceEv
                         report.failures.push((s.name.clone(), error.clone()));
                         SourceStatus::Failed(error.clone())
                     }
-                    FetchRecord::Success { .. } if tally.outcome.new + tally.outcome.updated > 0 => {
+                    FetchRecord::Success { .. }
+                        if tally.outcome.new + tally.outcome.updated > 0 =>
+                    {
                         report.ok += 1;
                         SourceStatus::Ok
                     }
@@ -259,13 +308,33 @@ fn run(ws: &mut Workspace, sources: &[Source], on_event: &mut dyn FnMut(SourceEv
                     }
                 };
                 done += 1;
-                on_event(SourceEvent { name: &s.name, status: &status, done, total });
+                on_event(SourceEvent {
+                    name: &s.name,
+                    status: &status,
+                    done,
+                    total,
+                });
             }
         }
     }
     runtime.shutdown_background();
     report.indexed = ws.flush_index()?;
     Ok(report)
+}
+
+/// Every failed file of a folder source, one per line (at most ten, then a count).
+fn file_errors_message(errors: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut msg = errors
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n  ");
+    if errors.len() > SHOWN {
+        msg.push_str(&format!("\n  … and {} more files", errors.len() - SHOWN));
+    }
+    msg
 }
 
 struct ProducerContext {
@@ -298,30 +367,62 @@ async fn fetch_source(
     tx: &mpsc::Sender<Msg>,
 ) -> FetchRecord {
     match fetcher.fetch(url, &validators).await {
-        Ok(FetchOutcome::NotModified { validators }) => {
-            FetchRecord::Unchanged { etag: validators.etag, last_modified: validators.last_modified }
-        }
-        Ok(FetchOutcome::Fetched { body, validators, final_url, .. }) => {
+        Ok(FetchOutcome::NotModified { validators }) => FetchRecord::Unchanged {
+            etag: validators.etag,
+            last_modified: validators.last_modified,
+        },
+        Ok(FetchOutcome::Fetched {
+            body,
+            validators,
+            final_url,
+            ..
+        }) => {
             let parsed = tokio::task::spawn_blocking(move || {
-                parse::feed::parse(&body, Some(&final_url)).map_err(|e| e.to_string()).and_then(|stories| ctx.tag_all(stories))
+                parse::feed::parse(&body, Some(&final_url))
+                    .map_err(|e| e.to_string())
+                    .and_then(|stories| ctx.tag_all(stories))
             })
             .await;
             match parsed {
                 Ok(Ok(stories)) => {
-                    let _ = tx.send(Msg::Batch { source: i, stories, settle: None }).await;
-                    FetchRecord::Success { etag: validators.etag, last_modified: validators.last_modified }
+                    let _ = tx
+                        .send(Msg::Batch {
+                            source: i,
+                            stories,
+                            settle: None,
+                        })
+                        .await;
+                    FetchRecord::Success {
+                        etag: validators.etag,
+                        last_modified: validators.last_modified,
+                    }
                 }
-                Ok(Err(e)) => FetchRecord::Failure { error: format!("{url}: {e}"), retry_after: None },
-                Err(e) => FetchRecord::Failure { error: format!("{url}: parser crashed: {e}"), retry_after: None },
+                Ok(Err(e)) => FetchRecord::Failure {
+                    error: format!("{url}: {e}"),
+                    retry_after: None,
+                },
+                Err(e) => FetchRecord::Failure {
+                    error: format!("{url}: parser crashed: {e}"),
+                    retry_after: None,
+                },
             }
         }
-        Err(e) => FetchRecord::Failure { error: e.to_string(), retry_after: e.retry_after() },
+        Err(e) => FetchRecord::Failure {
+            error: e.to_string(),
+            retry_after: e.retry_after(),
+        },
     }
 }
 
 /// Read every finished file of a path source. In an inbound folder each file is settled
 /// (moved to done/ or bad/) by the consumer after its stories are committed.
-fn read_source(i: usize, path: &Path, inbound: bool, ctx: &ProducerContext, tx: &mpsc::Sender<Msg>) -> FetchRecord {
+fn read_source(
+    i: usize,
+    path: &Path,
+    inbound: bool,
+    ctx: &ProducerContext,
+    tx: &mpsc::Sender<Msg>,
+) -> FetchRecord {
     // An inbound folder holds only what binkd finished receiving; elsewhere, every file.
     let listed = if inbound {
         ftn::inbound::finished_files(path, std::time::Duration::ZERO)
@@ -331,26 +432,51 @@ fn read_source(i: usize, path: &Path, inbound: bool, ctx: &ProducerContext, tx: 
     };
     let files = match listed {
         Ok(f) => f,
-        Err(error) => return FetchRecord::Failure { error, retry_after: None },
+        Err(error) => {
+            return FetchRecord::Failure {
+                error,
+                retry_after: None,
+            };
+        }
     };
     for file in files {
         let result = local::read_capped(&file, ctx.max_bytes)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| parse::any(&file, &bytes, &ctx.charsets, ctx.max_bytes).map_err(|e| format!("{}: {e}", file.display())));
+            .and_then(|bytes| {
+                parse::any(&file, &bytes, &ctx.charsets, ctx.max_bytes)
+                    .map_err(|e| format!("{}: {e}", file.display()))
+            });
         let msg = match result {
             // A file that cannot be read or parsed is set aside; a tagger failure (the user's
             // rules file) is not the file's fault, so it stays in place for the next run.
-            Err(error) => Msg::FileFailed { source: i, file: file.clone(), error, settle: inbound },
+            Err(error) => Msg::FileFailed {
+                source: i,
+                file: file.clone(),
+                error,
+                settle: inbound,
+            },
             Ok(stories) => match ctx.tag_all(stories) {
-                Ok(stories) => Msg::Batch { source: i, stories, settle: inbound.then(|| file.clone()) },
-                Err(error) => Msg::FileFailed { source: i, file: file.clone(), error, settle: false },
+                Ok(stories) => Msg::Batch {
+                    source: i,
+                    stories,
+                    settle: inbound.then(|| file.clone()),
+                },
+                Err(error) => Msg::FileFailed {
+                    source: i,
+                    file: file.clone(),
+                    error,
+                    settle: false,
+                },
             },
         };
         if tx.blocking_send(msg).is_err() {
             break;
         }
     }
-    FetchRecord::Success { etag: None, last_modified: None }
+    FetchRecord::Success {
+        etag: None,
+        last_modified: None,
+    }
 }
 
 /// Move a tossed inbound file out of the way: to done/, or to bad/ beside its reason.
@@ -360,6 +486,9 @@ fn settle_file(data_dir: &Path, file: &Path, error: Option<&str>) {
         Some(reason) => ftn::inbound::Verdict::Bad(reason),
     };
     if let Err(e) = ftn::inbound::settle(data_dir, file, verdict) {
-        tracing::error!("cannot move {} out of the inbound folder: {e}", file.display());
+        tracing::error!(
+            "cannot move {} out of the inbound folder: {e}",
+            file.display()
+        );
     }
 }

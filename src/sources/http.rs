@@ -107,7 +107,7 @@ pub enum FetchError {
     TooLarge { url: String, limit: u64 },
     #[error("{url}: more than {limit} redirects")]
     TooManyRedirects { url: String, limit: usize },
-    #[error("{url}: HTTP status {status}, server asks to wait until {until}")]
+    #[error("{url}: HTTP status {status}, server asks to wait until {}", until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]
     RetryAfter {
         url: String,
         until: DateTime<Utc>,

@@ -1,0 +1,443 @@
+//! End-to-end tests of the `echowatch` binary against a real HTTP server on 127.0.0.1,
+//! a real SQLite file and a real tantivy index.
+
+#[path = "support/http_server.rs"]
+mod http_server;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use http_server::{Route, TestServer, paths, sample_rss};
+use serde_json::Value;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new(config: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("feeds.toml"), config).unwrap();
+        Env { dir }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_echowatch"))
+            .arg("--config")
+            .arg(self.path("feeds.toml"))
+            .args(args)
+            .env_remove("ECHOWATCH_DATA")
+            .output()
+            .unwrap()
+    }
+
+    fn run_ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json_lines(&self, args: &[&str]) -> Vec<Value> {
+        self.run_ok(args)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn source(name: &str, url: &str) -> String {
+    format!("[[source]]\nname = \"{name}\"\nurl = \"{url}\"\n\n")
+}
+
+#[test]
+fn failing_sources_never_stop_the_others_and_resync_is_conditional() {
+    let server = TestServer::start();
+    server.add_standard_routes();
+    server.add_feed("/a.xml", sample_rss("alpha", 5));
+    server.add_route("/b.xml", Route::feed(sample_rss("beta", 3)).gzipped());
+    server.add_route("/bomb.xml", Route::gzip_bomb(4 * 1024 * 1024));
+    let mut config = String::from("[settings]\ntimeout_secs = 2\nmax_bytes = 1000000\n\n");
+    for (name, path) in [
+        ("alpha", "/a.xml"),
+        ("beta gzip", "/b.xml"),
+        ("etag only", paths::ETAG_ONLY),
+        ("last-modified only", paths::LAST_MODIFIED_ONLY),
+        ("not found", paths::NOT_FOUND),
+        ("server error", paths::SERVER_ERROR),
+        ("hangs", paths::HANG),
+        ("too big", paths::OVERSIZED),
+        ("gzip bomb", "/bomb.xml"),
+        ("redirect loop", paths::REDIRECT_LOOP),
+        ("malformed", paths::MALFORMED),
+        ("rate limited", paths::TOO_MANY_SECONDS),
+    ] {
+        config.push_str(&source(name, &server.url(path)));
+    }
+    let env = Env::new(&config);
+
+    let out = env.run(&["sync"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for name in [
+        "not found",
+        "server error",
+        "hangs",
+        "too big",
+        "gzip bomb",
+        "redirect loop",
+        "malformed",
+        "rate limited",
+    ] {
+        assert!(
+            err.contains(&format!("failed: {name}:")),
+            "{name} not named in:\n{err}"
+        );
+    }
+    // The ETag-only and Last-Modified-only routes serve the same items: whichever comes
+    // second adds nothing new and counts as unchanged.
+    assert!(
+        err.contains(" unchanged, 8 failed; stories: 11 new"),
+        "{err}"
+    );
+    assert_eq!(
+        env.json_lines(&["search", "alpha", "--json", "--limit", "50"])
+            .len(),
+        5
+    );
+    assert_eq!(env.json_lines(&["search", "beta", "--json"]).len(), 3);
+
+    // Second run: nothing new, every feed asked conditionally, the 429 source left alone.
+    server.clear_requests();
+    let out = env.run(&["sync"]);
+    let err = stderr(&out);
+    assert!(err.contains("stories: 0 new, 0 updated"), "{err}");
+    assert!(err.contains("1 waiting (Retry-After)"), "{err}");
+    assert!(err.contains("waiting: rate limited"), "{err}");
+    assert!(server.requests_for(paths::TOO_MANY_SECONDS).is_empty());
+    let a = server.requests_for("/a.xml");
+    assert!(
+        a[0].if_none_match.is_some() && a[0].if_modified_since.is_some(),
+        "{a:?}"
+    );
+    assert!(
+        server.requests_for(paths::ETAG_ONLY)[0]
+            .if_none_match
+            .is_some()
+    );
+    assert!(
+        server.requests_for(paths::LAST_MODIFIED_ONLY)[0]
+            .if_modified_since
+            .is_some()
+    );
+    assert!(
+        err.contains("sources: 0 ok, 4 unchanged, 7 failed"),
+        "{err}"
+    );
+
+    // `--source` syncs just one; an unknown one is a clear error with status 1.
+    let out = env.run(&["sync", "--source", "alpha"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.run(&["sync", "--source", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no source named \"nope\""));
+}
+
+#[test]
+fn same_story_from_two_sources_is_one_story_and_manual_tags_survive_everything() {
+    let server = TestServer::start();
+    let item = |guid: &str, link: &str, title: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>\
+             <item><title>{title}</title><link>{link}</link><guid>{guid}</guid>\
+             <pubDate>Tue, 10 Jun 2025 12:00:00 GMT</pubDate>\
+             <description>The Commerce Department added Chinese chipmakers to the Entity List.</description></item>\
+             </channel></rss>"
+        )
+    };
+    server.add_feed(
+        "/one.xml",
+        item("one-1", "https://www.news.test/story/42/", "BIS adds firms"),
+    );
+    server.add_feed(
+        "/two.xml",
+        item(
+            "two-9",
+            "http://news.test/story/42?utm_source=rss#top",
+            "BIS adds firms (copy)",
+        ),
+    );
+    let config = format!(
+        "{}{}",
+        source("one", &server.url("/one.xml")),
+        "[[source]]\nname = \"two\"\nurl = \"URL\"\ntags = [\"wire\"]\n"
+            .replace("URL", &server.url("/two.xml"))
+    );
+    let env = Env::new(&config);
+    env.run_ok(&["sync"]);
+    let hits = env.json_lines(&["search", "chipmakers", "--json"]);
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    let id = hits[0]["id"].as_i64().unwrap();
+    let mut sources: Vec<&str> = hits[0]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    sources.sort();
+    assert_eq!(sources, vec!["one", "two"]);
+    assert_eq!(hits[0]["tags"], serde_json::json!(["wire"]));
+
+    let id_s = id.to_string();
+    env.run_ok(&["tag", &id_s, "+brief", "+country:DE", "-policy:entity-list"]);
+    let check = |when: &str| {
+        let shown = env.json_lines(&["show", &id_s, "--json"]);
+        let s = &shown[0];
+        let tags = s["tags"].as_array().unwrap();
+        assert!(tags.contains(&"brief".into()), "{when}: {s}");
+        assert!(
+            s["countries"].as_array().unwrap().contains(&"DE".into()),
+            "{when}: {s}"
+        );
+        assert!(
+            !s["policies"]
+                .as_array()
+                .unwrap()
+                .contains(&"entity-list".into()),
+            "{when}: {s}"
+        );
+        let found = env.json_lines(&["search", "tag:brief country:DE", "--json"]);
+        assert_eq!(found.len(), 1, "{when}: search by the manual tags");
+        assert!(
+            env.json_lines(&["search", "policy:entity-list", "--json"])
+                .is_empty(),
+            "{when}"
+        );
+    };
+    check("after tag");
+
+    // The feed changes the story: it is updated in place, manual decisions stay.
+    server.add_feed(
+        "/one.xml",
+        item(
+            "one-1",
+            "https://www.news.test/story/42/",
+            "BIS adds more firms",
+        ),
+    );
+    let out = env.run(&["sync"]);
+    assert!(
+        stderr(&out).contains("0 new, 1 updated"),
+        "{}",
+        stderr(&out)
+    );
+    check("after sync");
+    env.run_ok(&["reindex"]);
+    check("after reindex");
+    env.run_ok(&["retag"]);
+    check("after retag");
+    std::fs::remove_dir_all(env.path("index/tantivy")).unwrap();
+    check("after deleting the index");
+    std::fs::write(env.path("index/tantivy/meta.json"), b"garbage").unwrap();
+    check("after corrupting the index");
+
+    // Export without a query writes every story, with the same fields as `show --json`.
+    let exported: Vec<Value> = env
+        .run_ok(&["export", "--format", "jsonl"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(exported, env.json_lines(&["show", &id_s, "--json"]));
+    let csv = env.run_ok(&["export", "--format", "csv", "tag:brief"]);
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("id,published,title,link"));
+    assert!(lines.next().unwrap().contains("BIS adds more firms"));
+
+    let stats: Value = serde_json::from_str(&env.run_ok(&["stats", "--json"])).unwrap();
+    assert_eq!(stats["stories"], 1);
+    assert_eq!(stats["by_source"]["two"], 1);
+    assert_eq!(stats["by_country"]["DE"], 1);
+    assert_eq!(stats["by_kind"]["feed"], 1);
+}
+
+#[test]
+fn bad_config_names_file_line_and_key_and_exits_1() {
+    let env = Env::new("[[source]]\nname = \"x\"\nurl = \"https://a.test/\"\npath = \"b\"\n");
+    let out = env.run(&["sync"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("feeds.toml:4: key `path`"), "{err}");
+
+    let env = Env::new("");
+    let out = env.run(&["search", "(unbalanced"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("bad query"), "{}", stderr(&out));
+    let out = env.run(&["tag", "1", "+brief"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no story with id 1"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn inbound_folder_tosses_good_packets_and_sets_broken_ones_aside() {
+    let env = Env::new("[[source]]\nname = \"inbound\"\npath = \"inbound\"\ninbound = true\n");
+    let inbound = env.path("inbound");
+    std::fs::create_dir_all(&inbound).unwrap();
+    for name in [
+        "gateway-utf8.pkt",
+        "00000065.mo0",
+        "broken-truncated.pkt",
+        "broken-garbage.pkt",
+    ] {
+        std::fs::copy(fixture(&format!("ftn/{name}")), inbound.join(name)).unwrap();
+    }
+    // A file binkd is still receiving is left alone.
+    std::fs::write(inbound.join("12345678.hr"), b"partial").unwrap();
+
+    let out = env.run(&["sync"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("broken-truncated.pkt"), "{err}");
+    let mut left: Vec<String> = std::fs::read_dir(&inbound)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, vec!["12345678.hr"]);
+    let done = env.path("index/ftn/done");
+    assert!(done.join("gateway-utf8.pkt").exists() && done.join("00000065.mo0").exists());
+    let bad = env.path("index/ftn/bad");
+    for name in ["broken-truncated.pkt", "broken-garbage.pkt"] {
+        assert!(bad.join(name).exists(), "{name} kept in bad/");
+        let reason = std::fs::read_to_string(bad.join(format!("{name}.reason"))).unwrap();
+        assert!(!reason.trim().is_empty());
+    }
+    let stories = env.json_lines(&["search", "kind:echomail", "--json", "--limit", "100"]);
+    assert!(!stories.is_empty());
+    assert!(
+        stories
+            .iter()
+            .all(|s| s["kind"] == "echomail" && s["area"].is_string()),
+        "{stories:?}"
+    );
+
+    // Tossing the same packet again adds nothing.
+    std::fs::copy(
+        fixture("ftn/gateway-utf8.pkt"),
+        inbound.join("gateway-utf8.pkt"),
+    )
+    .unwrap();
+    let out = env.run(&["sync"]);
+    assert!(
+        stderr(&out).contains("stories: 0 new, 0 updated"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(done.join("gateway-utf8~1.pkt").exists());
+}
+
+#[test]
+fn gateway_post_and_its_feed_item_are_one_story() {
+    let shared =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seed/000_954ac079890cc0a7.txt");
+    if !shared.exists() {
+        eprintln!("skipping: ../shared/seed is absent");
+        return;
+    }
+    let server = TestServer::start();
+    server.add_feed(
+        "/techradar.xml",
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title><item>\
+         <title>The great AI Irony</title>\
+         <link>https://www.techradar.com/pro/the-great-ai-irony-china-cracks-down-on-western-models-while-us-companies-flock-to-deepseek?utm_medium=rss</link>\
+         <guid>tr-1</guid><description>China is taking a hard-hitting approach.</description></item></channel></rss>",
+    );
+    let env = Env::new(&source("TechRadar", &server.url("/techradar.xml")));
+    let out = env.run(&["import", shared.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = &env.json_lines(&["search", "irony", "--json"])[0];
+    assert_eq!(
+        s["title"],
+        "The great AI Irony: China cracks down on Western models while US companies flock to DeepSeek"
+    );
+    assert_eq!(
+        s["link"],
+        "https://www.techradar.com/pro/the-great-ai-irony-china-cracks-down-on-western-models-while-us-companies-flock-to-deepseek"
+    );
+    assert_eq!(s["published"], "2026-06-11T21:05:00+00:00");
+    assert_eq!(s["kind"], "echomail");
+    assert!(s["area"].is_null());
+    env.run_ok(&["sync"]);
+    let all = env.json_lines(&["search", "irony", "--json"]);
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["sources"].as_array().unwrap().len(), 2);
+    assert_eq!(all[0]["kinds"], serde_json::json!(["echomail", "feed"]));
+}
+
+#[test]
+fn every_corpus_feed_is_ingested_without_panic() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/feeds");
+    if !corpus.exists() {
+        eprintln!("skipping: ../shared/corpus/feeds is absent");
+        return;
+    }
+    let env = Env::new("");
+    let mut accepted = 0usize;
+    let mut files = Vec::new();
+    collect(&corpus, &mut files);
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        if feed_rs::parser::parse(&bytes[..]).is_ok() {
+            accepted += 1;
+            let parsed = echowatch::parse::feed::parse(&bytes, None);
+            assert!(parsed.is_ok(), "{}: {:?}", file.display(), parsed.err());
+        }
+    }
+    let out = env.run(&["import", corpus.to_str().unwrap()]);
+    // 2 when some files are not feeds (licences, the invalid fixture): never a crash.
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(2)),
+        "{}",
+        stderr(&out)
+    );
+    let stats: Value = serde_json::from_str(&env.run_ok(&["stats", "--json"])).unwrap();
+    assert!(stats["stories"].as_u64().unwrap() > 100, "{stats}");
+    assert!(accepted > 50, "feed-rs accepted {accepted} files");
+    let err = stderr(&out);
+    let failed_files = err.lines().filter(|l| l.starts_with("failed:")).count();
+    assert!(
+        failed_files <= 1,
+        "one source, its failures summarised: {err}"
+    );
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            collect(&p, out)
+        } else {
+            out.push(p)
+        }
+    }
+}
