@@ -15,7 +15,11 @@ use echowatch::model::Tag;
 use echowatch::workspace::Workspace;
 
 #[derive(Parser, Debug)]
-#[command(name = "echowatch", version, about = "Terminal news and regulation tracker: feeds and echomail, tagged by country and policy")]
+#[command(
+    name = "echowatch",
+    version,
+    about = "Terminal news and regulation tracker: feeds and echomail, tagged by country and policy"
+)]
 pub struct Args {
     /// Config file [default: ./feeds.toml]
     #[arg(long, global = true, env = "ECHOWATCH_CONFIG")]
@@ -63,14 +67,16 @@ enum Command {
         #[arg(allow_hyphen_values = true, required = true, value_name = "+TAG|-TAG")]
         changes: Vec<String>,
     },
-    /// Write stories (all, or those matching QUERY) as JSON lines or CSV
+    /// Write stories (all, or those matching QUERY) as JSON lines, CSV, or an echomail packet
     Export {
         #[arg(long, value_enum)]
         format: ExportFormat,
         query: Option<String>,
-        /// Output file [default: standard output]
+        /// Output file (jsonl, csv) [default: standard output], or folder for the packet (ftn)
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        ftn: FtnArgs,
     },
     /// Rebuild the search index from the store
     Reindex,
@@ -92,10 +98,45 @@ enum SortArg {
     Newest,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug)]
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum ExportFormat {
     Jsonl,
     Csv,
+    /// A type 2+ echomail packet (the feed-to-echo gateway)
+    Ftn,
+}
+
+/// Options of `export --format ftn`.
+#[derive(clap::Args, Debug)]
+struct FtnArgs {
+    /// Echo area tag to post into
+    #[arg(long, value_name = "TAG")]
+    area: Option<String>,
+    /// Our address, Z:N/F[.P]
+    #[arg(long, value_name = "Z:N/F[.P]")]
+    from: Option<echowatch::ftn::FtnAddress>,
+    /// The uplink's address
+    #[arg(long, value_name = "Z:N/F[.P]")]
+    to: Option<echowatch::ftn::FtnAddress>,
+    /// Origin line text
+    #[arg(long, value_name = "TEXT")]
+    origin: Option<String>,
+    /// Packet password agreed with the uplink
+    #[arg(long, value_name = "PW")]
+    password: Option<String>,
+    /// Charset of the messages
+    #[arg(long, value_enum, default_value_t = FtnCharset::Utf8)]
+    charset: FtnCharset,
+    /// Also place the packet in this binkd outbound (BSO) under its NNNNnnnn.out name
+    #[arg(long, value_name = "DIR")]
+    outbound: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum FtnCharset {
+    Utf8,
+    /// CP437 with transliteration of what it lacks
+    Cp437,
 }
 
 /// Config and data folder as the flags, environment and defaults decide.
@@ -104,10 +145,17 @@ fn locate(args: &Args) -> Result<(Config, PathBuf)> {
         Some(path) => Config::load(path)?,
         None => {
             let path = PathBuf::from("feeds.toml");
-            if path.exists() { Config::load(&path)? } else { Config::empty(path) }
+            if path.exists() {
+                Config::load(&path)?
+            } else {
+                Config::empty(path)
+            }
         }
     };
-    let data = args.data.clone().unwrap_or_else(|| config.default_data_dir());
+    let data = args
+        .data
+        .clone()
+        .unwrap_or_else(|| config.default_data_dir());
     Ok((config, data))
 }
 
@@ -116,12 +164,22 @@ fn init_logging(data: &Path) {
     if std::fs::create_dir_all(data).is_err() {
         return;
     }
-    let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(data.join("echowatch.log")) else {
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join("echowatch.log"))
+    else {
         return;
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ECHOWATCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tantivy=warn,html5ever=error"));
-    let _ = tracing_subscriber::fmt().with_writer(std::sync::Mutex::new(file)).with_ansi(false).with_env_filter(filter).try_init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("ECHOWATCH_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,tantivy=warn,html5ever=error")
+        });
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init();
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -132,13 +190,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     if let Command::EvalTags { file } = &command {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
         let tagger = echowatch::classify::Tagger::builtin();
         let report = echowatch::classify::eval::evaluate(&tagger, &text)?;
         print!("{report}");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut ws = Workspace::open(config, &data).with_context(|| format!("cannot open data folder {}", data.display()))?;
+    let mut ws = Workspace::open(config, &data)
+        .with_context(|| format!("cannot open data folder {}", data.display()))?;
     match command {
         Command::Sync { sources } => {
             let report = with_progress(|on_event| ingest::sync(&mut ws, &sources, on_event))?;
@@ -149,29 +209,52 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let report = with_progress(|on_event| ingest::import(&mut ws, &paths, on_event))?;
             Ok(finish(&report))
         }
-        Command::Search { query, limit, sort, json } => {
+        Command::Search {
+            query,
+            limit,
+            sort,
+            json,
+        } => {
             let sort = match sort {
                 SortArg::Relevance => Sort::Relevance,
                 SortArg::Newest => Sort::Newest,
             };
-            let page = ws.index.search(&SearchRequest { query, sort, limit, snippets: true, ..Default::default() })?;
+            let page = ws.index.search(&SearchRequest {
+                query,
+                sort,
+                limit,
+                snippets: true,
+                ..Default::default()
+            })?;
             let mut out = std::io::stdout().lock();
             for hit in &page.hits {
-                let Some(story) = ws.store.story(hit.id)? else { continue };
+                let Some(story) = ws.store.story(hit.id)? else {
+                    continue;
+                };
                 if json {
-                    let info = HitInfo { score: hit.score, snippet: hit.snippet.clone() };
+                    let info = HitInfo {
+                        score: hit.score,
+                        snippet: hit.snippet.clone(),
+                    };
                     writeln!(out, "{}", export::story_json(&story, Some(&info), false))?;
                 } else {
                     writeln!(out, "{}", list_line(&story))?;
                 }
             }
             if !json {
-                writeln!(out, "{} of {} matching stories", page.hits.len(), page.total)?;
+                writeln!(
+                    out,
+                    "{} of {} matching stories",
+                    page.hits.len(),
+                    page.total
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Show { id, json } => {
-            let Some(story) = ws.store.story(id)? else { bail!("no story with id {id}") };
+            let Some(story) = ws.store.story(id)? else {
+                bail!("no story with id {id}")
+            };
             let mut out = std::io::stdout().lock();
             if json {
                 writeln!(out, "{}", export::story_json(&story, None, true))?;
@@ -199,20 +282,54 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export { format, query, out } => {
+        Command::Export {
+            format: ExportFormat::Ftn,
+            query,
+            out,
+            ftn,
+        } => {
+            let opts = gateway_options(ftn, out)?;
+            let stories = matching_stories(&ws, query)?;
+            let report = export::gateway::post(&ws.store, &stories, &opts)?;
+            match &report.packet {
+                Some(p) => eprintln!(
+                    "posted {} stories to {} in {}{}; {} skipped (already posted there)",
+                    report.posted,
+                    opts.area,
+                    p.display(),
+                    report
+                        .outbound
+                        .as_ref()
+                        .map(|o| format!(" and {}", o.display()))
+                        .unwrap_or_default(),
+                    report.skipped
+                ),
+                None => eprintln!(
+                    "nothing to post: {} stories already posted to {}",
+                    report.skipped, opts.area
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export {
+            format, query, out, ..
+        } => {
             let sink: Box<dyn Write> = match &out {
                 Some(path) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+                    std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?,
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            let format = match format {
-                ExportFormat::Csv => export::Format::Csv,
-                ExportFormat::Jsonl => export::Format::Jsonl,
+            let format = if format == ExportFormat::Csv {
+                export::Format::Csv
+            } else {
+                export::Format::Jsonl
             };
             let mut exporter = export::Exporter::new(format, sink)?;
             let mut n = 0usize;
             match query.filter(|q| !q.trim().is_empty()) {
+                // Without a query, every story, streamed from the store in id order.
                 None => {
                     let mut failed = None;
                     ws.store.for_each_story(|s| {
@@ -229,18 +346,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     }
                 }
                 Some(q) => {
-                    let total = ws.index.search(&SearchRequest { query: q.clone(), limit: 1, ..Default::default() })?.total;
-                    let page = ws.index.search(&SearchRequest {
-                        query: q,
-                        sort: Sort::Newest,
-                        limit: total.max(1),
-                        ..Default::default()
-                    })?;
-                    for hit in page.hits {
-                        if let Some(story) = ws.store.story(hit.id)? {
-                            exporter.write(&story)?;
-                            n += 1;
-                        }
+                    for story in matching_stories(&ws, Some(q))? {
+                        exporter.write(&story)?;
+                        n += 1;
                     }
                 }
             }
@@ -271,6 +379,52 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
+/// Stories matching a query, newest first; every story when there is no query.
+fn matching_stories(
+    ws: &Workspace,
+    query: Option<String>,
+) -> Result<Vec<echowatch::store::StoryRecord>> {
+    let query = query.unwrap_or_default();
+    let total = ws
+        .index
+        .search(&SearchRequest {
+            query: query.clone(),
+            limit: 1,
+            ..Default::default()
+        })?
+        .total;
+    let page = ws.index.search(&SearchRequest {
+        query,
+        sort: Sort::Newest,
+        limit: total.max(1),
+        ..Default::default()
+    })?;
+    let mut out = Vec::with_capacity(page.hits.len());
+    for hit in page.hits {
+        if let Some(story) = ws.store.story(hit.id)? {
+            out.push(story);
+        }
+    }
+    Ok(out)
+}
+
+fn gateway_options(a: FtnArgs, out: Option<PathBuf>) -> Result<export::gateway::GatewayOptions> {
+    let missing = |what: &str| anyhow::anyhow!("export --format ftn needs {what}");
+    Ok(export::gateway::GatewayOptions {
+        area: a.area.ok_or_else(|| missing("--area TAG"))?,
+        from: a.from.ok_or_else(|| missing("--from Z:N/F[.P]"))?,
+        to: a.to.ok_or_else(|| missing("--to Z:N/F[.P]"))?,
+        origin: a.origin,
+        password: a.password,
+        charset: match a.charset {
+            FtnCharset::Utf8 => echowatch::ftn::OutCharset::Utf8,
+            FtnCharset::Cp437 => echowatch::ftn::OutCharset::Cp437,
+        },
+        out_dir: out.ok_or_else(|| missing("--out DIR"))?,
+        outbound: a.outbound,
+    })
+}
+
 /// Run an ingest with a progress bar on a terminal, or plain lines for failures otherwise.
 fn with_progress(
     f: impl FnOnce(&mut dyn FnMut(SourceEvent<'_>)) -> Result<SyncReport, ingest::IngestError>,
@@ -278,9 +432,11 @@ fn with_progress(
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} sources {wide_msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{bar:30}] {pos}/{len} sources {wide_msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         bar
     });
@@ -299,7 +455,11 @@ fn with_progress(
                 }
             }
             SourceStatus::Deferred(until) => {
-                let line = format!("waiting: {}: server asked not to fetch before {}", ev.name, until.to_rfc3339());
+                let line = format!(
+                    "waiting: {}: server asked not to fetch before {}",
+                    ev.name,
+                    until.to_rfc3339()
+                );
                 match &bar {
                     Some(bar) => bar.println(line),
                     None => eprintln!("{line}"),
@@ -317,7 +477,11 @@ fn with_progress(
 
 fn finish(report: &SyncReport) -> ExitCode {
     eprintln!("{}", report.summary());
-    if report.failed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS }
+    if report.failed > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// For cron mail: how many stories each saved search gained since it was last viewed.
@@ -333,7 +497,11 @@ fn print_watches(ws: &Workspace) -> Result<()> {
 }
 
 fn list_line(s: &echowatch::store::StoryRecord) -> String {
-    let badge = if s.kinds.contains(&echowatch::model::StoryKind::Echomail) { "echo" } else { "feed" };
+    let badge = if s.kinds.contains(&echowatch::model::StoryKind::Echomail) {
+        "echo"
+    } else {
+        "feed"
+    };
     let mut tags: Vec<String> = s.countries();
     tags.extend(s.policies());
     tags.extend(s.free_tags());
@@ -344,14 +512,27 @@ fn list_line(s: &echowatch::store::StoryRecord) -> String {
         badge,
         s.sources.first().map(String::as_str).unwrap_or(""),
         s.title,
-        if tags.is_empty() { String::new() } else { format!("  [{}]", tags.join(" ")) }
+        if tags.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", tags.join(" "))
+        }
     )
 }
 
 fn show_text(s: &echowatch::store::StoryRecord) -> String {
     let mut out = String::new();
     out.push_str(&format!("{}\n", s.title));
-    out.push_str(&format!("id {}  {}  {}\n", s.id, s.date().to_rfc3339(), s.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join("+")));
+    out.push_str(&format!(
+        "id {}  {}  {}\n",
+        s.id,
+        s.date().to_rfc3339(),
+        s.kinds
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join("+")
+    ));
     out.push_str(&format!("sources: {}\n", s.sources.join(", ")));
     if let Some(a) = &s.area {
         out.push_str(&format!("area: {a}\n"));
@@ -365,7 +546,11 @@ fn show_text(s: &echowatch::store::StoryRecord) -> String {
     out.push_str("tags:\n");
     for t in &s.tags {
         out.push_str(&format!("  {} ({})", t.tag, t.provenance.as_str()));
-        let ev: Vec<String> = t.evidence.iter().map(|e| format!("{:?} in {:?}", e.phrase, e.field).to_lowercase()).collect();
+        let ev: Vec<String> = t
+            .evidence
+            .iter()
+            .map(|e| format!("{:?} in {:?}", e.phrase, e.field).to_lowercase())
+            .collect();
         if !ev.is_empty() {
             out.push_str(&format!(": {}", ev.join(", ")));
         }
@@ -387,16 +572,33 @@ fn show_text(s: &echowatch::store::StoryRecord) -> String {
 fn stats_of(ws: &Workspace, query: &str) -> Result<serde_json::Value> {
     use echowatch::index::FacetField;
     let counts = ws.index.facet_counts(query, &[])?;
-    let total = ws.index.search(&SearchRequest { query: query.to_string(), limit: 1, ..Default::default() })?.total;
+    let total = ws
+        .index
+        .search(&SearchRequest {
+            query: query.to_string(),
+            limit: 1,
+            ..Default::default()
+        })?
+        .total;
     let sources = ws.store.sources()?;
-    let map = |field: FacetField, display: &dyn Fn(&str) -> String| -> serde_json::Map<String, serde_json::Value> {
+    let map = |field: FacetField,
+               display: &dyn Fn(&str) -> String|
+     -> serde_json::Map<String, serde_json::Value> {
         counts
             .get(&field)
-            .map(|v| v.iter().map(|(k, n)| (display(k), serde_json::json!(n))).collect())
+            .map(|v| {
+                v.iter()
+                    .map(|(k, n)| (display(k), serde_json::json!(n)))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let source_name = |k: &str| {
-        sources.iter().find(|s| s.name.to_lowercase() == k).map(|s| s.name.clone()).unwrap_or_else(|| k.to_string())
+        sources
+            .iter()
+            .find(|s| s.name.to_lowercase() == k)
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| k.to_string())
     };
     Ok(serde_json::json!({
         "stories": total,
@@ -419,12 +621,17 @@ fn print_stats(v: &serde_json::Value) {
         ("by_tag", "by tag"),
         ("by_area", "by echo area"),
     ] {
-        let Some(map) = v[key].as_object() else { continue };
+        let Some(map) = v[key].as_object() else {
+            continue;
+        };
         if map.is_empty() {
             continue;
         }
         println!("{title}:");
-        let mut rows: Vec<(&String, u64)> = map.iter().map(|(k, n)| (k, n.as_u64().unwrap_or(0))).collect();
+        let mut rows: Vec<(&String, u64)> = map
+            .iter()
+            .map(|(k, n)| (k, n.as_u64().unwrap_or(0)))
+            .collect();
         rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         for (k, n) in rows {
             println!("  {n:>7}  {k}");

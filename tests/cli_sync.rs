@@ -185,6 +185,8 @@ fn same_story_from_two_sources_is_one_story_and_manual_tags_survive_everything()
             .replace("URL", &server.url("/two.xml"))
     );
     let env = Env::new(&config);
+    // "one" first, so it is the story's primary source (the one whose edits count).
+    env.run_ok(&["sync", "--source", "one"]);
     env.run_ok(&["sync"]);
     let hits = env.json_lines(&["search", "chipmakers", "--json"]);
     assert_eq!(hits.len(), 1, "{hits:?}");
@@ -440,4 +442,87 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(p)
         }
     }
+}
+
+#[test]
+fn gateway_export_posts_each_story_once_and_reads_back() {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/feeds");
+    let env = Env::new("");
+    env.run_ok(&["import", samples.to_str().unwrap()]);
+    let wanted = env.json_lines(&["search", "policy:entity-list", "--json"]);
+    assert!(!wanted.is_empty());
+    let out_dir = env.path("out");
+    let outbound = env.path("outbound");
+    let args = [
+        "export",
+        "--format",
+        "ftn",
+        "--area",
+        "TQW_TECHNOLOGY",
+        "--from",
+        "1337:1/101",
+        "--to",
+        "1337:1/100",
+        "--origin",
+        "echowatch test gateway",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--outbound",
+        outbound.to_str().unwrap(),
+        "policy:entity-list",
+    ];
+    let out = env.run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "posted {} stories to TQW_TECHNOLOGY",
+            wanted.len()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let packets: Vec<PathBuf> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(packets.len(), 1);
+    let name = packets[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.len() == 12
+            && name.ends_with(".pkt")
+            && name[..8].chars().all(|c| c.is_ascii_hexdigit()),
+        "{name}"
+    );
+    assert!(
+        env.path("outbound/00010064.out").exists(),
+        "BSO name for 1337:1/100"
+    );
+
+    // Posting again adds nothing: the ledger remembers.
+    let out = env.run(&args);
+    assert!(stderr(&out).contains("nothing to post"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 1);
+
+    // The packet reads back as the same stories (same links), now as echomail.
+    let back = Env::new("");
+    back.run_ok(&["import", packets[0].to_str().unwrap()]);
+    let echoed = back.json_lines(&["search", "kind:echomail", "--json"]);
+    assert_eq!(echoed.len(), wanted.len());
+    assert_eq!(echoed[0]["link"], wanted[0]["link"]);
+    assert_eq!(echoed[0]["title"], wanted[0]["title"]);
+    assert_eq!(echoed[0]["area"], "TQW_TECHNOLOGY");
+
+    let out = env.run(&[
+        "export",
+        "--format",
+        "ftn",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("needs --area"), "{}", stderr(&out));
 }

@@ -39,23 +39,27 @@ pub fn story_json(s: &StoryRecord, hit: Option<&HitInfo>, with_body: bool) -> Va
     });
     if let (Some(h), Value::Object(map)) = (hit, &mut v) {
         map.insert("score".into(), json!(h.score));
-        map.insert("snippet".into(), json!(h.snippet.as_ref().map(|s| s.text.clone())));
+        map.insert(
+            "snippet".into(),
+            json!(h.snippet.as_ref().map(|s| s.text.clone())),
+        );
     }
     if let (true, Value::Object(map)) = (with_body, &mut v) {
         map.insert("body".into(), json!(s.body));
         map.insert("links".into(), json!(s.links));
         map.insert(
             "tag_details".into(),
-            json!(s
-                .tags
-                .iter()
-                .map(|t| json!({
-                    "tag": t.tag.to_string(),
-                    "provenance": t.provenance.as_str(),
-                    "score": t.score,
-                    "evidence": t.evidence,
-                }))
-                .collect::<Vec<_>>()),
+            json!(
+                s.tags
+                    .iter()
+                    .map(|t| json!({
+                        "tag": t.tag.to_string(),
+                        "provenance": t.provenance.as_str(),
+                        "score": t.score,
+                        "evidence": t.evidence,
+                    }))
+                    .collect::<Vec<_>>()
+            ),
         );
     }
     v
@@ -67,8 +71,20 @@ pub fn write_jsonl(out: &mut dyn Write, s: &StoryRecord) -> std::io::Result<()> 
     out.write_all(b"\n")
 }
 
-pub const CSV_HEADER: [&str; 12] =
-    ["id", "published", "title", "link", "source", "sources", "kind", "area", "author", "countries", "policies", "tags"];
+pub const CSV_HEADER: [&str; 12] = [
+    "id",
+    "published",
+    "title",
+    "link",
+    "source",
+    "sources",
+    "kind",
+    "area",
+    "author",
+    "countries",
+    "policies",
+    "tags",
+];
 
 /// A CSV writer with the header already written.
 pub fn csv_writer<W: Write>(out: W) -> csv::Result<csv::Writer<W>> {
@@ -130,3 +146,4 @@ impl<W: Write> Exporter<W> {
         }
     }
 }
+pub mod gateway;
