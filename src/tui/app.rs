@@ -1,0 +1,1702 @@
+//! The interface's state and what every key does to it. No terminal here: the event loop
+//! (`mod.rs`) feeds keys and ticks in, and the components draw from this state, so the whole
+//! behaviour is testable with a temporary workspace and ratatui's `TestBackend`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::index::{FacetField, Hit, IndexDoc, IndexError, SearchRequest, Sort, Trend};
+use crate::model::{StoryKind, Tag, TagKind};
+use crate::store::{StoryId, StoryRecord, TagRecord};
+use crate::tui::jobs::{FacetCounts, Jobs, Reply, Request};
+use crate::tui::keys::{Action, Keymap};
+use crate::tui::text::{self, Highlighter};
+use crate::tui::watches::{self, WatchEntry};
+use crate::tui::{TuiError, open};
+use crate::workspace::Workspace;
+
+/// Hits fetched from the index per page of the list; the list never holds more.
+pub const WINDOW: usize = 100;
+/// Search as you type waits this long after the last keystroke.
+pub const DEBOUNCE: Duration = Duration::from_millis(120);
+/// How often the index is checked for commits by another process (a cron `sync`).
+const RELOAD_EVERY: Duration = Duration::from_secs(5);
+/// `n` looks this far ahead for an unread story before giving up.
+const UNREAD_SCAN: usize = 5000;
+/// Weeks in the trend chart.
+pub const TREND_WEEKS: usize = 12;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Sidebar,
+    List,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Error,
+}
+
+/// What one list row shows beyond the hit itself (read from the store for visible rows only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowInfo {
+    pub date: DateTime<Utc>,
+    pub feed: bool,
+    pub echo: bool,
+    pub source: String,
+    pub read: bool,
+    pub starred: bool,
+    /// Countries, policies and free tags, short form (`CN`, `entity-list`, `brief`).
+    pub tags: Vec<String>,
+}
+
+impl RowInfo {
+    fn of(s: &StoryRecord) -> RowInfo {
+        let mut tags: Vec<String> = Vec::new();
+        for kind in [TagKind::Country, TagKind::Policy, TagKind::Free] {
+            tags.extend(
+                s.tags
+                    .iter()
+                    .filter(|t| t.tag.kind == kind)
+                    .map(|t| text::line(&t.tag.value)),
+            );
+        }
+        RowInfo {
+            date: s.date(),
+            feed: s.kinds.contains(&StoryKind::Feed),
+            echo: s.kinds.contains(&StoryKind::Echomail),
+            source: s
+                .area
+                .as_ref()
+                .filter(|_| {
+                    s.kinds.contains(&StoryKind::Echomail) && !s.kinds.contains(&StoryKind::Feed)
+                })
+                .or(s.sources.first())
+                .map(|n| text::line(n))
+                .unwrap_or_default(),
+            read: s.read,
+            starred: s.starred,
+            tags,
+        }
+    }
+}
+
+/// The story list: one window of hits from the index around the selection.
+#[derive(Debug, Default)]
+pub struct ListState {
+    pub total: usize,
+    /// Index in the result of `hits[0]`.
+    pub start: usize,
+    pub hits: Vec<Hit>,
+    pub selected: usize,
+    /// First row on screen.
+    pub top: usize,
+    /// Rows on screen at the last draw.
+    pub height: usize,
+    pub rows: HashMap<StoryId, RowInfo>,
+    pub error: Option<String>,
+}
+
+impl ListState {
+    pub fn hit(&self, i: usize) -> Option<&Hit> {
+        i.checked_sub(self.start).and_then(|j| self.hits.get(j))
+    }
+}
+
+#[derive(Debug)]
+pub struct ReaderState {
+    pub id: StoryId,
+    pub story: StoryRecord,
+    pub scroll: usize,
+    /// Lines at the last draw and the height of the view, for paging and clamping.
+    pub lines: usize,
+    pub height: usize,
+}
+
+#[derive(Debug)]
+pub struct TrendState {
+    pub split: FacetField,
+    pub data: Option<Trend>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum Screen {
+    List,
+    Reader(Box<ReaderState>),
+    Trend(TrendState),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    Search,
+    Command,
+    WatchName,
+    ConfirmMarkRead,
+}
+
+#[derive(Debug)]
+pub struct Prompt {
+    pub kind: PromptKind,
+    pub input: String,
+    /// Byte offset of the cursor in `input`.
+    pub cursor: usize,
+    pub error: Option<String>,
+    /// The query before the prompt opened (Esc restores it).
+    pub saved_query: String,
+    /// For a confirmation: the ids it applies to.
+    pub ids: Vec<StoryId>,
+}
+
+impl Prompt {
+    fn new(kind: PromptKind, input: String, saved_query: String) -> Prompt {
+        Prompt {
+            kind,
+            cursor: input.len(),
+            input,
+            error: None,
+            saved_query,
+            ids: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct TagEditor {
+    pub id: StoryId,
+    pub title: String,
+    pub tags: Vec<TagRecord>,
+    pub input: String,
+    pub cursor: usize,
+    /// `(tag, hint)` completions for the word being typed.
+    pub candidates: Vec<(String, String)>,
+    pub selected: usize,
+    pub message: Option<(String, Level)>,
+}
+
+#[derive(Debug)]
+pub enum Overlay {
+    None,
+    Prompt(Prompt),
+    Tags(Box<TagEditor>),
+    Help { scroll: usize },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncProgress {
+    pub done: usize,
+    pub total: usize,
+    pub current: String,
+    pub failed: usize,
+}
+
+/// One line of the sidebar.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SideItem {
+    Header(&'static str),
+    Watch(usize),
+    Facet(FacetField, String, u64),
+}
+
+/// Fixed choices for tests and benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    /// A fixed clock (snapshots); `None` is the real time.
+    pub now: Option<DateTime<Utc>>,
+    /// Start the interval sync of the config (off in tests).
+    pub auto_sync: bool,
+}
+
+pub struct App {
+    pub ws: Workspace,
+    pub keys: Keymap,
+    pub jobs: Jobs,
+    pub opts: AppOptions,
+
+    /// The query the list shows (while typing: the last one that ran).
+    pub query: String,
+    pub filters: Vec<(FacetField, String)>,
+    pub sort: Sort,
+    pub highlighter: Highlighter,
+
+    pub list: ListState,
+    pub focus: Focus,
+    pub screen: Screen,
+    pub overlay: Overlay,
+
+    pub facets: FacetCounts,
+    pub facets_pending: bool,
+    pub sidebar_selected: usize,
+    pub sidebar_top: usize,
+    pub sidebar_height: usize,
+    pub watches: Vec<WatchEntry>,
+    /// Display names of sources by their lower-cased (index) form.
+    pub source_names: HashMap<String, String>,
+
+    pub message: Option<(String, Level)>,
+    pub sync: Option<SyncProgress>,
+    pub quit: bool,
+
+    seq: u64,
+    facets_seq: u64,
+    watches_seq: u64,
+    trend_seq: u64,
+    pending_replies: usize,
+    search_due: Option<Instant>,
+    last_reload: Instant,
+    last_sync: Instant,
+    tag_universe: Option<Vec<(String, String)>>,
+}
+
+impl App {
+    pub fn new(ws: Workspace, opts: AppOptions) -> Result<App, TuiError> {
+        let (keys, key_problems) = Keymap::from_config(&ws.config.keys);
+        let (watches, watch_error) = watches::load(&ws.config.watches, &ws.data_dir);
+        let jobs = Jobs::start(&ws.data_dir);
+        let now = Instant::now();
+        let mut app = App {
+            ws,
+            keys,
+            jobs,
+            opts,
+            query: String::new(),
+            filters: Vec::new(),
+            sort: Sort::Newest,
+            highlighter: Highlighter::default(),
+            list: ListState::default(),
+            focus: Focus::List,
+            screen: Screen::List,
+            overlay: Overlay::None,
+            facets: BTreeMap::new(),
+            facets_pending: false,
+            sidebar_selected: 0,
+            sidebar_top: 0,
+            sidebar_height: 0,
+            watches,
+            source_names: HashMap::new(),
+            message: None,
+            sync: None,
+            quit: false,
+            seq: 0,
+            facets_seq: 0,
+            watches_seq: 0,
+            trend_seq: 0,
+            pending_replies: 0,
+            search_due: None,
+            last_reload: now,
+            last_sync: now,
+            tag_universe: None,
+        };
+        app.load_source_names();
+        if let Some(p) = key_problems.first() {
+            app.error(format!("{p} (see ? for the keys in use)"));
+        }
+        if let Some(e) = watch_error {
+            app.error(e.to_string());
+        }
+        app.refresh(false);
+        app.request_watch_counts();
+        Ok(app)
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.opts.now.unwrap_or_else(Utc::now)
+    }
+
+    fn info(&mut self, m: impl Into<String>) {
+        self.message = Some((m.into(), Level::Info));
+    }
+
+    fn error(&mut self, m: impl Into<String>) {
+        self.message = Some((m.into(), Level::Error));
+    }
+
+    fn load_source_names(&mut self) {
+        match self.ws.store.sources() {
+            Ok(list) => {
+                self.source_names = list
+                    .into_iter()
+                    .map(|s| (s.name.to_lowercase(), text::line(&s.name)))
+                    .collect();
+            }
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    // ---- searching -------------------------------------------------------------------------
+
+    /// Run the current query and filters again: the list from the index (one window), the
+    /// facet counts in the background. `keep` keeps the selection's position.
+    pub fn refresh(&mut self, keep: bool) {
+        self.highlighter = Highlighter::new(&self.query);
+        let selected = if keep { self.list.selected } else { 0 };
+        self.list.hits.clear();
+        self.list.start = 0;
+        self.list.selected = selected;
+        if !keep {
+            self.list.top = 0;
+        }
+        self.fetch_window(selected);
+        self.request_facets();
+    }
+
+    /// Make sure the window of hits holds `i`, fetching it from the index if not.
+    fn fetch_window(&mut self, i: usize) {
+        if self.list.hit(i).is_some() {
+            return;
+        }
+        let offset = i.saturating_sub(WINDOW / 4);
+        let req = SearchRequest {
+            query: self.query.clone(),
+            filters: self.filters.clone(),
+            sort: self.sort,
+            offset,
+            limit: WINDOW,
+            snippets: false,
+        };
+        match self.ws.index.search(&req) {
+            Ok(page) => {
+                self.list.total = page.total;
+                self.list.start = offset;
+                self.list.hits = page.hits;
+                self.list.error = None;
+                if self.list.selected >= self.list.total {
+                    self.list.selected = self.list.total.saturating_sub(1);
+                    if self.list.hit(self.list.selected).is_none() && self.list.total > 0 {
+                        self.fetch_window(self.list.selected);
+                    }
+                }
+            }
+            Err(e) => {
+                self.list = ListState {
+                    rows: std::mem::take(&mut self.list.rows),
+                    height: self.list.height,
+                    ..Default::default()
+                };
+                self.list.error = Some(e.to_string());
+            }
+        }
+    }
+
+    fn request_facets(&mut self) {
+        self.seq += 1;
+        self.facets_seq = self.seq;
+        self.facets_pending = true;
+        self.pending_replies += 1;
+        self.jobs.send(Request::Facets {
+            seq: self.seq,
+            query: self.query.clone(),
+            filters: self.filters.clone(),
+        });
+    }
+
+    fn request_watch_counts(&mut self) {
+        self.seq += 1;
+        self.watches_seq = self.seq;
+        let mut list = Vec::new();
+        for w in &self.watches {
+            let since = self.ws.store.watch_last_viewed(&w.name).unwrap_or(None);
+            list.push((w.name.clone(), w.query.clone(), since));
+        }
+        self.pending_replies += 1;
+        self.jobs.send(Request::Watches {
+            seq: self.seq,
+            watches: list,
+        });
+    }
+
+    fn request_trend(&mut self) {
+        let Screen::Trend(t) = &self.screen else {
+            return;
+        };
+        let split = t.split;
+        self.seq += 1;
+        self.trend_seq = self.seq;
+        self.pending_replies += 1;
+        let now = self.now();
+        self.jobs.send(Request::Trend {
+            seq: self.seq,
+            query: self.query.clone(),
+            filters: self.filters.clone(),
+            split,
+            weeks: TREND_WEEKS,
+            now,
+        });
+    }
+
+    /// The current query and filters as one query string (for a watch).
+    pub fn query_with_filters(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.query.trim().is_empty() {
+            let q = self.query.trim();
+            parts.push(if self.filters.is_empty() {
+                q.to_string()
+            } else {
+                format!("({q})")
+            });
+        }
+        for (f, v) in &self.filters {
+            parts.push(format!("+{}:\"{}\"", f.name(), v.replace('"', "")));
+        }
+        parts.join(" ")
+    }
+
+    pub fn has_filter(&self, field: FacetField, value: &str) -> bool {
+        self.filters
+            .iter()
+            .any(|(f, v)| *f == field && v.eq_ignore_ascii_case(value))
+    }
+
+    fn toggle_filter(&mut self, field: FacetField, value: String) {
+        if self.has_filter(field, &value) {
+            self.filters
+                .retain(|(f, v)| !(*f == field && v.eq_ignore_ascii_case(&value)));
+        } else {
+            self.filters.push((field, value));
+        }
+        self.refresh(false);
+        if matches!(self.screen, Screen::Trend(_)) {
+            self.request_trend();
+        }
+    }
+
+    // ---- time passes ------------------------------------------------------------------------
+
+    /// How long the event loop may wait for a key before calling [`App::tick`].
+    pub fn poll_timeout(&self, now: Instant) -> Duration {
+        if let Some(due) = self.search_due {
+            return due.saturating_duration_since(now);
+        }
+        if self.pending_replies > 0 || self.jobs.sync_running() {
+            return Duration::from_millis(50);
+        }
+        Duration::from_millis(500)
+    }
+
+    /// Run what is due: the debounced search, replies of background jobs, the index check
+    /// for other writers, the interval sync.
+    pub fn tick(&mut self, now: Instant) {
+        if self.search_due.is_some_and(|due| due <= now) {
+            self.search_due = None;
+            self.run_live_search();
+        }
+        while let Some(r) = self.jobs.try_recv() {
+            self.on_reply(r);
+        }
+        if now.duration_since(self.last_reload) >= RELOAD_EVERY {
+            self.last_reload = now;
+            self.check_external_commits();
+        }
+        if self.opts.auto_sync
+            && let Some(every) = self.ws.config.refresh
+            && now.duration_since(self.last_sync) >= every
+            && !self.jobs.sync_running()
+        {
+            self.start_sync();
+        }
+    }
+
+    /// Block until every background reply asked for so far has arrived (tests, benches).
+    pub fn wait_idle(&mut self, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        if self.search_due.take().is_some() {
+            self.run_live_search();
+        }
+        while self.pending_replies > 0 || self.jobs.sync_running() {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.jobs.recv_timeout(left) {
+                Some(r) => self.on_reply(r),
+                None => break,
+            }
+        }
+    }
+
+    fn on_reply(&mut self, r: Reply) {
+        match r {
+            Reply::Facets { seq, result } => {
+                self.pending_replies = self.pending_replies.saturating_sub(1);
+                if seq == self.facets_seq {
+                    self.facets_pending = false;
+                    match result {
+                        Ok(c) => self.facets = c,
+                        Err(e) => self.error(format!("facet counts: {e}")),
+                    }
+                    self.clamp_sidebar();
+                }
+            }
+            Reply::Watches { seq, counts } => {
+                self.pending_replies = self.pending_replies.saturating_sub(1);
+                if seq == self.watches_seq {
+                    for (name, n) in counts {
+                        if let Some(w) = self.watches.iter_mut().find(|w| w.name == name) {
+                            w.new = n.ok();
+                        }
+                    }
+                }
+            }
+            Reply::Trend { seq, result } => {
+                self.pending_replies = self.pending_replies.saturating_sub(1);
+                if seq == self.trend_seq
+                    && let Screen::Trend(t) = &mut self.screen
+                {
+                    match result {
+                        Ok(d) => {
+                            t.data = Some(d);
+                            t.error = None;
+                        }
+                        Err(e) => t.error = Some(e),
+                    }
+                }
+            }
+            Reply::WorkerFailed(e) => {
+                self.pending_replies = 0;
+                self.facets_pending = false;
+                self.error(format!("counts unavailable: {e}"));
+            }
+            Reply::SyncProgress {
+                name,
+                done,
+                total,
+                failed,
+            } => {
+                let p = self.sync.get_or_insert_with(SyncProgress::default);
+                p.done = done;
+                p.total = total;
+                p.current = text::line(&name);
+                if failed {
+                    p.failed += 1;
+                }
+            }
+            Reply::SyncDone(result) => {
+                self.jobs.sync_finished();
+                self.sync = None;
+                self.last_sync = Instant::now();
+                match result {
+                    Ok(s) => {
+                        let line = match s.failures.first() {
+                            Some((name, e)) => {
+                                format!("sync: {}; {}: {}", s.line, text::line(name), text::line(e))
+                            }
+                            None => format!("sync: {}", s.line),
+                        };
+                        if s.failures.is_empty() {
+                            self.info(line)
+                        } else {
+                            self.error(line)
+                        }
+                    }
+                    Err(e) => self.error(format!("sync failed: {}", text::line(&e))),
+                }
+                self.after_index_change();
+            }
+        }
+    }
+
+    /// The index changed under us (our sync, or another process): see it and redraw.
+    fn after_index_change(&mut self) {
+        if let Err(e) = self.ws.index.reload() {
+            self.error(e.to_string());
+        }
+        self.jobs.send(Request::Reload);
+        self.list.rows.clear();
+        self.load_source_names();
+        self.refresh(true);
+        self.request_watch_counts();
+        if matches!(self.screen, Screen::Trend(_)) {
+            self.request_trend();
+        }
+    }
+
+    fn check_external_commits(&mut self) {
+        let before = self.ws.index.doc_count();
+        if self.ws.index.reload().is_ok() && self.ws.index.doc_count() != before {
+            self.after_index_change();
+        }
+    }
+
+    pub fn start_sync(&mut self) {
+        if self.ws.config.sources.is_empty() {
+            self.error("nothing to sync: the config has no sources");
+            return;
+        }
+        let started = self
+            .jobs
+            .start_sync(self.ws.config.clone(), self.ws.data_dir.clone());
+        if started {
+            self.last_sync = Instant::now();
+            self.sync = Some(SyncProgress {
+                total: self.ws.config.sources.len(),
+                ..Default::default()
+            });
+            self.info("sync started");
+        } else {
+            self.info("a sync is already running");
+        }
+    }
+
+    fn run_live_search(&mut self) {
+        let Overlay::Prompt(p) = &self.overlay else {
+            return;
+        };
+        if p.kind != PromptKind::Search || p.error.is_some() {
+            return;
+        }
+        if p.input != self.query {
+            self.query = p.input.clone();
+            self.refresh(false);
+        }
+    }
+
+    // ---- rows --------------------------------------------------------------------------------
+
+    /// Row details for a story (cached; read from the store on first sight).
+    pub fn row_info(&mut self, id: StoryId) -> Option<&RowInfo> {
+        if !self.list.rows.contains_key(&id) {
+            if self.list.rows.len() > 4 * WINDOW {
+                self.list.rows.clear();
+            }
+            match self.ws.store.story(id) {
+                Ok(Some(s)) => {
+                    self.list.rows.insert(id, RowInfo::of(&s));
+                }
+                Ok(None) => return None,
+                Err(e) => {
+                    self.error(e.to_string());
+                    return None;
+                }
+            }
+        }
+        self.list.rows.get(&id)
+    }
+
+    /// Load row details for the rows on screen (called before drawing).
+    pub fn prepare_rows(&mut self) {
+        let end = (self.list.top + self.list.height.max(1)).min(self.list.total);
+        for i in self.list.top..end {
+            self.fetch_window(i);
+            if let Some(id) = self.list.hit(i).map(|h| h.id) {
+                self.row_info(id);
+            }
+        }
+    }
+
+    pub fn selected_id(&self) -> Option<StoryId> {
+        match &self.screen {
+            Screen::Reader(r) => Some(r.id),
+            _ => self.list.hit(self.list.selected).map(|h| h.id),
+        }
+    }
+
+    fn select(&mut self, i: usize) {
+        if self.list.total == 0 {
+            self.list.selected = 0;
+            return;
+        }
+        let i = i.min(self.list.total - 1);
+        self.list.selected = i;
+        self.fetch_window(i);
+        let h = self.list.height.max(1);
+        if i < self.list.top {
+            self.list.top = i;
+        } else if i >= self.list.top + h {
+            self.list.top = i + 1 - h;
+        }
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        match self.focus {
+            Focus::List => {
+                let i = self.list.selected.saturating_add_signed(delta);
+                self.select(i);
+            }
+            Focus::Sidebar => {
+                let n = self.sidebar_items().len();
+                if n > 0 {
+                    self.sidebar_selected = self
+                        .sidebar_selected
+                        .saturating_add_signed(delta)
+                        .min(n - 1);
+                }
+                self.clamp_sidebar();
+            }
+        }
+    }
+
+    fn clamp_sidebar(&mut self) {
+        let n = self.sidebar_items().len();
+        self.sidebar_selected = self.sidebar_selected.min(n.saturating_sub(1));
+        let h = self.sidebar_height.max(1);
+        if self.sidebar_selected < self.sidebar_top {
+            self.sidebar_top = self.sidebar_selected;
+        } else if self.sidebar_selected >= self.sidebar_top + h {
+            self.sidebar_top = self.sidebar_selected + 1 - h;
+        }
+    }
+
+    /// The sidebar: watches, then each facet with counts for the current query and filters.
+    /// Active filters are listed even when the counts have not arrived yet.
+    pub fn sidebar_items(&self) -> Vec<SideItem> {
+        let mut items = Vec::new();
+        if !self.watches.is_empty() {
+            items.push(SideItem::Header("Watches"));
+            items.extend((0..self.watches.len()).map(SideItem::Watch));
+        }
+        let sections = [
+            (FacetField::Country, "Countries", 40),
+            (FacetField::Policy, "Policies", 40),
+            (FacetField::Source, "Sources", 60),
+            (FacetField::Area, "Echo areas", 60),
+            (FacetField::Tag, "Tags", 40),
+            (FacetField::Kind, "Kinds", 4),
+        ];
+        for (field, title, cap) in sections {
+            let counts = self.facets.get(&field).map(Vec::as_slice).unwrap_or(&[]);
+            let mut entries: Vec<SideItem> = counts
+                .iter()
+                .take(cap)
+                .map(|(v, n)| SideItem::Facet(field, v.clone(), *n))
+                .collect();
+            for (f, v) in &self.filters {
+                if *f == field && !counts.iter().any(|(cv, _)| cv.eq_ignore_ascii_case(v)) {
+                    entries.insert(0, SideItem::Facet(field, v.to_lowercase(), 0));
+                }
+            }
+            if !entries.is_empty() {
+                items.push(SideItem::Header(title));
+                items.extend(entries);
+            }
+        }
+        items
+    }
+
+    /// How a facet value is shown: countries and areas upper case, sources as configured.
+    pub fn facet_label(&self, field: FacetField, value: &str) -> String {
+        let v = match field {
+            FacetField::Country | FacetField::Area => value.to_uppercase(),
+            FacetField::Source => self
+                .source_names
+                .get(value)
+                .cloned()
+                .unwrap_or_else(|| value.to_string()),
+            _ => value.to_string(),
+        };
+        text::line(&v)
+    }
+
+    // ---- keys ---------------------------------------------------------------------------------
+
+    pub fn on_key(&mut self, key: KeyEvent) {
+        if key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('c')) {
+            self.quit = true;
+            return;
+        }
+        match &self.overlay {
+            Overlay::Prompt(_) => return self.prompt_key(key),
+            Overlay::Tags(_) => return self.tag_key(key),
+            Overlay::Help { .. } => {
+                let action = self.keys.action(&key);
+                if let Overlay::Help { scroll } = &mut self.overlay {
+                    match action {
+                        Some(Action::Down) => *scroll += 1,
+                        Some(Action::Up) => *scroll = scroll.saturating_sub(1),
+                        _ => self.overlay = Overlay::None,
+                    }
+                }
+                return;
+            }
+            Overlay::None => {}
+        }
+        if let Screen::Reader(_) = self.screen
+            && let KeyCode::Char(c @ '1'..='9') = key.code
+            && key.modifiers.difference(KeyModifiers::SHIFT).is_empty()
+        {
+            let n = c as usize - '0' as usize;
+            let link = match &self.screen {
+                Screen::Reader(r) => r.story.links.get(n - 1).cloned(),
+                _ => None,
+            };
+            match link {
+                Some(l) => self.open_link(&l),
+                None => self.error(format!("no link [{n}]")),
+            }
+            return;
+        }
+        let Some(action) = self.keys.action(&key) else {
+            return;
+        };
+        self.on_action(action);
+    }
+
+    pub fn on_action(&mut self, action: Action) {
+        match action {
+            Action::Help => {
+                self.overlay = Overlay::Help { scroll: 0 };
+                return;
+            }
+            Action::Search => {
+                if !matches!(self.screen, Screen::List) {
+                    self.screen = Screen::List;
+                }
+                self.focus = Focus::List;
+                let q = self.query.clone();
+                self.overlay = Overlay::Prompt(Prompt::new(PromptKind::Search, q.clone(), q));
+                return;
+            }
+            Action::Command => {
+                self.overlay = Overlay::Prompt(Prompt::new(
+                    PromptKind::Command,
+                    String::new(),
+                    self.query.clone(),
+                ));
+                return;
+            }
+            Action::Sync => return self.start_sync(),
+            Action::Sort => {
+                self.sort = match self.sort {
+                    Sort::Relevance => Sort::Newest,
+                    Sort::Newest => Sort::Relevance,
+                };
+                if self.query.trim().is_empty() && self.sort == Sort::Relevance {
+                    self.info("relevance needs a query; without one the newest come first");
+                }
+                self.refresh(false);
+                return;
+            }
+            Action::ClearFilters => {
+                self.filters.clear();
+                self.refresh(false);
+                self.after_filter_change();
+                return;
+            }
+            Action::ClearAll => {
+                self.filters.clear();
+                self.query.clear();
+                self.refresh(false);
+                self.after_filter_change();
+                return;
+            }
+            Action::Watch => {
+                self.overlay = Overlay::Prompt(Prompt::new(
+                    PromptKind::WatchName,
+                    String::new(),
+                    self.query.clone(),
+                ));
+                return;
+            }
+            Action::MarkAllRead => return self.confirm_mark_all_read(),
+            Action::Trend if !matches!(self.screen, Screen::Trend(_)) => {
+                self.screen = Screen::Trend(TrendState {
+                    split: FacetField::Country,
+                    data: None,
+                    error: None,
+                });
+                self.request_trend();
+                return;
+            }
+            _ => {}
+        }
+        match &mut self.screen {
+            Screen::List => self.list_action(action),
+            Screen::Reader(_) => self.reader_action(action),
+            Screen::Trend(t) => match action {
+                Action::Trend => {
+                    t.split = if t.split == FacetField::Country {
+                        FacetField::Policy
+                    } else {
+                        FacetField::Country
+                    };
+                    self.request_trend();
+                }
+                Action::Back | Action::Quit => self.screen = Screen::List,
+                _ => {}
+            },
+        }
+    }
+
+    fn after_filter_change(&mut self) {
+        if matches!(self.screen, Screen::Trend(_)) {
+            self.request_trend();
+        }
+    }
+
+    fn list_action(&mut self, action: Action) {
+        let page = self.list.height.max(1) as isize;
+        match action {
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-page),
+            Action::PageDown => self.move_by(page),
+            Action::Top => match self.focus {
+                Focus::List => self.select(0),
+                Focus::Sidebar => self.move_by(isize::MIN / 2),
+            },
+            Action::Bottom => match self.focus {
+                Focus::List => self.select(self.list.total.saturating_sub(1)),
+                Focus::Sidebar => self.move_by(isize::MAX / 2),
+            },
+            Action::Focus => {
+                self.focus = if self.focus == Focus::List {
+                    Focus::Sidebar
+                } else {
+                    Focus::List
+                };
+                self.clamp_sidebar();
+            }
+            Action::Open => match self.focus {
+                Focus::List => self.open_selected(),
+                Focus::Sidebar => self.activate_sidebar(),
+            },
+            Action::Back if self.focus == Focus::Sidebar => self.focus = Focus::List,
+            Action::Back | Action::Quit => self.quit = true,
+            Action::Tags => self.open_tag_editor(),
+            Action::ToggleRead => self.toggle_flag(false),
+            Action::Star => self.toggle_flag(true),
+            Action::NextUnread => {
+                if let Some(i) = self.find_unread() {
+                    self.focus = Focus::List;
+                    self.select(i);
+                }
+            }
+            Action::OpenLink => self.open_story_link(),
+            _ => {}
+        }
+    }
+
+    fn reader_action(&mut self, action: Action) {
+        let Screen::Reader(r) = &mut self.screen else {
+            return;
+        };
+        let page = r.height.saturating_sub(1).max(1);
+        let max = r.lines.saturating_sub(r.height);
+        match action {
+            Action::Up => r.scroll = r.scroll.saturating_sub(1),
+            Action::Down => r.scroll = (r.scroll + 1).min(max),
+            Action::PageUp => r.scroll = r.scroll.saturating_sub(page),
+            Action::PageDown => r.scroll = (r.scroll + page).min(max),
+            Action::Top => r.scroll = 0,
+            Action::Bottom => r.scroll = max,
+            Action::Back | Action::Quit => self.screen = Screen::List,
+            Action::Tags => self.open_tag_editor(),
+            Action::ToggleRead => self.toggle_flag(false),
+            Action::Star => self.toggle_flag(true),
+            Action::OpenLink => self.open_story_link(),
+            Action::NextUnread => match self.find_unread() {
+                Some(i) => {
+                    self.select(i);
+                    self.open_selected();
+                }
+                None => self.screen = Screen::List,
+            },
+            _ => {}
+        }
+    }
+
+    /// The next story after the selection that is unread, looking a bounded way ahead.
+    fn find_unread(&mut self) -> Option<usize> {
+        let from = self.list.selected + 1;
+        let end = from.saturating_add(UNREAD_SCAN).min(self.list.total);
+        for i in from..end {
+            self.fetch_window(i);
+            let Some(id) = self.list.hit(i).map(|h| h.id) else {
+                break;
+            };
+            if self.row_info(id).is_some_and(|r| !r.read) {
+                return Some(i);
+            }
+        }
+        self.info(if end < self.list.total {
+            format!("no unread story in the next {UNREAD_SCAN}")
+        } else {
+            "no more unread stories".to_string()
+        });
+        None
+    }
+
+    pub fn open_selected(&mut self) {
+        let Some(id) = self.list.hit(self.list.selected).map(|h| h.id) else {
+            return;
+        };
+        match self.ws.store.story(id) {
+            Ok(Some(story)) => {
+                if !story.read {
+                    self.set_read(id, true);
+                }
+                self.screen = Screen::Reader(Box::new(ReaderState {
+                    id,
+                    story,
+                    scroll: 0,
+                    lines: 0,
+                    height: 0,
+                }));
+            }
+            Ok(None) => self.error(format!("story {id} is gone from the store (reindex?)")),
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    fn set_read(&mut self, id: StoryId, read: bool) {
+        match self.ws.store.set_read(&[id], read) {
+            Ok(()) => {
+                if let Some(r) = self.list.rows.get_mut(&id) {
+                    r.read = read;
+                }
+                if let Screen::Reader(r) = &mut self.screen
+                    && r.id == id
+                {
+                    r.story.read = read;
+                }
+            }
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    fn toggle_flag(&mut self, star: bool) {
+        let Some(id) = self.selected_id() else { return };
+        let Some(current) = self
+            .row_info(id)
+            .map(|r| if star { r.starred } else { r.read })
+        else {
+            return;
+        };
+        if !star {
+            self.set_read(id, !current);
+            self.info(if current {
+                "marked unread"
+            } else {
+                "marked read"
+            });
+            return;
+        }
+        match self.ws.store.set_starred(&[id], !current) {
+            Ok(()) => {
+                if let Some(r) = self.list.rows.get_mut(&id) {
+                    r.starred = !current;
+                }
+                if let Screen::Reader(r) = &mut self.screen {
+                    r.story.starred = !current;
+                }
+                self.info(if current { "unstarred" } else { "starred" });
+            }
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    fn confirm_mark_all_read(&mut self) {
+        match self.ws.index.matching_ids(&self.query, &self.filters) {
+            Ok(ids) if ids.is_empty() => self.info("nothing to mark"),
+            Ok(ids) => {
+                let mut p = Prompt::new(
+                    PromptKind::ConfirmMarkRead,
+                    String::new(),
+                    self.query.clone(),
+                );
+                p.ids = ids;
+                self.overlay = Overlay::Prompt(p);
+            }
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    fn open_story_link(&mut self) {
+        let link = match &self.screen {
+            Screen::Reader(r) => r
+                .story
+                .link
+                .clone()
+                .or_else(|| r.story.links.first().cloned()),
+            _ => {
+                let Some(id) = self.selected_id() else { return };
+                match self.ws.store.story(id) {
+                    Ok(Some(s)) => s.link.or_else(|| s.links.first().cloned()),
+                    Ok(None) => None,
+                    Err(e) => return self.error(e.to_string()),
+                }
+            }
+        };
+        match link {
+            Some(l) => self.open_link(&l),
+            None => self.error("this story has no link"),
+        }
+    }
+
+    fn open_link(&mut self, link: &str) {
+        match open::open(link) {
+            Ok(program) => self.info(format!(
+                "opened with {}: {}",
+                text::line(&program),
+                text::truncate(&text::line(link), 60)
+            )),
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    fn activate_sidebar(&mut self) {
+        let items = self.sidebar_items();
+        match items.get(self.sidebar_selected).cloned() {
+            Some(SideItem::Facet(field, value, _)) => self.toggle_filter(field, value),
+            Some(SideItem::Watch(i)) => {
+                let Some(w) = self.watches.get_mut(i) else {
+                    return;
+                };
+                w.new = Some(0);
+                let (name, query) = (w.name.clone(), w.query.clone());
+                self.query = query;
+                self.filters.clear();
+                let now = self.now();
+                if let Err(e) = self.ws.store.set_watch_viewed(&name, now) {
+                    self.error(e.to_string());
+                }
+                self.refresh(false);
+                if let Some(e) = self.list.error.clone() {
+                    self.error(format!("watch {name}: {e}"));
+                }
+                self.focus = Focus::List;
+            }
+            _ => {}
+        }
+    }
+
+    // ---- the prompt -----------------------------------------------------------------------
+
+    fn prompt_key(&mut self, key: KeyEvent) {
+        let Overlay::Prompt(p) = &mut self.overlay else {
+            return;
+        };
+        if p.kind == PromptKind::ConfirmMarkRead {
+            let ids = std::mem::take(&mut p.ids);
+            self.overlay = Overlay::None;
+            if matches!(key.code, KeyCode::Char('y' | 'Y')) {
+                match self.ws.store.set_read(&ids, true) {
+                    Ok(()) => {
+                        self.list.rows.clear();
+                        self.info(format!("marked {} stories read", ids.len()));
+                    }
+                    Err(e) => self.error(e.to_string()),
+                }
+            } else {
+                self.info("not marked");
+            }
+            return;
+        }
+        match key.code {
+            KeyCode::Esc => {
+                let kind = p.kind;
+                let saved = std::mem::take(&mut p.saved_query);
+                self.overlay = Overlay::None;
+                self.search_due = None;
+                if kind == PromptKind::Search && saved != self.query {
+                    self.query = saved;
+                    self.refresh(false);
+                }
+            }
+            KeyCode::Enter => self.submit_prompt(),
+            _ => {
+                if edit_line(&mut p.input, &mut p.cursor, &key) {
+                    p.error = None;
+                    if p.kind == PromptKind::Search {
+                        let input = p.input.clone();
+                        match self.ws.index.validate(&input) {
+                            Ok(()) => self.search_due = Some(Instant::now() + DEBOUNCE),
+                            Err(e) => {
+                                self.search_due = None;
+                                if let Overlay::Prompt(p) = &mut self.overlay {
+                                    p.error = Some(query_error(&e));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn submit_prompt(&mut self) {
+        let Overlay::Prompt(p) = &mut self.overlay else {
+            return;
+        };
+        let input = p.input.trim().to_string();
+        match p.kind {
+            PromptKind::Search => {
+                if p.error.is_some() {
+                    return;
+                }
+                self.overlay = Overlay::None;
+                self.search_due = None;
+                if input != self.query || !self.list.error.as_deref().unwrap_or("").is_empty() {
+                    self.query = input;
+                    self.refresh(false);
+                }
+                self.focus = Focus::List;
+                self.after_filter_change();
+            }
+            PromptKind::WatchName => {
+                if let Err(e) = self.add_watch(&input) {
+                    if let Overlay::Prompt(p) = &mut self.overlay {
+                        p.error = Some(e);
+                    }
+                    return;
+                }
+                self.overlay = Overlay::None;
+            }
+            PromptKind::Command => match self.run_command(&input) {
+                Ok(()) => {
+                    if matches!(
+                        self.overlay,
+                        Overlay::Prompt(Prompt {
+                            kind: PromptKind::Command,
+                            ..
+                        })
+                    ) {
+                        self.overlay = Overlay::None;
+                    }
+                }
+                Err(e) => {
+                    if let Overlay::Prompt(p) = &mut self.overlay {
+                        p.error = Some(e);
+                    }
+                }
+            },
+            PromptKind::ConfirmMarkRead => {}
+        }
+    }
+
+    /// Save the current search (query and filters) as a watch named `name`.
+    pub fn add_watch(&mut self, name: &str) -> Result<(), String> {
+        let name = text::line(name);
+        if name.is_empty() {
+            return Err("a watch needs a name".into());
+        }
+        let query = self.query_with_filters();
+        if query.is_empty() {
+            return Err("search for something first (/ or a facet), then save it".into());
+        }
+        if self.watches.iter().any(|w| w.name == name && w.from_config) {
+            return Err(format!(
+                "{name:?} is defined in the config; pick another name"
+            ));
+        }
+        self.watches.retain(|w| w.name != name);
+        self.watches.push(WatchEntry {
+            name: name.clone(),
+            query,
+            from_config: false,
+            new: Some(0),
+        });
+        watches::save(&self.watches, &self.ws.data_dir).map_err(|e| e.to_string())?;
+        let now = self.now();
+        if let Err(e) = self.ws.store.set_watch_viewed(&name, now) {
+            self.error(e.to_string());
+        }
+        self.info(format!("saved watch {name:?}"));
+        Ok(())
+    }
+
+    fn run_command(&mut self, line: &str) -> Result<(), String> {
+        let (cmd, arg) = line
+            .split_once(char::is_whitespace)
+            .map(|(c, a)| (c, a.trim()))
+            .unwrap_or((line, ""));
+        match cmd {
+            "" => Ok(()),
+            "q" | "quit" => {
+                self.quit = true;
+                Ok(())
+            }
+            "watch" => self.add_watch(arg),
+            "unwatch" => {
+                match self.watches.iter().find(|w| w.name == arg) {
+                    None => return Err(format!("no watch named {arg:?}")),
+                    Some(w) if w.from_config => {
+                        return Err(format!("{arg:?} is defined in the config file"));
+                    }
+                    Some(_) => {}
+                }
+                self.watches.retain(|w| w.name != arg);
+                watches::save(&self.watches, &self.ws.data_dir).map_err(|e| e.to_string())?;
+                self.info(format!("removed watch {arg:?}"));
+                Ok(())
+            }
+            "sort" => {
+                self.sort = match arg {
+                    "newest" => Sort::Newest,
+                    "relevance" => Sort::Relevance,
+                    _ => return Err("sort newest | sort relevance".into()),
+                };
+                self.refresh(false);
+                Ok(())
+            }
+            "clear" => {
+                self.on_action(Action::ClearAll);
+                Ok(())
+            }
+            "sync" => {
+                self.start_sync();
+                Ok(())
+            }
+            "read" => {
+                self.overlay = Overlay::None;
+                self.confirm_mark_all_read();
+                Ok(())
+            }
+            "trend" => {
+                let split = match arg {
+                    "" | "country" => FacetField::Country,
+                    "policy" => FacetField::Policy,
+                    _ => return Err("trend country | trend policy".into()),
+                };
+                self.screen = Screen::Trend(TrendState {
+                    split,
+                    data: None,
+                    error: None,
+                });
+                self.request_trend();
+                Ok(())
+            }
+            "tag" => {
+                let id = self.selected_id().ok_or("no story selected")?;
+                self.apply_tags(id, arg)
+            }
+            "help" => {
+                self.overlay = Overlay::Help { scroll: 0 };
+                Ok(())
+            }
+            other => Err(format!(
+                "unknown command {:?} (watch NAME, unwatch NAME, sort newest|relevance, clear, sync, read, trend country|policy, tag +T -T, quit)",
+                text::truncate(&text::line(other), 20)
+            )),
+        }
+    }
+
+    // ---- tags ----------------------------------------------------------------------------------
+
+    fn open_tag_editor(&mut self) {
+        let Some(id) = self.selected_id() else { return };
+        match self.ws.store.story(id) {
+            Ok(Some(s)) => {
+                let mut ed = TagEditor {
+                    id,
+                    title: text::line(&s.title),
+                    tags: s.tags,
+                    input: String::new(),
+                    cursor: 0,
+                    candidates: Vec::new(),
+                    selected: 0,
+                    message: None,
+                };
+                self.complete(&mut ed);
+                self.overlay = Overlay::Tags(Box::new(ed));
+            }
+            Ok(None) => self.error(format!("story {id} is gone")),
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    /// Every tag the editor can complete: the taxonomy's policies, all countries, and the
+    /// tags already in use (from the facet counts).
+    fn tag_universe(&mut self) -> &[(String, String)] {
+        if self.tag_universe.is_none() {
+            let mut all: Vec<(String, String)> = Vec::new();
+            if let Ok(t) = crate::classify::Tagger::try_builtin() {
+                all.extend(
+                    t.policy_ids()
+                        .iter()
+                        .map(|p| (format!("policy:{p}"), String::new())),
+                );
+            }
+            all.push(("country:EU".into(), "European Union".into()));
+            for c in keshvar::CountryIterator::new() {
+                all.push((
+                    format!("country:{}", c.alpha2()),
+                    c.iso_short_name().to_string(),
+                ));
+            }
+            self.tag_universe = Some(all);
+        }
+        let mut extra = Vec::new();
+        for (field, prefix) in [(FacetField::Tag, ""), (FacetField::Policy, "policy:")] {
+            for (v, n) in self.facets.get(&field).map(Vec::as_slice).unwrap_or(&[]) {
+                extra.push((format!("{prefix}{v}"), format!("{n} stories")));
+            }
+        }
+        let all = self.tag_universe.get_or_insert_with(Vec::new);
+        for e in extra {
+            if !all.iter().any(|(t, _)| *t == e.0) {
+                all.push(e);
+            }
+        }
+        all
+    }
+
+    fn complete(&mut self, ed: &mut TagEditor) {
+        let word = ed.input[..ed.cursor.min(ed.input.len())]
+            .rsplit(' ')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let removing = word.starts_with('-');
+        let needle = word.trim_start_matches(['+', '-']).to_lowercase();
+        let mut out: Vec<(String, String)> = Vec::new();
+        if removing {
+            for t in &ed.tags {
+                let s = t.tag.to_string();
+                if s.to_lowercase().contains(&needle) {
+                    out.push((s, t.provenance.as_str().to_string()));
+                }
+            }
+        } else if !needle.is_empty() {
+            let have: Vec<String> = ed.tags.iter().map(|t| t.tag.to_string()).collect();
+            let universe = self.tag_universe();
+            let bare = |t: &str| {
+                t.split_once(':')
+                    .map(|(_, v)| v.to_lowercase())
+                    .unwrap_or_else(|| t.to_lowercase())
+            };
+            // Prefix matches of the whole tag or its value first, then names that contain it.
+            for (t, hint) in universe {
+                if (t.to_lowercase().starts_with(&needle) || bare(t).starts_with(&needle))
+                    && !have.contains(t)
+                {
+                    out.push((t.clone(), hint.clone()));
+                }
+            }
+            if needle.len() >= 3 {
+                for (t, hint) in universe {
+                    if hint.to_lowercase().contains(&needle)
+                        && !have.contains(t)
+                        && !out.iter().any(|(o, _)| o == t)
+                    {
+                        out.push((t.clone(), hint.clone()));
+                    }
+                }
+            }
+        }
+        out.truncate(8);
+        ed.candidates = out;
+        ed.selected = ed.selected.min(ed.candidates.len().saturating_sub(1));
+    }
+
+    fn tag_key(&mut self, key: KeyEvent) {
+        let Overlay::Tags(mut ed) = std::mem::replace(&mut self.overlay, Overlay::None) else {
+            return;
+        };
+        match key.code {
+            KeyCode::Esc => {
+                // Closing: the list and counts show the new tags.
+                self.refresh(true);
+                return;
+            }
+            KeyCode::Up => ed.selected = ed.selected.saturating_sub(1),
+            KeyCode::Down => {
+                ed.selected = (ed.selected + 1).min(ed.candidates.len().saturating_sub(1))
+            }
+            KeyCode::Tab => {
+                if let Some((tag, _)) = ed.candidates.get(ed.selected).cloned() {
+                    let start = ed.input[..ed.cursor.min(ed.input.len())]
+                        .rfind(' ')
+                        .map(|i| i + 1)
+                        .unwrap_or(0);
+                    let sign = match ed.input.get(start..start + 1) {
+                        Some("-") => "-",
+                        Some("+") => "+",
+                        _ => "",
+                    };
+                    let end = ed.input[ed.cursor.min(ed.input.len())..]
+                        .find(' ')
+                        .map(|i| i + ed.cursor)
+                        .unwrap_or(ed.input.len());
+                    ed.input.replace_range(start..end, &format!("{sign}{tag} "));
+                    ed.cursor = start + sign.len() + tag.len() + 1;
+                    ed.selected = 0;
+                    self.complete(&mut ed);
+                }
+            }
+            KeyCode::Enter => {
+                let input = ed.input.trim().to_string();
+                if input.is_empty() {
+                    self.refresh(true);
+                    return;
+                }
+                let id = ed.id;
+                match self.apply_tags(id, &input) {
+                    Ok(()) => {
+                        ed.input.clear();
+                        ed.cursor = 0;
+                        if let Ok(Some(s)) = self.ws.store.story(id) {
+                            ed.tags = s.tags;
+                        }
+                        ed.message = self.message.clone();
+                    }
+                    Err(e) => ed.message = Some((e, Level::Error)),
+                }
+                self.complete(&mut ed);
+            }
+            _ => {
+                if edit_line(&mut ed.input, &mut ed.cursor, &key) {
+                    ed.message = None;
+                    ed.selected = 0;
+                    self.complete(&mut ed);
+                }
+            }
+        }
+        self.overlay = Overlay::Tags(ed);
+    }
+
+    /// Apply `+tag -tag tag…` to a story: saved in the store at once and committed to the
+    /// index so searches see it immediately.
+    pub fn apply_tags(&mut self, id: StoryId, changes: &str) -> Result<(), String> {
+        let mut add = Vec::new();
+        let mut remove = Vec::new();
+        for word in changes.split_whitespace() {
+            let (list, text) = match word.split_at_checked(1) {
+                Some(("-", rest)) => (&mut remove, rest),
+                Some(("+", rest)) => (&mut add, rest),
+                _ => (&mut add, word),
+            };
+            list.push(text.parse::<Tag>().map_err(|e| e.to_string())?);
+        }
+        if add.is_empty() && remove.is_empty() {
+            return Err("type +tag or -tag".into());
+        }
+        self.ws
+            .store
+            .set_manual_tags(id, &add, &remove)
+            .map_err(|e| e.to_string())?;
+        self.list.rows.remove(&id);
+        let indexed = self
+            .index_story(id)
+            .map_err(|e| format!("saved, but not yet searchable: {e}"))?;
+        if let Screen::Reader(r) = &mut self.screen
+            && r.id == id
+            && let Ok(Some(s)) = self.ws.store.story(id)
+        {
+            r.story = s;
+        }
+        let what: Vec<String> = add
+            .iter()
+            .map(|t| format!("+{t}"))
+            .chain(remove.iter().map(|t| format!("-{t}")))
+            .collect();
+        if indexed {
+            self.info(format!("saved {}", what.join(" ")));
+        } else {
+            self.info(format!(
+                "saved {}; searchable when the running sync commits",
+                what.join(" ")
+            ));
+        }
+        self.request_facets();
+        Ok(())
+    }
+
+    /// Commit one story to the index now. Only this story: the store's queue may hold many
+    /// (flag changes, a crash) that `sync` or the next start index. Waits briefly for the
+    /// writer; if a sync holds it, that sync's commit picks the story up from the queue.
+    fn index_story(&mut self, id: StoryId) -> Result<bool, String> {
+        let story = self.ws.store.story(id).map_err(|e| e.to_string())?;
+        let mut writer = match self.ws.index.writer(Duration::from_millis(300)) {
+            Ok(w) => w,
+            Err(IndexError::Locked(_)) => return Ok(false),
+            Err(e) => return Err(e.to_string()),
+        };
+        match story {
+            Some(s) => writer
+                .upsert(&IndexDoc::from(&s))
+                .map_err(|e| e.to_string())?,
+            None => writer.delete(id),
+        }
+        writer.commit().map_err(|e| e.to_string())?;
+        self.ws
+            .store
+            .clear_pending(&[id])
+            .map_err(|e| e.to_string())?;
+        self.jobs.send(Request::Reload);
+        Ok(true)
+    }
+}
+
+/// A tantivy query error as one short line for the prompt.
+fn query_error(e: &IndexError) -> String {
+    let s = e.to_string();
+    text::line(s.strip_prefix("bad query: ").unwrap_or(&s))
+}
+
+/// Line editing shared by the prompt and the tag editor. Returns true if the text changed.
+pub fn edit_line(input: &mut String, cursor: &mut usize, key: &KeyEvent) -> bool {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    *cursor = (*cursor).min(input.len());
+    while !input.is_char_boundary(*cursor) {
+        *cursor -= 1;
+    }
+    let prev = |s: &str, i: usize| {
+        s[..i]
+            .char_indices()
+            .next_back()
+            .map(|(j, _)| j)
+            .unwrap_or(0)
+    };
+    let next = |s: &str, i: usize| s[i..].chars().next().map(|c| i + c.len_utf8()).unwrap_or(i);
+    match key.code {
+        KeyCode::Char('u') if ctrl => {
+            input.replace_range(..*cursor, "");
+            *cursor = 0;
+            true
+        }
+        KeyCode::Char('w') if ctrl => {
+            let before = input[..*cursor].trim_end();
+            let start = before.rfind(' ').map(|i| i + 1).unwrap_or(0);
+            input.replace_range(start..*cursor, "");
+            *cursor = start;
+            true
+        }
+        KeyCode::Char('a') if ctrl => {
+            *cursor = 0;
+            false
+        }
+        KeyCode::Char('e') if ctrl => {
+            *cursor = input.len();
+            false
+        }
+        KeyCode::Char(c)
+            if !ctrl && !c.is_control() && !crate::parse::sanitize::is_forbidden(c) =>
+        {
+            input.insert(*cursor, c);
+            *cursor += c.len_utf8();
+            true
+        }
+        KeyCode::Backspace if *cursor > 0 => {
+            let p = prev(input, *cursor);
+            input.replace_range(p..*cursor, "");
+            *cursor = p;
+            true
+        }
+        KeyCode::Delete if *cursor < input.len() => {
+            let n = next(input, *cursor);
+            input.replace_range(*cursor..n, "");
+            true
+        }
+        KeyCode::Left => {
+            *cursor = prev(input, *cursor);
+            false
+        }
+        KeyCode::Right => {
+            *cursor = next(input, *cursor);
+            false
+        }
+        KeyCode::Home => {
+            *cursor = 0;
+            false
+        }
+        KeyCode::End => {
+            *cursor = input.len();
+            false
+        }
+        _ => false,
+    }
+}

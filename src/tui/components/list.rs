@@ -1,0 +1,160 @@
+//! The story list: one row per hit of the current page, drawn from the index window and the
+//! row details of visible stories only.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use super::{DIM, ERROR, FOCUSED, count, highlighted};
+use crate::index::Sort;
+use crate::tui::app::{App, Focus, RowInfo};
+use crate::tui::text;
+
+pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
+    let sort = match app.sort {
+        Sort::Newest => "newest",
+        Sort::Relevance if app.query.trim().is_empty() => "newest",
+        Sort::Relevance => "relevance",
+    };
+    let mut block = Block::bordered()
+        .title(format!(" {} stories ", count(app.list.total)))
+        .title(Line::from(format!(" {sort} ")).right_aligned());
+    if app.focus == Focus::List {
+        block = block.border_style(FOCUSED);
+    }
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    app.list.height = inner.height as usize;
+    // Keep the selection on screen after a resize.
+    let h = app.list.height.max(1);
+    if app.list.selected >= app.list.top + h {
+        app.list.top = app.list.selected + 1 - h;
+    }
+    if app.list.selected < app.list.top {
+        app.list.top = app.list.selected;
+    }
+    app.prepare_rows();
+
+    if let Some(e) = &app.list.error {
+        let msg = vec![
+            Line::from(Span::styled("Search error:", ERROR)),
+            Line::from(text::line(e)),
+        ];
+        f.render_widget(
+            Paragraph::new(msg).wrap(ratatui::widgets::Wrap { trim: true }),
+            inner,
+        );
+        return;
+    }
+    if app.list.total == 0 {
+        let msg = if app.ws.index.doc_count() == 0 {
+            "No stories yet: press r to sync the sources of the config, or run `echowatch import PATH`."
+        } else {
+            "No story matches. c clears the filters, / changes the query."
+        };
+        f.render_widget(
+            Paragraph::new(msg)
+                .style(DIM)
+                .wrap(ratatui::widgets::Wrap { trim: true }),
+            inner,
+        );
+        return;
+    }
+    let w = inner.width as usize;
+    let mut lines = Vec::with_capacity(h);
+    for i in app.list.top..(app.list.top + h).min(app.list.total) {
+        let Some(hit) = app.list.hit(i) else { break };
+        let info = app.list.rows.get(&hit.id);
+        let selected = i == app.list.selected;
+        lines.push(row(app, &hit.title, hit.published, info, w, selected));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn row(
+    app: &App,
+    title: &str,
+    published: chrono::DateTime<chrono::Utc>,
+    info: Option<&RowInfo>,
+    w: usize,
+    selected: bool,
+) -> Line<'static> {
+    let mut base = Style::new();
+    if info.is_some_and(|r| !r.read) {
+        base = base.add_modifier(Modifier::BOLD);
+    }
+    if selected {
+        base = base.add_modifier(Modifier::REVERSED);
+        if app.focus != Focus::List {
+            base = base
+                .remove_modifier(Modifier::REVERSED)
+                .add_modifier(Modifier::UNDERLINED);
+        }
+    }
+    let date = info.map(|r| r.date).unwrap_or(published);
+    let date = if w >= 70 {
+        date.format("%Y-%m-%d").to_string()
+    } else {
+        date.format("%d %b").to_string()
+    };
+    let badge = match info {
+        Some(r) if r.feed && r.echo => "both",
+        Some(r) if r.echo => "echo",
+        Some(_) => "feed",
+        None => "    ",
+    };
+    let marks = format!(
+        "{}{}",
+        if info.is_some_and(|r| !r.read) {
+            '●'
+        } else {
+            ' '
+        },
+        if info.is_some_and(|r| r.starred) {
+            '★'
+        } else {
+            ' '
+        }
+    );
+    let src_w = if w >= 100 {
+        18
+    } else if w >= 60 {
+        12
+    } else {
+        0
+    };
+    let mut spans = vec![
+        Span::styled(marks, base),
+        Span::styled(format!("{date} "), base),
+        Span::styled(
+            format!("{badge} "),
+            base.patch(DIM).remove_modifier(Modifier::BOLD),
+        ),
+    ];
+    if src_w > 0 {
+        let src = info.map(|r| r.source.as_str()).unwrap_or("");
+        spans.push(Span::styled(format!("{} ", text::fit(src, src_w)), base));
+    }
+    let used: usize = spans.iter().map(|s| text::width(&s.content)).sum();
+    let rest = w.saturating_sub(used);
+    let tags = info.map(|r| r.tags.join(" ")).unwrap_or_default();
+    let tags_w = if w >= 60 && !tags.is_empty() {
+        text::width(&tags).min(rest / 3)
+    } else {
+        0
+    };
+    let title_w = rest.saturating_sub(if tags_w > 0 { tags_w + 1 } else { 0 });
+    let title = text::fit(&text::line(title), title_w);
+    let ranges = app.highlighter.ranges(&title);
+    spans.extend(highlighted(&title, &ranges, base));
+    if tags_w > 0 {
+        spans.push(Span::styled(" ", base));
+        spans.push(Span::styled(
+            text::fit(&tags, tags_w),
+            base.patch(DIM).remove_modifier(Modifier::BOLD),
+        ));
+    }
+    Line::from(spans)
+}

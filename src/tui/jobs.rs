@@ -1,0 +1,259 @@
+//! Background work, so the interface never waits: an index worker (facet counts, watch
+//! counts, trend data — aggregations over the whole index that can take longer than a
+//! keystroke) and a sync worker (a full `sync` on its own workspace). Replies come back on a
+//! channel the event loop drains; each request carries a generation so a stale answer (for a
+//! filter the user has already left) is dropped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::index::{FacetField, SearchIndex, Trend};
+use crate::ingest::{self, SourceStatus};
+use crate::workspace::Workspace;
+
+pub type Filters = Vec<(FacetField, String)>;
+pub type FacetCounts = BTreeMap<FacetField, Vec<(String, u64)>>;
+
+#[derive(Debug, Clone)]
+pub enum Request {
+    Facets {
+        seq: u64,
+        query: String,
+        filters: Filters,
+    },
+    /// `(name, query, last viewed)` of each watch.
+    Watches {
+        seq: u64,
+        watches: Vec<(String, String, Option<DateTime<Utc>>)>,
+    },
+    Trend {
+        seq: u64,
+        query: String,
+        filters: Filters,
+        split: FacetField,
+        weeks: usize,
+        now: DateTime<Utc>,
+    },
+    /// See the latest index commit.
+    Reload,
+}
+
+#[derive(Debug)]
+pub enum Reply {
+    Facets {
+        seq: u64,
+        result: Result<FacetCounts, String>,
+    },
+    Watches {
+        seq: u64,
+        counts: Vec<(String, Result<usize, String>)>,
+    },
+    Trend {
+        seq: u64,
+        result: Result<Trend, String>,
+    },
+    /// The index worker could not start; counts stay unavailable.
+    WorkerFailed(String),
+    SyncProgress {
+        name: String,
+        done: usize,
+        total: usize,
+        failed: bool,
+    },
+    /// A sync finished: its summary line, or why it could not run.
+    SyncDone(Result<SyncSummary, String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncSummary {
+    pub line: String,
+    pub failures: Vec<(String, String)>,
+}
+
+pub struct Jobs {
+    requests: Option<Sender<Request>>,
+    replies: Receiver<Reply>,
+    reply_tx: Sender<Reply>,
+    sync_running: bool,
+}
+
+impl Jobs {
+    /// Start the index worker on the index of `data_dir` (opened again on its own thread: a
+    /// tantivy reader per thread, sharing the files).
+    pub fn start(data_dir: &Path) -> Jobs {
+        let (reply_tx, replies) = mpsc::channel();
+        let (req_tx, req_rx) = mpsc::channel();
+        let dir = data_dir.join("tantivy");
+        let tx = reply_tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("echowatch-index".into())
+            .spawn(move || index_worker(&dir, req_rx, tx));
+        let requests = match spawned {
+            Ok(_) => Some(req_tx),
+            Err(e) => {
+                let _ = reply_tx.send(Reply::WorkerFailed(format!(
+                    "cannot start the index worker: {e}"
+                )));
+                None
+            }
+        };
+        Jobs {
+            requests,
+            replies,
+            reply_tx,
+            sync_running: false,
+        }
+    }
+
+    pub fn send(&mut self, r: Request) {
+        if let Some(tx) = &self.requests
+            && tx.send(r).is_err()
+        {
+            self.requests = None;
+        }
+    }
+
+    pub fn try_recv(&mut self) -> Option<Reply> {
+        self.replies.try_recv().ok()
+    }
+
+    /// Wait up to `timeout` for a reply (tests and benches wait for counts this way).
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Reply> {
+        match self.replies.recv_timeout(timeout) {
+            Ok(r) => Some(r),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    pub fn sync_running(&self) -> bool {
+        self.sync_running
+    }
+
+    /// Run `sync` of every source on a thread with its own workspace (its own SQLite
+    /// connection and index writer; a concurrent cron `sync` just makes one of them wait).
+    /// Returns false if a sync is already running.
+    pub fn start_sync(&mut self, config: Config, data_dir: PathBuf) -> bool {
+        if self.sync_running {
+            return false;
+        }
+        let tx = self.reply_tx.clone();
+        let started = std::thread::Builder::new()
+            .name("echowatch-sync".into())
+            .spawn(move || {
+                let result = Workspace::open(config, &data_dir)
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut ws| {
+                        let mut on_event = |ev: ingest::SourceEvent<'_>| {
+                            let _ = tx.send(Reply::SyncProgress {
+                                name: ev.name.to_string(),
+                                done: ev.done,
+                                total: ev.total,
+                                failed: matches!(ev.status, SourceStatus::Failed(_)),
+                            });
+                        };
+                        ingest::sync(&mut ws, &[], &mut on_event)
+                            .map(|r| SyncSummary {
+                                line: r.summary(),
+                                failures: r.failures.clone(),
+                            })
+                            .map_err(|e| e.to_string())
+                    });
+                let _ = tx.send(Reply::SyncDone(result));
+            });
+        match started {
+            Ok(_) => {
+                self.sync_running = true;
+                true
+            }
+            Err(e) => {
+                let _ = self
+                    .reply_tx
+                    .send(Reply::SyncDone(Err(format!("cannot start sync: {e}"))));
+                false
+            }
+        }
+    }
+
+    pub fn sync_finished(&mut self) {
+        self.sync_running = false;
+    }
+}
+
+fn index_worker(dir: &Path, requests: Receiver<Request>, replies: Sender<Reply>) {
+    let index = match SearchIndex::open_or_create(dir) {
+        Ok((index, _)) => index,
+        Err(e) => {
+            let _ = replies.send(Reply::WorkerFailed(e.to_string()));
+            return;
+        }
+    };
+    while let Ok(first) = requests.recv() {
+        // Take everything queued and answer only the latest request of each kind: while the
+        // user types, only the last filter matters.
+        let mut reload = false;
+        let (mut facets, mut watches, mut trend) = (None, None, None);
+        for r in std::iter::once(first).chain(requests.try_iter()) {
+            match r {
+                Request::Reload => reload = true,
+                r @ Request::Facets { .. } => facets = Some(r),
+                r @ Request::Watches { .. } => watches = Some(r),
+                r @ Request::Trend { .. } => trend = Some(r),
+            }
+        }
+        if reload && let Err(e) = index.reload() {
+            tracing::warn!("index worker reload: {e}");
+        }
+        let mut out = Vec::new();
+        if let Some(Request::Facets {
+            seq,
+            query,
+            filters,
+        }) = facets
+        {
+            out.push(Reply::Facets {
+                seq,
+                result: index
+                    .facet_counts(&query, &filters)
+                    .map_err(|e| e.to_string()),
+            });
+        }
+        if let Some(Request::Trend {
+            seq,
+            query,
+            filters,
+            split,
+            weeks,
+            now,
+        }) = trend
+        {
+            let result = index
+                .weekly_counts(&query, &filters, split, 4, weeks, now)
+                .map_err(|e| e.to_string());
+            out.push(Reply::Trend { seq, result });
+        }
+        if let Some(Request::Watches { seq, watches }) = watches {
+            let counts = watches
+                .into_iter()
+                .map(|(name, query, since)| {
+                    (
+                        name,
+                        index
+                            .count_new_since(&query, since)
+                            .map_err(|e| e.to_string()),
+                    )
+                })
+                .collect();
+            out.push(Reply::Watches { seq, counts });
+        }
+        for r in out {
+            if replies.send(r).is_err() {
+                return;
+            }
+        }
+    }
+}

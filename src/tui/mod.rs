@@ -1,0 +1,103 @@
+//! The terminal interface (`echowatch` with no command): ratatui over crossterm.
+//!
+//! Structure after ratatui's component template and gitui: [`app`] is the state and what
+//! keys do to it (no terminal, testable), [`components`] draw it, [`keys`] maps keys to
+//! actions with the config's rebindings, [`jobs`] runs counts and sync in the background.
+//! This file owns the terminal: raw mode and the alternate screen on entry, restored on
+//! every way out (normal quit, error, panic, SIGTERM/SIGHUP/SIGINT, Ctrl-C).
+
+pub mod app;
+pub mod components;
+pub mod jobs;
+pub mod keys;
+pub mod open;
+pub mod text;
+pub mod watches;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crossterm::event::{self, Event, KeyEventKind};
+
+use crate::config::Config;
+use crate::workspace::{Workspace, WorkspaceError};
+
+pub use app::{App, AppOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    #[error("cannot open the data folder: {0}")]
+    Workspace(#[from] WorkspaceError),
+    #[error("terminal: {0}")]
+    Terminal(#[from] std::io::Error),
+    #[error(
+        "the interface needs a terminal (standard input and output are not one); use a command, see --help"
+    )]
+    NotATerminal,
+}
+
+/// Open the data folder and run the interface until the user quits.
+pub fn run(config: Config, data_dir: &Path) -> Result<(), TuiError> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(TuiError::NotATerminal);
+    }
+    // Open before touching the terminal so errors print normally.
+    let ws = Workspace::open(config, data_dir)?;
+    let auto_sync = ws.config.refresh.is_some();
+    let mut app = App::new(
+        ws,
+        AppOptions {
+            now: None,
+            auto_sync,
+        },
+    )?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGINT,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    // ratatui::try_init enters raw mode and the alternate screen and installs a panic hook
+    // that restores the terminal before the panic message prints.
+    let mut terminal = ratatui::try_init()?;
+    let result = event_loop(&mut terminal, &mut app, &stop);
+    ratatui::restore();
+    result
+}
+
+fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    stop: &AtomicBool,
+) -> Result<(), TuiError> {
+    while !app.quit && !stop.load(Ordering::Relaxed) {
+        terminal.draw(|f| components::draw(app, f))?;
+        // Signals interrupt the wait at the latest after this long.
+        let timeout = app
+            .poll_timeout(Instant::now())
+            .min(std::time::Duration::from_millis(250));
+        if event::poll(timeout)? {
+            match event::read()? {
+                Event::Key(k) if k.kind != KeyEventKind::Release => app.on_key(k),
+                // A resize just redraws at the new size on the next turn.
+                _ => {}
+            }
+            // Take every key already typed before drawing again (fast typists, pastes).
+            while event::poll(std::time::Duration::ZERO)? {
+                if let Event::Key(k) = event::read()?
+                    && k.kind != KeyEventKind::Release
+                {
+                    app.on_key(k);
+                }
+            }
+        }
+        app.tick(Instant::now());
+    }
+    Ok(())
+}
