@@ -18,7 +18,11 @@ pub fn sniff(bytes: &[u8]) -> bool {
     let head = &bytes[..bytes.len().min(1024)];
     let text = String::from_utf8_lossy(head);
     let t = text.trim_start_matches('\u{feff}').trim_start();
-    (t.starts_with('<') && (t.contains("<rss") || t.contains("<feed") || t.contains("<rdf") || t.starts_with("<?xml")))
+    (t.starts_with('<')
+        && (t.contains("<rss")
+            || t.contains("<feed")
+            || t.contains("<rdf")
+            || t.starts_with("<?xml")))
         || (t.starts_with('{') && t.contains("jsonfeed.org"))
 }
 
@@ -30,9 +34,15 @@ pub fn parse(bytes: &[u8], base: Option<&str>) -> Result<Vec<ParsedStory>, FeedE
         return Err(FeedError::EntityDeclaration);
     }
     let parser = feed_rs::parser::Builder::new().base_uri(base).build();
-    let feed = parser.parse(bytes).map_err(|e| FeedError::Parse(e.to_string()))?;
+    let feed = parser
+        .parse(bytes)
+        .map_err(|e| FeedError::Parse(e.to_string()))?;
     let base_url = base.and_then(|b| url::Url::parse(b).ok());
-    Ok(feed.entries.into_iter().map(|e| story_of(e, base_url.as_ref())).collect())
+    Ok(feed
+        .entries
+        .into_iter()
+        .map(|e| story_of(e, base_url.as_ref()))
+        .collect())
 }
 
 fn memfind(haystack: &[u8], needle: &[u8]) -> bool {
@@ -44,7 +54,11 @@ fn story_of(entry: Entry, base: Option<&url::Url>) -> ParsedStory {
     let item_base = link.as_deref().and_then(|l| url::Url::parse(l).ok());
     let base = item_base.as_ref().or(base);
 
-    let title = entry.title.as_ref().map(|t| text_line(t, base)).unwrap_or_default();
+    let title = entry
+        .title
+        .as_ref()
+        .map(|t| text_line(t, base))
+        .unwrap_or_default();
     let body_html = entry
         .content
         .as_ref()
@@ -115,14 +129,44 @@ second line</description></item>
         assert_eq!(s.link.as_deref(), Some("https://ex.test/a?utm_source=x"));
         assert_eq!(s.body, "Rule text[1]");
         assert_eq!(s.links, vec!["https://ex.test/r"]);
-        assert_eq!(s.published.unwrap().to_rfc3339(), "2025-06-10T12:00:00+00:00");
+        assert_eq!(
+            s.published.unwrap().to_rfc3339(),
+            "2025-06-10T12:00:00+00:00"
+        );
         assert_eq!(stories[1].title, "Only a description");
+    }
+
+    proptest::proptest! {
+        // feed-rs and html2text see arbitrary bytes from the network: never a panic, and
+        // whatever comes out is sanitised.
+        #[test]
+        fn arbitrary_input_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let _ = parse(&bytes, Some("https://ex.test/"));
+        }
+
+        #[test]
+        fn arbitrary_item_text_is_sanitised(title in ".{0,200}", body in ".{0,400}") {
+            let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;");
+            let xml = format!(
+                "<rss version=\"2.0\"><channel><item><title>{}</title><description>{}</description></item></channel></rss>",
+                esc(&title), esc(&body)
+            );
+            if let Ok(stories) = parse(xml.as_bytes(), None) {
+                for s in stories {
+                    proptest::prop_assert!(!s.title.chars().any(|c| super::sanitize::is_forbidden(c) || c == '\n'));
+                    proptest::prop_assert!(!s.body.chars().any(super::sanitize::is_forbidden));
+                }
+            }
+        }
     }
 
     #[test]
     fn entity_declarations_are_refused() {
         let xml = br#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><rss><channel><item><title>&a;</title></item></channel></rss>"#;
-        assert!(matches!(parse(xml, None), Err(FeedError::EntityDeclaration)));
+        assert!(matches!(
+            parse(xml, None),
+            Err(FeedError::EntityDeclaration)
+        ));
     }
 
     #[test]
