@@ -245,7 +245,8 @@ pub struct App {
     facets_seq: u64,
     watches_seq: u64,
     trend_seq: u64,
-    pending_replies: usize,
+    watches_pending: bool,
+    trend_pending: bool,
     search_due: Option<Instant>,
     last_reload: Instant,
     last_sync: Instant,
@@ -285,7 +286,8 @@ impl App {
             facets_seq: 0,
             watches_seq: 0,
             trend_seq: 0,
-            pending_replies: 0,
+            watches_pending: false,
+            trend_pending: false,
             search_due: None,
             last_reload: now,
             last_sync: now,
@@ -386,7 +388,6 @@ impl App {
         self.seq += 1;
         self.facets_seq = self.seq;
         self.facets_pending = true;
-        self.pending_replies += 1;
         self.jobs.send(Request::Facets {
             seq: self.seq,
             query: self.query.clone(),
@@ -402,7 +403,7 @@ impl App {
             let since = self.ws.store.watch_last_viewed(&w.name).unwrap_or(None);
             list.push((w.name.clone(), w.query.clone(), since));
         }
-        self.pending_replies += 1;
+        self.watches_pending = true;
         self.jobs.send(Request::Watches {
             seq: self.seq,
             watches: list,
@@ -416,7 +417,7 @@ impl App {
         let split = t.split;
         self.seq += 1;
         self.trend_seq = self.seq;
-        self.pending_replies += 1;
+        self.trend_pending = true;
         let now = self.now();
         self.jobs.send(Request::Trend {
             seq: self.seq,
@@ -471,7 +472,7 @@ impl App {
         if let Some(due) = self.search_due {
             return due.saturating_duration_since(now);
         }
-        if self.pending_replies > 0 || self.jobs.sync_running() {
+        if self.replies_pending() || self.jobs.sync_running() {
             return Duration::from_millis(50);
         }
         Duration::from_millis(500)
@@ -506,7 +507,7 @@ impl App {
         if self.search_due.take().is_some() {
             self.run_live_search();
         }
-        while self.pending_replies > 0 || self.jobs.sync_running() {
+        while self.replies_pending() || self.jobs.sync_running() {
             let left = end.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -518,10 +519,15 @@ impl App {
         }
     }
 
+    /// Answers asked of the index worker and not yet in (the worker answers only the latest
+    /// request of each kind, so one flag per kind, cleared by the answer to the latest).
+    fn replies_pending(&self) -> bool {
+        self.facets_pending || self.watches_pending || self.trend_pending
+    }
+
     fn on_reply(&mut self, r: Reply) {
         match r {
             Reply::Facets { seq, result } => {
-                self.pending_replies = self.pending_replies.saturating_sub(1);
                 if seq == self.facets_seq {
                     self.facets_pending = false;
                     match result {
@@ -532,8 +538,8 @@ impl App {
                 }
             }
             Reply::Watches { seq, counts } => {
-                self.pending_replies = self.pending_replies.saturating_sub(1);
                 if seq == self.watches_seq {
+                    self.watches_pending = false;
                     for (name, n) in counts {
                         if let Some(w) = self.watches.iter_mut().find(|w| w.name == name) {
                             w.new = n.ok();
@@ -542,7 +548,9 @@ impl App {
                 }
             }
             Reply::Trend { seq, result } => {
-                self.pending_replies = self.pending_replies.saturating_sub(1);
+                if seq == self.trend_seq {
+                    self.trend_pending = false;
+                }
                 if seq == self.trend_seq
                     && let Screen::Trend(t) = &mut self.screen
                 {
@@ -556,8 +564,9 @@ impl App {
                 }
             }
             Reply::WorkerFailed(e) => {
-                self.pending_replies = 0;
                 self.facets_pending = false;
+                self.watches_pending = false;
+                self.trend_pending = false;
                 self.error(format!("counts unavailable: {e}"));
             }
             Reply::SyncProgress {
@@ -1466,9 +1475,15 @@ impl App {
                     out.push((t.clone(), hint.clone()));
                 }
             }
-            if needle.len() >= 3 {
+            // `country:nether` finds the Netherlands by name.
+            let (family, value) = match needle.split_once(':') {
+                Some((f, v)) => (Some(format!("{f}:")), v.to_string()),
+                None => (None, needle.clone()),
+            };
+            if value.chars().count() >= 3 {
                 for (t, hint) in universe {
-                    if hint.to_lowercase().contains(&needle)
+                    if family.as_ref().is_none_or(|f| t.starts_with(f.as_str()))
+                        && hint.to_lowercase().contains(&value)
                         && !have.contains(t)
                         && !out.iter().any(|(o, _)| o == t)
                     {

@@ -101,3 +101,6 @@ fn event_loop(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -63,7 +63,12 @@ pub fn fit(text: &str, cells: usize) -> String {
 /// breaks after spaces, or after any wide (CJK) character, or inside a word longer than a line.
 pub fn wrap(text: &str, max: usize) -> Vec<Range<usize>> {
     let max = max.max(1);
-    let mut lines = Vec::new();
+    let mut lines: Vec<Range<usize>> = Vec::new();
+    // A line ends without the spaces it broke at.
+    let push = |lines: &mut Vec<Range<usize>>, r: Range<usize>| {
+        let trimmed = text[r.clone()].trim_end_matches(' ').len();
+        lines.push(r.start..r.start + trimmed);
+    };
     let mut start = 0usize;
     let mut used = 0usize;
     // Byte offset just after the last break opportunity in this line, and the width up to it.
@@ -72,7 +77,7 @@ pub fn wrap(text: &str, max: usize) -> Vec<Range<usize>> {
         let w = char_width(c);
         if used + w > max && used > 0 {
             if c == ' ' {
-                lines.push(start..i);
+                push(&mut lines, start..i);
                 start = i + 1;
                 used = 0;
                 last_break = None;
@@ -80,12 +85,12 @@ pub fn wrap(text: &str, max: usize) -> Vec<Range<usize>> {
             }
             match last_break {
                 Some((b, bw)) if b > start => {
-                    lines.push(start..b);
+                    push(&mut lines, start..b);
                     start = b;
                     used -= bw;
                 }
                 _ => {
-                    lines.push(start..i);
+                    push(&mut lines, start..i);
                     start = i;
                     used = 0;
                 }
@@ -93,7 +98,7 @@ pub fn wrap(text: &str, max: usize) -> Vec<Range<usize>> {
             last_break = None;
             // The rest of the word plus this character may still not fit: cut it.
             if used + w > max && used > 0 {
-                lines.push(start..i);
+                push(&mut lines, start..i);
                 start = i;
                 used = 0;
             }
@@ -104,7 +109,7 @@ pub fn wrap(text: &str, max: usize) -> Vec<Range<usize>> {
         }
     }
     if start < text.len() || lines.is_empty() {
-        lines.push(start..text.len());
+        push(&mut lines, start..text.len());
     }
     lines
 }

@@ -44,18 +44,20 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         ]
         .map(|(k, d)| (k.to_string(), d.to_string())),
     );
-    let two = inner.width >= 76;
+    let two = inner.width >= 64;
     let col_w = if two {
         inner.width as usize / 2
     } else {
         inner.width as usize
     };
-    let key_w = 12.min(col_w / 3);
+    let key_w = 11.min(col_w / 3);
     let cell = |(k, d): &(String, String)| -> Vec<Span<'static>> {
         vec![
             Span::styled(text::fit(k, key_w), key_style),
             Span::raw(" "),
-            Span::raw(text::fit(d, col_w.saturating_sub(key_w + 1))),
+            // One cell stays free so the columns never touch.
+            Span::raw(text::fit(d, col_w.saturating_sub(key_w + 2))),
+            Span::raw(" "),
         ]
     };
     let mut lines = Vec::new();

@@ -120,8 +120,8 @@ fn row(
     );
     let src_w = if w >= 100 {
         18
-    } else if w >= 60 {
-        12
+    } else if w >= 50 {
+        10
     } else {
         0
     };
@@ -140,8 +140,16 @@ fn row(
     let used: usize = spans.iter().map(|s| text::width(&s.content)).sum();
     let rest = w.saturating_sub(used);
     let tags = info.map(|r| r.tags.join(" ")).unwrap_or_default();
-    let tags_w = if w >= 60 && !tags.is_empty() {
-        text::width(&tags).min(rest / 3)
+    let tags_w = if w >= 50 && !tags.is_empty() {
+        // The title matters most: narrow lists keep just the first tags (countries).
+        let share = if w >= 100 {
+            3
+        } else if w >= 70 {
+            4
+        } else {
+            6
+        };
+        text::width(&tags).min(rest / share)
     } else {
         0
     };

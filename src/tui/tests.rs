@@ -1,0 +1,778 @@
+//! State tests of the interface and insta snapshots of its screens (ratatui TestBackend),
+//! on a temporary workspace filled with fixed fixture stories and a fixed clock.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::app::{App, AppOptions, Focus, Overlay, PromptKind, Screen, SideItem};
+use crate::config::Config;
+use crate::index::{FacetField, SearchRequest};
+use crate::model::{AutoTag, Evidence, ParsedStory, StoryKind, Tag, TextField};
+use crate::store::Incoming;
+use crate::workspace::Workspace;
+
+fn at(day: u32, hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, day, hour, 0, 0)
+        .single()
+        .unwrap()
+}
+
+fn now() -> DateTime<Utc> {
+    at(20, 12)
+}
+
+fn auto(tag: &str, phrase: &str) -> AutoTag {
+    AutoTag {
+        tag: tag.parse().unwrap(),
+        score: 2.0,
+        evidence: vec![Evidence {
+            phrase: phrase.into(),
+            field: TextField::Body,
+            start: 0,
+            end: phrase.len(),
+            weight: 2.0,
+        }],
+    }
+}
+
+struct Fx {
+    title: &'static str,
+    body: &'static str,
+    day: u32,
+    link: Option<&'static str>,
+    tags: Vec<AutoTag>,
+}
+
+fn fixtures() -> Vec<Fx> {
+    vec![
+        Fx {
+            title: "Commerce adds Chinese chipmakers to the Entity List",
+            body: "The Bureau of Industry and Security added 12 Chinese firms to the Entity List, restricting exports of US technology.\n\nThe rule takes effect at once. See [1].",
+            day: 18,
+            link: Some("https://www.federalregister.gov/d/2025-0001"),
+            tags: vec![
+                auto("country:US", "Bureau of Industry and Security"),
+                auto("country:CN", "Chinese"),
+                auto("policy:entity-list", "Entity List"),
+            ],
+        },
+        Fx {
+            title: "Dutch government tightens lithography export licences",
+            body: "The Netherlands expands licence requirements for ASML immersion lithography tools.",
+            day: 17,
+            link: Some("https://www.government.nl/news/litho"),
+            tags: vec![
+                auto("country:NL", "Netherlands"),
+                auto("policy:equipment-controls", "lithography tools"),
+            ],
+        },
+        Fx {
+            title: "中国商务部宣布对镓锗相关物项实施出口管制",
+            body: "商务部 海关总署 公告 — gallium and germanium export controls announced by Beijing.",
+            day: 16,
+            link: Some("http://www.mofcom.gov.cn/article/2025"),
+            tags: vec![
+                auto("country:CN", "商务部"),
+                auto("policy:critical-minerals", "gallium"),
+            ],
+        },
+        Fx {
+            title: "EU AI Act: first obligations apply 🚀",
+            body: "Prohibited AI practices are banned from February; general-purpose model rules follow.",
+            day: 12,
+            link: Some("https://digital-strategy.ec.europa.eu/ai-act"),
+            tags: vec![
+                auto("country:EU", "EU"),
+                auto("policy:ai-regulation", "AI Act"),
+            ],
+        },
+        Fx {
+            title: "Tariff talks resume in Geneva",
+            body: "Negotiators from the United States and China meet again on tariffs.",
+            day: 10,
+            link: Some("ftp://files.example.org/tariffs.txt"),
+            tags: vec![
+                auto("country:US", "United States"),
+                auto("country:CN", "China"),
+                auto("policy:tariffs", "tariffs"),
+            ],
+        },
+        Fx {
+            title: "Evil\u{1b}[2J title with \u{202e}escapes\u{7}",
+            body: "Body with \u{1b}]0;pwned\u{7} an OSC sequence and\ttabs.",
+            day: 5,
+            link: None,
+            tags: vec![],
+        },
+        Fx {
+            title: "Japan aligns chip equipment controls with the Netherlands",
+            body: "METI adds 23 items of semiconductor manufacturing equipment to its export control list, in step with the Netherlands.",
+            day: 3,
+            link: Some("https://www.meti.go.jp/english/press/2025/0303.html"),
+            tags: vec![
+                auto("country:JP", "METI"),
+                auto("country:NL", "Netherlands"),
+                auto("policy:equipment-controls", "equipment"),
+            ],
+        },
+        Fx {
+            title: "Gallium prices spike after export curbs",
+            body: "Traders report gallium prices doubling in Rotterdam.",
+            day: 1,
+            link: Some("https://news.example.com/gallium"),
+            tags: vec![
+                auto("country:CN", "China"),
+                auto("policy:critical-minerals", "gallium"),
+            ],
+        },
+    ]
+}
+
+/// A workspace with the fixture stories: five from a feed source, the rest from an echo
+/// area, one of them carried by both.
+fn workspace(dir: &std::path::Path, config: Option<Config>) -> Workspace {
+    let config = config.unwrap_or_else(|| Config::empty(dir.join("feeds.toml")));
+    let mut ws = Workspace::open(config, &dir.join("data")).unwrap();
+    let feed = ws
+        .store
+        .ensure_source(
+            "Federal Register: BIS",
+            "https://www.federalregister.gov/x.rss",
+        )
+        .unwrap();
+    let echo = ws
+        .store
+        .ensure_source("tqwNet inbound", "/var/spool/binkd/inbound")
+        .unwrap();
+    for (i, fx) in fixtures().into_iter().enumerate() {
+        let echomail = i >= 5;
+        let mut s = ParsedStory::new(
+            if echomail {
+                StoryKind::Echomail
+            } else {
+                StoryKind::Feed
+            },
+            fx.title,
+        );
+        s.guid = Some(format!("fx-{i}"));
+        s.body = fx.body.to_string();
+        s.link = fx.link.map(str::to_string);
+        s.links = fx.link.iter().map(|l| l.to_string()).collect();
+        s.published = Some(at(fx.day, 9));
+        s.author = Some(if echomail {
+            "Sysop".into()
+        } else {
+            "Analyst Desk".into()
+        });
+        if echomail {
+            s.area = Some("TQW_TECHNOLOGY".into());
+            s.origin = Some("1337:1/100".into());
+        }
+        let src = if echomail { echo } else { feed };
+        ws.store
+            .ingest_batch(
+                src,
+                &[],
+                &[Incoming {
+                    story: s.clone(),
+                    auto_tags: fx.tags,
+                }],
+                at(fx.day, 10),
+            )
+            .unwrap();
+        // The AI Act story also came in by echomail (gated): both kinds, both sources.
+        if i == 3 {
+            let mut e = s.clone();
+            e.kind = StoryKind::Echomail;
+            e.guid = Some("<msgid-ai-act>".into());
+            e.area = Some("TQW_TECHNOLOGY".into());
+            ws.store
+                .ingest_batch(
+                    echo,
+                    &[],
+                    &[Incoming {
+                        story: e,
+                        auto_tags: vec![],
+                    }],
+                    at(fx.day, 11),
+                )
+                .unwrap();
+        }
+    }
+    ws.flush_index().unwrap();
+    ws
+}
+
+fn app_in(dir: &std::path::Path, config: Option<Config>) -> App {
+    let ws = workspace(dir, config);
+    let mut app = App::new(
+        ws,
+        AppOptions {
+            now: Some(now()),
+            auto_sync: false,
+        },
+    )
+    .unwrap();
+    app.wait_idle(Duration::from_secs(10));
+    app
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(
+        KeyCode::Char(c),
+        if c.is_ascii_uppercase() {
+            KeyModifiers::SHIFT
+        } else {
+            KeyModifiers::NONE
+        },
+    )
+}
+
+fn code(k: KeyCode) -> KeyEvent {
+    KeyEvent::new(k, KeyModifiers::NONE)
+}
+
+fn typed(app: &mut App, s: &str) {
+    for c in s.chars() {
+        app.on_key(key(c));
+    }
+}
+
+fn render(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| super::components::draw(app, f)).unwrap();
+    t
+}
+
+fn screen_text(app: &mut App, w: u16, h: u16) -> String {
+    render(app, w, h).backend().to_string()
+}
+
+fn titles(app: &App) -> Vec<String> {
+    app.list.hits.iter().map(|h| h.title.clone()).collect()
+}
+
+// ---- state ------------------------------------------------------------------------------------
+
+#[test]
+fn starts_with_the_newest_and_counts_in_the_sidebar() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_in(dir.path(), None);
+    assert_eq!(app.list.total, 8);
+    assert_eq!(
+        titles(&app)[0],
+        "Commerce adds Chinese chipmakers to the Entity List"
+    );
+    assert!(!app.facets_pending);
+    let items = app.sidebar_items();
+    assert!(
+        items.contains(&SideItem::Facet(FacetField::Country, "cn".into(), 4)),
+        "{items:?}"
+    );
+    assert!(
+        items.contains(&SideItem::Facet(
+            FacetField::Area,
+            "tqw_technology".into(),
+            4
+        )),
+        "{items:?}"
+    );
+    assert!(items.iter().any(
+        |i| matches!(i, SideItem::Facet(FacetField::Source, s, 5) if s == "federal register: bis")
+    ));
+}
+
+#[test]
+fn search_as_you_type_is_debounced_and_bad_queries_show_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    app.on_key(key('/'));
+    typed(&mut app, "lithography");
+    // Nothing ran yet: the debounce is pending.
+    assert_eq!(app.list.total, 8);
+    app.tick(Instant::now() + Duration::from_millis(500));
+    assert_eq!(app.query, "lithography");
+    assert_eq!(app.list.total, 1);
+    // A bad query: error in the prompt, the list keeps the last good result, nothing crashes.
+    typed(&mut app, " (unbalanced");
+    let Overlay::Prompt(p) = &app.overlay else {
+        panic!("prompt closed")
+    };
+    assert!(p.error.is_some());
+    app.tick(Instant::now() + Duration::from_millis(500));
+    assert_eq!(app.list.total, 1);
+    app.on_key(code(KeyCode::Enter)); // refused while the query is bad
+    assert!(matches!(app.overlay, Overlay::Prompt(_)));
+    for _ in 0.." (unbalanced".len() {
+        app.on_key(code(KeyCode::Backspace));
+    }
+    typed(&mut app, " OR nosuchfield:x");
+    let Overlay::Prompt(p) = &app.overlay else {
+        panic!()
+    };
+    assert!(
+        p.error.as_deref().unwrap_or("").contains("nosuchfield"),
+        "{:?}",
+        p.error
+    );
+    // Esc restores the query from before the prompt.
+    app.on_key(code(KeyCode::Esc));
+    assert_eq!(app.query, "");
+    assert_eq!(app.list.total, 8);
+    // Field syntax works; Enter runs at once.
+    app.on_key(key('/'));
+    typed(&mut app, "country:CN policy:critical-minerals");
+    app.on_key(code(KeyCode::Enter));
+    assert!(matches!(app.overlay, Overlay::None));
+    assert_eq!(app.list.total, 2);
+    assert_eq!(titles(&app)[0], "中国商务部宣布对镓锗相关物项实施出口管制");
+}
+
+#[test]
+fn facets_drill_down_combine_with_the_query_and_clear_with_one_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    app.on_key(code(KeyCode::Tab));
+    assert_eq!(app.focus, Focus::Sidebar);
+    let items = app.sidebar_items();
+    let nl = items
+        .iter()
+        .position(|i| matches!(i, SideItem::Facet(FacetField::Country, v, _) if v == "nl"))
+        .unwrap();
+    for _ in 0..nl {
+        app.on_key(key('j'));
+    }
+    app.on_key(code(KeyCode::Enter));
+    assert_eq!(app.filters, vec![(FacetField::Country, "nl".to_string())]);
+    assert_eq!(app.list.total, 2);
+    app.wait_idle(Duration::from_secs(10));
+    // Counts follow the filter.
+    assert!(
+        app.sidebar_items()
+            .contains(&SideItem::Facet(FacetField::Country, "jp".into(), 1))
+    );
+    assert!(
+        !app.sidebar_items()
+            .iter()
+            .any(|i| matches!(i, SideItem::Facet(FacetField::Country, v, _) if v == "cn"))
+    );
+    // With a query on top.
+    app.on_key(key('/'));
+    typed(&mut app, "Japan");
+    app.on_key(code(KeyCode::Enter));
+    assert_eq!(app.list.total, 1);
+    assert_eq!(app.query_with_filters(), "(Japan) +country:\"nl\"");
+    app.on_key(key('c'));
+    assert!(app.filters.is_empty());
+    assert_eq!(app.list.total, 1);
+    app.on_key(key('C'));
+    assert_eq!(app.list.total, 8);
+}
+
+#[test]
+fn sort_toggles_between_relevance_and_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    app.on_key(key('/'));
+    typed(&mut app, "gallium");
+    app.on_key(code(KeyCode::Enter));
+    assert_eq!(app.sort, crate::index::Sort::Newest);
+    assert_eq!(titles(&app)[0], "中国商务部宣布对镓锗相关物项实施出口管制");
+    app.on_key(key('S'));
+    assert_eq!(app.sort, crate::index::Sort::Relevance);
+    // The story with gallium in its title ranks first by relevance.
+    assert_eq!(titles(&app)[0], "Gallium prices spike after export curbs");
+}
+
+#[test]
+fn tag_editor_completes_saves_at_once_and_search_sees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    app.on_key(code(KeyCode::Enter));
+    let Screen::Reader(r) = &app.screen else {
+        panic!("reader not open")
+    };
+    let id = r.id;
+    app.on_key(key('t'));
+    typed(&mut app, "+equip");
+    let Overlay::Tags(ed) = &app.overlay else {
+        panic!("tag editor not open")
+    };
+    assert_eq!(
+        ed.candidates.first().map(|c| c.0.as_str()),
+        Some("policy:equipment-controls"),
+        "{:?}",
+        ed.candidates
+    );
+    app.on_key(code(KeyCode::Tab));
+    typed(&mut app, "brief country:nether");
+    let Overlay::Tags(ed) = &app.overlay else {
+        panic!()
+    };
+    assert!(
+        ed.candidates.iter().any(|c| c.0 == "country:NL"),
+        "{:?}",
+        ed.candidates
+    );
+    app.on_key(code(KeyCode::Tab));
+    app.on_key(code(KeyCode::Enter));
+    let Overlay::Tags(ed) = &app.overlay else {
+        panic!()
+    };
+    assert!(
+        ed.message
+            .as_ref()
+            .is_some_and(|m| m.0.starts_with("saved")),
+        "{:?}",
+        ed.message
+    );
+    let story = app.ws.store.story(id).unwrap().unwrap();
+    let tags: Vec<String> = story.tags.iter().map(|t| t.tag.to_string()).collect();
+    for t in ["policy:equipment-controls", "brief", "country:NL"] {
+        assert!(tags.contains(&t.to_string()), "{tags:?}");
+    }
+    // Searchable at once, in this process and in the index on disk.
+    let page = app
+        .ws
+        .index
+        .search(&SearchRequest {
+            query: "tag:brief".into(),
+            limit: 5,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![id]);
+    // Removing, and a bad tag.
+    typed(&mut app, "-brief");
+    app.on_key(code(KeyCode::Enter));
+    typed(&mut app, "country:XYZ");
+    app.on_key(code(KeyCode::Enter));
+    let Overlay::Tags(ed) = &app.overlay else {
+        panic!()
+    };
+    assert!(
+        ed.message
+            .as_ref()
+            .is_some_and(|m| m.0.contains("invalid tag")),
+        "{:?}",
+        ed.message
+    );
+    app.on_key(code(KeyCode::Esc));
+    assert!(matches!(app.overlay, Overlay::None));
+    assert!(
+        !app.ws
+            .store
+            .story(id)
+            .unwrap()
+            .unwrap()
+            .tags
+            .iter()
+            .any(|t| t.tag == Tag::free("brief"))
+    );
+    assert_eq!(
+        app.ws
+            .index
+            .search(&SearchRequest {
+                query: "tag:brief".into(),
+                limit: 5,
+                ..Default::default()
+            })
+            .unwrap()
+            .total,
+        0
+    );
+}
+
+#[test]
+fn reading_state_next_unread_star_and_mark_all_read_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    let first = app.selected_id().unwrap();
+    app.on_key(code(KeyCode::Enter));
+    assert!(app.ws.store.story(first).unwrap().unwrap().read);
+    app.on_key(key('s'));
+    assert!(app.ws.store.story(first).unwrap().unwrap().starred);
+    app.on_key(key('q'));
+    assert!(matches!(app.screen, Screen::List));
+    // Mark the second read by hand, `n` skips it.
+    app.on_key(key('j'));
+    app.on_key(key('m'));
+    app.on_key(key('k'));
+    app.on_key(key('n'));
+    assert_eq!(app.list.selected, 2);
+    // Mark all read for a filter, with confirmation.
+    app.on_key(key('/'));
+    typed(&mut app, "country:CN");
+    app.on_key(code(KeyCode::Enter));
+    app.on_key(key('A'));
+    assert!(
+        matches!(&app.overlay, Overlay::Prompt(p) if p.kind == PromptKind::ConfirmMarkRead && p.ids.len() == 4)
+    );
+    app.on_key(key('y'));
+    let cn = app.ws.index.matching_ids("country:CN", &[]).unwrap();
+    for id in cn {
+        assert!(app.ws.store.story(id).unwrap().unwrap().read);
+    }
+    app.on_key(key('C'));
+    app.on_key(key('g'));
+    app.on_key(key('n'));
+    // The first unread after the top: the Dutch story (2nd) was left unread.
+    let sel = app.selected_id().unwrap();
+    assert!(!app.ws.store.story(sel).unwrap().unwrap().read);
+}
+
+#[test]
+fn links_other_than_web_are_refused_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    app.on_key(key('/'));
+    typed(&mut app, "Geneva");
+    app.on_key(code(KeyCode::Enter));
+    app.on_key(key('o'));
+    let (m, _) = app.message.clone().unwrap();
+    assert!(m.contains("not opened") && m.contains("ftp"), "{m}");
+    app.on_key(key('C'));
+    app.on_key(key('/'));
+    typed(&mut app, "Evil");
+    app.on_key(code(KeyCode::Enter));
+    app.on_key(key('o'));
+    assert!(app.message.clone().unwrap().0.contains("no link"));
+}
+
+#[test]
+fn watches_are_created_persisted_counted_and_viewed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::empty(dir.path().join("feeds.toml"));
+    cfg.watches.push(crate::config::Watch {
+        name: "litho".into(),
+        query: "lithography".into(),
+    });
+    let mut app = app_in(dir.path(), Some(cfg.clone()));
+    // Never viewed: every match is new.
+    assert_eq!(app.watches[0].new, Some(1));
+    app.on_key(key('/'));
+    typed(&mut app, "gallium");
+    app.on_key(code(KeyCode::Enter));
+    app.on_key(key('w'));
+    typed(&mut app, "gallium watch");
+    app.on_key(code(KeyCode::Enter));
+    assert!(matches!(app.overlay, Overlay::None));
+    assert_eq!(app.watches.len(), 2);
+    // A command makes one too, with the filters.
+    app.on_key(key(':'));
+    typed(&mut app, "watch litho");
+    app.on_key(code(KeyCode::Enter));
+    assert!(
+        matches!(&app.overlay, Overlay::Prompt(p) if p.error.as_deref().unwrap_or("").contains("config"))
+    );
+    app.on_key(code(KeyCode::Esc));
+    drop(app);
+    let ws = Workspace::open(cfg, &dir.path().join("data")).unwrap();
+    let mut app = App::new(
+        ws,
+        AppOptions {
+            now: Some(now()),
+            auto_sync: false,
+        },
+    )
+    .unwrap();
+    app.wait_idle(Duration::from_secs(10));
+    assert_eq!(
+        app.watches
+            .iter()
+            .map(|w| w.name.as_str())
+            .collect::<Vec<_>>(),
+        ["litho", "gallium watch"]
+    );
+    // Viewing a watch runs its query and resets its count.
+    app.on_key(code(KeyCode::Tab));
+    app.on_key(key('j'));
+    app.on_key(code(KeyCode::Enter));
+    assert_eq!(app.query, "lithography");
+    assert_eq!(app.list.total, 1);
+    assert_eq!(app.watches[0].new, Some(0));
+    assert!(app.ws.store.watch_last_viewed("litho").unwrap().is_some());
+}
+
+#[test]
+fn keys_are_rebound_from_the_config_and_help_lists_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::empty(dir.path().join("feeds.toml"));
+    cfg.keys.insert("quit".into(), "x".into());
+    cfg.keys.insert("bogus".into(), "y".into());
+    let mut app = app_in(dir.path(), Some(cfg));
+    assert!(app.message.clone().unwrap().0.contains("bogus"));
+    app.on_key(key('q'));
+    assert!(!app.quit);
+    app.on_key(key('?'));
+    let screen = screen_text(&mut app, 120, 40);
+    assert!(
+        screen.contains("x  ") && screen.contains("back; quits from the list"),
+        "{screen}"
+    );
+    app.on_key(key('z'));
+    assert!(matches!(app.overlay, Overlay::None));
+    app.on_key(key('x'));
+    assert!(app.quit);
+}
+
+#[test]
+fn sync_runs_in_the_background_and_the_list_refreshes() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.xml");
+    std::fs::write(
+        &feed,
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Local</title><link>https://local.test/</link><description>d</description>
+<item><title>Korea joins the chip alliance</title><link>https://local.test/a</link><guid>a</guid><pubDate>Wed, 19 Mar 2025 08:00:00 GMT</pubDate><description>Seoul agrees export controls.</description></item>
+</channel></rss>"#,
+    )
+    .unwrap();
+    let cfg = Config::parse(
+        &dir.path().join("feeds.toml"),
+        "[[source]]\nname = \"Local\"\npath = \"feed.xml\"\n",
+    )
+    .unwrap();
+    let mut app = app_in(dir.path(), Some(cfg));
+    assert_eq!(app.list.total, 8);
+    app.on_key(key('r'));
+    assert!(app.sync.is_some());
+    app.wait_idle(Duration::from_secs(20));
+    assert!(app.sync.is_none());
+    assert_eq!(app.list.total, 9, "{:?}", app.message);
+    assert!(titles(&app).iter().any(|t| t.contains("Korea")));
+    assert!(
+        app.message.clone().unwrap().0.starts_with("sync:"),
+        "{:?}",
+        app.message
+    );
+}
+
+#[test]
+fn screen_text_is_sanitised_and_wide_characters_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    for (w, h) in [(80, 24), (120, 40), (64, 20), (40, 12)] {
+        let t = render(&mut app, w, h);
+        let buf = t.backend().buffer();
+        for cell in buf.content() {
+            assert!(
+                !cell
+                    .symbol()
+                    .chars()
+                    .any(|c| c.is_control() || c == '\u{202e}'),
+                "{:?}",
+                cell.symbol()
+            );
+        }
+    }
+    let s = screen_text(&mut app, 80, 24);
+    assert!(s.contains("中国商务部"), "{s}");
+    assert!(s.contains("Evil[2J title with escapes"), "{s}");
+}
+
+#[test]
+fn any_key_in_any_mode_at_any_size_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    let keys: Vec<KeyEvent> = "jjkGgS/ga\u{8}(x:tq?ztT+\u{e9}中TqjnsmwAnq\u{1b}"
+        .chars()
+        .map(|c| match c {
+            '\u{8}' => code(KeyCode::Backspace),
+            '\u{1b}' => code(KeyCode::Esc),
+            c => key(c),
+        })
+        .chain(
+            [
+                KeyCode::Tab,
+                KeyCode::Enter,
+                KeyCode::Down,
+                KeyCode::Enter,
+                KeyCode::Esc,
+                KeyCode::PageDown,
+                KeyCode::End,
+            ]
+            .map(code),
+        )
+        .collect();
+    let sizes = [(80, 24), (20, 6), (200, 60), (10, 3), (120, 40)];
+    for round in 0..3 {
+        for (i, k) in keys.iter().enumerate() {
+            if k.code == KeyCode::Char('q') && round == 0 {
+                continue;
+            }
+            app.on_key(*k);
+            app.quit = false;
+            let (w, h) = sizes[(i + round) % sizes.len()];
+            render(&mut app, w, h);
+        }
+        app.on_key(code(KeyCode::Esc));
+        app.on_key(code(KeyCode::Esc));
+    }
+}
+
+// ---- snapshots --------------------------------------------------------------------------------
+
+fn snap(app: &mut App, name: &str) {
+    for (w, h) in [(80u16, 24u16), (120, 40)] {
+        let t = render(app, w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), t.backend());
+    }
+}
+
+#[test]
+fn snapshots_of_the_main_screens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::empty(dir.path().join("feeds.toml"));
+    cfg.watches.push(crate::config::Watch {
+        name: "Dutch litho".into(),
+        query: "country:NL lithography".into(),
+    });
+    let mut app = app_in(dir.path(), Some(cfg));
+    snap(&mut app, "list");
+
+    app.on_key(key('/'));
+    typed(&mut app, "export controls");
+    app.wait_idle(Duration::from_secs(10));
+    snap(&mut app, "search_typing");
+    typed(&mut app, " AND (");
+    snap(&mut app, "search_error");
+    for _ in 0..6 {
+        app.on_key(code(KeyCode::Backspace));
+    }
+    app.on_key(code(KeyCode::Enter));
+
+    app.on_key(code(KeyCode::Enter));
+    app.wait_idle(Duration::from_secs(10));
+    snap(&mut app, "reader");
+    app.on_key(key('t'));
+    typed(&mut app, "+pol");
+    snap(&mut app, "tag_editor");
+    app.on_key(code(KeyCode::Esc));
+    app.on_key(key('q'));
+
+    app.on_key(key('C'));
+    app.on_key(code(KeyCode::Tab));
+    let items = app.sidebar_items();
+    let cn = items
+        .iter()
+        .position(|i| matches!(i, SideItem::Facet(FacetField::Country, v, _) if v == "cn"))
+        .unwrap();
+    for _ in 0..cn {
+        app.on_key(key('j'));
+    }
+    app.on_key(code(KeyCode::Enter));
+    app.wait_idle(Duration::from_secs(10));
+    snap(&mut app, "facet_filter");
+
+    app.on_key(key('T'));
+    app.wait_idle(Duration::from_secs(10));
+    snap(&mut app, "trend");
+    app.on_key(key('q'));
+
+    app.on_key(key('?'));
+    snap(&mut app, "help");
+}
