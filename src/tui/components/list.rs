@@ -19,7 +19,15 @@ pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
         Sort::Relevance => "relevance",
     };
     let mut block = Block::bordered()
-        .title(format!(" {} stories ", count(app.list.total)))
+        .title(format!(
+            " {} {} ",
+            count(app.list.total),
+            if app.list.total == 1 {
+                "story"
+            } else {
+                "stories"
+            }
+        ))
         .title(Line::from(format!(" {sort} ")).right_aligned());
     if app.focus == Focus::List {
         block = block.border_style(FOCUSED);

@@ -1,0 +1,212 @@
+//! End to end: the real binary's interface in tmux on a temporary data folder filled from a
+//! local fixture feed. Searches, opens a story, adds a tag in the tag editor, quits, then
+//! checks with `echowatch show ID --json` that the tag was stored.
+//! Skips (with a message) when tmux is missing, unless ECHOWATCH_REQUIRE_INTEROP=1.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_echowatch");
+
+const FEED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel>
+<title>Fixture regulation feed</title><link>https://fixture.test/</link><description>Local fixture</description>
+<item><title>Dutch government tightens lithography export licences</title>
+<link>https://fixture.test/dutch-litho</link><guid>dutch-litho</guid>
+<pubDate>Mon, 17 Mar 2025 09:00:00 GMT</pubDate>
+<description>The Netherlands expands licence requirements for ASML immersion lithography tools.</description></item>
+<item><title>Commerce adds Chinese chipmakers to the Entity List</title>
+<link>https://fixture.test/entity-list</link><guid>entity-list</guid>
+<pubDate>Tue, 18 Mar 2025 09:00:00 GMT</pubDate>
+<description>The Bureau of Industry and Security added Chinese firms to the Entity List.</description></item>
+<item><title>Gallium prices spike after export curbs</title>
+<link>https://fixture.test/gallium</link><guid>gallium</guid>
+<pubDate>Sat, 01 Mar 2025 09:00:00 GMT</pubDate>
+<description>Traders report gallium prices doubling.</description></item>
+</channel></rss>"#;
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// A private tmux server, killed when the test ends however it ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "ew"]).stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "ew"];
+        args.extend_from_slice(keys);
+        assert!(self.run(&args).status.success());
+    }
+
+    fn text(&self, text: &str) {
+        assert!(
+            self.run(&["send-keys", "-t", "ew", "-l", text])
+                .status
+                .success()
+        );
+    }
+
+    /// Wait until the screen shows `what`; fail with the screen if it never does.
+    fn wait_for(&self, what: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(15);
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(
+                Instant::now() < end,
+                "timed out waiting for {what:?}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn alive(&self) -> bool {
+        self.run(&["has-session", "-t", "ew"]).status.success()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+fn echowatch(config: &Path, data: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run echowatch");
+    assert!(
+        out.status.success(),
+        "echowatch {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn quoted(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+}
+
+#[test]
+fn search_open_tag_quit_then_show_has_the_tag() {
+    if !tmux_available() {
+        assert!(
+            std::env::var("ECHOWATCH_REQUIRE_INTEROP").as_deref() != Ok("1"),
+            "tmux is required (ECHOWATCH_REQUIRE_INTEROP=1) but not installed"
+        );
+        eprintln!("skipping tui_e2e: tmux is not installed (apt-get install -y tmux)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.xml");
+    std::fs::write(&feed, FEED).unwrap();
+    let config: PathBuf = dir.path().join("feeds.toml");
+    std::fs::write(
+        &config,
+        "[[source]]\nname = \"Fixture feed\"\npath = \"feed.xml\"\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    echowatch(&config, &data, &["sync"]);
+    let found = echowatch(&config, &data, &["search", "lithography", "--json"]);
+    let hit: serde_json::Value =
+        serde_json::from_str(found.lines().next().expect("a search hit")).unwrap();
+    let id = hit["id"].as_i64().expect("id");
+
+    let tmux = Tmux {
+        socket: format!("echowatch-e2e-{}", std::process::id()),
+    };
+    // The shell line of tmux: our own paths, quoted; the interface itself runs no shell.
+    let cmd = format!(
+        "{} --config {} --data {}",
+        quoted(Path::new(BIN)),
+        quoted(&config),
+        quoted(&data)
+    );
+    let started = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "ew",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &cmd,
+    ]);
+    assert!(
+        started.status.success(),
+        "tmux: {}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+
+    tmux.wait_for("3 stories");
+    tmux.keys(&["/"]);
+    tmux.text("lithography");
+    tmux.wait_for(" 1 story ");
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Sources: Fixture feed");
+    tmux.keys(&["t"]);
+    tmux.wait_for("Tab completes");
+    tmux.text("+brief");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("saved +brief");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("brief — manual");
+    tmux.keys(&["q"]);
+    tmux.wait_for("query: lithography");
+    tmux.keys(&["q"]);
+    let end = Instant::now() + Duration::from_secs(10);
+    while tmux.alive() {
+        assert!(
+            Instant::now() < end,
+            "the interface did not quit; screen:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let shown = echowatch(&config, &data, &["show", &id.to_string(), "--json"]);
+    let story: serde_json::Value = serde_json::from_str(shown.trim()).unwrap();
+    let tags: Vec<&str> = story["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    assert!(
+        tags.contains(&"brief"),
+        "tags after the interface: {tags:?}\n{story}"
+    );
+    // And the index has it: a search by tag finds the story.
+    let by_tag = echowatch(&config, &data, &["search", "tag:brief", "--json"]);
+    assert!(by_tag.contains(&format!("\"id\":{id}")), "{by_tag}");
+}
