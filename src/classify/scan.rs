@@ -1,6 +1,8 @@
 //! The runtime: one leftmost-longest pass of each automaton over title and body, the
 //! boundary/case post-filters, then scoring of country mentions and policy triggers.
 
+use aho_corasick::Input;
+
 use super::compile::{ActionKind, Compiled, Mention, Strength};
 use super::text::{self, Normalized, is_word_char};
 use crate::model::{AutoTag, Evidence, Tag, TextField};
@@ -10,7 +12,6 @@ struct Hit {
     pat: u32,
     start: usize,
     end: usize,
-    cs: bool,
 }
 
 /// One action of one accepted hit, at a place in the story.
@@ -76,85 +77,70 @@ fn bounded(text: &str, start: usize, end: usize, cjk: bool, open_end: bool) -> b
     before_ok && after_ok
 }
 
-fn hits(c: &Compiled, field: &Field<'_>) -> Vec<Hit> {
-    let mut out = Vec::with_capacity(field.text().len() / 48 + 4);
+/// The accepted matches of one field, in order: one leftmost-longest pass of the automaton,
+/// then per match the case check of case-sensitive patterns, word boundaries and the ALL-CAPS
+/// rule for bare acronyms.
+fn hits(c: &Compiled, field: &Field<'_>, out: &mut Vec<Hit>) {
     let text = field.text();
-    for m in c.ci.find_iter(text) {
-        let Some(&pat) = c.ci_ids.get(m.pattern().as_usize()) else {
+    let mut at = 0usize;
+    // The end of the haystack for the next search: shortened only to look for a shorter
+    // pattern at the start of a match whose case failed ("china's mss" still says "china").
+    let mut limit = text.len();
+    while at < text.len() {
+        let input = Input::new(text).span(at..limit);
+        let found = c.ac.find(input);
+        if limit < text.len() {
+            limit = text.len();
+            if found.is_none_or(|m| m.start() != at) {
+                // No shorter pattern at that start: go on from the next byte.
+                at += 1;
+                continue;
+            }
+        }
+        let Some(m) = found else { break };
+        let Some(slot) = c.slots.get(m.pattern().as_usize()) else {
+            at = m.end();
             continue;
         };
-        let Some(p) = c.patterns.get(pat as usize) else {
-            continue;
-        };
-        if bounded(text, m.start(), m.end(), p.cjk, p.open_end) {
+        let first = slot.first as usize;
+        let members = c
+            .members
+            .get(first..first + slot.len as usize)
+            .unwrap_or_default();
+        let matched = text.as_bytes().get(m.start()..m.end()).unwrap_or_default();
+        let mut case_ok = false;
+        for &pat in members {
+            let Some(p) = c.patterns.get(pat as usize) else {
+                continue;
+            };
+            if p.exact && p.text.as_bytes() != matched {
+                continue;
+            }
+            case_ok = true;
+            if !bounded(text, m.start(), m.end(), p.cjk, p.open_end) {
+                continue;
+            }
+            // In an ALL-CAPS line "US" may be the pronoun: trust only dotted or multi-word forms.
+            if p.bare_acronym && field.is_caps(m.start()) {
+                continue;
+            }
             out.push(Hit {
                 pat,
                 start: m.start(),
                 end: m.end(),
-                cs: false,
             });
         }
-    }
-    let ci_count = out.len();
-    for m in c.cs.find_iter(text) {
-        let Some(&pat) = c.cs_ids.get(m.pattern().as_usize()) else {
-            continue;
-        };
-        let Some(p) = c.patterns.get(pat as usize) else {
-            continue;
-        };
-        if !bounded(text, m.start(), m.end(), p.cjk, p.open_end) {
-            continue;
+        if case_ok {
+            at = m.end();
+        } else if slot.retry_prefix && m.end() > m.start() + 1 {
+            // Only a case-sensitive pattern matched, in the wrong case ("us", "ai"): what a
+            // case-insensitive pattern would have matched here instead is either shorter at
+            // the same start or starts later.
+            limit = m.end() - 1;
+            at = m.start();
+        } else {
+            at = m.start() + 1;
         }
-        // In an ALL-CAPS line "US" may be the pronoun: trust only dotted or multi-word forms.
-        if p.bare_acronym && field.is_caps(m.start()) {
-            continue;
-        }
-        out.push(Hit {
-            pat,
-            start: m.start(),
-            end: m.end(),
-            cs: true,
-        });
-    }
-    if ci_count == 0 || ci_count == out.len() {
-        return out;
-    }
-    // A hit inside a hit of the other automaton: drop it when the outer one is a stop-phrase
-    // or already says the same thing. Each list is sorted and non-overlapping, so the only
-    // candidate container is the last hit of the other list starting at or before it.
-    let (ci, cs) = out.split_at(ci_count);
-    let contained = |a: &Hit, others: &[Hit]| {
-        let idx = others.partition_point(|o| o.start <= a.start);
-        let Some(o) = idx.checked_sub(1).and_then(|i| others.get(i)) else {
-            return false;
-        };
-        if a.end > o.end || (!a.cs && o.start == a.start && o.end == a.end) {
-            return false;
-        }
-        let (Some(pa), Some(po)) = (
-            c.patterns.get(a.pat as usize),
-            c.patterns.get(o.pat as usize),
-        ) else {
-            return false;
-        };
-        po.actions.iter().any(|x| x.kind == ActionKind::Stop)
-            || pa
-                .actions
-                .iter()
-                .all(|x| po.actions.iter().any(|y| target_eq(x.kind, y.kind)))
-    };
-    let mut kept: Vec<Hit> = ci.iter().filter(|h| !contained(h, cs)).copied().collect();
-    kept.extend(cs.iter().filter(|h| !contained(h, ci)).copied());
-    kept
-}
-
-fn target_eq(a: ActionKind, b: ActionKind) -> bool {
-    match (a, b) {
-        (ActionKind::Country { id: x, .. }, ActionKind::Country { id: y, .. }) => x == y,
-        (ActionKind::Policy { id: x, .. }, ActionKind::Policy { id: y, .. }) => x == y,
-        (ActionKind::Anchor(x), ActionKind::Anchor(y)) => x == y,
-        _ => a == b,
     }
 }
 
@@ -173,6 +159,14 @@ fn events(c: &Compiled, field: &Field<'_>, hits: &[Hit], out: &mut Vec<Event>) {
                 continue;
             }
             if a.kind == ActionKind::Stop {
+                continue;
+            }
+            // From a case-sensitive pattern inside a case-insensitive match: its case and the
+            // ALL-CAPS rule still apply to its span.
+            if let Some(inner) = a.exact_of.and_then(|i| c.patterns.get(i as usize))
+                && (text.as_bytes().get(s..e) != Some(inner.text.as_bytes())
+                    || inner.bare_acronym && field.is_caps(s))
+            {
                 continue;
             }
             out.push(Event {
@@ -251,8 +245,10 @@ pub(crate) fn tag_scored(
         },
     ];
     let mut evs = Vec::with_capacity((title.len() + body.len()) / 40 + 8);
+    let mut h = Vec::with_capacity(title.len().max(body.len()) / 48 + 4);
     for f in fields.iter() {
-        let h = hits(c, f);
+        h.clear();
+        hits(c, f, &mut h);
         events(c, f, &h, &mut evs);
     }
     if evs.is_empty() {
