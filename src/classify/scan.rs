@@ -22,8 +22,6 @@ struct Event {
     /// Normalised offsets within the field.
     start: usize,
     end: usize,
-    tok: u32,
-    sent: u32,
 }
 
 struct Field<'a> {
@@ -174,38 +172,39 @@ fn events(c: &Compiled, field: &Field<'_>, hits: &[Hit], out: &mut Vec<Event>) {
                 field: field.which,
                 start: s,
                 end: e,
-                tok: 0,
-                sent: 0,
             });
         }
     }
 }
 
-/// Sort events by place and fill token and sentence indexes; body positions continue after
-/// the title's.
-fn place(events: &mut [Event], title: &str, body: &str) {
-    events.sort_by_key(|e| (e.field == TextField::Body, e.start));
+/// Token and sentence index of every event (sorted by place); body positions continue after
+/// the title's. Only anchor checks need them, so they are computed on first use.
+fn place(events: &[Event], title: &str, body: &str) -> Vec<(u32, u32)> {
     let split = events.partition_point(|e| e.field == TextField::Title);
-    let (title_toks, title_sents) = text::totals(title);
-    let (te, be) = events.split_at_mut(split);
+    let mut pos: Vec<(usize, u32, u32)> = events.iter().map(|e| (e.start, 0, 0)).collect();
+    let (tp, bp) = pos.split_at_mut(split);
     text::positions(
         title,
-        te,
-        |e| e.start,
-        |e, tok, sent| {
-            e.tok = tok;
-            e.sent = sent;
+        tp,
+        |p| p.0,
+        |p, tok, sent| {
+            p.1 = tok;
+            p.2 = sent;
         },
     );
-    text::positions(
-        body,
-        be,
-        |e| e.start,
-        |e, tok, sent| {
-            e.tok = title_toks + tok;
-            e.sent = title_sents + 1 + sent;
-        },
-    );
+    if !bp.is_empty() {
+        let (title_toks, title_sents) = text::totals(title);
+        text::positions(
+            body,
+            bp,
+            |p| p.0,
+            |p, tok, sent| {
+                p.1 = title_toks + tok;
+                p.2 = title_sents + 1 + sent;
+            },
+        );
+    }
+    pos.into_iter().map(|(_, t, s)| (t, s)).collect()
 }
 
 struct Scored {
@@ -255,25 +254,32 @@ pub(crate) fn tag_scored(
         return Vec::new();
     }
     let [tf, bf] = &fields;
-    place(&mut evs, tf.text(), bf.text());
+    evs.sort_by_key(|e| (e.field == TextField::Body, e.start));
     let w = &c.weights;
 
-    let anchors: Vec<(u8, &Event)> = evs
+    let anchors: Vec<(u8, usize)> = evs
         .iter()
-        .filter_map(|e| {
+        .enumerate()
+        .filter_map(|(i, e)| {
             if let ActionKind::Anchor(s) = e.kind {
-                Some((s, e))
+                Some((s, i))
             } else {
                 None
             }
         })
         .collect();
-    let anchored = |e: &Event, mask: u64| {
+    let positions = std::cell::OnceCell::new();
+    let anchored = |i: usize, mask: u64| {
+        let near = |a: usize| {
+            let pos: &Vec<(u32, u32)> = positions.get_or_init(|| place(&evs, tf.text(), bf.text()));
+            let (Some(&(at, asent)), Some(&(et, esent))) = (pos.get(a), pos.get(i)) else {
+                return false;
+            };
+            asent == esent || at.abs_diff(et) <= w.anchor_window
+        };
         anchors.iter().any(|&(set, a)| {
             mask & (1u64 << set) != 0
-                && (a.field == TextField::Title
-                    || a.sent == e.sent
-                    || a.tok.abs_diff(e.tok) <= w.anchor_window)
+                && (evs.get(a).is_some_and(|a| a.field == TextField::Title) || near(a))
         })
     };
     let contexts: Vec<(u16, u8)> = evs
@@ -318,7 +324,7 @@ pub(crate) fn tag_scored(
         }
     }
 
-    for e in &evs {
+    for (ei, e) in evs.iter().enumerate() {
         let field = if e.field == TextField::Title { tf } else { bf };
         let title_factor = if e.field == TextField::Title {
             w.title_factor
@@ -331,7 +337,7 @@ pub(crate) fn tag_scored(
                 mention,
                 anchored: needs_anchor,
             } => {
-                if needs_anchor && !anchored(e, c.tech_mask) {
+                if needs_anchor && !anchored(ei, c.tech_mask) {
                     continue;
                 }
                 let wt = country_weight(c, field, e, mention) * title_factor;
@@ -389,8 +395,8 @@ pub(crate) fn tag_scored(
                 match strength {
                     Strength::Strong => {}
                     // Ambiguous acronyms (TPP, BIS, CAC) need a tech anchor (or their own set).
-                    Strength::Anchored if anchored(e, if own != 0 { own } else { c.tech_mask }) => {
-                    }
+                    Strength::Anchored
+                        if anchored(ei, if own != 0 { own } else { c.tech_mask }) => {}
                     Strength::Anchored => continue,
                     Strength::Weak => {
                         let need = c.policy_agree.get(id as usize).copied().unwrap_or(0);
@@ -398,7 +404,7 @@ pub(crate) fn tag_scored(
                             && weak_triggers
                                 .get(&id)
                                 .is_some_and(|v| v.len() >= need as usize);
-                        if (agree || anchored(e, mask)) && !negated() {
+                        if (agree || anchored(ei, mask)) && !negated() {
                             // A weak trigger counts once, at its best place (title over body).
                             let best = weak_best.entry((id, trigger), || (0.0, *e));
                             if title_factor * w.weak > best.0 {

@@ -4,8 +4,8 @@
 
 use std::borrow::Cow;
 
-use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::canonical_combining_class;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 /// One changed character (or combining sequence) of the original.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +37,24 @@ fn fold(c: char) -> Option<&'static str> {
     })
 }
 
+/// End of the run of ASCII bytes starting at `from`, eight bytes at a time.
+fn ascii_run_end(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let high = u64::from_le_bytes(word) & HIGH;
+        if high != 0 {
+            return i + (high.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    bytes
+        .get(i..)
+        .and_then(|b| b.iter().position(|&c| c >= 0x80))
+        .map_or(bytes.len(), |p| i + p)
+}
+
 /// Normalise one pattern or field.
 pub(crate) fn normalize(orig: &str) -> Normalized<'_> {
     if orig.is_ascii() {
@@ -47,16 +65,13 @@ pub(crate) fn normalize(orig: &str) -> Normalized<'_> {
         };
     }
     let mut out = String::with_capacity(orig.len() + 16);
-    let mut segs = Vec::new();
+    let mut segs = Vec::with_capacity(16);
     let mut buf = String::new();
     let bytes = orig.as_bytes();
     let mut i = 0usize;
     while i < bytes.len() {
         // Copy the ASCII run up to the next non-ASCII character in one go.
-        let run = bytes
-            .get(i..)
-            .and_then(|b| b.iter().position(|&c| c >= 0x80))
-            .map_or(bytes.len(), |p| i + p);
+        let run = ascii_run_end(bytes, i);
         out.push_str(orig.get(i..run).unwrap_or_default());
         i = run;
         let Some(c) = orig.get(i..).and_then(|r| r.chars().next()) else {
@@ -82,10 +97,21 @@ pub(crate) fn normalize(orig: &str) -> Normalized<'_> {
         i = end;
         let group = orig.get(start..end).unwrap_or_default();
         buf.clear();
-        for ch in group.nfkc() {
-            match fold(ch) {
+        if start == i
+            && end == i + c.len_utf8()
+            && is_nfkc_quick(std::iter::once(c)) == IsNormalized::Yes
+        {
+            // A lone character NFKC keeps (curly quotes, dashes, CJK): only the folds apply.
+            match fold(c) {
                 Some(f) => buf.push_str(f),
-                None => buf.push(ch),
+                None => buf.push(c),
+            }
+        } else {
+            for ch in group.nfkc() {
+                match fold(ch) {
+                    Some(f) => buf.push_str(f),
+                    None => buf.push(ch),
+                }
             }
         }
         if buf != group {
@@ -294,6 +320,50 @@ const CLASS: [u8; 256] = {
     t
 };
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// High bit of each byte of `x` (all bytes < 0x80) that lies in `lo..=hi`; no carries cross
+/// bytes because every sum stays below 0x100.
+fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
+    let ge = x + ONES * u64::from(0x80 - lo);
+    let gt = x + ONES * u64::from(0x7f - hi);
+    ge & !gt & HIGH
+}
+
+/// High bit of each byte of `x` equal to `c` (exact, any byte values).
+fn eq_bytes(x: u64, c: u8) -> u64 {
+    let v = x ^ (ONES * u64::from(c));
+    !(((v & !HIGH) + !HIGH) | v) & HIGH
+}
+
+/// Eight bytes at a time: (tokens started, sentences ended, last byte is a word byte).
+/// Same classes as [`CLASS`]: ASCII alphanumerics and every non-ASCII byte join words.
+fn chunk_counts(chunk: u64, prev_word: u64, next_is_space: bool) -> (u32, u32, u64) {
+    let high = chunk & HIGH;
+    let x = chunk & !HIGH;
+    let alnum = in_range(x | (ONES * 0x20), b'a', b'z') | in_range(x, b'0', b'9');
+    let word = (alnum & !high) | high;
+    let starts = word & !((word << 8) | (prev_word << 7));
+    let mut sents = 0;
+    let always = eq_bytes(chunk, b'!') | eq_bytes(chunk, b'?') | eq_bytes(chunk, b'\n');
+    let dot = eq_bytes(chunk, b'.');
+    if always | dot != 0 {
+        let mut ends = always;
+        if dot != 0 {
+            let space = eq_bytes(chunk, b' ')
+                | eq_bytes(chunk, b'\t')
+                | eq_bytes(chunk, b'\n')
+                | eq_bytes(chunk, 0x0c)
+                | eq_bytes(chunk, b'\r');
+            let next = (space >> 8) | if next_is_space { 0x80 << 56 } else { 0 };
+            ends |= dot & next;
+        }
+        sents = ends.count_ones();
+    }
+    (starts.count_ones(), sents, word >> 63)
+}
+
 /// Token and sentence index at the offset of each item (items sorted by offset), in one scan.
 pub(crate) fn positions<T>(
     text: &str,
@@ -307,13 +377,30 @@ pub(crate) fn positions<T>(
     let mut i = 0usize;
     for item in items.iter_mut() {
         let target = offset(item).min(bytes.len());
-        for (j, &b) in bytes.get(i..target).unwrap_or_default().iter().enumerate() {
+        let run = bytes.get(i..target).unwrap_or_default();
+        let mut chunks = run.chunks_exact(8);
+        let mut k = i;
+        for c in chunks.by_ref() {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(c);
+            let next_is_space = bytes.get(k + 8).is_none_or(u8::is_ascii_whitespace);
+            let (t, s, last) = chunk_counts(
+                u64::from_le_bytes(word),
+                u64::from(prev_word),
+                next_is_space,
+            );
+            tok += t;
+            sent += s;
+            prev_word = last as u8;
+            k += 8;
+        }
+        for (j, &b) in chunks.remainder().iter().enumerate() {
             let class = CLASS[b as usize];
             let word = class & 1;
             tok += u32::from(word & !prev_word & 1);
             prev_word = word;
             if class & 2 != 0
-                || (class & 4 != 0 && bytes.get(i + j + 1).is_none_or(u8::is_ascii_whitespace))
+                || (class & 4 != 0 && bytes.get(k + j + 1).is_none_or(u8::is_ascii_whitespace))
             {
                 sent += 1;
             }
@@ -374,6 +461,38 @@ mod tests {
         );
         let p = n.text.find("'s").unwrap();
         assert_eq!(&orig[n.orig_start(p)..n.orig_end(p + 2)], "\u{2019}s");
+    }
+
+    /// The byte-at-a-time definition the eight-byte version must agree with.
+    fn positions_slow(text: &str, at: usize) -> (u32, u32) {
+        let bytes = text.as_bytes();
+        let (mut tok, mut sent, mut prev) = (0, 0, 0);
+        for (j, &b) in bytes.iter().take(at).enumerate() {
+            let class = CLASS[b as usize];
+            tok += u32::from(class & 1 & !prev & 1);
+            prev = class & 1;
+            if class & 2 != 0
+                || (class & 4 != 0 && bytes.get(j + 1).is_none_or(u8::is_ascii_whitespace))
+            {
+                sent += 1;
+            }
+        }
+        (tok, sent)
+    }
+
+    #[test]
+    fn positions_match_bytewise_definition() {
+        let text = "Hi. The U.S. said: no! Why? e.g.\tok\r\nNext\x0cline 3.5% Zürich\u{2019}s \
+                    日本 A_B-C ~z{Z@9:0/ end.";
+        for start in 0..text.len() {
+            let offsets: Vec<usize> = (start..=text.len()).step_by(3).collect();
+            let mut items: Vec<(usize, u32, u32)> = offsets.iter().map(|&o| (o, 0, 0)).collect();
+            positions(text, &mut items, |x| x.0, |x, t, s| (x.1, x.2) = (t, s));
+            for (o, t, s) in items {
+                assert_eq!((t, s), positions_slow(text, o), "offset {o}");
+            }
+        }
+        assert_eq!(totals(text), positions_slow(text, text.len()));
     }
 
     #[test]
