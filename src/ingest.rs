@@ -15,11 +15,12 @@ use tokio::sync::mpsc;
 
 use crate::config::{Location, Source};
 use crate::ftn;
+use crate::index::{IndexDoc, IndexUpdate};
 use crate::parse;
 use crate::sources::http::{FetchLimits, FetchOutcome, Fetcher, Validators};
 use crate::sources::local;
-use crate::store::{BatchOutcome, FetchRecord, Incoming, SourceId};
-use crate::workspace::{LazyTagger, Workspace, WorkspaceError};
+use crate::store::{BatchOutcome, FetchRecord, Incoming, SourceId, StoryId};
+use crate::workspace::{LazyTagger, WRITER_WAIT, Workspace, WorkspaceError};
 
 /// What happened to one source in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,6 +249,8 @@ fn run(
 
     // The consumer: this thread owns the store.
     let mut tallies: HashMap<usize, Tally> = HashMap::new();
+    let mut writer: Option<IndexUpdate<'_>> = None;
+    let mut indexed: Vec<StoryId> = Vec::new();
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             Msg::Batch {
@@ -256,8 +259,26 @@ fn run(
                 settle,
             } => {
                 let s = &sources[source];
-                let outcome = ws.store.ingest_batch(ids[source], &s.tags, &stories, now)?;
+                let (outcome, changed) =
+                    ws.store
+                        .ingest_batch_ids(ids[source], &s.tags, &stories, now)?;
                 tallies.entry(source).or_default().outcome += outcome;
+                // Index as we go: tantivy's indexing threads work while the next feeds are
+                // fetched and parsed. One commit at the end makes the run visible at once.
+                if !changed.is_empty() {
+                    let w = match writer.as_mut() {
+                        Some(w) => w,
+                        None => writer
+                            .insert(ws.index.writer(WRITER_WAIT).map_err(WorkspaceError::from)?),
+                    };
+                    for id in &changed {
+                        if let Some(story) = ws.store.story_brief(*id)? {
+                            w.upsert(&IndexDoc::from(&story))
+                                .map_err(WorkspaceError::from)?;
+                        }
+                    }
+                    indexed.extend(changed);
+                }
                 if let Some(file) = settle {
                     settle_file(&ctx.data_dir, &file, None);
                 }
@@ -318,7 +339,14 @@ fn run(
         }
     }
     runtime.shutdown_background();
-    report.indexed = ws.flush_index()?;
+    if let Some(w) = writer {
+        w.commit().map_err(WorkspaceError::from)?;
+        ws.store.clear_pending(&indexed)?;
+    }
+    indexed.sort_unstable();
+    indexed.dedup();
+    // Anything queued but not indexed above (left by an earlier run that was killed).
+    report.indexed = indexed.len() + ws.flush_index()?;
     Ok(report)
 }
 

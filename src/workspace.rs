@@ -49,7 +49,10 @@ pub struct LazyTagger {
 
 impl LazyTagger {
     pub fn new(rules: Option<PathBuf>) -> LazyTagger {
-        LazyTagger { cell: Arc::new(OnceLock::new()), rules }
+        LazyTagger {
+            cell: Arc::new(OnceLock::new()),
+            rules,
+        }
     }
 
     /// Start building in the background; `get` then waits only for what is left.
@@ -61,7 +64,11 @@ impl LazyTagger {
     }
 
     pub fn get(&self) -> Result<Arc<Tagger>, WorkspaceError> {
-        let built = self.cell.get_or_init(|| load_tagger(self.rules.as_deref()).map(Arc::new).map_err(|e| e.to_string()));
+        let built = self.cell.get_or_init(|| {
+            load_tagger(self.rules.as_deref())
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        });
         built.clone().map_err(|message| WorkspaceError::Rules {
             path: self.rules.clone().unwrap_or_default(),
             message,
@@ -72,8 +79,10 @@ impl LazyTagger {
 impl Workspace {
     /// Open (creating as needed) the data folder. Brings the index up to date with the store.
     pub fn open(config: Config, data_dir: &Path) -> Result<Workspace, WorkspaceError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|source| WorkspaceError::DataDir { path: data_dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(data_dir).map_err(|source| WorkspaceError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
         let store = Store::open(&data_dir.join("store.sqlite"))?;
         let (index, fresh) = SearchIndex::open_or_create(&data_dir.join("tantivy"))?;
         if fresh && store.story_count()? > 0 {
@@ -82,7 +91,13 @@ impl Workspace {
         }
         let tagger = LazyTagger::new(config.tagger_rules.clone());
         tagger.warm_up();
-        let mut ws = Workspace { config, data_dir: data_dir.to_path_buf(), store, index, tagger };
+        let mut ws = Workspace {
+            config,
+            data_dir: data_dir.to_path_buf(),
+            store,
+            index,
+            tagger,
+        };
         ws.flush_index()?;
         Ok(ws)
     }
@@ -95,7 +110,7 @@ impl Workspace {
         }
         let mut writer = self.index.writer(WRITER_WAIT)?;
         for id in &pending {
-            match self.store.story(*id)? {
+            match self.store.story_brief(*id)? {
                 Some(story) => writer.upsert(&IndexDoc::from(&story))?,
                 None => writer.delete(*id),
             }
@@ -111,7 +126,7 @@ impl Workspace {
         writer.delete_all()?;
         let mut n = 0usize;
         let mut failed: Option<IndexError> = None;
-        self.store.for_each_story(|story| {
+        self.store.for_each_story_brief(|story| {
             if failed.is_none()
                 && let Err(e) = writer.upsert(&IndexDoc::from(&story))
             {
@@ -144,7 +159,7 @@ impl Workspace {
     pub fn retag(&mut self) -> Result<usize, WorkspaceError> {
         let tagger = self.tagger()?;
         let mut updates = Vec::new();
-        self.store.for_each_story(|story| {
+        self.store.for_each_story_brief(|story| {
             updates.push((story.id, tagger.tag(&story.title, &story.body)));
             Ok(())
         })?;
@@ -157,7 +172,9 @@ impl Workspace {
 }
 
 fn load_tagger(rules: Option<&Path>) -> Result<Tagger, String> {
-    let Some(path) = rules else { return Ok(Tagger::builtin()) };
+    let Some(path) = rules else {
+        return Ok(Tagger::builtin());
+    };
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     Tagger::with_overlay(&text).map_err(|e| e.to_string())
 }

@@ -20,7 +20,16 @@ pub fn looks_like_html(s: &str) -> bool {
 /// absolute http(s) and mailto links are kept in the list (others stay as plain text).
 pub fn to_text(html: &str, base: Option<&url::Url>) -> Rendered {
     if !looks_like_html(html) {
-        return Rendered { text: html.to_string(), links: Vec::new() };
+        return Rendered {
+            text: html.to_string(),
+            links: Vec::new(),
+        };
+    }
+    if let Some(text) = simple_markup_to_text(html) {
+        return Rendered {
+            text,
+            links: Vec::new(),
+        };
     }
     // A very wide width: the interface wraps to the screen, the store keeps whole lines.
     let lines = match html2text::config::rich()
@@ -30,7 +39,10 @@ pub fn to_text(html: &str, base: Option<&url::Url>) -> Rendered {
         Ok(lines) => lines,
         Err(e) => {
             tracing::debug!("html2text failed ({e}); keeping text without markup");
-            return Rendered { text: strip_tags(html), links: Vec::new() };
+            return Rendered {
+                text: strip_tags(html),
+                links: Vec::new(),
+            };
         }
     };
     let mut out = Rendered::default();
@@ -53,6 +65,59 @@ pub fn to_text(html: &str, base: Option<&url::Url>) -> Rendered {
     let trimmed_len = out.text.trim_end().len();
     out.text.truncate(trimmed_len);
     out
+}
+
+/// Tags whose only effect is a paragraph or line break, or emphasis that plain text drops.
+const SIMPLE_TAGS: &[&str] = &["p", "br", "b", "i", "em", "strong", "span", "div", "u", "small", "sup", "sub"];
+
+/// Most feed descriptions are a paragraph or two with emphasis. For those, skip building an
+/// HTML DOM (html2text's cost dominates ingest otherwise) and convert directly. Anything
+/// else — links, lists, tables, scripts, comments, attributes on block tags, malformed tags —
+/// returns `None` and goes through html2text.
+fn simple_markup_to_text(html: &str) -> Option<String> {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&decode_entities(&rest[..lt])?);
+        let after = &rest[lt + 1..];
+        let gt = after.find('>')?;
+        let tag = after[..gt].trim();
+        let closing = tag.starts_with('/');
+        let name = tag.trim_start_matches('/').trim_end_matches('/').trim();
+        let name = name.split_ascii_whitespace().next().unwrap_or("");
+        let lower = name.to_ascii_lowercase();
+        if !SIMPLE_TAGS.contains(&lower.as_str()) {
+            return None;
+        }
+        match lower.as_str() {
+            "p" | "div" => {
+                let trimmed = out.trim_end_matches([' ', '\n']).len();
+                out.truncate(trimmed);
+                if !out.is_empty() {
+                    out.push_str("\n\n");
+                }
+            }
+            "br" if !closing => out.push('\n'),
+            _ => {}
+        }
+        rest = &after[gt + 1..];
+    }
+    out.push_str(&decode_entities(rest)?);
+    // Collapse runs of spaces the way a browser would; line structure is kept.
+    let text = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Some(text.trim().to_string())
+}
+
+/// Entities decoded by a maintained table; a stray `&` that is no entity stays as it is.
+fn decode_entities(s: &str) -> Option<String> {
+    if s.contains('>') {
+        return None;
+    }
+    Some(html_escape::decode_html_entities(s).into_owned())
 }
 
 /// After a link's text, append its reference number (reusing the number of a repeated URL).
@@ -106,13 +171,46 @@ mod tests {
              <a href=\"javascript:alert(1)\">bad</a></p><script>evil()</script>",
             Some(&base),
         );
-        assert_eq!(r.links, vec!["https://example.org/rule", "https://x.test/a"]);
-        assert!(r.text.contains("BIS adds 28 firms[1] & more."), "{}", r.text);
+        assert_eq!(
+            r.links,
+            vec!["https://example.org/rule", "https://x.test/a"]
+        );
+        assert!(
+            r.text.contains("BIS adds 28 firms[1] & more."),
+            "{}",
+            r.text
+        );
         assert!(r.text.contains("* one"), "{}", r.text);
         assert!(r.text.contains("two src[2]"), "{}", r.text);
         assert!(r.text.contains("Again the rule[1]."), "{}", r.text);
         assert!(!r.text.contains("evil"), "{}", r.text);
         assert!(!r.text.contains("javascript"), "{}", r.text);
+    }
+
+    #[test]
+    fn simple_markup_takes_the_fast_path_with_the_same_result() {
+        let html = "<p>The <b>Bureau</b> said &amp; added&nbsp;firms.</p>\n<p>Second<br/>line &lt;ok&gt;</p>";
+        let fast = simple_markup_to_text(html).unwrap();
+        assert_eq!(fast, "The Bureau said & added firms.\n\nSecond\nline <ok>");
+        // Anything richer goes to html2text.
+        assert!(simple_markup_to_text("<p><a href='x'>l</a></p>").is_none());
+        assert!(simple_markup_to_text("<ul><li>x</li></ul>").is_none());
+        assert!(simple_markup_to_text("<p>unclosed <b").is_none());
+        assert!(simple_markup_to_text("<script>x</script>").is_none());
+        assert!(simple_markup_to_text("<!-- c --><p>x</p>").is_none());
+    }
+
+    proptest::proptest! {
+        // The fast path agrees with html2text on the words it keeps.
+        #[test]
+        fn fast_path_matches_html2text_words(parts in proptest::collection::vec(("[a-z]{1,8}( [a-z]{1,8}){0,3}", 0usize..4), 1..6)) {
+            let tags = ["p", "b", "em", "strong"];
+            let html: String = parts.iter().map(|(t, k)| format!("<{0}>{1}</{0}> ", tags[*k], t)).collect();
+            let fast = simple_markup_to_text(&html).unwrap();
+            let slow = html2text::config::plain().string_from_read(html.as_bytes(), 10_000).unwrap();
+            let words = |s: &str| s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_string).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(words(&fast), words(&slow));
+        }
     }
 
     #[test]

@@ -69,9 +69,18 @@ pub struct SourceState {
 /// How one attempt to fetch or read a source ended, for its status row.
 #[derive(Debug, Clone)]
 pub enum FetchRecord {
-    Success { etag: Option<String>, last_modified: Option<String> },
-    Unchanged { etag: Option<String>, last_modified: Option<String> },
-    Failure { error: String, retry_after: Option<DateTime<Utc>> },
+    Success {
+        etag: Option<String>,
+        last_modified: Option<String>,
+    },
+    Unchanged {
+        etag: Option<String>,
+        last_modified: Option<String>,
+    },
+    Failure {
+        error: String,
+        retry_after: Option<DateTime<Utc>>,
+    },
 }
 
 /// One story of a batch, with the tagger's verdict.
@@ -137,7 +146,11 @@ impl StoryRecord {
     }
 
     fn values(&self, kind: TagKind) -> Vec<String> {
-        self.tags.iter().filter(|t| t.tag.kind == kind).map(|t| t.tag.value.clone()).collect()
+        self.tags
+            .iter()
+            .filter(|t| t.tag.kind == kind)
+            .map(|t| t.tag.value.clone())
+            .collect()
     }
     pub fn countries(&self) -> Vec<String> {
         self.values(TagKind::Country)
@@ -173,7 +186,10 @@ fn from_ts(t: i64) -> DateTime<Utc> {
 impl Store {
     /// Open (creating if needed) the store at `path`, applying pending migrations.
     pub fn open(path: &Path) -> Result<Store> {
-        let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
+        let open_err = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
         let conn = Connection::open(path).map_err(open_err)?;
         let store = Store { conn };
         store.configure().map_err(open_err)?;
@@ -194,16 +210,22 @@ impl Store {
     }
 
     fn migrate(&self) -> Result<()> {
-        let version: i64 =
-            self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).ctx("read schema version")?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .ctx("read schema version")?;
         let known = schema::MIGRATIONS.len() as i64;
         if version > known {
-            return Err(StoreError::TooNew { found: version, known });
+            return Err(StoreError::TooNew {
+                found: version,
+                known,
+            });
         }
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.unchecked_transaction().ctx("begin migration")?;
             tx.execute_batch(sql).ctx("apply migration")?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64).ctx("record schema version")?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .ctx("record schema version")?;
             tx.commit().ctx("commit migration")?;
         }
         Ok(())
@@ -221,7 +243,8 @@ impl Store {
                  RETURNING id",
             )
             .ctx("prepare ensure_source")?;
-        stmt.query_row(params![name, location], |r| r.get(0)).ctx("ensure source")
+        stmt.query_row(params![name, location], |r| r.get(0))
+            .ctx("ensure source")
     }
 
     pub fn source_state(&self, id: SourceId) -> Result<SourceState> {
@@ -248,10 +271,22 @@ impl Store {
     }
 
     /// Record how an attempt ended. Validators are kept exactly as the server sent them.
-    pub fn record_fetch(&self, id: SourceId, at: DateTime<Utc>, record: &FetchRecord) -> Result<()> {
+    pub fn record_fetch(
+        &self,
+        id: SourceId,
+        at: DateTime<Utc>,
+        record: &FetchRecord,
+    ) -> Result<()> {
         let now = ts(at);
         match record {
-            FetchRecord::Success { etag, last_modified } | FetchRecord::Unchanged { etag, last_modified } => {
+            FetchRecord::Success {
+                etag,
+                last_modified,
+            }
+            | FetchRecord::Unchanged {
+                etag,
+                last_modified,
+            } => {
                 self.conn
                     .prepare_cached(
                         "UPDATE sources SET etag = ?2, last_modified = ?3, last_attempt = ?4,
@@ -287,17 +322,33 @@ impl Store {
         batch: &[Incoming],
         at: DateTime<Utc>,
     ) -> Result<BatchOutcome> {
+        self.ingest_batch_ids(source, source_tags, batch, at)
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// [`Store::ingest_batch`], also returning the ids it queued for the index (new,
+    /// updated, or carried by one more source), so the caller can index them right away.
+    pub fn ingest_batch_ids(
+        &mut self,
+        source: SourceId,
+        source_tags: &[Tag],
+        batch: &[Incoming],
+        at: DateTime<Utc>,
+    ) -> Result<(BatchOutcome, Vec<StoryId>)> {
         let tx = self.conn.transaction().ctx("begin batch")?;
         let mut outcome = BatchOutcome::default();
+        let mut queued = Vec::new();
         for incoming in batch {
-            match ingest_one(&tx, source, source_tags, incoming, ts(at))? {
+            let (change, id) = ingest_one(&tx, source, source_tags, incoming, ts(at))?;
+            match change {
                 Change::New => outcome.new += 1,
                 Change::Updated => outcome.updated += 1,
                 Change::Unchanged => outcome.unchanged += 1,
             }
+            queued.extend(id);
         }
         tx.commit().ctx("commit batch")?;
-        Ok(outcome)
+        Ok((outcome, queued))
     }
 
     /// Replace the automatic tags of a story (after `retag`); queues it for the index.
@@ -313,7 +364,11 @@ impl Store {
     pub fn set_manual_tags(&mut self, id: StoryId, add: &[Tag], remove: &[Tag]) -> Result<()> {
         let tx = self.conn.transaction().ctx("begin tag edit")?;
         let exists: bool = tx
-            .query_row("SELECT EXISTS(SELECT 1 FROM stories WHERE id = ?1)", [id], |r| r.get(0))
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM stories WHERE id = ?1)",
+                [id],
+                |r| r.get(0),
+            )
             .ctx("find story")?;
         if !exists {
             return Err(StoreError::NoSuchStory(id));
@@ -326,10 +381,12 @@ impl Store {
                 )
                 .ctx("prepare manual tag")?;
             for t in add {
-                stmt.execute(params![id, t.to_string(), 1]).ctx("add manual tag")?;
+                stmt.execute(params![id, t.to_string(), 1])
+                    .ctx("add manual tag")?;
             }
             for t in remove {
-                stmt.execute(params![id, t.to_string(), 0]).ctx("remove manual tag")?;
+                stmt.execute(params![id, t.to_string(), 0])
+                    .ctx("remove manual tag")?;
             }
         }
         queue(&tx, id)?;
@@ -349,7 +406,9 @@ impl Store {
         {
             let sql = format!("UPDATE stories SET {column} = ?2 WHERE id = ?1");
             let mut stmt = tx.prepare_cached(&sql).ctx("prepare flag")?;
-            let mut q = tx.prepare_cached("INSERT OR IGNORE INTO index_queue VALUES (?1)").ctx("prepare queue")?;
+            let mut q = tx
+                .prepare_cached("INSERT OR IGNORE INTO index_queue VALUES (?1)")
+                .ctx("prepare queue")?;
             for id in ids {
                 stmt.execute(params![id, value]).ctx("set flag")?;
                 q.execute([id]).ctx("queue story")?;
@@ -361,6 +420,15 @@ impl Store {
     // ---- reading -------------------------------------------------------------------------
 
     pub fn story(&self, id: StoryId) -> Result<Option<StoryRecord>> {
+        self.load_story(id, Detail::Full)
+    }
+
+    /// A story without tag evidence: what the search index needs, read much faster.
+    pub fn story_brief(&self, id: StoryId) -> Result<Option<StoryRecord>> {
+        self.load_story(id, Detail::Brief)
+    }
+
+    fn load_story(&self, id: StoryId, detail: Detail) -> Result<Option<StoryRecord>> {
         let row = self
             .conn
             .prepare_cached(
@@ -371,12 +439,14 @@ impl Store {
             .query_row([id], story_row)
             .optional()
             .ctx("read story")?;
-        let Some(mut record) = row else { return Ok(None) };
-        self.fill_story(&mut record)?;
+        let Some(mut record) = row else {
+            return Ok(None);
+        };
+        self.fill_story(&mut record, detail)?;
         Ok(Some(record))
     }
 
-    fn fill_story(&self, record: &mut StoryRecord) -> Result<()> {
+    fn fill_story(&self, record: &mut StoryRecord, detail: Detail) -> Result<()> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -385,7 +455,13 @@ impl Store {
             )
             .ctx("prepare story sources")?;
         let rows = stmt
-            .query_map([record.id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))
+            .query_map([record.id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })
             .ctx("read story sources")?;
         for row in rows {
             let (name, kind, area) = row.ctx("read story source")?;
@@ -404,16 +480,21 @@ impl Store {
         if record.kinds.is_empty() {
             record.kinds.push(record.kind);
         }
-        record.tags = self.effective_tags(record.id)?;
+        record.tags = self.effective_tags(record.id, detail)?;
         Ok(())
     }
 
     /// Tags after provenance rules: a manual row decides; otherwise any present row counts.
-    fn effective_tags(&self, id: StoryId) -> Result<Vec<TagRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT tag, provenance, present, score, evidence FROM tags WHERE story_id = ?1")
-            .ctx("prepare tags")?;
+    fn effective_tags(&self, id: StoryId, detail: Detail) -> Result<Vec<TagRecord>> {
+        let sql = match detail {
+            Detail::Full => {
+                "SELECT tag, provenance, present, score, evidence FROM tags WHERE story_id = ?1"
+            }
+            Detail::Brief => {
+                "SELECT tag, provenance, present, score, NULL FROM tags WHERE story_id = ?1"
+            }
+        };
+        let mut stmt = self.conn.prepare_cached(sql).ctx("prepare tags")?;
         let rows = stmt
             .query_map([id], |r| {
                 Ok((
@@ -428,7 +509,8 @@ impl Store {
         let mut by_tag: BTreeMap<Tag, (Option<bool>, Option<TagRecord>)> = BTreeMap::new();
         for row in rows {
             let (text, prov, present, score, evidence) = row.ctx("read tag")?;
-            let (Ok(tag), Ok(provenance)) = (text.parse::<Tag>(), prov.parse::<Provenance>()) else {
+            let (Ok(tag), Ok(provenance)) = (text.parse::<Tag>(), prov.parse::<Provenance>())
+            else {
                 continue;
             };
             let entry = by_tag.entry(tag.clone()).or_default();
@@ -440,7 +522,9 @@ impl Store {
                     tag,
                     provenance,
                     score: score.map(|s| s as f32),
-                    evidence: evidence.and_then(|e| serde_json::from_str(&e).ok()).unwrap_or_default(),
+                    evidence: evidence
+                        .and_then(|e| serde_json::from_str(&e).ok())
+                        .unwrap_or_default(),
                 };
                 // Show the strongest provenance: manual, then auto (with evidence), then source.
                 let rank = |p: Provenance| match p {
@@ -448,7 +532,11 @@ impl Store {
                     Provenance::Auto => 1,
                     Provenance::Source => 2,
                 };
-                if entry.1.as_ref().is_none_or(|old| rank(provenance) < rank(old.provenance)) {
+                if entry
+                    .1
+                    .as_ref()
+                    .is_none_or(|old| rank(provenance) < rank(old.provenance))
+                {
                     entry.1 = Some(record);
                 }
             }
@@ -462,8 +550,21 @@ impl Store {
             .collect())
     }
 
-    /// Visit every story in id order (for reindex and retag) without loading them all.
-    pub fn for_each_story(&self, mut f: impl FnMut(StoryRecord) -> Result<()>) -> Result<()> {
+    /// Visit every story in id order, with tag evidence (for export) without loading them all.
+    pub fn for_each_story(&self, f: impl FnMut(StoryRecord) -> Result<()>) -> Result<()> {
+        self.for_each_story_with(Detail::Full, f)
+    }
+
+    /// Like [`Store::for_each_story`] without tag evidence (reindex, retag).
+    pub fn for_each_story_brief(&self, f: impl FnMut(StoryRecord) -> Result<()>) -> Result<()> {
+        self.for_each_story_with(Detail::Brief, f)
+    }
+
+    fn for_each_story_with(
+        &self,
+        detail: Detail,
+        mut f: impl FnMut(StoryRecord) -> Result<()>,
+    ) -> Result<()> {
         let mut last = 0i64;
         loop {
             let page: Vec<StoryRecord> = {
@@ -475,11 +576,14 @@ impl Store {
                     )
                     .ctx("prepare story page")?;
                 let rows = stmt.query_map([last], story_row).ctx("read story page")?;
-                rows.collect::<rusqlite::Result<_>>().ctx("read story page")?
+                rows.collect::<rusqlite::Result<_>>()
+                    .ctx("read story page")?
             };
-            let Some(end) = page.last().map(|s| s.id) else { return Ok(()) };
+            let Some(end) = page.last().map(|s| s.id) else {
+                return Ok(());
+            };
             for mut record in page {
-                self.fill_story(&mut record)?;
+                self.fill_story(&mut record, detail)?;
                 f(record)?;
             }
             last = end;
@@ -487,12 +591,17 @@ impl Store {
     }
 
     pub fn story_count(&self) -> Result<u64> {
-        self.conn.query_row("SELECT COUNT(*) FROM stories", [], |r| r.get(0)).ctx("count stories")
+        self.conn
+            .query_row("SELECT COUNT(*) FROM stories", [], |r| r.get(0))
+            .ctx("count stories")
     }
 
     /// Stories changed since the index last committed.
     pub fn pending_index(&self) -> Result<Vec<StoryId>> {
-        let mut stmt = self.conn.prepare_cached("SELECT story_id FROM index_queue").ctx("prepare queue")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT story_id FROM index_queue")
+            .ctx("prepare queue")?;
         let rows = stmt.query_map([], |r| r.get(0)).ctx("read queue")?;
         rows.collect::<rusqlite::Result<_>>().ctx("read queue")
     }
@@ -501,7 +610,9 @@ impl Store {
     pub fn clear_pending(&self, ids: &[StoryId]) -> Result<()> {
         let tx = self.conn.unchecked_transaction().ctx("begin dequeue")?;
         {
-            let mut stmt = tx.prepare_cached("DELETE FROM index_queue WHERE story_id = ?1").ctx("prepare dequeue")?;
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM index_queue WHERE story_id = ?1")
+                .ctx("prepare dequeue")?;
             for id in ids {
                 stmt.execute([id]).ctx("dequeue")?;
             }
@@ -512,13 +623,19 @@ impl Store {
     /// Queue every story (the index was lost or is being rebuilt).
     pub fn queue_all(&self) -> Result<()> {
         self.conn
-            .execute("INSERT OR IGNORE INTO index_queue SELECT id FROM stories", [])
+            .execute(
+                "INSERT OR IGNORE INTO index_queue SELECT id FROM stories",
+                [],
+            )
             .ctx("queue all")?;
         Ok(())
     }
 
     pub fn stats(&self) -> Result<StoreStats> {
-        let mut stats = StoreStats { stories: self.story_count()?, ..Default::default() };
+        let mut stats = StoreStats {
+            stories: self.story_count()?,
+            ..Default::default()
+        };
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -526,15 +643,23 @@ impl Store {
                  JOIN sources s ON s.id = ss.source_id GROUP BY s.name",
             )
             .ctx("prepare stats")?;
-        for row in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).ctx("stats by source")? {
+        for row in stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("stats by source")?
+        {
             let (name, n): (String, u64) = row.ctx("stats by source")?;
             stats.by_source.insert(name, n);
         }
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT kind, COUNT(DISTINCT story_id) FROM story_sources GROUP BY kind")
+            .prepare_cached(
+                "SELECT kind, COUNT(DISTINCT story_id) FROM story_sources GROUP BY kind",
+            )
             .ctx("prepare stats")?;
-        for row in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).ctx("stats by kind")? {
+        for row in stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("stats by kind")?
+        {
             let (kind, n): (String, u64) = row.ctx("stats by kind")?;
             stats.by_kind.insert(kind, n);
         }
@@ -546,13 +671,21 @@ impl Store {
     /// True if the story was already posted to this echo area.
     pub fn ledger_contains(&self, id: StoryId, area: &str) -> Result<bool> {
         self.conn
-            .prepare_cached("SELECT EXISTS(SELECT 1 FROM ftn_ledger WHERE story_id = ?1 AND area = ?2)")
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM ftn_ledger WHERE story_id = ?1 AND area = ?2)",
+            )
             .ctx("prepare ledger")?
             .query_row(params![id, area], |r| r.get(0))
             .ctx("read ledger")
     }
 
-    pub fn ledger_add(&self, id: StoryId, area: &str, msgid: &str, at: DateTime<Utc>) -> Result<()> {
+    pub fn ledger_add(
+        &self,
+        id: StoryId,
+        area: &str,
+        msgid: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         self.conn
             .prepare_cached("INSERT OR IGNORE INTO ftn_ledger VALUES (?1, ?2, ?3, ?4)")
             .ctx("prepare ledger")?
@@ -620,6 +753,13 @@ fn story_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoryRecord> {
     })
 }
 
+/// How much of a story to read: evidence JSON is the costly part and only views need it.
+#[derive(Clone, Copy)]
+enum Detail {
+    Full,
+    Brief,
+}
+
 enum Change {
     New,
     Updated,
@@ -640,15 +780,32 @@ fn source_key(story: &ParsedStory, canonical: Option<&str>) -> String {
 
 fn content_hash(s: &ParsedStory) -> Vec<u8> {
     let mut h = blake3::Hasher::new();
-    for part in [s.title.as_str(), s.body.as_str(), s.link.as_deref().unwrap_or(""), s.author.as_deref().unwrap_or("")] {
+    for part in [
+        s.title.as_str(),
+        s.body.as_str(),
+        s.link.as_deref().unwrap_or(""),
+        s.author.as_deref().unwrap_or(""),
+    ] {
         h.update(part.as_bytes());
         h.update(&[0]);
     }
-    h.update(&s.published.map(|p| p.timestamp()).unwrap_or(i64::MIN).to_le_bytes());
+    h.update(
+        &s.published
+            .map(|p| p.timestamp())
+            .unwrap_or(i64::MIN)
+            .to_le_bytes(),
+    );
     h.finalize().as_bytes()[..16].to_vec()
 }
 
-fn ingest_one(tx: &Transaction<'_>, source: SourceId, source_tags: &[Tag], inc: &Incoming, now: i64) -> Result<Change> {
+/// Store one story; returns what happened and the id if it was queued for the index.
+fn ingest_one(
+    tx: &Transaction<'_>,
+    source: SourceId,
+    source_tags: &[Tag],
+    inc: &Incoming,
+    now: i64,
+) -> Result<(Change, Option<StoryId>)> {
     let story = &inc.story;
     let canonical = story.link.as_deref().and_then(canonical_link);
     let key = source_key(story, canonical.as_deref());
@@ -674,13 +831,13 @@ fn ingest_one(tx: &Transaction<'_>, source: SourceId, source_tags: &[Tag], inc: 
         // Only the source that first carried a story rewrites its text; a second copy (the
         // echo of a feed item) must not flip it back and forth.
         if old_hash == hash || primary != source {
-            return Ok(Change::Unchanged);
+            return Ok((Change::Unchanged, None));
         }
         update_story(tx, id, story, canonical.as_deref(), &hash, now)?;
         write_auto_tags(tx, id, &inc.auto_tags)?;
         write_source_tags(tx, id, source_tags)?;
         queue(tx, id)?;
-        return Ok(Change::Updated);
+        return Ok((Change::Updated, Some(id)));
     }
 
     // Same story from another source: by canonical link, or by MSGID for echomail.
@@ -755,10 +912,17 @@ fn ingest_one(tx: &Transaction<'_>, source: SourceId, source_tags: &[Tag], inc: 
     .ctx("link story to source")?;
     write_source_tags(tx, id, source_tags)?;
     queue(tx, id)?;
-    Ok(change)
+    Ok((change, Some(id)))
 }
 
-fn update_story(tx: &Transaction<'_>, id: StoryId, s: &ParsedStory, canonical: Option<&str>, hash: &[u8], now: i64) -> Result<()> {
+fn update_story(
+    tx: &Transaction<'_>,
+    id: StoryId,
+    s: &ParsedStory,
+    canonical: Option<&str>,
+    hash: &[u8],
+    now: i64,
+) -> Result<()> {
     // The canonical link may now collide with another story's; keep the old one then.
     tx.prepare_cached(
         "UPDATE stories SET link = ?2, title = ?3, body = ?4, links = ?5, published = ?6, updated = ?7,
@@ -797,7 +961,8 @@ fn write_auto_tags(tx: &Transaction<'_>, id: StoryId, tags: &[AutoTag]) -> Resul
         .ctx("prepare auto tag")?;
     for t in tags {
         let evidence = serde_json::to_string(&t.evidence).unwrap_or_else(|_| "[]".into());
-        stmt.execute(params![id, t.tag.to_string(), t.score as f64, evidence]).ctx("write auto tag")?;
+        stmt.execute(params![id, t.tag.to_string(), t.score as f64, evidence])
+            .ctx("write auto tag")?;
     }
     Ok(())
 }
@@ -807,7 +972,8 @@ fn write_source_tags(tx: &Transaction<'_>, id: StoryId, tags: &[Tag]) -> Result<
         .prepare_cached("INSERT OR IGNORE INTO tags (story_id, tag, provenance, present) VALUES (?1, ?2, 'source', 1)")
         .ctx("prepare source tag")?;
     for t in tags {
-        stmt.execute(params![id, t.to_string()]).ctx("write source tag")?;
+        stmt.execute(params![id, t.to_string()])
+            .ctx("write source tag")?;
     }
     Ok(())
 }
