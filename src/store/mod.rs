@@ -899,7 +899,7 @@ fn ingest_one(
                     |r| r.get(0),
                 )
                 .ctx("insert story")?;
-            write_auto_tags(tx, id, &inc.auto_tags)?;
+            insert_auto_tags(tx, id, &inc.auto_tags)?;
             (id, Change::New)
         }
     };
@@ -948,11 +948,17 @@ fn update_story(
     Ok(())
 }
 
+/// Replace a story's automatic tags.
 fn write_auto_tags(tx: &Transaction<'_>, id: StoryId, tags: &[AutoTag]) -> Result<()> {
     tx.prepare_cached("DELETE FROM tags WHERE story_id = ?1 AND provenance = 'auto'")
         .ctx("prepare clear auto")?
         .execute([id])
         .ctx("clear auto tags")?;
+    insert_auto_tags(tx, id, tags)
+}
+
+/// Add automatic tags (a new story has none to clear).
+fn insert_auto_tags(tx: &Transaction<'_>, id: StoryId, tags: &[AutoTag]) -> Result<()> {
     let mut stmt = tx
         .prepare_cached(
             "INSERT OR REPLACE INTO tags (story_id, tag, provenance, present, score, evidence)
