@@ -248,7 +248,7 @@ impl Builder {
     }
 
     fn add(&mut self, phrase: &str, kind: ActionKind) {
-        let norm = text::normalize(phrase).text.trim().to_string();
+        let norm = text::normalize(phrase).text().trim().to_string();
         if norm.is_empty() {
             return;
         }

@@ -34,7 +34,7 @@ struct Field<'a> {
 
 impl Field<'_> {
     fn text(&self) -> &str {
-        &self.norm.text
+        self.norm.text()
     }
 
     fn is_caps(&self, pos: usize) -> bool {
@@ -44,7 +44,7 @@ impl Field<'_> {
         {
             return caps;
         }
-        let (s, e, caps) = text::caps_line(&self.norm.text, pos);
+        let (s, e, caps) = text::caps_line(self.norm.text(), pos);
         self.caps.set(Some((s, e, caps)));
         caps
     }
@@ -220,6 +220,18 @@ pub(crate) fn tag(c: &Compiled, title: &str, body: &str) -> Vec<AutoTag> {
         .collect()
 }
 
+/// Buffers one tagging call needs, kept per thread so that a story costs few allocations.
+#[derive(Default)]
+struct Scratch {
+    norm: [text::NormBuffers; 2],
+    hits: Vec<Hit>,
+    events: Vec<Event>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+}
+
 /// All candidate tags with their scores; `true` marks those at or above the threshold. With
 /// `include_below`, candidates under the threshold are returned too (the evaluation shows them
 /// for misses).
@@ -229,32 +241,53 @@ pub(crate) fn tag_scored(
     body: &str,
     include_below: bool,
 ) -> Vec<(AutoTag, bool)> {
+    // This thread's buffers; a nested call or one during thread teardown gets fresh ones.
+    let mut scratch = SCRATCH.try_with(|s| s.take()).unwrap_or_default();
+    let [nt, nb] = std::mem::take(&mut scratch.norm);
     let fields = [
         Field {
             which: TextField::Title,
             orig: title,
-            norm: text::normalize(title),
+            norm: text::normalize_into(title, nt),
             caps: std::cell::Cell::new(None),
         },
         Field {
             which: TextField::Body,
             orig: body,
-            norm: text::normalize(body),
+            norm: text::normalize_into(body, nb),
             caps: std::cell::Cell::new(None),
         },
     ];
-    let mut evs = Vec::with_capacity((title.len() + body.len()) / 40 + 8);
-    let mut h = Vec::with_capacity(title.len().max(body.len()) / 48 + 4);
+    let (h, evs) = (&mut scratch.hits, &mut scratch.events);
+    evs.clear();
     for f in fields.iter() {
         h.clear();
-        hits(c, f, &mut h);
-        events(c, f, &h, &mut evs);
+        hits(c, f, h);
+        events(c, f, h, evs);
     }
-    if evs.is_empty() {
-        return Vec::new();
+    let out = if evs.is_empty() {
+        Vec::new()
+    } else {
+        score(c, &fields, evs, include_below)
+    };
+    scratch.norm = fields.map(|f| f.norm.into_buffers());
+    // Do not keep the buffers of an unusually long story alive.
+    if scratch.norm.iter().all(|n| n.capacity() <= 1 << 20) && scratch.hits.capacity() <= 1 << 16 {
+        let _ = SCRATCH.try_with(|s| s.set(scratch));
     }
-    let [tf, bf] = &fields;
+    out
+}
+
+/// Scoring of the events of one story.
+fn score(
+    c: &Compiled,
+    fields: &[Field<'_>; 2],
+    evs: &mut [Event],
+    include_below: bool,
+) -> Vec<(AutoTag, bool)> {
+    let [tf, bf] = fields;
     evs.sort_by_key(|e| (e.field == TextField::Body, e.start));
+    let evs: &[Event] = evs;
     let w = &c.weights;
 
     let anchors: Vec<(u8, usize)> = evs
@@ -271,7 +304,7 @@ pub(crate) fn tag_scored(
     let positions = std::cell::OnceCell::new();
     let anchored = |i: usize, mask: u64| {
         let near = |a: usize| {
-            let pos: &Vec<(u32, u32)> = positions.get_or_init(|| place(&evs, tf.text(), bf.text()));
+            let pos: &Vec<(u32, u32)> = positions.get_or_init(|| place(evs, tf.text(), bf.text()));
             let (Some(&(at, asent)), Some(&(et, esent))) = (pos.get(a), pos.get(i)) else {
                 return false;
             };
@@ -310,7 +343,7 @@ pub(crate) fn tag_scored(
     let mut weak_best: Small<(u16, u32), (f32, Event)> = Small::default();
     let mut strong_policies: Vec<u16> = Vec::new();
     let mut weak_triggers: Small<u16, Vec<u32>> = Small::default();
-    for e in &evs {
+    for e in evs {
         if let ActionKind::Policy {
             id,
             trigger,

@@ -2,8 +2,6 @@
 //! with a map back to byte offsets of the original field so evidence points at what the
 //! reader sees. Plain ASCII text (the common case) is matched as is, without copying.
 
-use std::borrow::Cow;
-
 use unicode_normalization::char::canonical_combining_class;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
@@ -18,9 +16,25 @@ struct Seg {
 
 /// A field ready for matching.
 pub(crate) struct Normalized<'a> {
-    pub text: Cow<'a, str>,
-    orig_len: usize,
+    orig: &'a str,
+    /// The normalised text, used when `changed`; otherwise the original is matched as is.
+    buf: String,
+    changed: bool,
     segs: Vec<Seg>,
+}
+
+/// The allocations of a [`Normalized`], kept by the caller for the next field.
+#[derive(Debug, Default)]
+pub(crate) struct NormBuffers {
+    text: String,
+    segs: Vec<Seg>,
+}
+
+impl NormBuffers {
+    /// Bytes held.
+    pub fn capacity(&self) -> usize {
+        self.text.capacity() + self.segs.capacity() * std::mem::size_of::<Seg>()
+    }
 }
 
 /// The folds applied after NFKC: typographic quotes, dashes and spaces to ASCII, invisible
@@ -57,15 +71,26 @@ fn ascii_run_end(bytes: &[u8], from: usize) -> usize {
 
 /// Normalise one pattern or field.
 pub(crate) fn normalize(orig: &str) -> Normalized<'_> {
+    normalize_into(orig, NormBuffers::default())
+}
+
+/// Normalise a field into reused buffers.
+pub(crate) fn normalize_into(orig: &str, bufs: NormBuffers) -> Normalized<'_> {
+    let NormBuffers {
+        text: mut out,
+        mut segs,
+    } = bufs;
+    out.clear();
+    segs.clear();
     if orig.is_ascii() {
         return Normalized {
-            text: Cow::Borrowed(orig),
-            orig_len: orig.len(),
-            segs: Vec::new(),
+            orig,
+            buf: out,
+            changed: false,
+            segs,
         };
     }
-    let mut out = String::with_capacity(orig.len() + 16);
-    let mut segs = Vec::with_capacity(16);
+    out.reserve(orig.len() + 16);
     let mut buf = String::new();
     let bytes = orig.as_bytes();
     let mut i = 0usize;
@@ -94,51 +119,57 @@ pub(crate) fn normalize(orig: &str) -> Normalized<'_> {
             }
             end += n.len_utf8();
         }
+        let lone = start == i && end == i + c.len_utf8();
         i = end;
         let group = orig.get(start..end).unwrap_or_default();
-        buf.clear();
-        if start == i
-            && end == i + c.len_utf8()
-            && is_nfkc_quick(std::iter::once(c)) == IsNormalized::Yes
-        {
+        let mut utf8 = [0u8; 4];
+        let folded: &str = if lone && is_nfkc_quick(std::iter::once(c)) == IsNormalized::Yes {
             // A lone character NFKC keeps (curly quotes, dashes, CJK): only the folds apply.
             match fold(c) {
-                Some(f) => buf.push_str(f),
-                None => buf.push(c),
+                Some(f) => f,
+                None => c.encode_utf8(&mut utf8),
             }
         } else {
+            buf.clear();
             for ch in group.nfkc() {
                 match fold(ch) {
                     Some(f) => buf.push_str(f),
                     None => buf.push(ch),
                 }
             }
-        }
-        if buf != group {
+            &buf
+        };
+        if folded != group {
             segs.push(Seg {
                 norm_start: out.len(),
-                norm_len: buf.len(),
+                norm_len: folded.len(),
                 orig_start: start,
                 orig_len: end - start,
             });
         }
-        out.push_str(&buf);
-    }
-    if segs.is_empty() {
-        return Normalized {
-            text: Cow::Borrowed(orig),
-            orig_len: orig.len(),
-            segs,
-        };
+        out.push_str(folded);
     }
     Normalized {
-        text: Cow::Owned(out),
-        orig_len: orig.len(),
+        orig,
+        buf: out,
+        changed: !segs.is_empty(),
         segs,
     }
 }
 
 impl Normalized<'_> {
+    pub fn text(&self) -> &str {
+        if self.changed { &self.buf } else { self.orig }
+    }
+
+    /// Give the allocations back for reuse.
+    pub fn into_buffers(self) -> NormBuffers {
+        NormBuffers {
+            text: self.buf,
+            segs: self.segs,
+        }
+    }
+
     /// The last changed segment starting at or before `p`.
     fn seg_at(&self, p: usize) -> Option<&Seg> {
         let idx = self.segs.partition_point(|s| s.norm_start <= p);
@@ -158,7 +189,7 @@ impl Normalized<'_> {
             Some(s) if p < s.norm_start + s.norm_len => s.orig_start,
             _ => self.linear(p),
         };
-        o.min(self.orig_len)
+        o.min(self.orig.len())
     }
 
     /// Original byte offset where a match ending (exclusive) at normalised offset `p` ends.
@@ -168,7 +199,7 @@ impl Normalized<'_> {
             Some(s) if q < s.norm_start + s.norm_len => s.orig_start + s.orig_len,
             _ => self.linear(q) + 1,
         };
-        o.min(self.orig_len)
+        o.min(self.orig.len())
     }
 }
 
@@ -450,16 +481,16 @@ mod tests {
     fn folds_and_maps_back() {
         let orig = "People\u{2019}s Republic\u{a0}of China \u{ff35}\u{ff33}";
         let n = normalize(orig);
-        assert_eq!(n.text, "People's Republic of China US");
-        let p = n.text.find("China").unwrap();
+        assert_eq!(n.text(), "People's Republic of China US");
+        let p = n.text().find("China").unwrap();
         let (s, e) = (n.orig_start(p), n.orig_end(p + 5));
         assert_eq!(&orig[s..e], "China");
-        let p = n.text.find("US").unwrap();
+        let p = n.text().find("US").unwrap();
         assert_eq!(
             &orig[n.orig_start(p)..n.orig_end(p + 2)],
             "\u{ff35}\u{ff33}"
         );
-        let p = n.text.find("'s").unwrap();
+        let p = n.text().find("'s").unwrap();
         assert_eq!(&orig[n.orig_start(p)..n.orig_end(p + 2)], "\u{2019}s");
     }
 
