@@ -1,7 +1,9 @@
 //! The runtime: one leftmost-longest pass of each automaton over title and body, the
 //! boundary/case post-filters, then scoring of country mentions and policy triggers.
 
-use aho_corasick::Input;
+use aho_corasick::Anchored;
+use aho_corasick::automaton::Automaton;
+use aho_corasick::dfa::DFA;
 
 use super::compile::{ActionKind, Compiled, Mention, Strength};
 use super::text::{self, Normalized, is_word_char};
@@ -75,6 +77,47 @@ fn bounded(text: &str, start: usize, end: usize, cjk: bool, open_end: bool) -> b
     before_ok && after_ok
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    slot: usize,
+    start: usize,
+    end: usize,
+}
+
+/// The leftmost-longest match in `hay[at..end]`. This is aho-corasick's own search loop,
+/// specialised to an unanchored DFA without prefilter, where only dead and match states are
+/// special; it skips the per-byte span and bounds checks of the generic loop (~30 % of the
+/// tagger's time went to that loop).
+fn find(dfa: &DFA, hay: &[u8], at: usize, end: usize) -> Option<Found> {
+    let mut sid = dfa.start_state(Anchored::No).ok()?;
+    let found = |sid, end: usize| {
+        let pid = dfa.match_pattern(sid, 0);
+        let start = end.checked_sub(dfa.pattern_len(pid))?;
+        Some(Found {
+            slot: pid.as_usize(),
+            start,
+            end,
+        })
+    };
+    let mut best = if dfa.is_match(sid) {
+        found(sid, at)
+    } else {
+        None
+    };
+    for (i, &b) in hay.get(at..end)?.iter().enumerate() {
+        sid = dfa.next_state(Anchored::No, sid, b);
+        if dfa.is_special(sid) {
+            if dfa.is_dead(sid) {
+                return best;
+            }
+            if dfa.is_match(sid) {
+                best = found(sid, at + i + 1);
+            }
+        }
+    }
+    best
+}
+
 /// The accepted matches of one field, in order: one leftmost-longest pass of the automaton,
 /// then per match the case check of case-sensitive patterns, word boundaries and the ALL-CAPS
 /// rule for bare acronyms.
@@ -85,19 +128,18 @@ fn hits(c: &Compiled, field: &Field<'_>, out: &mut Vec<Hit>) {
     // pattern at the start of a match whose case failed ("china's mss" still says "china").
     let mut limit = text.len();
     while at < text.len() {
-        let input = Input::new(text).span(at..limit);
-        let found = c.ac.find(input);
+        let found = find(&c.dfa, text.as_bytes(), at, limit);
         if limit < text.len() {
             limit = text.len();
-            if found.is_none_or(|m| m.start() != at) {
+            if found.is_none_or(|m| m.start != at) {
                 // No shorter pattern at that start: go on from the next byte.
                 at += 1;
                 continue;
             }
         }
         let Some(m) = found else { break };
-        let Some(slot) = c.slots.get(m.pattern().as_usize()) else {
-            at = m.end();
+        let Some(slot) = c.slots.get(m.slot) else {
+            at = m.end;
             continue;
         };
         let first = slot.first as usize;
@@ -105,7 +147,7 @@ fn hits(c: &Compiled, field: &Field<'_>, out: &mut Vec<Hit>) {
             .members
             .get(first..first + slot.len as usize)
             .unwrap_or_default();
-        let matched = text.as_bytes().get(m.start()..m.end()).unwrap_or_default();
+        let matched = text.as_bytes().get(m.start..m.end).unwrap_or_default();
         let mut case_ok = false;
         for &pat in members {
             let Some(p) = c.patterns.get(pat as usize) else {
@@ -115,29 +157,29 @@ fn hits(c: &Compiled, field: &Field<'_>, out: &mut Vec<Hit>) {
                 continue;
             }
             case_ok = true;
-            if !bounded(text, m.start(), m.end(), p.cjk, p.open_end) {
+            if !bounded(text, m.start, m.end, p.cjk, p.open_end) {
                 continue;
             }
             // In an ALL-CAPS line "US" may be the pronoun: trust only dotted or multi-word forms.
-            if p.bare_acronym && field.is_caps(m.start()) {
+            if p.bare_acronym && field.is_caps(m.start) {
                 continue;
             }
             out.push(Hit {
                 pat,
-                start: m.start(),
-                end: m.end(),
+                start: m.start,
+                end: m.end,
             });
         }
         if case_ok {
-            at = m.end();
-        } else if slot.retry_prefix && m.end() > m.start() + 1 {
+            at = m.end;
+        } else if slot.retry_prefix && m.end > m.start + 1 {
             // Only a case-sensitive pattern matched, in the wrong case ("us", "ai"): what a
             // case-insensitive pattern would have matched here instead is either shorter at
             // the same start or starts later.
-            limit = m.end() - 1;
-            at = m.start();
+            limit = m.end - 1;
+            at = m.start;
         } else {
-            at = m.start() + 1;
+            at = m.start + 1;
         }
     }
 }
