@@ -164,7 +164,7 @@ pub(crate) struct Compiled {
     /// Per policy: the policies it yields to.
     pub policy_yields: Vec<Vec<u16>>,
     /// Sorted, lower case.
-    pub negation_words: Vec<String>,
+    pub negation_words: WordSet,
     /// Per trigger: its own anchor sets (`weak_with`, `anchored_with`), 0 for the policy's.
     pub trigger_anchors: Vec<u64>,
     /// Bit of the `tech` anchor set (anchored agencies use it).
@@ -172,13 +172,63 @@ pub(crate) struct Compiled {
     pub ambiguous: Vec<AmbiguousRule>,
     pub weights: Weights,
     /// Sorted, lower case.
-    pub venue_words: Vec<String>,
+    pub venue_words: WordSet,
     /// Sorted, lower case.
-    pub comparison_words: Vec<String>,
+    pub comparison_words: WordSet,
     /// Sorted, lower case.
-    pub firm_nouns: Vec<String>,
+    pub firm_nouns: WordSet,
     /// Sorted, lower case.
-    pub firm_modifiers: Vec<String>,
+    pub firm_modifiers: WordSet,
+}
+
+/// A small set of lower-case words (negations, venue words, firm nouns) looked up around
+/// mentions. Most looked-up words are not in it; a first-byte and length filter rejects them
+/// before the binary search.
+#[derive(Debug, Default)]
+pub(crate) struct WordSet {
+    /// Sorted.
+    words: Vec<String>,
+    /// Bit per first byte of a word.
+    first: [u64; 4],
+    /// Bit per byte length of a word (63 = longer).
+    lens: u64,
+}
+
+impl WordSet {
+    fn new(set: HashSet<String>) -> WordSet {
+        let mut words: Vec<String> = set.into_iter().collect();
+        words.sort();
+        let (mut first, mut lens) = ([0u64; 4], 0u64);
+        for w in &words {
+            let b = w.as_bytes().first().copied().unwrap_or(0);
+            if let Some(f) = first.get_mut(usize::from(b >> 6)) {
+                *f |= 1 << (b & 63);
+            }
+            lens |= 1 << w.len().min(63);
+        }
+        WordSet { words, first, lens }
+    }
+
+    /// Case-insensitive (ASCII) membership, without allocating for ASCII words.
+    pub fn contains(&self, word: &str) -> bool {
+        let b = word
+            .as_bytes()
+            .first()
+            .copied()
+            .unwrap_or(0)
+            .to_ascii_lowercase();
+        let first = self
+            .first
+            .get(usize::from(b >> 6))
+            .is_some_and(|f| f & (1 << (b & 63)) != 0);
+        if !first || self.lens & (1 << word.len().min(63)) == 0 {
+            return false;
+        }
+        let lower = word.bytes().map(|b| b.to_ascii_lowercase());
+        self.words
+            .binary_search_by(|probe| probe.bytes().cmp(lower.clone()))
+            .is_ok()
+    }
 }
 
 /// A phrase with an acronym in it (two upper-case ASCII letters in a row) matches exactly.
@@ -567,11 +617,6 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
     let policy_anchors = (0..b.policies.len() as u16)
         .map(|i| policy_anchors.get(&i).copied().unwrap_or(default_mask))
         .collect();
-    let sorted = |set: HashSet<String>| {
-        let mut v: Vec<String> = set.into_iter().collect();
-        v.sort();
-        v
-    };
     Ok(Compiled {
         countries: b.countries,
         policies: b.policies,
@@ -583,14 +628,14 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
         trigger_anchors,
         policy_agree,
         policy_yields,
-        negation_words: sorted(negation_words),
+        negation_words: WordSet::new(negation_words),
         tech_mask,
         ambiguous,
         weights,
-        venue_words: sorted(venue_words),
-        comparison_words: sorted(comparison_words),
-        firm_nouns: sorted(firm_nouns),
-        firm_modifiers: sorted(firm_modifiers),
+        venue_words: WordSet::new(venue_words),
+        comparison_words: WordSet::new(comparison_words),
+        firm_nouns: WordSet::new(firm_nouns),
+        firm_modifiers: WordSet::new(firm_modifiers),
     })
 }
 

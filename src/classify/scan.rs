@@ -465,7 +465,7 @@ fn score(
                 let negated = || {
                     text::prev_words(field.text(), e.start, 2)
                         .iter()
-                        .any(|p| in_set(&c.negation_words, p))
+                        .any(|p| c.negation_words.contains(p))
                 };
                 match strength {
                     Strength::Strong => {}
@@ -604,27 +604,6 @@ impl<K: PartialEq + Copy, V> Small<K, V> {
     }
 }
 
-/// Case-insensitive lookup in a sorted list of lower-case words, without allocating.
-fn in_set(set: &[String], word: &str) -> bool {
-    let lower = |s: &str| {
-        s.bytes()
-            .map(|b| b.to_ascii_lowercase())
-            .collect::<Vec<u8>>()
-    };
-    if word.is_ascii() {
-        set.binary_search_by(|probe| {
-            probe
-                .bytes()
-                .cmp(word.bytes().map(|b| b.to_ascii_lowercase()))
-        })
-        .is_ok()
-    } else {
-        let w = lower(word);
-        set.binary_search_by(|probe| probe.as_bytes().cmp(w.as_slice()))
-            .is_ok()
-    }
-}
-
 /// Base weight of a mention adjusted by its neighbours: a demonym describing a firm counts as
 /// a company, a capital after "in"/"at" is a venue, a mention after "than"/"matching" a
 /// comparison.
@@ -636,19 +615,19 @@ fn country_weight(c: &Compiled, field: &Field<'_>, e: &Event, mention: Mention) 
         let next = text::next_words(text, e.end, 4);
         let firm = next
             .iter()
-            .take_while(|x| in_set(&c.firm_modifiers, x) || in_set(&c.firm_nouns, x))
-            .any(|x| in_set(&c.firm_nouns, x));
+            .take_while(|x| c.firm_modifiers.contains(x) || c.firm_nouns.contains(x))
+            .any(|x| c.firm_nouns.contains(x));
         if firm {
             weight = weight.min(w.company);
         }
     }
     let prev = text::prev_words(text, e.start, 4);
     if matches!(mention, Mention::Metonym | Mention::Place | Mention::City)
-        && prev.first().is_some_and(|p| in_set(&c.venue_words, p))
+        && prev.first().is_some_and(|p| c.venue_words.contains(p))
     {
         weight *= w.venue_factor;
     }
-    if prev.iter().any(|p| in_set(&c.comparison_words, p)) {
+    if prev.iter().any(|p| c.comparison_words.contains(p)) {
         weight *= w.comparison_factor;
     }
     weight

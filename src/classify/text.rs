@@ -254,6 +254,47 @@ impl<'a> Words<'a> {
 
 /// Up to `n` (≤ 4) words before `pos`, nearest first, stopping at sentence punctuation.
 pub(crate) fn prev_words(text: &str, pos: usize, n: usize) -> Words<'_> {
+    // Byte by byte while the text is ASCII (the common case); a non-ASCII byte sends the
+    // whole lookup to the character-based version.
+    let mut out = Words::default();
+    let Some(head) = text.get(..pos) else {
+        return out;
+    };
+    let bytes = head.as_bytes();
+    let mut end = bytes.len();
+    while !out.full(n) {
+        let mut word_end = None;
+        while let Some(&b) = end.checked_sub(1).and_then(|i| bytes.get(i)) {
+            if !b.is_ascii() {
+                return prev_words_chars(text, pos, n);
+            }
+            if b.is_ascii_alphanumeric() {
+                word_end = Some(end);
+                break;
+            }
+            if matches!(b, b'.' | b'!' | b'?' | b';' | b':' | b'\n') {
+                return out;
+            }
+            end -= 1;
+        }
+        let Some(we) = word_end else { return out };
+        let mut ws = we;
+        while let Some(&b) = ws.checked_sub(1).and_then(|i| bytes.get(i)) {
+            if !b.is_ascii() {
+                return prev_words_chars(text, pos, n);
+            }
+            if !b.is_ascii_alphanumeric() {
+                break;
+            }
+            ws -= 1;
+        }
+        out.push(head.get(ws..we).unwrap_or_default());
+        end = ws;
+    }
+    out
+}
+
+fn prev_words_chars(text: &str, pos: usize, n: usize) -> Words<'_> {
     let mut out = Words::default();
     let Some(head) = text.get(..pos) else {
         return out;
@@ -287,6 +328,44 @@ pub(crate) fn prev_words(text: &str, pos: usize, n: usize) -> Words<'_> {
 
 /// Up to `n` (≤ 4) words after `pos` (hyphenated words count as one), stopping at punctuation.
 pub(crate) fn next_words(text: &str, pos: usize, n: usize) -> Words<'_> {
+    // Byte by byte while the text is ASCII, as in `prev_words`.
+    let mut out = Words::default();
+    let Some(tail) = text.get(pos..) else {
+        return out;
+    };
+    let bytes = tail.as_bytes();
+    let mut i = 0;
+    while !out.full(n) {
+        let mut start = None;
+        while let Some(&b) = bytes.get(i) {
+            if !b.is_ascii() {
+                return next_words_chars(text, pos, n);
+            }
+            i += 1;
+            if b.is_ascii_alphanumeric() {
+                start = Some(i - 1);
+                break;
+            }
+            if matches!(b, b'.' | b'!' | b'?' | b';' | b':' | b'\n' | b',') {
+                return out;
+            }
+        }
+        let Some(s) = start else { return out };
+        while let Some(&b) = bytes.get(i) {
+            if !b.is_ascii() {
+                return next_words_chars(text, pos, n);
+            }
+            if !(b.is_ascii_alphanumeric() || b == b'-') {
+                break;
+            }
+            i += 1;
+        }
+        out.push(tail.get(s..i).unwrap_or_default().trim_end_matches('-'));
+    }
+    out
+}
+
+fn next_words_chars(text: &str, pos: usize, n: usize) -> Words<'_> {
     let mut out = Words::default();
     let Some(tail) = text.get(pos..) else {
         return out;
@@ -524,6 +603,28 @@ mod tests {
             }
         }
         assert_eq!(totals(text), positions_slow(text, text.len()));
+    }
+
+    #[test]
+    fn word_lookups_agree_with_character_versions() {
+        let texts = [
+            "Talks in The Hague. Rates matching Taiwan's levels, said the U.S.-based firm; end",
+            "no sanctions on Chinese chip-making firms: none - at all!",
+            "Zürich-based Ärzte said ï, then 日本 firms, and more-",
+            "a -b- c-- d",
+        ];
+        for t in texts {
+            for pos in (0..=t.len()).filter(|&p| t.is_char_boundary(p)) {
+                for n in 1..=4 {
+                    let fast: Vec<&str> = prev_words(t, pos, n).iter().collect();
+                    let slow: Vec<&str> = prev_words_chars(t, pos, n).iter().collect();
+                    assert_eq!(fast, slow, "prev {t:?} {pos} {n}");
+                    let fast: Vec<&str> = next_words(t, pos, n).iter().collect();
+                    let slow: Vec<&str> = next_words_chars(t, pos, n).iter().collect();
+                    assert_eq!(fast, slow, "next {t:?} {pos} {n}");
+                }
+            }
+        }
     }
 
     #[test]
