@@ -249,11 +249,10 @@ fn place(events: &[Event], title: &str, body: &str) -> Vec<(u32, u32)> {
     pos.into_iter().map(|(_, t, s)| (t, s)).collect()
 }
 
-struct Scored {
-    score: f32,
-    /// (field, normalised start, end, weight); turned into `Evidence` only for returned tags.
-    evidence: Vec<(TextField, usize, usize, f32)>,
-}
+/// One piece of evidence for a candidate: (policy?, id, field, normalised start, end, weight);
+/// turned into `Evidence` only for returned tags. One flat list per story instead of a vector
+/// per candidate.
+type EvidenceRow = (bool, u16, TextField, usize, usize, f32);
 
 pub(crate) fn tag(c: &Compiled, title: &str, body: &str) -> Vec<AutoTag> {
     tag_scored(c, title, body, false)
@@ -379,8 +378,9 @@ fn score(
         .collect();
 
     // Stories carry a handful of candidates: small vectors beat hash maps here.
-    let mut countries: Small<u16, Scored> = Small::default();
-    let mut policies: Small<u16, Scored> = Small::default();
+    let mut countries: Small<u16, f32> = Small(Vec::with_capacity(8));
+    let mut policies: Small<u16, f32> = Small(Vec::with_capacity(8));
+    let mut evidence: Vec<EvidenceRow> = Vec::with_capacity(evs.len());
     let mut repeats: Small<(u16, u32), u32> = Small::default();
     let mut weak_best: Small<(u16, u32), (f32, Event)> = Small::default();
     let mut strong_policies: Vec<u16> = Vec::new();
@@ -416,7 +416,7 @@ fn score(
                     continue;
                 }
                 let wt = country_weight(c, field, e, mention) * title_factor;
-                add(&mut countries, id, wt, e);
+                add(&mut countries, &mut evidence, false, id, wt, e);
             }
             ActionKind::Ambiguous(amb) => {
                 let Some(rule) = c.ambiguous.get(amb as usize) else {
@@ -443,7 +443,7 @@ fn score(
                     });
                 if let Some((id, mention)) = chosen {
                     let wt = country_weight(c, field, e, mention) * title_factor;
-                    add(&mut countries, id, wt, e);
+                    add(&mut countries, &mut evidence, false, id, wt, e);
                 }
             }
             ActionKind::Policy {
@@ -498,7 +498,14 @@ fn score(
                     continue;
                 }
                 strong_policies.push(id);
-                add(&mut policies, id, w.strong * title_factor, e);
+                add(
+                    &mut policies,
+                    &mut evidence,
+                    true,
+                    id,
+                    w.strong * title_factor,
+                    e,
+                );
             }
             _ => {}
         }
@@ -507,14 +514,14 @@ fn score(
     let mut weak = weak_best.0;
     weak.sort_by_key(|(k, _)| *k);
     for ((id, _), (weight, e)) in weak {
-        add(&mut policies, id, weight, &e);
+        add(&mut policies, &mut evidence, true, id, weight, &e);
     }
 
     // A policy with only weak evidence yields to a policy it defers to that fired.
     let fired: Vec<u16> = policies
         .0
         .iter()
-        .filter(|(_, s)| s.score >= w.policy_threshold)
+        .filter(|(_, s)| *s >= w.policy_threshold)
         .map(|(id, _)| *id)
         .collect();
     policies.0.retain(|(id, _)| {
@@ -525,21 +532,24 @@ fn score(
                 .is_some_and(|ys| ys.iter().any(|y| fired.contains(y)))
     });
 
-    let mut out = Vec::new();
-    let mut push = |map: Small<u16, Scored>, threshold: f32, make: &dyn Fn(u16) -> Option<Tag>| {
+    let mut out = Vec::with_capacity(countries.0.len() + policies.0.len());
+    let mut push = |map: Small<u16, f32>,
+                    is_policy: bool,
+                    threshold: f32,
+                    make: &dyn Fn(u16) -> Option<Tag>| {
         let mut v: Vec<_> = map
             .0
             .into_iter()
-            .filter(|(_, s)| include_below || s.score >= threshold)
+            .filter(|(_, s)| include_below || *s >= threshold)
             .collect();
-        v.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
-        for (id, s) in v {
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (id, score) in v {
             if let Some(tag) = make(id) {
-                let fired = s.score >= threshold;
-                let evidence = s
-                    .evidence
+                let fired = score >= threshold;
+                let evidence = evidence
                     .iter()
-                    .map(|&(which, start, end, weight)| {
+                    .filter(|r| r.0 == is_policy && r.1 == id)
+                    .map(|&(_, _, which, start, end, weight)| {
                         let field = if which == TextField::Title { tf } else { bf };
                         field.evidence(start, end, weight)
                     })
@@ -547,7 +557,7 @@ fn score(
                 out.push((
                     AutoTag {
                         tag,
-                        score: s.score,
+                        score,
                         evidence,
                     },
                     fired,
@@ -555,25 +565,28 @@ fn score(
             }
         }
     };
-    push(countries, w.country_threshold, &|id| {
+    push(countries, false, w.country_threshold, &|id| {
         c.countries.get(id as usize).map(|s| Tag::country(s))
     });
-    push(policies, w.policy_threshold, &|id| {
+    push(policies, true, w.policy_threshold, &|id| {
         c.policies.get(id as usize).map(|s| Tag::policy(s))
     });
     out
 }
 
-fn add(map: &mut Small<u16, Scored>, id: u16, weight: f32, e: &Event) {
+fn add(
+    map: &mut Small<u16, f32>,
+    evidence: &mut Vec<EvidenceRow>,
+    is_policy: bool,
+    id: u16,
+    weight: f32,
+    e: &Event,
+) {
     if weight <= 0.0 {
         return;
     }
-    let s = map.entry(id, || Scored {
-        score: 0.0,
-        evidence: Vec::new(),
-    });
-    s.score += weight;
-    s.evidence.push((e.field, e.start, e.end, weight));
+    *map.entry(id, || 0.0) += weight;
+    evidence.push((is_policy, id, e.field, e.start, e.end, weight));
 }
 
 /// A tiny map for the few keys one story produces.
