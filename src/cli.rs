@@ -186,7 +186,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let (config, data) = locate(&args)?;
     init_logging(&data);
     let Some(command) = args.command else {
-        eprintln!("The interface is not built yet; use a command (see --help).");
+        // No command: the interface. It opens the data folder itself (and keeps it in step
+        // with a cron `sync` running beside it).
+        echowatch::tui::run(config, &data)?;
         return Ok(ExitCode::SUCCESS);
     };
     if let Command::EvalTags { file } = &command {
