@@ -98,17 +98,19 @@ impl EchomailSettings {
     pub fn charsets(&self) -> crate::ftn::Charsets {
         use crate::ftn::Charset;
         let by_name = |n: &str| Charset::from_chrs(n).unwrap_or(Charset::Cp437);
-        self.area_charsets
-            .iter()
-            .fold(crate::ftn::Charsets::new(by_name(&self.default_charset)), |acc, (area, name)| {
-                acc.with_area(area, by_name(name))
-            })
+        self.area_charsets.iter().fold(
+            crate::ftn::Charsets::new(by_name(&self.default_charset)),
+            |acc, (area, name)| acc.with_area(area, by_name(name)),
+        )
     }
 }
 
 impl Default for EchomailSettings {
     fn default() -> Self {
-        EchomailSettings { default_charset: "CP437".into(), area_charsets: BTreeMap::new() }
+        EchomailSettings {
+            default_charset: "CP437".into(),
+            area_charsets: BTreeMap::new(),
+        }
     }
 }
 
@@ -151,8 +153,10 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::parse(path, &text)
     }
 
@@ -181,7 +185,10 @@ impl Config {
             let s = raw_source.into_inner();
             let name = s.name.get_ref().trim().to_string();
             if name.is_empty() {
-                return Err(invalid(s.name.span().start, "key `name`: must not be empty".into()));
+                return Err(invalid(
+                    s.name.span().start,
+                    "key `name`: must not be empty".into(),
+                ));
             }
             if seen.insert(name.clone(), ()).is_some() {
                 return Err(invalid(
@@ -192,12 +199,18 @@ impl Config {
             let location = match (s.url, s.path) {
                 (Some(url), None) => {
                     let parsed = url::Url::parse(url.get_ref()).map_err(|e| {
-                        invalid(url.span().start, format!("key `url`: {e}: {:?}", url.get_ref()))
+                        invalid(
+                            url.span().start,
+                            format!("key `url`: {e}: {:?}", url.get_ref()),
+                        )
                     })?;
                     if !matches!(parsed.scheme(), "http" | "https") {
                         return Err(invalid(
                             url.span().start,
-                            format!("key `url`: only http and https are fetched, not {:?}", parsed.scheme()),
+                            format!(
+                                "key `url`: only http and https are fetched, not {:?}",
+                                parsed.scheme()
+                            ),
                         ));
                     }
                     Location::Url(url.into_inner())
@@ -206,7 +219,9 @@ impl Config {
                 (Some(_), Some(p)) => {
                     return Err(invalid(
                         p.span().start,
-                        format!("key `path`: source {name:?} has both `url` and `path`; give exactly one"),
+                        format!(
+                            "key `path`: source {name:?} has both `url` and `path`; give exactly one"
+                        ),
                     ));
                 }
                 (None, None) => {
@@ -237,7 +252,10 @@ impl Config {
         if let Some(f) = raw.settings {
             let positive = |v: &Spanned<u64>, key: &str| {
                 if *v.get_ref() == 0 {
-                    Err(invalid(v.span().start, format!("key `{key}`: must be greater than 0")))
+                    Err(invalid(
+                        v.span().start,
+                        format!("key `{key}`: must be greater than 0"),
+                    ))
                 } else {
                     Ok(*v.get_ref())
                 }
@@ -273,7 +291,10 @@ impl Config {
                 } else {
                     Err(invalid(
                         v.span().start,
-                        format!("key `{key}`: unknown charset {:?} (try CP437, CP850, CP866, LATIN-1, UTF-8)", v.get_ref()),
+                        format!(
+                            "key `{key}`: unknown charset {:?} (try CP437, CP850, CP866, LATIN-1, UTF-8)",
+                            v.get_ref()
+                        ),
                     ))
                 }
             };
@@ -281,16 +302,24 @@ impl Config {
                 echomail.default_charset = known(c, "default_charset")?;
             }
             for (area, c) in &e.area_charsets {
-                echomail.area_charsets.insert(area.to_ascii_uppercase(), known(c, "area_charsets")?);
+                echomail
+                    .area_charsets
+                    .insert(area.to_ascii_uppercase(), known(c, "area_charsets")?);
             }
         }
 
         let mut watches = Vec::new();
         for w in raw.watch {
             if w.query.get_ref().trim().is_empty() {
-                return Err(invalid(w.query.span().start, "key `query`: must not be empty".into()));
+                return Err(invalid(
+                    w.query.span().start,
+                    "key `query`: must not be empty".into(),
+                ));
             }
-            watches.push(Watch { name: w.name, query: w.query.into_inner() });
+            watches.push(Watch {
+                name: w.name,
+                query: w.query.into_inner(),
+            });
         }
 
         Ok(Config {
@@ -318,7 +347,11 @@ impl Config {
 /// 1-based line number of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 #[derive(Deserialize)]
@@ -337,7 +370,10 @@ struct RawConfig {
 
 impl RawConfig {
     fn settings_refresh(&self) -> Option<u64> {
-        self.settings.as_ref().and_then(|s| s.refresh_minutes).filter(|m| *m > 0)
+        self.settings
+            .as_ref()
+            .and_then(|s| s.refresh_minutes)
+            .filter(|m| *m > 0)
     }
 }
 
@@ -441,9 +477,15 @@ quit = "x"
         assert_eq!(c.refresh, Some(Duration::from_secs(1800)));
         assert_eq!(c.sources.len(), 2);
         assert_eq!(c.sources[0].tags[0], Tag::country("US"));
-        assert_eq!(c.sources[1].location, Location::Path("/etc/echowatch/spool/inbound".into()));
+        assert_eq!(
+            c.sources[1].location,
+            Location::Path("/etc/echowatch/spool/inbound".into())
+        );
         assert_eq!(c.echomail.area_charsets["TQW_TECHNOLOGY"], "UTF-8");
-        assert_eq!(c.tagger_rules, Some(PathBuf::from("/etc/echowatch/my-rules.toml")));
+        assert_eq!(
+            c.tagger_rules,
+            Some(PathBuf::from("/etc/echowatch/my-rules.toml"))
+        );
         assert_eq!(c.watches[0].query, "country:NL lithography");
         assert_eq!(c.keys["quit"], "x");
     }
@@ -451,19 +493,31 @@ quit = "x"
     #[test]
     fn errors_name_file_line_and_key() {
         let e = error_of("[[source]]\nname = \"a\"\nurl = \"https://x/\"\npath = \"y\"\n");
-        assert!(e.starts_with("/etc/echowatch/feeds.toml:4: key `path`"), "{e}");
+        assert!(
+            e.starts_with("/etc/echowatch/feeds.toml:4: key `path`"),
+            "{e}"
+        );
         let e = error_of("\n[[source]]\nname = \"a\"\n");
-        assert!(e.contains("feeds.toml:2:") && e.contains("`url` or `path`"), "{e}");
+        assert!(
+            e.contains("feeds.toml:2:") && e.contains("`url` or `path`"),
+            "{e}"
+        );
         let e = error_of("[[source]]\nname = \"a\"\nurl = \"ftp://x/\"\n");
         assert!(e.contains(":3: key `url`: only http and https"), "{e}");
-        let e = error_of("[[source]]\nname = \"a\"\nurl = \"https://x/\"\ntags = [\"country:USA\"]\n");
+        let e =
+            error_of("[[source]]\nname = \"a\"\nurl = \"https://x/\"\ntags = [\"country:USA\"]\n");
         assert!(e.contains(":4: key `tags`"), "{e}");
         let e = error_of("[settings]\nconcurency = 3\n");
         assert!(e.contains(":2:") && e.contains("concurency"), "{e}");
-        let e = error_of("[[source]]\nname = \"a\"\npath = \"x\"\n[[source]]\nname = \"a\"\npath = \"y\"\n");
+        let e = error_of(
+            "[[source]]\nname = \"a\"\npath = \"x\"\n[[source]]\nname = \"a\"\npath = \"y\"\n",
+        );
         assert!(e.contains(":5: key `name`") && e.contains("twice"), "{e}");
         let e = error_of("[echomail]\ndefault_charset = \"KLINGON\"\n");
-        assert!(e.contains(":2: key `default_charset`: unknown charset"), "{e}");
+        assert!(
+            e.contains(":2: key `default_charset`: unknown charset"),
+            "{e}"
+        );
         let e = error_of("[settings]\ntimeout_secs = 0\n");
         assert!(e.contains(":2: key `timeout_secs`"), "{e}");
     }

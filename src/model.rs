@@ -91,13 +91,22 @@ pub struct Tag {
 
 impl Tag {
     pub fn country(code: &str) -> Tag {
-        Tag { kind: TagKind::Country, value: code.trim().to_ascii_uppercase() }
+        Tag {
+            kind: TagKind::Country,
+            value: code.trim().to_ascii_uppercase(),
+        }
     }
     pub fn policy(id: &str) -> Tag {
-        Tag { kind: TagKind::Policy, value: id.trim().to_ascii_lowercase() }
+        Tag {
+            kind: TagKind::Policy,
+            value: id.trim().to_ascii_lowercase(),
+        }
     }
     pub fn free(label: &str) -> Tag {
-        Tag { kind: TagKind::Free, value: label.trim().to_lowercase() }
+        Tag {
+            kind: TagKind::Free,
+            value: label.trim().to_lowercase(),
+        }
     }
 }
 
@@ -113,7 +122,9 @@ impl fmt::Display for Tag {
 
 /// Parse errors for tags: an empty label, or a character that would break queries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid tag {0:?}: tags are `country:XX`, `policy:ID` or a label of letters, digits, `-`, `_`, `.`")]
+#[error(
+    "invalid tag {0:?}: tags are `country:XX`, `policy:ID` or a label of letters, digits, `-`, `_`, `.`"
+)]
 pub struct TagParseError(pub String);
 
 impl FromStr for Tag {
@@ -123,7 +134,8 @@ impl FromStr for Tag {
         let bad = || TagParseError(s.to_string());
         let valid = |v: &str| {
             !v.is_empty()
-                && v.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && v.chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
         };
         let tag = if let Some(code) = s.strip_prefix("country:") {
             if !(code.len() == 2 && code.chars().all(|c| c.is_ascii_alphabetic())) {
@@ -137,7 +149,11 @@ impl FromStr for Tag {
         } else {
             Tag::free(s)
         };
-        if valid(&tag.value) { Ok(tag) } else { Err(bad()) }
+        if valid(&tag.value) {
+            Ok(tag)
+        } else {
+            Err(bad())
+        }
     }
 }
 

@@ -16,8 +16,8 @@ use tantivy::aggregation::agg_result::{AggregationResult, AggregationResults, Bu
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
-    DateOptions, DateTimePrecision, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions,
-    Value,
+    DateOptions, DateTimePrecision, Field, INDEXED, IndexRecordOption, STORED, Schema,
+    TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
@@ -64,8 +64,14 @@ pub enum FacetField {
 }
 
 impl FacetField {
-    pub const ALL: [FacetField; 6] =
-        [FacetField::Country, FacetField::Policy, FacetField::Tag, FacetField::Source, FacetField::Kind, FacetField::Area];
+    pub const ALL: [FacetField; 6] = [
+        FacetField::Country,
+        FacetField::Policy,
+        FacetField::Tag,
+        FacetField::Source,
+        FacetField::Kind,
+        FacetField::Area,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -191,14 +197,23 @@ fn build_schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text = TextOptions::default()
         .set_indexing_options(
-            TextFieldIndexing::default().set_tokenizer("en_stem").set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            TextFieldIndexing::default()
+                .set_tokenizer("en_stem")
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         )
         .set_stored();
     let keyword = TextOptions::default()
-        .set_indexing_options(TextFieldIndexing::default().set_tokenizer("keyword").set_index_option(IndexRecordOption::Basic))
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("keyword")
+                .set_index_option(IndexRecordOption::Basic),
+        )
         .set_fast(Some("keyword"))
         .set_stored();
-    let date = DateOptions::from(INDEXED).set_stored().set_fast().set_precision(DateTimePrecision::Seconds);
+    let date = DateOptions::from(INDEXED)
+        .set_stored()
+        .set_fast()
+        .set_precision(DateTimePrecision::Seconds);
     let fields = Fields {
         id: b.add_u64_field("id", INDEXED | STORED | tantivy::schema::FAST),
         title: b.add_text_field("title", text.clone()),
@@ -218,7 +233,11 @@ fn build_schema() -> (Schema, Fields) {
 }
 
 fn register_tokenizers(index: &Index) {
-    let keyword = || TextAnalyzer::builder(RawTokenizer::default()).filter(LowerCaser).build();
+    let keyword = || {
+        TextAnalyzer::builder(RawTokenizer::default())
+            .filter(LowerCaser)
+            .build()
+    };
     index.tokenizers().register("keyword", keyword());
     index.fast_field_tokenizer().register("keyword", keyword());
 }
@@ -235,8 +254,14 @@ impl SearchIndex {
     /// index was (re)created empty, so the caller refills it from the store. An index that is
     /// missing, unreadable or of another schema version is rebuilt, never fatal.
     pub fn open_or_create(dir: &Path) -> Result<(SearchIndex, bool)> {
-        let io = |source| IndexError::Io { path: dir.to_path_buf(), source };
-        let tv = |source| IndexError::Tantivy { path: dir.to_path_buf(), source };
+        let io = |source| IndexError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let tv = |source| IndexError::Tantivy {
+            path: dir.to_path_buf(),
+            source,
+        };
         let (schema, fields) = build_schema();
         let version_file = dir.join("echowatch-schema");
         let current = std::fs::read_to_string(&version_file).ok();
@@ -245,7 +270,10 @@ impl SearchIndex {
                 Ok(index) if index.schema() == schema => Some(index),
                 Ok(_) => None,
                 Err(e) => {
-                    tracing::warn!("search index {} unreadable ({e}); rebuilding it", dir.display());
+                    tracing::warn!(
+                        "search index {} unreadable ({e}); rebuilding it",
+                        dir.display()
+                    );
                     None
                 }
             }
@@ -265,12 +293,27 @@ impl SearchIndex {
             }
         };
         register_tokenizers(&index);
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(tv)?;
-        Ok((SearchIndex { dir: dir.to_path_buf(), index, reader, fields }, fresh))
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(tv)?;
+        Ok((
+            SearchIndex {
+                dir: dir.to_path_buf(),
+                index,
+                reader,
+                fields,
+            },
+            fresh,
+        ))
     }
 
     fn tv(&self) -> impl Fn(tantivy::TantivyError) -> IndexError + '_ {
-        |source| IndexError::Tantivy { path: self.dir.clone(), source }
+        |source| IndexError::Tantivy {
+            path: self.dir.clone(),
+            source,
+        }
     }
 
     /// Take the single writer, waiting up to `wait` if another process (a cron `sync` while
@@ -279,11 +322,18 @@ impl SearchIndex {
         let start = Instant::now();
         loop {
             match self.index.writer::<TantivyDocument>(WRITER_HEAP) {
-                Ok(writer) => return Ok(IndexUpdate { index: self, writer }),
+                Ok(writer) => {
+                    return Ok(IndexUpdate {
+                        index: self,
+                        writer,
+                    });
+                }
                 Err(tantivy::TantivyError::LockFailure(..)) if start.elapsed() < wait => {
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                Err(tantivy::TantivyError::LockFailure(..)) => return Err(IndexError::Locked(start.elapsed())),
+                Err(tantivy::TantivyError::LockFailure(..)) => {
+                    return Err(IndexError::Locked(start.elapsed()));
+                }
                 Err(e) => return Err((self.tv())(e)),
             }
         }
@@ -307,7 +357,9 @@ impl SearchIndex {
             let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.body]);
             parser.set_conjunction_by_default();
             parser.set_field_boost(f.title, 2.0);
-            parser.parse_query(text).map_err(|e| IndexError::Query(describe_query_error(&e)))?
+            parser
+                .parse_query(text)
+                .map_err(|e| IndexError::Query(describe_query_error(&e)))?
         };
         if filters.is_empty() {
             return Ok(user);
@@ -315,7 +367,10 @@ impl SearchIndex {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, user)];
         for (field, value) in filters {
             let term = Term::from_field_text(f.facet(*field), &value.to_lowercase());
-            clauses.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+            ));
         }
         Ok(Box::new(BooleanQuery::new(clauses)))
     }
@@ -345,7 +400,8 @@ impl SearchIndex {
             }
         };
         let snippets = if req.snippets && !req.query.trim().is_empty() {
-            let mut g = SnippetGenerator::create(&searcher, &*query, self.fields.body).map_err(&tv)?;
+            let mut g =
+                SnippetGenerator::create(&searcher, &*query, self.fields.body).map_err(&tv)?;
             g.set_max_num_chars(200);
             Some(g)
         } else {
@@ -357,12 +413,19 @@ impl SearchIndex {
             let f = &self.fields;
             let snippet = snippets.as_ref().map(|g| {
                 let s = g.snippet_from_doc(&doc);
-                Snippet { text: s.fragment().to_string(), highlights: s.highlighted().to_vec() }
+                Snippet {
+                    text: s.fragment().to_string(),
+                    highlights: s.highlighted().to_vec(),
+                }
             });
             hits.push(Hit {
                 id: doc.get_first(f.id).and_then(|v| v.as_u64()).unwrap_or(0) as StoryId,
                 score,
-                title: doc.get_first(f.title).and_then(|v| v.as_str()).unwrap_or("").to_string(),
+                title: doc
+                    .get_first(f.title)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string(),
                 published: doc
                     .get_first(f.published)
                     .and_then(|v| v.as_datetime())
@@ -385,16 +448,21 @@ impl SearchIndex {
         let q = self.parse(query, filters)?;
         let mut spec = serde_json::Map::new();
         for f in FacetField::ALL {
-            spec.insert(f.name().into(), serde_json::json!({ "terms": { "field": f.name(), "size": 500 } }));
+            spec.insert(
+                f.name().into(),
+                serde_json::json!({ "terms": { "field": f.name(), "size": 500 } }),
+            );
         }
-        let aggs: Aggregations =
-            serde_json::from_value(serde_json::Value::Object(spec)).map_err(|e| IndexError::Query(e.to_string()))?;
+        let aggs: Aggregations = serde_json::from_value(serde_json::Value::Object(spec))
+            .map_err(|e| IndexError::Query(e.to_string()))?;
         let collector = AggregationCollector::from_aggs(aggs, Default::default());
         let results: AggregationResults = searcher.search(&q, &collector).map_err(self.tv())?;
         let mut out = BTreeMap::new();
         for f in FacetField::ALL {
             let mut counts = Vec::new();
-            if let Some(AggregationResult::BucketResult(BucketResult::Terms { buckets, .. })) = results.0.get(f.name()) {
+            if let Some(AggregationResult::BucketResult(BucketResult::Terms { buckets, .. })) =
+                results.0.get(f.name())
+            {
                 for b in buckets {
                     let key = match &b.key {
                         tantivy::aggregation::Key::Str(s) => s.clone(),
@@ -420,7 +488,10 @@ impl SearchIndex {
                     std::ops::Bound::Included(Term::from_field_date(self.fields.seen, lower)),
                     std::ops::Bound::Unbounded,
                 );
-                Box::new(BooleanQuery::new(vec![(Occur::Must, q), (Occur::Must, Box::new(range))]))
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, q),
+                    (Occur::Must, Box::new(range)),
+                ]))
             }
         };
         searcher.search(&q, &Count).map_err(self.tv())
@@ -447,13 +518,20 @@ impl IndexUpdate<'_> {
     /// Insert or replace the document of one story.
     pub fn upsert(&mut self, d: &IndexDoc) -> Result<()> {
         let f = &self.index.fields;
-        self.writer.delete_term(Term::from_field_u64(f.id, d.id as u64));
+        self.writer
+            .delete_term(Term::from_field_u64(f.id, d.id as u64));
         let mut doc = TantivyDocument::default();
         doc.add_u64(f.id, d.id as u64);
         doc.add_text(f.title, &d.title);
         doc.add_text(f.body, &d.body);
-        doc.add_date(f.published, tantivy::DateTime::from_timestamp_secs(d.published.timestamp()));
-        doc.add_date(f.seen, tantivy::DateTime::from_timestamp_secs(d.first_seen.timestamp()));
+        doc.add_date(
+            f.published,
+            tantivy::DateTime::from_timestamp_secs(d.published.timestamp()),
+        );
+        doc.add_date(
+            f.seen,
+            tantivy::DateTime::from_timestamp_secs(d.first_seen.timestamp()),
+        );
         if let Some(l) = &d.link {
             doc.add_text(f.link, l);
         }
@@ -483,11 +561,14 @@ impl IndexUpdate<'_> {
     }
 
     pub fn delete(&mut self, id: StoryId) {
-        self.writer.delete_term(Term::from_field_u64(self.index.fields.id, id as u64));
+        self.writer
+            .delete_term(Term::from_field_u64(self.index.fields.id, id as u64));
     }
 
     pub fn delete_all(&mut self) -> Result<()> {
-        self.writer.delete_all_documents().map_err(self.index.tv())?;
+        self.writer
+            .delete_all_documents()
+            .map_err(self.index.tv())?;
         Ok(())
     }
 
@@ -495,7 +576,9 @@ impl IndexUpdate<'_> {
     pub fn commit(mut self) -> Result<()> {
         self.writer.commit().map_err(self.index.tv())?;
         // Wait for merges so a following open does not find a half-merged directory locked.
-        self.writer.wait_merging_threads().map_err(self.index.tv())?;
+        self.writer
+            .wait_merging_threads()
+            .map_err(self.index.tv())?;
         self.index.reload()
     }
 }
@@ -516,17 +599,27 @@ pub struct Trend {
 impl SearchIndex {
     /// Ids of every story matching `query` and `filters` (mark-all-read for a filter). Reads
     /// the `id` fast field only; no stored document is loaded.
-    pub fn matching_ids(&self, query: &str, filters: &[(FacetField, String)]) -> Result<Vec<StoryId>> {
+    pub fn matching_ids(
+        &self,
+        query: &str,
+        filters: &[(FacetField, String)],
+    ) -> Result<Vec<StoryId>> {
         let searcher = self.reader.searcher();
         let q = self.parse(query, filters)?;
-        let docs = searcher.search(&q, &tantivy::collector::DocSetCollector).map_err(self.tv())?;
+        let docs = searcher
+            .search(&q, &tantivy::collector::DocSetCollector)
+            .map_err(self.tv())?;
         let mut columns = BTreeMap::new();
         let mut ids = Vec::with_capacity(docs.len());
         for addr in docs {
             let column = match columns.entry(addr.segment_ord) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(v) => {
-                    let col = searcher.segment_reader(addr.segment_ord).fast_fields().u64("id").map_err(self.tv())?;
+                    let col = searcher
+                        .segment_reader(addr.segment_ord)
+                        .fast_fields()
+                        .u64("id")
+                        .map_err(self.tv())?;
                     v.insert(col)
                 }
             };
@@ -563,7 +656,10 @@ impl SearchIndex {
                 self.fields.published,
                 tantivy::DateTime::from_timestamp_secs(start),
             )),
-            std::ops::Bound::Excluded(Term::from_field_date(self.fields.published, tantivy::DateTime::from_timestamp_secs(end))),
+            std::ops::Bound::Excluded(Term::from_field_date(
+                self.fields.published,
+                tantivy::DateTime::from_timestamp_secs(end),
+            )),
         );
         let q = BooleanQuery::new(vec![(Occur::Must, user), (Occur::Must, Box::new(range))]);
         let histogram = serde_json::json!({ "date_histogram": { "field": "published", "fixed_interval": "7d" } });
@@ -571,7 +667,8 @@ impl SearchIndex {
             "all": histogram,
             "split": { "terms": { "field": split.name(), "size": top.max(1) }, "aggs": { "weeks": histogram } },
         });
-        let aggs: Aggregations = serde_json::from_value(spec).map_err(|e| IndexError::Query(e.to_string()))?;
+        let aggs: Aggregations =
+            serde_json::from_value(spec).map_err(|e| IndexError::Query(e.to_string()))?;
         let collector = AggregationCollector::from_aggs(aggs, Default::default());
         let results: AggregationResults = searcher.search(&q, &collector).map_err(self.tv())?;
 
@@ -582,7 +679,9 @@ impl SearchIndex {
             })) = result
             {
                 for b in buckets {
-                    let tantivy::aggregation::Key::F64(ms) = b.key else { continue };
+                    let tantivy::aggregation::Key::F64(ms) = b.key else {
+                        continue;
+                    };
                     let secs = (ms / 1000.0) as i64;
                     let slot = (secs - start).div_euclid(WEEK);
                     if let Some(n) = usize::try_from(slot).ok().and_then(|i| out.get_mut(i)) {
@@ -599,10 +698,16 @@ impl SearchIndex {
             total: slots(results.0.get("all")),
             series: Vec::new(),
         };
-        if let Some(AggregationResult::BucketResult(BucketResult::Terms { buckets, .. })) = results.0.get("split") {
+        if let Some(AggregationResult::BucketResult(BucketResult::Terms { buckets, .. })) =
+            results.0.get("split")
+        {
             for b in buckets {
-                let tantivy::aggregation::Key::Str(name) = &b.key else { continue };
-                trend.series.push((name.clone(), slots(b.sub_aggregation.0.get("weeks"))));
+                let tantivy::aggregation::Key::Str(name) = &b.key else {
+                    continue;
+                };
+                trend
+                    .series
+                    .push((name.clone(), slots(b.sub_aggregation.0.get("weeks"))));
             }
         }
         Ok(trend)

@@ -1,6 +1,13 @@
 use super::*;
 
-fn doc(id: StoryId, title: &str, body: &str, days_ago: i64, countries: &[&str], policies: &[&str]) -> IndexDoc {
+fn doc(
+    id: StoryId,
+    title: &str,
+    body: &str,
+    days_ago: i64,
+    countries: &[&str],
+    policies: &[&str],
+) -> IndexDoc {
     let when = Utc::now() - chrono::Duration::days(days_ago);
     IndexDoc {
         id,
@@ -20,7 +27,12 @@ fn doc(id: StoryId, title: &str, body: &str, days_ago: i64, countries: &[&str], 
 }
 
 fn req(q: &str) -> SearchRequest {
-    SearchRequest { query: q.into(), limit: 10, snippets: true, ..Default::default() }
+    SearchRequest {
+        query: q.into(),
+        limit: 10,
+        snippets: true,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -30,9 +42,33 @@ fn search_filters_sorts_counts_and_reopens() {
     let (idx, fresh) = SearchIndex::open_or_create(&path).unwrap();
     assert!(fresh);
     let mut w = idx.writer(Duration::from_secs(1)).unwrap();
-    w.upsert(&doc(1, "Commerce adds Chinese chipmakers to Entity List", "The rule restricts exports.", 3, &["US", "CN"], &["entity-list"])).unwrap();
-    w.upsert(&doc(2, "Dutch lithography licences tightened", "ASML must apply for export licences.", 1, &["NL"], &["equipment-controls", "export-controls"])).unwrap();
-    w.upsert(&doc(3, "Tariff talks resume", "Negotiators restricting nothing.", 2, &["US", "CN"], &["trade-negotiations"])).unwrap();
+    w.upsert(&doc(
+        1,
+        "Commerce adds Chinese chipmakers to Entity List",
+        "The rule restricts exports.",
+        3,
+        &["US", "CN"],
+        &["entity-list"],
+    ))
+    .unwrap();
+    w.upsert(&doc(
+        2,
+        "Dutch lithography licences tightened",
+        "ASML must apply for export licences.",
+        1,
+        &["NL"],
+        &["equipment-controls", "export-controls"],
+    ))
+    .unwrap();
+    w.upsert(&doc(
+        3,
+        "Tariff talks resume",
+        "Negotiators restricting nothing.",
+        2,
+        &["US", "CN"],
+        &["trade-negotiations"],
+    ))
+    .unwrap();
     w.commit().unwrap();
 
     // Stemming: "restricting" finds "restricts".
@@ -44,15 +80,29 @@ fn search_filters_sorts_counts_and_reopens() {
     assert_eq!(page.total, 2);
     let mut newest = req("");
     newest.sort = Sort::Newest;
-    assert_eq!(idx.search(&newest).unwrap().hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![2, 3, 1]);
+    assert_eq!(
+        idx.search(&newest)
+            .unwrap()
+            .hits
+            .iter()
+            .map(|h| h.id)
+            .collect::<Vec<_>>(),
+        vec![2, 3, 1]
+    );
     let mut filtered = req("");
     filtered.filters = vec![(FacetField::Country, "US".into())];
     assert_eq!(idx.search(&filtered).unwrap().total, 2);
     let hits = idx.search(&req("export")).unwrap();
     let snip = hits.hits[0].snippet.clone().unwrap();
     assert!(!snip.highlights.is_empty(), "{snip:?}");
-    assert!(matches!(idx.search(&req("nosuchfield:x")), Err(IndexError::Query(_))));
-    assert!(matches!(idx.search(&req("(unbalanced")), Err(IndexError::Query(_))));
+    assert!(matches!(
+        idx.search(&req("nosuchfield:x")),
+        Err(IndexError::Query(_))
+    ));
+    assert!(matches!(
+        idx.search(&req("(unbalanced")),
+        Err(IndexError::Query(_))
+    ));
 
     let counts = idx.facet_counts("", &[]).unwrap();
     let countries: BTreeMap<_, _> = counts[&FacetField::Country].iter().cloned().collect();
@@ -63,7 +113,15 @@ fn search_filters_sorts_counts_and_reopens() {
 
     // Replacing a document keeps one copy.
     let mut w = idx.writer(Duration::from_secs(1)).unwrap();
-    w.upsert(&doc(2, "Dutch lithography licences tightened again", "", 1, &["NL"], &[])).unwrap();
+    w.upsert(&doc(
+        2,
+        "Dutch lithography licences tightened again",
+        "",
+        1,
+        &["NL"],
+        &[],
+    ))
+    .unwrap();
     w.commit().unwrap();
     assert_eq!(idx.doc_count(), 3);
     drop(idx);
@@ -91,21 +149,50 @@ fn matching_ids_and_weekly_counts() {
     let dir = tempfile::tempdir().unwrap();
     let (idx, _) = SearchIndex::open_or_create(&dir.path().join("tantivy")).unwrap();
     let mut w = idx.writer(Duration::from_secs(1)).unwrap();
-    w.upsert(&doc(1, "Entity List additions", "exports", 1, &["US", "CN"], &["entity-list"])).unwrap();
-    w.upsert(&doc(2, "Dutch lithography", "exports", 9, &["NL"], &["export-controls"])).unwrap();
-    w.upsert(&doc(3, "Tariffs", "talks", 10, &["US"], &[])).unwrap();
-    w.upsert(&doc(4, "Old news", "exports", 400, &["US"], &[])).unwrap();
+    w.upsert(&doc(
+        1,
+        "Entity List additions",
+        "exports",
+        1,
+        &["US", "CN"],
+        &["entity-list"],
+    ))
+    .unwrap();
+    w.upsert(&doc(
+        2,
+        "Dutch lithography",
+        "exports",
+        9,
+        &["NL"],
+        &["export-controls"],
+    ))
+    .unwrap();
+    w.upsert(&doc(3, "Tariffs", "talks", 10, &["US"], &[]))
+        .unwrap();
+    w.upsert(&doc(4, "Old news", "exports", 400, &["US"], &[]))
+        .unwrap();
     w.commit().unwrap();
 
     assert_eq!(idx.matching_ids("exports", &[]).unwrap(), vec![1, 2, 4]);
-    assert_eq!(idx.matching_ids("", &[(FacetField::Country, "US".into())]).unwrap(), vec![1, 3, 4]);
+    assert_eq!(
+        idx.matching_ids("", &[(FacetField::Country, "US".into())])
+            .unwrap(),
+        vec![1, 3, 4]
+    );
     assert!(idx.matching_ids("(bad", &[]).is_err());
 
-    let trend = idx.weekly_counts("", &[], FacetField::Country, 2, 4, Utc::now()).unwrap();
+    let trend = idx
+        .weekly_counts("", &[], FacetField::Country, 2, 4, Utc::now())
+        .unwrap();
     assert_eq!(trend.weeks.len(), 4);
     assert_eq!(trend.total.iter().sum::<u64>(), 3, "{trend:?}");
     assert_eq!(trend.series[0].0, "us");
     assert_eq!(trend.series[0].1.iter().sum::<u64>(), 2, "{trend:?}");
     assert_eq!(trend.series.len(), 2);
-    assert!(trend.weeks.windows(2).all(|w| w[1] - w[0] == chrono::Duration::days(7)));
+    assert!(
+        trend
+            .weeks
+            .windows(2)
+            .all(|w| w[1] - w[0] == chrono::Duration::days(7))
+    );
 }

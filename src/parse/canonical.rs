@@ -4,9 +4,31 @@
 
 /// Query parameters that only track the reader, never select content.
 const TRACKING_PARAMS: &[&str] = &[
-    "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "ref_src", "ref_url",
-    "cmpid", "ncid", "guccounter", "guce_referrer", "guce_referrer_sig", "_hsenc", "_hsmi",
-    "mkt_tok", "yclid", "ocid", "s_cid", "at_medium", "at_campaign", "spm", "ito", "cid_source",
+    "fbclid",
+    "gclid",
+    "dclid",
+    "msclkid",
+    "mc_cid",
+    "mc_eid",
+    "igshid",
+    "ref_src",
+    "ref_url",
+    "cmpid",
+    "ncid",
+    "guccounter",
+    "guce_referrer",
+    "guce_referrer_sig",
+    "_hsenc",
+    "_hsmi",
+    "mkt_tok",
+    "yclid",
+    "ocid",
+    "s_cid",
+    "at_medium",
+    "at_campaign",
+    "spm",
+    "ito",
+    "cid_source",
 ];
 
 fn is_tracking(key: &str) -> bool {
@@ -29,10 +51,15 @@ pub fn canonical_link(link: &str) -> Option<String> {
         out.push_str(&port.to_string());
     }
     out.push_str(url.path().trim_end_matches('/'));
-    let kept: Vec<(String, String)> =
-        url.query_pairs().filter(|(k, _)| !is_tracking(k)).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !is_tracking(k))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     if !kept.is_empty() {
-        let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish();
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(kept)
+            .finish();
         out.push('?');
         out.push_str(&query);
     }
@@ -55,8 +82,14 @@ mod tests {
             assert_eq!(canonical_link(variant).unwrap(), want, "{variant}");
         }
         assert_eq!(want, "example.com/news/story-1");
-        assert_eq!(canonical_link("https://x.test/a?id=3&utm_campaign=z").unwrap(), "x.test/a?id=3");
-        assert_ne!(canonical_link("https://x.test/a?id=3"), canonical_link("https://x.test/a?id=4"));
+        assert_eq!(
+            canonical_link("https://x.test/a?id=3&utm_campaign=z").unwrap(),
+            "x.test/a?id=3"
+        );
+        assert_ne!(
+            canonical_link("https://x.test/a?id=3"),
+            canonical_link("https://x.test/a?id=4")
+        );
         assert_eq!(canonical_link("ftp://x.test/a"), None);
         assert_eq!(canonical_link("not a url"), None);
     }

@@ -22,12 +22,23 @@ pub enum ParseError {
 
 /// Parse a local file of any supported kind, recognised by content, not by name: a feed,
 /// an FTN packet, an ArcMail bundle or a BBS text export. Tolerated oddities are logged.
-pub fn any(path: &Path, bytes: &[u8], charsets: &ftn::Charsets, max_bytes: u64) -> Result<Vec<ParsedStory>, ParseError> {
+pub fn any(
+    path: &Path,
+    bytes: &[u8],
+    charsets: &ftn::Charsets,
+    max_bytes: u64,
+) -> Result<Vec<ParsedStory>, ParseError> {
     if feed::sniff(bytes) {
         return Ok(feed::parse(bytes, None)?);
     }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let limits = ftn::Limits { max_total_bytes: max_bytes, ..ftn::Limits::default() };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let limits = ftn::Limits {
+        max_total_bytes: max_bytes,
+        ..ftn::Limits::default()
+    };
     let (stories, warnings) = ftn::stories_from_file(&name, bytes, charsets, limits)?;
     for w in warnings {
         tracing::warn!("{}: {w}", path.display());

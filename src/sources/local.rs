@@ -21,7 +21,10 @@ const MAX_DEPTH: usize = 4;
 /// The files of a source, in a stable order. Hidden files and the temporary files of
 /// mailers and editors (binkd writes `*.hr`/`*.dt` while receiving) are skipped.
 pub fn list_files(path: &Path) -> Result<Vec<PathBuf>, LocalError> {
-    let io = |source| LocalError::Io { path: path.to_path_buf(), source };
+    let io = |source| LocalError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
@@ -33,7 +36,10 @@ pub fn list_files(path: &Path) -> Result<Vec<PathBuf>, LocalError> {
 }
 
 fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), LocalError> {
-    let io = |source| LocalError::Io { path: dir.to_path_buf(), source };
+    let io = |source| LocalError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         let name = entry.file_name();
@@ -56,19 +62,28 @@ pub fn is_temporary(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     name.starts_with('.')
         || name.ends_with('~')
-        || [".tmp", ".part", ".partial", ".swp", ".hr", ".dt", ".bsy", ".csy", ".busy", ".lck", ".reason"]
-            .iter()
-            .any(|ext| lower.ends_with(ext))
+        || [
+            ".tmp", ".part", ".partial", ".swp", ".hr", ".dt", ".bsy", ".csy", ".busy", ".lck",
+            ".reason",
+        ]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
 }
 
 /// Read a file, refusing one over `limit` bytes without reading it all.
 pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, LocalError> {
-    let io = |source| LocalError::Io { path: path.to_path_buf(), source };
+    let io = |source| LocalError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = std::fs::File::open(path).map_err(io)?;
     let mut bytes = Vec::new();
     file.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() as u64 > limit {
-        return Err(LocalError::TooLarge { path: path.to_path_buf(), limit });
+        return Err(LocalError::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+        });
     }
     Ok(bytes)
 }
@@ -80,7 +95,15 @@ mod tests {
     #[test]
     fn lists_finished_files_only() {
         let dir = tempfile::tempdir().unwrap();
-        for name in ["b.xml", "a.pkt", ".hidden", "x.hr", "y.dt", "c.tmp", "sub/d.txt"] {
+        for name in [
+            "b.xml",
+            "a.pkt",
+            ".hidden",
+            "x.hr",
+            "y.dt",
+            "c.tmp",
+            "sub/d.txt",
+        ] {
             let p = dir.path().join(name);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, b"x").unwrap();
@@ -91,7 +114,10 @@ mod tests {
             .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
             .collect();
         assert_eq!(names, vec!["a.pkt", "b.xml", "sub/d.txt"]);
-        assert!(matches!(read_capped(&dir.path().join("b.xml"), 0), Err(LocalError::TooLarge { .. })));
+        assert!(matches!(
+            read_capped(&dir.path().join("b.xml"), 0),
+            Err(LocalError::TooLarge { .. })
+        ));
         assert_eq!(read_capped(&dir.path().join("b.xml"), 1).unwrap(), b"x");
     }
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{TextField, TagKind};
+use crate::model::{TagKind, TextField};
 
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -12,14 +12,23 @@ fn feed_story(guid: &str, link: &str, title: &str) -> Incoming {
     s.guid = Some(guid.into());
     s.link = Some(link.into());
     s.body = format!("Body of {title}");
-    Incoming { story: s, auto_tags: vec![] }
+    Incoming {
+        story: s,
+        auto_tags: vec![],
+    }
 }
 
 fn auto(tag: Tag) -> AutoTag {
     AutoTag {
         tag,
         score: 2.0,
-        evidence: vec![Evidence { phrase: "Beijing".into(), field: TextField::Title, start: 0, end: 7, weight: 0.8 }],
+        evidence: vec![Evidence {
+            phrase: "Beijing".into(),
+            field: TextField::Title,
+            start: 0,
+            end: 7,
+            weight: 0.8,
+        }],
     }
 }
 
@@ -28,12 +37,36 @@ fn same_guid_updates_and_unchanged_adds_nothing() {
     let (_d, mut st) = store();
     let src = st.ensure_source("a", "https://a.test/feed").unwrap();
     let now = Utc::now();
-    let batch = vec![feed_story("g1", "https://a.test/1", "One"), feed_story("g2", "https://a.test/2", "Two")];
-    assert_eq!(st.ingest_batch(src, &[], &batch, now).unwrap(), BatchOutcome { new: 2, updated: 0, unchanged: 0 });
-    assert_eq!(st.ingest_batch(src, &[], &batch, now).unwrap(), BatchOutcome { new: 0, updated: 0, unchanged: 2 });
+    let batch = vec![
+        feed_story("g1", "https://a.test/1", "One"),
+        feed_story("g2", "https://a.test/2", "Two"),
+    ];
+    assert_eq!(
+        st.ingest_batch(src, &[], &batch, now).unwrap(),
+        BatchOutcome {
+            new: 2,
+            updated: 0,
+            unchanged: 0
+        }
+    );
+    assert_eq!(
+        st.ingest_batch(src, &[], &batch, now).unwrap(),
+        BatchOutcome {
+            new: 0,
+            updated: 0,
+            unchanged: 2
+        }
+    );
     let mut changed = batch.clone();
     changed[0].story.title = "One, corrected".into();
-    assert_eq!(st.ingest_batch(src, &[], &changed, now).unwrap(), BatchOutcome { new: 0, updated: 1, unchanged: 1 });
+    assert_eq!(
+        st.ingest_batch(src, &[], &changed, now).unwrap(),
+        BatchOutcome {
+            new: 0,
+            updated: 1,
+            unchanged: 1
+        }
+    );
     assert_eq!(st.story_count().unwrap(), 2);
 }
 
@@ -43,13 +76,36 @@ fn same_canonical_link_across_sources_is_one_story() {
     let a = st.ensure_source("a", "x").unwrap();
     let b = st.ensure_source("b", "y").unwrap();
     let now = Utc::now();
-    st.ingest_batch(a, &[], &[feed_story("g1", "https://www.ex.test/story/", "Story")], now).unwrap();
+    st.ingest_batch(
+        a,
+        &[],
+        &[feed_story("g1", "https://www.ex.test/story/", "Story")],
+        now,
+    )
+    .unwrap();
     let mut echo = ParsedStory::new(StoryKind::Echomail, "STORY");
     echo.guid = Some("1337:1/100 0badf00d".into());
     echo.link = Some("http://ex.test/story?utm_source=echo".into());
     echo.area = Some("TQW_TECH".into());
-    let out = st.ingest_batch(b, &[Tag::free("echo")], &[Incoming { story: echo, auto_tags: vec![] }], now).unwrap();
-    assert_eq!(out, BatchOutcome { new: 0, updated: 0, unchanged: 1 });
+    let out = st
+        .ingest_batch(
+            b,
+            &[Tag::free("echo")],
+            &[Incoming {
+                story: echo,
+                auto_tags: vec![],
+            }],
+            now,
+        )
+        .unwrap();
+    assert_eq!(
+        out,
+        BatchOutcome {
+            new: 0,
+            updated: 0,
+            unchanged: 1
+        }
+    );
     assert_eq!(st.story_count().unwrap(), 1);
     let rec = st.story(1).unwrap().unwrap();
     assert_eq!(rec.sources, vec!["a", "b"]);
@@ -66,36 +122,61 @@ fn manual_tags_win_and_survive_reingest() {
     let now = Utc::now();
     let mut inc = feed_story("g1", "https://a.test/1", "One");
     inc.auto_tags = vec![auto(Tag::country("CN")), auto(Tag::policy("tariffs"))];
-    st.ingest_batch(src, &[Tag::country("US")], &[inc.clone()], now).unwrap();
-    st.set_manual_tags(1, &[Tag::free("brief"), Tag::policy("entity-list")], &[Tag::policy("tariffs"), Tag::country("US")]).unwrap();
+    st.ingest_batch(src, &[Tag::country("US")], &[inc.clone()], now)
+        .unwrap();
+    st.set_manual_tags(
+        1,
+        &[Tag::free("brief"), Tag::policy("entity-list")],
+        &[Tag::policy("tariffs"), Tag::country("US")],
+    )
+    .unwrap();
 
     // Re-ingest with changed text (auto tags rewritten) must keep the manual decisions.
     inc.story.title = "One (updated)".into();
-    assert_eq!(st.ingest_batch(src, &[Tag::country("US")], &[inc], now).unwrap().updated, 1);
+    assert_eq!(
+        st.ingest_batch(src, &[Tag::country("US")], &[inc], now)
+            .unwrap()
+            .updated,
+        1
+    );
     let rec = st.story(1).unwrap().unwrap();
     assert_eq!(rec.countries(), vec!["CN"]);
     assert_eq!(rec.policies(), vec!["entity-list"]);
     assert_eq!(rec.free_tags(), vec!["brief"]);
-    let cn = rec.tags.iter().find(|t| t.tag.kind == TagKind::Country).unwrap();
+    let cn = rec
+        .tags
+        .iter()
+        .find(|t| t.tag.kind == TagKind::Country)
+        .unwrap();
     assert_eq!(cn.provenance, Provenance::Auto);
     assert_eq!(cn.evidence[0].phrase, "Beijing");
 
     // A retag that drops CN and re-adds tariffs still yields to the manual removal.
-    st.replace_auto_tags(1, &[auto(Tag::policy("tariffs"))]).unwrap();
+    st.replace_auto_tags(1, &[auto(Tag::policy("tariffs"))])
+        .unwrap();
     let rec = st.story(1).unwrap().unwrap();
     assert!(rec.countries().is_empty());
     assert_eq!(rec.policies(), vec!["entity-list"]);
     // Re-adding by hand restores it.
     st.set_manual_tags(1, &[Tag::country("US")], &[]).unwrap();
     assert_eq!(st.story(1).unwrap().unwrap().countries(), vec!["US"]);
-    assert!(matches!(st.set_manual_tags(99, &[Tag::free("x")], &[]), Err(StoreError::NoSuchStory(99))));
+    assert!(matches!(
+        st.set_manual_tags(99, &[Tag::free("x")], &[]),
+        Err(StoreError::NoSuchStory(99))
+    ));
 }
 
 #[test]
 fn queue_fetch_state_and_flags() {
     let (dir, mut st) = store();
     let src = st.ensure_source("a", "x").unwrap();
-    st.ingest_batch(src, &[], &[feed_story("g1", "https://a.test/1", "One")], Utc::now()).unwrap();
+    st.ingest_batch(
+        src,
+        &[],
+        &[feed_story("g1", "https://a.test/1", "One")],
+        Utc::now(),
+    )
+    .unwrap();
     assert_eq!(st.pending_index().unwrap(), vec![1]);
     st.clear_pending(&[1]).unwrap();
     assert!(st.pending_index().unwrap().is_empty());
@@ -105,15 +186,34 @@ fn queue_fetch_state_and_flags() {
     assert!(rec.read && rec.starred);
 
     let etag = Some("W/\"abc\"".to_string());
-    st.record_fetch(src, Utc::now(), &FetchRecord::Success { etag: etag.clone(), last_modified: None }).unwrap();
+    st.record_fetch(
+        src,
+        Utc::now(),
+        &FetchRecord::Success {
+            etag: etag.clone(),
+            last_modified: None,
+        },
+    )
+    .unwrap();
     let until = Utc::now() + chrono::Duration::hours(1);
-    st.record_fetch(src, Utc::now(), &FetchRecord::Failure { error: "429".into(), retry_after: Some(until) }).unwrap();
+    st.record_fetch(
+        src,
+        Utc::now(),
+        &FetchRecord::Failure {
+            error: "429".into(),
+            retry_after: Some(until),
+        },
+    )
+    .unwrap();
     drop(st);
     // Reopening applies no migration twice and keeps everything.
     let st = Store::open(&dir.path().join("store.sqlite")).unwrap();
     let state = st.source_state(src).unwrap();
     assert_eq!(state.etag, etag);
     assert_eq!(state.last_error.as_deref(), Some("429"));
-    assert_eq!(state.next_fetch_after.map(|t| t.timestamp()), Some(until.timestamp()));
+    assert_eq!(
+        state.next_fetch_after.map(|t| t.timestamp()),
+        Some(until.timestamp())
+    );
     assert!(st.story(1).unwrap().unwrap().read);
 }
