@@ -15,4 +15,5 @@ pub mod model;
 pub mod parse;
 pub mod sources;
 pub mod store;
+pub mod tui;
 pub mod workspace;
