@@ -455,21 +455,24 @@ fn chunk_counts(chunk: u64, prev_word: u64, next_is_space: bool) -> (u32, u32, u
     let alnum = in_range(x | (ONES * 0x20), b'a', b'z') | in_range(x, b'0', b'9');
     let word = (alnum & !high) | high;
     let starts = word & !((word << 8) | (prev_word << 7));
+    // Sentence ends are among the bytes that are neither word bytes nor spaces, which most
+    // chunks of prose lack; the few there are go through the byte table.
     let mut sents = 0;
-    let always = eq_bytes(chunk, b'!') | eq_bytes(chunk, b'?') | eq_bytes(chunk, b'\n');
-    let dot = eq_bytes(chunk, b'.');
-    if always | dot != 0 {
-        let mut ends = always;
-        if dot != 0 {
-            let space = eq_bytes(chunk, b' ')
-                | eq_bytes(chunk, b'\t')
-                | eq_bytes(chunk, b'\n')
-                | eq_bytes(chunk, 0x0c)
-                | eq_bytes(chunk, b'\r');
-            let next = (space >> 8) | if next_is_space { 0x80 << 56 } else { 0 };
-            ends |= dot & next;
+    let mut punct = !word & HIGH & !eq_bytes(chunk, b' ');
+    while punct != 0 {
+        let k = punct.trailing_zeros() / 8;
+        punct &= punct - 1;
+        let class = CLASS[((chunk >> (k * 8)) & 0xff) as usize];
+        if class & 2 != 0 {
+            sents += 1;
+        } else if class & 4 != 0 {
+            let next_space = if k == 7 {
+                next_is_space
+            } else {
+                ((chunk >> ((k + 1) * 8)) as u8).is_ascii_whitespace()
+            };
+            sents += u32::from(next_space);
         }
-        sents = ends.count_ones();
     }
     (starts.count_ones(), sents, word >> 63)
 }
