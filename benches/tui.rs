@@ -409,52 +409,102 @@ fn measure(dir: &Path) {
     );
     app.wait_idle(Duration::from_secs(120));
 
-    let timed = |app: &mut App, term: &mut Terminal<TestBackend>, k: KeyEvent, fire: bool| {
+    // One key as the event loop handles it: the key, its redraw (what is timed), then the
+    // pause until the next key, during which the loop applies background answers (pages,
+    // counts) and draws them. `pace` is the time between keys: 30 ms is a fast key repeat,
+    // 80 ms fast typing.
+    let mut between = Stats(Vec::new());
+    let mut step = |app: &mut App,
+                    term: &mut Terminal<TestBackend>,
+                    k: KeyEvent,
+                    fire: bool,
+                    pace: Duration| {
         let t = Instant::now();
         app.on_key(k);
         if fire {
-            // Search as you type: the debounced search runs (as if the pause had passed).
+            // Search as you type: the debounced search starts (as if the pause had passed).
             app.tick(Instant::now() + DEBOUNCE);
         }
         frame(app, term);
+        let spent = t.elapsed();
+        std::thread::sleep(pace.saturating_sub(spent));
+        let t2 = Instant::now();
+        app.tick(Instant::now());
+        frame(app, term);
+        between.0.push(t2.elapsed());
+        spent
+    };
+    let settle = |app: &mut App, term: &mut Terminal<TestBackend>| {
+        let t = Instant::now();
+        app.wait_idle(Duration::from_secs(120));
+        frame(app, term);
         t.elapsed()
     };
+    let fast = Duration::from_millis(30);
+    let typing_pace = Duration::from_millis(80);
 
     let mut moves = Stats(Vec::new());
-    for _ in 0..200 {
-        moves.0.push(timed(&mut app, &mut term, key('j'), false));
-    }
-    for _ in 0..20 {
+    for _ in 0..300 {
         moves
             .0
-            .push(timed(&mut app, &mut term, code(KeyCode::PageDown), false));
+            .push(step(&mut app, &mut term, key('j'), false, fast));
     }
-    println!("{}", moves.line("move (j ×200, PgDn ×20)"));
+    for _ in 0..40 {
+        moves.0.push(step(
+            &mut app,
+            &mut term,
+            code(KeyCode::PageDown),
+            false,
+            fast,
+        ));
+    }
+    for _ in 0..40 {
+        moves.0.push(step(
+            &mut app,
+            &mut term,
+            code(KeyCode::PageUp),
+            false,
+            fast,
+        ));
+    }
+    println!("{}", moves.line("move (j ×300, PgDn/PgUp ×40, 30 ms)"));
+    settle(&mut app, &mut term);
 
     let mut typing = Stats(Vec::new());
+    let mut results = Stats(Vec::new());
     for q in [
         "export controls",
         "gallium",
         "country:cn lithography",
         "sanctions OR tariff",
     ] {
-        typing.0.push(timed(&mut app, &mut term, key('/'), false));
+        typing
+            .0
+            .push(step(&mut app, &mut term, key('/'), false, typing_pace));
         for _ in 0..40 {
             app.on_key(code(KeyCode::Backspace));
         }
         for c in q.chars() {
-            typing.0.push(timed(&mut app, &mut term, key(c), true));
+            typing
+                .0
+                .push(step(&mut app, &mut term, key(c), true, typing_pace));
         }
-        typing
-            .0
-            .push(timed(&mut app, &mut term, code(KeyCode::Enter), false));
+        results.0.push(settle(&mut app, &mut term));
+        typing.0.push(step(
+            &mut app,
+            &mut term,
+            code(KeyCode::Enter),
+            false,
+            typing_pace,
+        ));
     }
     println!("{}", typing.line("search as you type (per key)"));
+    println!("{}", results.line("  last key → its results drawn"));
 
     let mut facets = Stats(Vec::new());
     let mut counts = Stats(Vec::new());
     app.on_key(key('C'));
-    app.wait_idle(Duration::from_secs(120));
+    settle(&mut app, &mut term);
     for round in 0..6 {
         app.on_key(code(KeyCode::Tab));
         let items = app.sidebar_items();
@@ -476,34 +526,45 @@ fn measure(dir: &Path) {
         while app.sidebar_selected > target {
             app.on_key(key('k'));
         }
-        facets
-            .0
-            .push(timed(&mut app, &mut term, code(KeyCode::Enter), false));
-        let t = Instant::now();
-        app.wait_idle(Duration::from_secs(120));
-        counts.0.push(t.elapsed());
+        facets.0.push(step(
+            &mut app,
+            &mut term,
+            code(KeyCode::Enter),
+            false,
+            Duration::ZERO,
+        ));
+        counts.0.push(settle(&mut app, &mut term));
         app.on_key(code(KeyCode::Tab));
         if round % 2 == 1 {
-            facets.0.push(timed(&mut app, &mut term, key('c'), false));
-            app.wait_idle(Duration::from_secs(120));
+            facets
+                .0
+                .push(step(&mut app, &mut term, key('c'), false, Duration::ZERO));
+            counts.0.push(settle(&mut app, &mut term));
         }
     }
     println!("{}", facets.line("facet select / clear (per key)"));
-    println!("{}", counts.line("  counts for the new filter (bg)"));
+    println!("{}", counts.line("  list + counts for it drawn"));
 
     let mut other = Stats(Vec::new());
     other
         .0
-        .push(timed(&mut app, &mut term, code(KeyCode::Enter), false));
-    other.0.push(timed(&mut app, &mut term, key('q'), false));
-    other.0.push(timed(&mut app, &mut term, key('S'), false));
-    other.0.push(timed(&mut app, &mut term, key('S'), false));
+        .push(step(&mut app, &mut term, code(KeyCode::Enter), false, fast));
+    other
+        .0
+        .push(step(&mut app, &mut term, key('q'), false, fast));
+    other
+        .0
+        .push(step(&mut app, &mut term, key('S'), false, fast));
+    other
+        .0
+        .push(step(&mut app, &mut term, key('S'), false, fast));
     println!("{}", other.line("open story, back, sort ×2"));
+    println!("{}", between.line("frames between keys (answers)"));
     let t = Instant::now();
     app.on_key(key('G'));
     frame(&mut app, &mut term);
     println!(
-        "{:<34} {:>7.2} ms (deep page: offset {})",
+        "{:<38} {:>7.2} ms (a jump to offset {} is fetched at once)",
         "last story (G)",
         t.elapsed().as_secs_f64() * 1e3,
         app.list.selected

@@ -19,7 +19,7 @@ use crate::tui::{TuiError, open};
 use crate::workspace::Workspace;
 
 /// Hits fetched from the index per page of the list; the list never holds more.
-pub const WINDOW: usize = 100;
+pub const WINDOW: usize = 200;
 /// Search as you type waits this long after the last keystroke.
 pub const DEBOUNCE: Duration = Duration::from_millis(120);
 /// How often the index is checked for commits by another process (a cron `sync`).
@@ -209,6 +209,8 @@ pub struct AppOptions {
     pub now: Option<DateTime<Utc>>,
     /// Start the interval sync of the config (off in tests).
     pub auto_sync: bool,
+    /// Sync at once when the store is empty (first run on a fresh clone: the bundled samples).
+    pub sync_if_empty: bool,
 }
 
 pub struct App {
@@ -247,6 +249,12 @@ pub struct App {
     trend_seq: u64,
     watches_pending: bool,
     trend_pending: bool,
+    search_seq: u64,
+    search_pending: bool,
+    prefetch_seq: u64,
+    prefetch_pending: bool,
+    /// List pages come from the search worker (after the first page, which is drawn at once).
+    async_search: bool,
     search_due: Option<Instant>,
     last_reload: Instant,
     last_sync: Instant,
@@ -288,6 +296,11 @@ impl App {
             trend_seq: 0,
             watches_pending: false,
             trend_pending: false,
+            search_seq: 0,
+            search_pending: false,
+            prefetch_seq: 0,
+            prefetch_pending: false,
+            async_search: false,
             search_due: None,
             last_reload: now,
             last_sync: now,
@@ -301,7 +314,15 @@ impl App {
             app.error(e.to_string());
         }
         app.refresh(false);
+        app.async_search = true;
         app.request_watch_counts();
+        if app.opts.sync_if_empty
+            && app.ws.index.doc_count() == 0
+            && !app.ws.config.sources.is_empty()
+        {
+            app.start_sync();
+            app.info("first run: reading the sources of the config…");
+        }
         Ok(app)
     }
 
@@ -336,31 +357,53 @@ impl App {
     pub fn refresh(&mut self, keep: bool) {
         self.highlighter = Highlighter::new(&self.query);
         let selected = if keep { self.list.selected } else { 0 };
-        self.list.hits.clear();
-        self.list.start = 0;
-        self.list.selected = selected;
         if !keep {
             self.list.top = 0;
         }
-        self.fetch_window(selected);
+        self.list.selected = selected;
+        if self.async_search && self.jobs.can_search() {
+            // The old page stays on screen until the new one arrives: typing never waits
+            // for a search over the whole index.
+            self.seq += 1;
+            self.search_seq = self.seq;
+            self.search_pending = true;
+            self.prefetch_pending = false;
+            let req = self.page_request(selected.saturating_sub(WINDOW / 4));
+            self.jobs.send(Request::Search { seq: self.seq, req });
+        }
+        if !(self.async_search && self.jobs.can_search()) {
+            self.search_pending = false;
+            self.list.hits.clear();
+            self.list.start = 0;
+            self.fetch_window(selected);
+        }
         self.request_facets();
     }
 
-    /// Make sure the window of hits holds `i`, fetching it from the index if not.
-    fn fetch_window(&mut self, i: usize) {
-        if self.list.hit(i).is_some() {
-            return;
-        }
-        let offset = i.saturating_sub(WINDOW / 4);
-        let req = SearchRequest {
+    fn page_request(&self, offset: usize) -> SearchRequest {
+        SearchRequest {
             query: self.query.clone(),
             filters: self.filters.clone(),
             sort: self.sort,
             offset,
             limit: WINDOW,
             snippets: false,
-        };
-        match self.ws.index.search(&req) {
+        }
+    }
+
+    /// Make sure the window of hits holds `i`, fetching it from the index if not (at once:
+    /// a jump the prefetch did not foresee).
+    fn fetch_window(&mut self, i: usize) {
+        if self.list.hit(i).is_some() {
+            return;
+        }
+        let offset = i.saturating_sub(WINDOW / 4);
+        let result = self.ws.index.search(&self.page_request(offset));
+        self.apply_page(offset, result);
+    }
+
+    fn apply_page(&mut self, offset: usize, result: Result<crate::index::SearchPage, IndexError>) {
+        match result {
             Ok(page) => {
                 self.list.total = page.total;
                 self.list.start = offset;
@@ -368,8 +411,14 @@ impl App {
                 self.list.error = None;
                 if self.list.selected >= self.list.total {
                     self.list.selected = self.list.total.saturating_sub(1);
-                    if self.list.hit(self.list.selected).is_none() && self.list.total > 0 {
-                        self.fetch_window(self.list.selected);
+                    self.list.top = self.list.top.min(self.list.selected);
+                }
+                if self.list.hit(self.list.selected).is_none() && self.list.total > 0 {
+                    // Past the end of a shorter result: fetch the page that holds the selection.
+                    let offset = self.list.selected.saturating_sub(WINDOW / 4);
+                    if offset != self.list.start {
+                        let again = self.ws.index.search(&self.page_request(offset));
+                        self.apply_page(offset, again);
                     }
                 }
             }
@@ -382,6 +431,33 @@ impl App {
                 self.list.error = Some(e.to_string());
             }
         }
+    }
+
+    /// Ask the search worker for the next (or previous) page before the selection reaches
+    /// the end of the window, so moving through a long list does not wait for the index.
+    fn maybe_prefetch(&mut self, i: usize) {
+        if !self.async_search
+            || self.prefetch_pending
+            || self.search_pending
+            || !self.jobs.can_search()
+        {
+            return;
+        }
+        let end = self.list.start + self.list.hits.len();
+        let near_end = end < self.list.total && i + WINDOW / 3 >= end;
+        let near_start = self.list.start > 0 && i < self.list.start + WINDOW / 6;
+        let offset = if near_end {
+            i.saturating_sub(WINDOW / 4)
+        } else if near_start {
+            i.saturating_sub(WINDOW * 3 / 4)
+        } else {
+            return;
+        };
+        self.seq += 1;
+        self.prefetch_seq = self.seq;
+        self.prefetch_pending = true;
+        let req = self.page_request(offset);
+        self.jobs.send(Request::Search { seq: self.seq, req });
     }
 
     fn request_facets(&mut self) {
@@ -522,16 +598,44 @@ impl App {
     /// Answers asked of the index worker and not yet in (the worker answers only the latest
     /// request of each kind, so one flag per kind, cleared by the answer to the latest).
     fn replies_pending(&self) -> bool {
-        self.facets_pending || self.watches_pending || self.trend_pending
+        self.facets_pending
+            || self.watches_pending
+            || self.trend_pending
+            || self.search_pending
+            || self.prefetch_pending
     }
 
     fn on_reply(&mut self, r: Reply) {
         match r {
+            Reply::Search {
+                seq,
+                offset,
+                result,
+            } => {
+                if seq == self.search_seq {
+                    self.search_pending = false;
+                    self.apply_page(offset, result);
+                } else if seq == self.prefetch_seq {
+                    self.prefetch_pending = false;
+                    // Only if the user is still where the page was asked for.
+                    if let Ok(page) = &result
+                        && (offset..offset + page.hits.len()).contains(&self.list.selected)
+                    {
+                        self.apply_page(offset, result);
+                    }
+                }
+            }
             Reply::Facets { seq, result } => {
                 if seq == self.facets_seq {
                     self.facets_pending = false;
                     match result {
-                        Ok(c) => self.facets = c,
+                        Ok(mut c) => {
+                            // Most frequent first; ties by name, so the order is stable.
+                            for values in c.values_mut() {
+                                values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                            }
+                            self.facets = c;
+                        }
                         Err(e) => self.error(format!("facet counts: {e}")),
                     }
                     self.clamp_sidebar();
@@ -567,6 +671,8 @@ impl App {
                 self.facets_pending = false;
                 self.watches_pending = false;
                 self.trend_pending = false;
+                self.search_pending = false;
+                self.prefetch_pending = false;
                 self.error(format!("counts unavailable: {e}"));
             }
             Reply::SyncProgress {
@@ -711,6 +817,7 @@ impl App {
         let i = i.min(self.list.total - 1);
         self.list.selected = i;
         self.fetch_window(i);
+        self.maybe_prefetch(i);
         let h = self.list.height.max(1);
         if i < self.list.top {
             self.list.top = i;

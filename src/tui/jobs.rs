@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::index::{FacetField, SearchIndex, Trend};
+use crate::index::{FacetField, IndexError, SearchIndex, SearchPage, SearchRequest, Trend};
 use crate::ingest::{self, SourceStatus};
 use crate::workspace::Workspace;
 
@@ -39,12 +39,19 @@ pub enum Request {
         weeks: usize,
         now: DateTime<Utc>,
     },
+    /// A page of the list (the search worker answers these).
+    Search { seq: u64, req: SearchRequest },
     /// See the latest index commit.
     Reload,
 }
 
 #[derive(Debug)]
 pub enum Reply {
+    Search {
+        seq: u64,
+        offset: usize,
+        result: Result<SearchPage, IndexError>,
+    },
     Facets {
         seq: u64,
         result: Result<FacetCounts, String>,
@@ -77,6 +84,7 @@ pub struct SyncSummary {
 
 pub struct Jobs {
     requests: Option<Sender<Request>>,
+    searches: Option<Sender<Request>>,
     replies: Receiver<Reply>,
     reply_tx: Sender<Reply>,
     sync_running: bool,
@@ -87,23 +95,30 @@ impl Jobs {
     /// tantivy reader per thread, sharing the files).
     pub fn start(data_dir: &Path) -> Jobs {
         let (reply_tx, replies) = mpsc::channel();
-        let (req_tx, req_rx) = mpsc::channel();
         let dir = data_dir.join("tantivy");
-        let tx = reply_tx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("echowatch-index".into())
-            .spawn(move || index_worker(&dir, req_rx, tx));
-        let requests = match spawned {
-            Ok(_) => Some(req_tx),
-            Err(e) => {
-                let _ = reply_tx.send(Reply::WorkerFailed(format!(
-                    "cannot start the index worker: {e}"
-                )));
-                None
+        // Two workers: list pages must not wait behind a slow count over the whole index.
+        let spawn = |name: &str| {
+            let (req_tx, req_rx) = mpsc::channel();
+            let tx = reply_tx.clone();
+            let dir = dir.clone();
+            match std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || index_worker(&dir, req_rx, tx))
+            {
+                Ok(_) => Some(req_tx),
+                Err(e) => {
+                    let _ = reply_tx.send(Reply::WorkerFailed(format!(
+                        "cannot start the index worker: {e}"
+                    )));
+                    None
+                }
             }
         };
+        let requests = spawn("echowatch-counts");
+        let searches = spawn("echowatch-search");
         Jobs {
             requests,
+            searches,
             replies,
             reply_tx,
             sync_running: false,
@@ -111,11 +126,28 @@ impl Jobs {
     }
 
     pub fn send(&mut self, r: Request) {
+        let reload = matches!(r, Request::Reload);
+        let to_search = matches!(r, Request::Search { .. });
+        if reload || to_search {
+            if let Some(tx) = &self.searches
+                && tx.send(r.clone()).is_err()
+            {
+                self.searches = None;
+            }
+            if to_search {
+                return;
+            }
+        }
         if let Some(tx) = &self.requests
             && tx.send(r).is_err()
         {
             self.requests = None;
         }
+    }
+
+    /// False when the search worker is gone: the caller searches on its own thread instead.
+    pub fn can_search(&self) -> bool {
+        self.searches.is_some()
     }
 
     pub fn try_recv(&mut self) -> Option<Reply> {
@@ -196,10 +228,11 @@ fn index_worker(dir: &Path, requests: Receiver<Request>, replies: Sender<Reply>)
         // Take everything queued and answer only the latest request of each kind: while the
         // user types, only the last filter matters.
         let mut reload = false;
-        let (mut facets, mut watches, mut trend) = (None, None, None);
+        let (mut facets, mut watches, mut trend, mut search) = (None, None, None, None);
         for r in std::iter::once(first).chain(requests.try_iter()) {
             match r {
                 Request::Reload => reload = true,
+                r @ Request::Search { .. } => search = Some(r),
                 r @ Request::Facets { .. } => facets = Some(r),
                 r @ Request::Watches { .. } => watches = Some(r),
                 r @ Request::Trend { .. } => trend = Some(r),
@@ -209,6 +242,13 @@ fn index_worker(dir: &Path, requests: Receiver<Request>, replies: Sender<Reply>)
             tracing::warn!("index worker reload: {e}");
         }
         let mut out = Vec::new();
+        if let Some(Request::Search { seq, req }) = search {
+            out.push(Reply::Search {
+                seq,
+                offset: req.offset,
+                result: index.search(&req),
+            });
+        }
         if let Some(Request::Facets {
             seq,
             query,

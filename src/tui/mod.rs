@@ -52,6 +52,7 @@ pub fn run(config: Config, data_dir: &Path) -> Result<(), TuiError> {
         AppOptions {
             now: None,
             auto_sync,
+            sync_if_empty: true,
         },
     )?;
 

@@ -213,7 +213,7 @@ fn app_in(dir: &std::path::Path, config: Option<Config>) -> App {
         ws,
         AppOptions {
             now: Some(now()),
-            auto_sync: false,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -234,6 +234,13 @@ fn key(c: char) -> KeyEvent {
 
 fn code(k: KeyCode) -> KeyEvent {
     KeyEvent::new(k, KeyModifiers::NONE)
+}
+
+/// A key, then wait for the background answers it asked for (pages, counts), as a user
+/// would see them a moment later.
+fn press(app: &mut App, k: KeyEvent) {
+    app.on_key(k);
+    app.wait_idle(Duration::from_secs(10));
 }
 
 fn typed(app: &mut App, s: &str) {
@@ -290,11 +297,12 @@ fn starts_with_the_newest_and_counts_in_the_sidebar() {
 fn search_as_you_type_is_debounced_and_bad_queries_show_errors() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = app_in(dir.path(), None);
-    app.on_key(key('/'));
+    press(&mut app, key('/'));
     typed(&mut app, "lithography");
     // Nothing ran yet: the debounce is pending.
     assert_eq!(app.list.total, 8);
     app.tick(Instant::now() + Duration::from_millis(500));
+    app.wait_idle(Duration::from_secs(10));
     assert_eq!(app.query, "lithography");
     assert_eq!(app.list.total, 1);
     // A bad query: error in the prompt, the list keeps the last good result, nothing crashes.
@@ -304,11 +312,12 @@ fn search_as_you_type_is_debounced_and_bad_queries_show_errors() {
     };
     assert!(p.error.is_some());
     app.tick(Instant::now() + Duration::from_millis(500));
+    app.wait_idle(Duration::from_secs(10));
     assert_eq!(app.list.total, 1);
-    app.on_key(code(KeyCode::Enter)); // refused while the query is bad
+    press(&mut app, code(KeyCode::Enter)); // refused while the query is bad
     assert!(matches!(app.overlay, Overlay::Prompt(_)));
     for _ in 0.." (unbalanced".len() {
-        app.on_key(code(KeyCode::Backspace));
+        press(&mut app, code(KeyCode::Backspace));
     }
     typed(&mut app, " OR nosuchfield:x");
     let Overlay::Prompt(p) = &app.overlay else {
@@ -320,13 +329,13 @@ fn search_as_you_type_is_debounced_and_bad_queries_show_errors() {
         p.error
     );
     // Esc restores the query from before the prompt.
-    app.on_key(code(KeyCode::Esc));
+    press(&mut app, code(KeyCode::Esc));
     assert_eq!(app.query, "");
     assert_eq!(app.list.total, 8);
     // Field syntax works; Enter runs at once.
-    app.on_key(key('/'));
+    press(&mut app, key('/'));
     typed(&mut app, "country:CN policy:critical-minerals");
-    app.on_key(code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Enter));
     assert!(matches!(app.overlay, Overlay::None));
     assert_eq!(app.list.total, 2);
     assert_eq!(titles(&app)[0], "中国商务部宣布对镓锗相关物项实施出口管制");
@@ -336,7 +345,7 @@ fn search_as_you_type_is_debounced_and_bad_queries_show_errors() {
 fn facets_drill_down_combine_with_the_query_and_clear_with_one_key() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = app_in(dir.path(), None);
-    app.on_key(code(KeyCode::Tab));
+    press(&mut app, code(KeyCode::Tab));
     assert_eq!(app.focus, Focus::Sidebar);
     let items = app.sidebar_items();
     let nl = items
@@ -344,9 +353,9 @@ fn facets_drill_down_combine_with_the_query_and_clear_with_one_key() {
         .position(|i| matches!(i, SideItem::Facet(FacetField::Country, v, _) if v == "nl"))
         .unwrap();
     for _ in 0..nl {
-        app.on_key(key('j'));
+        press(&mut app, key('j'));
     }
-    app.on_key(code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Enter));
     assert_eq!(app.filters, vec![(FacetField::Country, "nl".to_string())]);
     assert_eq!(app.list.total, 2);
     app.wait_idle(Duration::from_secs(10));
@@ -361,15 +370,15 @@ fn facets_drill_down_combine_with_the_query_and_clear_with_one_key() {
             .any(|i| matches!(i, SideItem::Facet(FacetField::Country, v, _) if v == "cn"))
     );
     // With a query on top.
-    app.on_key(key('/'));
+    press(&mut app, key('/'));
     typed(&mut app, "Japan");
-    app.on_key(code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Enter));
     assert_eq!(app.list.total, 1);
     assert_eq!(app.query_with_filters(), "(Japan) +country:\"nl\"");
-    app.on_key(key('c'));
+    press(&mut app, key('c'));
     assert!(app.filters.is_empty());
     assert_eq!(app.list.total, 1);
-    app.on_key(key('C'));
+    press(&mut app, key('C'));
     assert_eq!(app.list.total, 8);
 }
 
@@ -377,12 +386,12 @@ fn facets_drill_down_combine_with_the_query_and_clear_with_one_key() {
 fn sort_toggles_between_relevance_and_newest() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = app_in(dir.path(), None);
-    app.on_key(key('/'));
+    press(&mut app, key('/'));
     typed(&mut app, "gallium");
-    app.on_key(code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Enter));
     assert_eq!(app.sort, crate::index::Sort::Newest);
     assert_eq!(titles(&app)[0], "中国商务部宣布对镓锗相关物项实施出口管制");
-    app.on_key(key('S'));
+    press(&mut app, key('S'));
     assert_eq!(app.sort, crate::index::Sort::Relevance);
     // The story with gallium in its title ranks first by relevance.
     assert_eq!(titles(&app)[0], "Gallium prices spike after export curbs");
@@ -392,12 +401,12 @@ fn sort_toggles_between_relevance_and_newest() {
 fn tag_editor_completes_saves_at_once_and_search_sees_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = app_in(dir.path(), None);
-    app.on_key(code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Enter));
     let Screen::Reader(r) = &app.screen else {
         panic!("reader not open")
     };
     let id = r.id;
-    app.on_key(key('t'));
+    press(&mut app, key('t'));
     typed(&mut app, "+equip");
     let Overlay::Tags(ed) = &app.overlay else {
         panic!("tag editor not open")
@@ -408,7 +417,7 @@ fn tag_editor_completes_saves_at_once_and_search_sees_it() {
         "{:?}",
         ed.candidates
     );
-    app.on_key(code(KeyCode::Tab));
+    press(&mut app, code(KeyCode::Tab));
     typed(&mut app, "brief country:nether");
     let Overlay::Tags(ed) = &app.overlay else {
         panic!()
@@ -418,8 +427,8 @@ fn tag_editor_completes_saves_at_once_and_search_sees_it() {
         "{:?}",
         ed.candidates
     );
-    app.on_key(code(KeyCode::Tab));
-    app.on_key(code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Tab));
+    press(&mut app, code(KeyCode::Enter));
     let Overlay::Tags(ed) = &app.overlay else {
         panic!()
     };
@@ -448,9 +457,9 @@ fn tag_editor_completes_saves_at_once_and_search_sees_it() {
     assert_eq!(page.hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![id]);
     // Removing, and a bad tag.
     typed(&mut app, "-brief");
-    app.on_key(code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Enter));
     typed(&mut app, "country:XYZ");
-    app.on_key(code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Enter));
     let Overlay::Tags(ed) = &app.overlay else {
         panic!()
     };
@@ -461,7 +470,7 @@ fn tag_editor_completes_saves_at_once_and_search_sees_it() {
         "{:?}",
         ed.message
     );
-    app.on_key(code(KeyCode::Esc));
+    press(&mut app, code(KeyCode::Esc));
     assert!(matches!(app.overlay, Overlay::None));
     assert!(
         !app.ws
@@ -492,34 +501,34 @@ fn reading_state_next_unread_star_and_mark_all_read_persist() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = app_in(dir.path(), None);
     let first = app.selected_id().unwrap();
-    app.on_key(code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Enter));
     assert!(app.ws.store.story(first).unwrap().unwrap().read);
-    app.on_key(key('s'));
+    press(&mut app, key('s'));
     assert!(app.ws.store.story(first).unwrap().unwrap().starred);
-    app.on_key(key('q'));
+    press(&mut app, key('q'));
     assert!(matches!(app.screen, Screen::List));
     // Mark the second read by hand, `n` skips it.
-    app.on_key(key('j'));
-    app.on_key(key('m'));
-    app.on_key(key('k'));
-    app.on_key(key('n'));
+    press(&mut app, key('j'));
+    press(&mut app, key('m'));
+    press(&mut app, key('k'));
+    press(&mut app, key('n'));
     assert_eq!(app.list.selected, 2);
     // Mark all read for a filter, with confirmation.
-    app.on_key(key('/'));
+    press(&mut app, key('/'));
     typed(&mut app, "country:CN");
-    app.on_key(code(KeyCode::Enter));
-    app.on_key(key('A'));
+    press(&mut app, code(KeyCode::Enter));
+    press(&mut app, key('A'));
     assert!(
         matches!(&app.overlay, Overlay::Prompt(p) if p.kind == PromptKind::ConfirmMarkRead && p.ids.len() == 4)
     );
-    app.on_key(key('y'));
+    press(&mut app, key('y'));
     let cn = app.ws.index.matching_ids("country:CN", &[]).unwrap();
     for id in cn {
         assert!(app.ws.store.story(id).unwrap().unwrap().read);
     }
-    app.on_key(key('C'));
-    app.on_key(key('g'));
-    app.on_key(key('n'));
+    press(&mut app, key('C'));
+    press(&mut app, key('g'));
+    press(&mut app, key('n'));
     // The first unread after the top: the Dutch story (2nd) was left unread.
     let sel = app.selected_id().unwrap();
     assert!(!app.ws.store.story(sel).unwrap().unwrap().read);
@@ -529,17 +538,17 @@ fn reading_state_next_unread_star_and_mark_all_read_persist() {
 fn links_other_than_web_are_refused_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = app_in(dir.path(), None);
-    app.on_key(key('/'));
+    press(&mut app, key('/'));
     typed(&mut app, "Geneva");
-    app.on_key(code(KeyCode::Enter));
-    app.on_key(key('o'));
+    press(&mut app, code(KeyCode::Enter));
+    press(&mut app, key('o'));
     let (m, _) = app.message.clone().unwrap();
     assert!(m.contains("not opened") && m.contains("ftp"), "{m}");
-    app.on_key(key('C'));
-    app.on_key(key('/'));
+    press(&mut app, key('C'));
+    press(&mut app, key('/'));
     typed(&mut app, "Evil");
-    app.on_key(code(KeyCode::Enter));
-    app.on_key(key('o'));
+    press(&mut app, code(KeyCode::Enter));
+    press(&mut app, key('o'));
     assert!(app.message.clone().unwrap().0.contains("no link"));
 }
 
@@ -554,29 +563,29 @@ fn watches_are_created_persisted_counted_and_viewed() {
     let mut app = app_in(dir.path(), Some(cfg.clone()));
     // Never viewed: every match is new.
     assert_eq!(app.watches[0].new, Some(1));
-    app.on_key(key('/'));
+    press(&mut app, key('/'));
     typed(&mut app, "gallium");
-    app.on_key(code(KeyCode::Enter));
-    app.on_key(key('w'));
+    press(&mut app, code(KeyCode::Enter));
+    press(&mut app, key('w'));
     typed(&mut app, "gallium watch");
-    app.on_key(code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Enter));
     assert!(matches!(app.overlay, Overlay::None));
     assert_eq!(app.watches.len(), 2);
     // A command makes one too, with the filters.
-    app.on_key(key(':'));
+    press(&mut app, key(':'));
     typed(&mut app, "watch litho");
-    app.on_key(code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Enter));
     assert!(
         matches!(&app.overlay, Overlay::Prompt(p) if p.error.as_deref().unwrap_or("").contains("config"))
     );
-    app.on_key(code(KeyCode::Esc));
+    press(&mut app, code(KeyCode::Esc));
     drop(app);
     let ws = Workspace::open(cfg, &dir.path().join("data")).unwrap();
     let mut app = App::new(
         ws,
         AppOptions {
             now: Some(now()),
-            auto_sync: false,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -589,9 +598,9 @@ fn watches_are_created_persisted_counted_and_viewed() {
         ["litho", "gallium watch"]
     );
     // Viewing a watch runs its query and resets its count.
-    app.on_key(code(KeyCode::Tab));
-    app.on_key(key('j'));
-    app.on_key(code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Tab));
+    press(&mut app, key('j'));
+    press(&mut app, code(KeyCode::Enter));
     assert_eq!(app.query, "lithography");
     assert_eq!(app.list.total, 1);
     assert_eq!(app.watches[0].new, Some(0));
@@ -606,17 +615,17 @@ fn keys_are_rebound_from_the_config_and_help_lists_them() {
     cfg.keys.insert("bogus".into(), "y".into());
     let mut app = app_in(dir.path(), Some(cfg));
     assert!(app.message.clone().unwrap().0.contains("bogus"));
-    app.on_key(key('q'));
+    press(&mut app, key('q'));
     assert!(!app.quit);
-    app.on_key(key('?'));
+    press(&mut app, key('?'));
     let screen = screen_text(&mut app, 120, 40);
     assert!(
         screen.contains("x  ") && screen.contains("back; quits from the list"),
         "{screen}"
     );
-    app.on_key(key('z'));
+    press(&mut app, key('z'));
     assert!(matches!(app.overlay, Overlay::None));
-    app.on_key(key('x'));
+    press(&mut app, key('x'));
     assert!(app.quit);
 }
 
@@ -704,13 +713,13 @@ fn any_key_in_any_mode_at_any_size_never_panics() {
             if k.code == KeyCode::Char('q') && round == 0 {
                 continue;
             }
-            app.on_key(*k);
+            press(&mut app, *k);
             app.quit = false;
             let (w, h) = sizes[(i + round) % sizes.len()];
             render(&mut app, w, h);
         }
-        app.on_key(code(KeyCode::Esc));
-        app.on_key(code(KeyCode::Esc));
+        press(&mut app, code(KeyCode::Esc));
+        press(&mut app, code(KeyCode::Esc));
     }
 }
 
@@ -734,45 +743,82 @@ fn snapshots_of_the_main_screens() {
     let mut app = app_in(dir.path(), Some(cfg));
     snap(&mut app, "list");
 
-    app.on_key(key('/'));
+    press(&mut app, key('/'));
     typed(&mut app, "export controls");
     app.wait_idle(Duration::from_secs(10));
     snap(&mut app, "search_typing");
     typed(&mut app, " AND (");
     snap(&mut app, "search_error");
     for _ in 0..6 {
-        app.on_key(code(KeyCode::Backspace));
+        press(&mut app, code(KeyCode::Backspace));
     }
-    app.on_key(code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Enter));
 
-    app.on_key(code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Enter));
     app.wait_idle(Duration::from_secs(10));
     snap(&mut app, "reader");
-    app.on_key(key('t'));
+    press(&mut app, key('t'));
     typed(&mut app, "+pol");
     snap(&mut app, "tag_editor");
-    app.on_key(code(KeyCode::Esc));
-    app.on_key(key('q'));
+    press(&mut app, code(KeyCode::Esc));
+    press(&mut app, key('q'));
 
-    app.on_key(key('C'));
-    app.on_key(code(KeyCode::Tab));
+    press(&mut app, key('C'));
+    press(&mut app, code(KeyCode::Tab));
     let items = app.sidebar_items();
     let cn = items
         .iter()
         .position(|i| matches!(i, SideItem::Facet(FacetField::Country, v, _) if v == "cn"))
         .unwrap();
     for _ in 0..cn {
-        app.on_key(key('j'));
+        press(&mut app, key('j'));
     }
-    app.on_key(code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Enter));
     app.wait_idle(Duration::from_secs(10));
     snap(&mut app, "facet_filter");
 
-    app.on_key(key('T'));
+    press(&mut app, key('T'));
     app.wait_idle(Duration::from_secs(10));
     snap(&mut app, "trend");
-    app.on_key(key('q'));
+    press(&mut app, key('q'));
 
-    app.on_key(key('?'));
+    press(&mut app, key('?'));
     snap(&mut app, "help");
+}
+
+#[test]
+fn first_run_on_an_empty_store_syncs_the_config_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("feed.xml"),
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Local</title><link>https://local.test/</link><description>d</description>
+<item><title>Beijing announces gallium export controls</title><link>https://local.test/g</link><guid>g</guid><pubDate>Wed, 19 Mar 2025 08:00:00 GMT</pubDate><description>China's Ministry of Commerce restricts gallium exports.</description></item>
+</channel></rss>"#,
+    )
+    .unwrap();
+    let cfg = Config::parse(
+        &dir.path().join("feeds.toml"),
+        "[[source]]\nname = \"Local\"\npath = \"feed.xml\"\n",
+    )
+    .unwrap();
+    let ws = Workspace::open(cfg, &dir.path().join("data")).unwrap();
+    let mut app = App::new(
+        ws,
+        AppOptions {
+            now: Some(now()),
+            sync_if_empty: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(app.sync.is_some());
+    app.wait_idle(Duration::from_secs(20));
+    assert_eq!(app.list.total, 1);
+    // Real tags from the tagger show up in the facets.
+    assert!(
+        app.sidebar_items()
+            .contains(&SideItem::Facet(FacetField::Country, "cn".into(), 1)),
+        "{:?}",
+        app.sidebar_items()
+    );
 }
