@@ -20,10 +20,24 @@ pub fn is_forbidden(c: char) -> bool {
 /// whitespace (including newlines and tabs) becomes one space, ends trimmed.
 pub fn line(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    if text.is_ascii() {
+        // Most feed and echomail text is plain ASCII: copy clean runs whole instead of
+        // pushing char by char (same result as `line_chars_into`, checked by a property test).
+        line_ascii_into(&mut out, text);
+    } else {
+        line_chars_into(&mut out, text);
+    }
+    out
+}
+
+/// The general (any Unicode) version of [`line`], appending to `out`; returns whether it
+/// appended anything.
+fn line_chars_into(out: &mut String, text: &str) -> bool {
+    let start = out.len();
     let mut pending_space = false;
     for c in text.chars() {
         if c.is_whitespace() {
-            pending_space = !out.is_empty();
+            pending_space = out.len() > start;
         } else if !is_forbidden(c) {
             if pending_space {
                 out.push(' ');
@@ -32,49 +46,113 @@ pub fn line(text: &str) -> String {
             out.push(c);
         }
     }
-    out
+    out.len() > start
+}
+
+/// ASCII whitespace as `char::is_whitespace` sees it: tab, LF, VT, FF, CR and space.
+fn ascii_space(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
+}
+
+/// ASCII bytes kept as they are: printable characters (no whitespace, controls or DEL).
+fn ascii_plain(b: u8) -> bool {
+    b > b' ' && b != 0x7f
+}
+
+/// [`line_chars_into`] for ASCII `text` (the caller checks). Clean stretches (printable
+/// words joined by single spaces) are copied in one go. Slicing a str at ASCII positions
+/// is always on a character boundary.
+fn line_ascii_into(out: &mut String, text: &str) -> bool {
+    let start_len = out.len();
+    let bytes = text.as_bytes();
+    let mut pending_space = false;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if !ascii_plain(b) {
+            if ascii_space(b) {
+                pending_space = out.len() > start_len;
+            }
+            i += 1;
+            continue;
+        }
+        let run_start = i;
+        loop {
+            i += bytes
+                .get(i..)
+                .and_then(|rest| rest.iter().position(|&b| !ascii_plain(b)))
+                .unwrap_or(bytes.len() - i);
+            // A single space between two words stays inside the stretch.
+            match (bytes.get(i), bytes.get(i + 1)) {
+                (Some(b' '), Some(&next)) if ascii_plain(next) => i += 1,
+                _ => break,
+            }
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        out.push_str(text.get(run_start..i).unwrap_or_default());
+    }
+    out.len() > start_len
 }
 
 /// A multi-line body: forbidden characters dropped, CR/CRLF become LF, trailing spaces cut,
 /// runs of spaces inside a line collapsed, at most one blank line between paragraphs.
 pub fn block(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    let ascii = text.is_ascii();
     let mut blank_lines = 0usize;
-    let normalised = text.replace("\r\n", "\n").replace('\r', "\n");
-    for raw in normalised.split('\n') {
-        let cleaned = line_keep_indent(raw);
-        if cleaned.is_empty() {
-            blank_lines += 1;
-            continue;
-        }
+    let mut rest = text;
+    // Lines end at LF, CRLF or a lone CR.
+    loop {
+        // CR and LF bytes never occur inside a multi-byte UTF-8 sequence.
+        let eol = rest.bytes().position(|b| b == b'\n' || b == b'\r');
+        let (raw, next) = match eol.and_then(|at| rest.split_at_checked(at)) {
+            Some((raw, eol)) => {
+                let skip = if eol.starts_with("\r\n") { 2 } else { 1 };
+                (raw, Some(eol.get(skip..).unwrap_or_default()))
+            }
+            None => (rest, None),
+        };
+        // Separator and indent go in first and are taken back if the line is empty, so no
+        // line needs a String of its own.
+        let mark = out.len();
         if !out.is_empty() {
             out.push('\n');
             if blank_lines > 0 {
                 out.push('\n');
             }
         }
-        blank_lines = 0;
-        out.push_str(&cleaned);
+        for _ in 0..indent_of(raw) {
+            out.push(' ');
+        }
+        let wrote = if ascii || raw.is_ascii() {
+            line_ascii_into(&mut out, raw)
+        } else {
+            line_chars_into(&mut out, raw)
+        };
+        if wrote {
+            blank_lines = 0;
+        } else {
+            out.truncate(mark);
+            blank_lines += 1;
+        }
+        match next {
+            Some(n) => rest = n,
+            None => break,
+        }
     }
     out
 }
 
-/// Like [`line`] but keeps a leading indent (lists, quotes) of up to eight columns; tabs
-/// become spaces so widths are predictable on screen.
-fn line_keep_indent(raw: &str) -> String {
-    let indent = raw
-        .chars()
-        .take_while(|c| *c == ' ' || *c == '\t')
-        .map(|c| if c == '\t' { 4 } else { 1 })
+/// A line's leading indent (lists, quotes) in columns, up to eight; a tab counts four, and
+/// becomes spaces so widths are predictable on screen.
+fn indent_of(raw: &str) -> usize {
+    raw.bytes()
+        .take_while(|b| *b == b' ' || *b == b'\t')
+        .map(|b| if b == b'\t' { 4 } else { 1 })
         .sum::<usize>()
-        .min(8);
-    let rest = line(raw);
-    if rest.is_empty() {
-        return rest;
-    }
-    let mut out = " ".repeat(indent);
-    out.push_str(&rest);
-    out
+        .min(8)
 }
 
 #[cfg(test)]
@@ -96,7 +174,116 @@ mod tests {
         );
     }
 
+    /// The first, char-by-char implementations, kept as the reference the faster ones
+    /// must match exactly.
+    fn reference_line(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut pending_space = false;
+        for c in text.chars() {
+            if c.is_whitespace() {
+                pending_space = !out.is_empty();
+            } else if !is_forbidden(c) {
+                if pending_space {
+                    out.push(' ');
+                    pending_space = false;
+                }
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    fn reference_block(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut blank_lines = 0usize;
+        let normalised = text.replace("\r\n", "\n").replace('\r', "\n");
+        for raw in normalised.split('\n') {
+            let indent = raw
+                .chars()
+                .take_while(|c| *c == ' ' || *c == '\t')
+                .map(|c| if c == '\t' { 4 } else { 1 })
+                .sum::<usize>()
+                .min(8);
+            let rest = reference_line(raw);
+            if rest.is_empty() {
+                blank_lines += 1;
+                continue;
+            }
+            if !out.is_empty() {
+                out.push('\n');
+                if blank_lines > 0 {
+                    out.push('\n');
+                }
+            }
+            blank_lines = 0;
+            out.push_str(&" ".repeat(indent));
+            out.push_str(&rest);
+        }
+        out
+    }
+
+    /// Text made mostly of the characters the fast paths treat specially.
+    fn tricky_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("\r".to_owned()),
+            Just("\n".to_owned()),
+            Just("\r\n".to_owned()),
+            Just("\t".to_owned()),
+            Just(" ".to_owned()),
+            Just("\x0b".to_owned()),
+            Just("\x0c".to_owned()),
+            Just("\x1b[31m".to_owned()),
+            Just("\x00".to_owned()),
+            Just("\x7f".to_owned()),
+            Just("\u{85}".to_owned()),
+            Just("\u{a0}".to_owned()),
+            Just("\u{2028}".to_owned()),
+            Just("\u{202e}".to_owned()),
+            Just("é".to_owned()),
+            "[a-z]{1,6}",
+            "[\\x00-\\x7f]{0,4}",
+        ];
+        prop::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+    }
+
+    #[test]
+    fn fast_paths_match_on_examples() {
+        for s in [
+            "",
+            " ",
+            "\r",
+            "\r\r\n",
+            "\n\r",
+            "a\rb",
+            "  \t x\r\n\r\n\r\n  y  ",
+            "\t\t\tdeep",
+            "\x0bvt\x0cff\x1c\x1d\x1e\x1f",
+            "Caf\u{e9}\r\n\r\n  na\u{ef}ve\u{2028}x",
+        ] {
+            assert_eq!(line(s), reference_line(s), "line({s:?})");
+            assert_eq!(block(s), reference_block(s), "block({s:?})");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn fast_paths_match_the_reference(s in tricky_text()) {
+            prop_assert_eq!(line(&s), reference_line(&s));
+            prop_assert_eq!(block(&s), reference_block(&s));
+        }
+
+        #[test]
+        fn fast_paths_match_the_reference_on_ascii(s in "[\\x00-\\x7f]{0,200}") {
+            prop_assert_eq!(line(&s), reference_line(&s));
+            prop_assert_eq!(block(&s), reference_block(&s));
+        }
+
+        #[test]
+        fn fast_paths_match_the_reference_on_any_text(s in any::<String>()) {
+            prop_assert_eq!(line(&s), reference_line(&s));
+            prop_assert_eq!(block(&s), reference_block(&s));
+        }
+
         #[test]
         fn nothing_forbidden_survives(s in any::<String>()) {
             prop_assert!(!line(&s).chars().any(|c| is_forbidden(c) || c == '\n' || c == '\t'));
