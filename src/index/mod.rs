@@ -597,6 +597,18 @@ pub struct Trend {
 }
 
 impl SearchIndex {
+    /// Another handle on the same index for another thread: it shares the open files, the
+    /// caches and the reader (a reload through one is seen by all), so a worker thread costs
+    /// no second copy of the index in memory.
+    pub fn share(&self) -> SearchIndex {
+        SearchIndex {
+            dir: self.dir.clone(),
+            index: self.index.clone(),
+            reader: self.reader.clone(),
+            fields: self.fields,
+        }
+    }
+
     /// Ids of every story matching `query` and `filters` (mark-all-read for a filter). Reads
     /// the `id` fast field only; no stored document is loaded.
     pub fn matching_ids(

@@ -174,6 +174,13 @@ fn matching_ids_and_weekly_counts() {
     w.commit().unwrap();
 
     assert_eq!(idx.matching_ids("exports", &[]).unwrap(), vec![1, 2, 4]);
+    let shared = idx.share();
+    assert_eq!(
+        std::thread::spawn(move || shared.doc_count())
+            .join()
+            .unwrap(),
+        4
+    );
     assert_eq!(
         idx.matching_ids("", &[(FacetField::Country, "US".into())])
             .unwrap(),
