@@ -253,6 +253,7 @@ pub struct App {
     search_pending: bool,
     prefetch_seq: u64,
     prefetch_pending: bool,
+    prefetch_offset: usize,
     /// List pages come from the search worker (after the first page, which is drawn at once).
     async_search: bool,
     search_due: Option<Instant>,
@@ -265,7 +266,7 @@ impl App {
     pub fn new(ws: Workspace, opts: AppOptions) -> Result<App, TuiError> {
         let (keys, key_problems) = Keymap::from_config(&ws.config.keys);
         let (watches, watch_error) = watches::load(&ws.config.watches, &ws.data_dir);
-        let jobs = Jobs::start(&ws.data_dir);
+        let jobs = Jobs::start(&ws.index);
         let now = Instant::now();
         let mut app = App {
             ws,
@@ -300,6 +301,7 @@ impl App {
             search_pending: false,
             prefetch_seq: 0,
             prefetch_pending: false,
+            prefetch_offset: 0,
             async_search: false,
             search_due: None,
             last_reload: now,
@@ -391,15 +393,43 @@ impl App {
         }
     }
 
-    /// Make sure the window of hits holds `i`, fetching it from the index if not (at once:
-    /// a jump the prefetch did not foresee).
+    /// Make sure the window of hits holds `i`. With the search worker running, a page not
+    /// yet there is asked for and its rows show as loading until it arrives; a move never
+    /// waits for the index.
     fn fetch_window(&mut self, i: usize) {
+        if self.list.hit(i).is_some() || i >= self.list.total.max(1) {
+            return;
+        }
+        if !(self.async_search && self.jobs.can_search()) {
+            return self.fetch_window_now(i);
+        }
+        if self.search_pending || (self.prefetch_pending && self.prefetch_covers(i)) {
+            return;
+        }
+        self.request_page(i.saturating_sub(WINDOW / 4));
+    }
+
+    /// Fetch the page holding `i` at once, on this thread (`n` looking ahead for unread).
+    fn fetch_window_now(&mut self, i: usize) {
         if self.list.hit(i).is_some() {
             return;
         }
         let offset = i.saturating_sub(WINDOW / 4);
         let result = self.ws.index.search(&self.page_request(offset));
         self.apply_page(offset, result);
+    }
+
+    fn prefetch_covers(&self, i: usize) -> bool {
+        (self.prefetch_offset..self.prefetch_offset + WINDOW).contains(&i)
+    }
+
+    fn request_page(&mut self, offset: usize) {
+        self.seq += 1;
+        self.prefetch_seq = self.seq;
+        self.prefetch_pending = true;
+        self.prefetch_offset = offset;
+        let req = self.page_request(offset);
+        self.jobs.send(Request::Search { seq: self.seq, req });
     }
 
     fn apply_page(&mut self, offset: usize, result: Result<crate::index::SearchPage, IndexError>) {
@@ -453,11 +483,7 @@ impl App {
         } else {
             return;
         };
-        self.seq += 1;
-        self.prefetch_seq = self.seq;
-        self.prefetch_pending = true;
-        let req = self.page_request(offset);
-        self.jobs.send(Request::Search { seq: self.seq, req });
+        self.request_page(offset);
     }
 
     fn request_facets(&mut self) {
@@ -1119,7 +1145,7 @@ impl App {
         let from = self.list.selected + 1;
         let end = from.saturating_add(UNREAD_SCAN).min(self.list.total);
         for i in from..end {
-            self.fetch_window(i);
+            self.fetch_window_now(i);
             let Some(id) = self.list.hit(i).map(|h| h.id) else {
                 break;
             };

@@ -5,7 +5,7 @@
 //! filter the user has already left) is dropped.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
@@ -91,19 +91,17 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    /// Start the index worker on the index of `data_dir` (opened again on its own thread: a
-    /// tantivy reader per thread, sharing the files).
-    pub fn start(data_dir: &Path) -> Jobs {
+    /// Start the index workers on shared handles of the interface's index.
+    pub fn start(index: &SearchIndex) -> Jobs {
         let (reply_tx, replies) = mpsc::channel();
-        let dir = data_dir.join("tantivy");
         // Two workers: list pages must not wait behind a slow count over the whole index.
         let spawn = |name: &str| {
             let (req_tx, req_rx) = mpsc::channel();
             let tx = reply_tx.clone();
-            let dir = dir.clone();
+            let index = index.share();
             match std::thread::Builder::new()
                 .name(name.into())
-                .spawn(move || index_worker(&dir, req_rx, tx))
+                .spawn(move || index_worker(&index, req_rx, tx))
             {
                 Ok(_) => Some(req_tx),
                 Err(e) => {
@@ -216,14 +214,7 @@ impl Jobs {
     }
 }
 
-fn index_worker(dir: &Path, requests: Receiver<Request>, replies: Sender<Reply>) {
-    let index = match SearchIndex::open_or_create(dir) {
-        Ok((index, _)) => index,
-        Err(e) => {
-            let _ = replies.send(Reply::WorkerFailed(e.to_string()));
-            return;
-        }
-    };
+fn index_worker(index: &SearchIndex, requests: Receiver<Request>, replies: Sender<Reply>) {
     while let Ok(first) = requests.recv() {
         // Take everything queued and answer only the latest request of each kind: while the
         // user types, only the last filter matters.

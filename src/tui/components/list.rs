@@ -73,7 +73,11 @@ pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
     let w = inner.width as usize;
     let mut lines = Vec::with_capacity(h);
     for i in app.list.top..(app.list.top + h).min(app.list.total) {
-        let Some(hit) = app.list.hit(i) else { break };
+        let Some(hit) = app.list.hit(i) else {
+            // The page is on its way from the search worker.
+            lines.push(Line::from(Span::styled("  …", DIM)));
+            continue;
+        };
         let info = app.list.rows.get(&hit.id);
         let selected = i == app.list.selected;
         lines.push(row(app, &hit.title, hit.published, info, w, selected));
