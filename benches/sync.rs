@@ -11,7 +11,9 @@
 //!   ECHOWATCH_BENCH_NEWSBOAT_MAX_FEEDS  skip newsboat above this many feeds (default 2000)
 //!   ECHOWATCH_BENCH_NEWSBOAT_REPS       newsboat repetitions at the largest size, default 2
 //!   ECHOWATCH_BENCH_ECHOMAIL messages to toss (default 100000; 0 skips)
-//!   ECHOWATCH_BENCH_KEEP     keep the work folder (printed) for profiling
+//!   ECHOWATCH_BENCH_KEEP     keep the work folder (printed)
+//!   ECHOWATCH_BENCH_SERVE    only generate, serve and write the configs, then wait (for
+//!                            profiling `echowatch sync` by hand against the same server)
 //! Needs ../shared/tools (gen_corpus.py, ftn_gen.py) and python3; skips with a message
 //! without them. GNU time (/usr/bin/time) gives CPU time and peak RSS when present.
 
@@ -65,6 +67,8 @@ fn main() {
         .parse()
         .unwrap_or(100_000);
 
+    // Only generate and serve the corpora, for profiling echowatch by hand.
+    let serve_only = std::env::var_os("ECHOWATCH_BENCH_SERVE").is_some();
     let work = tempfile::Builder::new()
         .prefix("echowatch-bench-")
         .tempdir()
@@ -109,6 +113,14 @@ fn main() {
         let run_newsboat = newsboat && feeds <= nb_max;
         if run_newsboat {
             write_newsboat_config(&nb_dir, &urls);
+        }
+        if serve_only {
+            println!(
+                "serving; echowatch config {}, newsboat folder {}",
+                config.display(),
+                nb_dir.display()
+            );
+            continue;
         }
         let nb_reps = if feeds == largest && parsed_sizes.len() > 1 {
             nb_big_reps.min(reps)
@@ -236,6 +248,15 @@ fn main() {
         let _ = std::fs::remove_dir_all(&corpus);
     }
 
+    if serve_only {
+        println!(
+            "ECHOWATCH_BENCH_SERVE: serving until interrupted (work folder {})",
+            root.display()
+        );
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
     if echomail > 0 && ftn_gen.is_file() {
         let _ = writeln!(
             report,
