@@ -355,7 +355,7 @@ impl Stats {
     }
 }
 
-fn rss() -> (u64, u64) {
+fn rss() -> (u64, u64, u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kb = |k: &str| {
         status
@@ -365,7 +365,12 @@ fn rss() -> (u64, u64) {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    (kb("VmRSS:") / 1024, kb("VmHWM:") / 1024)
+    (
+        kb("VmRSS:") / 1024,
+        kb("VmHWM:") / 1024,
+        kb("RssAnon:") / 1024,
+        kb("RssFile:") / 1024,
+    )
 }
 
 fn measure(dir: &Path) {
@@ -377,10 +382,18 @@ fn measure(dir: &Path) {
     // asked of the background worker), draw.
     let t = Instant::now();
     let ws = Workspace::open(config.clone(), dir).unwrap();
+    let opened = t.elapsed();
     let mut app = App::new(ws, AppOptions::default()).unwrap();
+    let built = t.elapsed();
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     frame(&mut app, &mut term);
     let first = t.elapsed();
+    println!(
+        "  (workspace open {:.1} ms, first page {:.1} ms, draw {:.1} ms)",
+        opened.as_secs_f64() * 1e3,
+        (built - opened).as_secs_f64() * 1e3,
+        (first - built).as_secs_f64() * 1e3
+    );
     println!("stories: {n} (index docs {})", app.ws.index.doc_count());
     println!(
         "{:<34} {:>7.2} ms",
@@ -564,15 +577,15 @@ fn measure(dir: &Path) {
     app.on_key(key('G'));
     frame(&mut app, &mut term);
     println!(
-        "{:<38} {:>7.2} ms (a jump to offset {} is fetched at once)",
+        "{:<38} {:>7.2} ms (jump to offset {}: the key returns at once, the page follows)",
         "last story (G)",
         t.elapsed().as_secs_f64() * 1e3,
         app.list.selected
     );
 
-    let (now, peak) = rss();
+    let (now, peak, anon, file) = rss();
     println!(
-        "{:<34} {now} MB now, {peak} MB peak (VmRSS / VmHWM)",
+        "{:<38} {now} MB now, {peak} MB peak (VmRSS / VmHWM); of now: {anon} MB heap, {file} MB mapped index/store files",
         "memory"
     );
 }

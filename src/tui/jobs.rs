@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -154,10 +154,7 @@ impl Jobs {
 
     /// Wait up to `timeout` for a reply (tests and benches wait for counts this way).
     pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Reply> {
-        match self.replies.recv_timeout(timeout) {
-            Ok(r) => Some(r),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.replies.recv_timeout(timeout).ok()
     }
 
     pub fn sync_running(&self) -> bool {

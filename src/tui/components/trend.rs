@@ -13,6 +13,9 @@ use crate::index::FacetField;
 use crate::tui::app::{App, Screen};
 use crate::tui::keys::Action;
 
+/// A line of the chart: its legend name, its points and its colour.
+type Series = (String, Vec<(f64, f64)>, Color);
+
 const COLORS: [Color; 5] = [
     Color::Cyan,
     Color::Yellow,
@@ -57,8 +60,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
             .map(|(i, n)| (i as f64, *n as f64))
             .collect()
     };
-    let mut series: Vec<(String, Vec<(f64, f64)>, Color)> =
-        vec![("all".into(), points(&data.total), Color::White)];
+    let mut series: Vec<Series> = vec![("all".into(), points(&data.total), Color::White)];
     for (i, (name, counts)) in data.series.iter().enumerate() {
         let label = match t.split {
             FacetField::Country => name.to_uppercase(),
