@@ -401,17 +401,15 @@ impl Store {
         self.set_flag("starred", ids, starred)
     }
 
+    /// Read and starred live only in the store (views read them from here), so a flag
+    /// change never costs an index update.
     fn set_flag(&self, column: &'static str, ids: &[StoryId], value: bool) -> Result<()> {
         let tx = self.conn.unchecked_transaction().ctx("begin flag")?;
         {
             let sql = format!("UPDATE stories SET {column} = ?2 WHERE id = ?1");
             let mut stmt = tx.prepare_cached(&sql).ctx("prepare flag")?;
-            let mut q = tx
-                .prepare_cached("INSERT OR IGNORE INTO index_queue VALUES (?1)")
-                .ctx("prepare queue")?;
             for id in ids {
                 stmt.execute(params![id, value]).ctx("set flag")?;
-                q.execute([id]).ctx("queue story")?;
             }
         }
         tx.commit().ctx("commit flag")
