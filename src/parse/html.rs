@@ -68,7 +68,9 @@ pub fn to_text(html: &str, base: Option<&url::Url>) -> Rendered {
 }
 
 /// Tags whose only effect is a paragraph or line break, or emphasis that plain text drops.
-const SIMPLE_TAGS: &[&str] = &["p", "br", "b", "i", "em", "strong", "span", "div", "u", "small", "sup", "sub"];
+const SIMPLE_TAGS: &[&str] = &[
+    "p", "br", "b", "i", "em", "strong", "span", "div", "u", "small", "sup", "sub",
+];
 
 /// Most feed descriptions are a paragraph or two with emphasis. For those, skip building an
 /// HTML DOM (html2text's cost dominates ingest otherwise) and convert directly. Anything
