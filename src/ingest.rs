@@ -189,6 +189,8 @@ fn run(
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Parsing runs here; a few threads use both cores without a malloc arena each.
+        .max_blocking_threads(4)
         .enable_all()
         .build()
         .map_err(IngestError::Runtime)?;
@@ -208,7 +210,9 @@ fn run(
         max_bytes: fetch.max_bytes,
         data_dir: ws.data_dir.clone(),
     });
-    let (tx, mut rx) = mpsc::channel::<Msg>(32);
+    // Small on purpose: a batch can be a whole feed or packet; memory stays flat.
+    let (tx, mut rx) = mpsc::channel::<Msg>(4);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(fetch.concurrency.max(1)));
 
     let fetcher = match Fetcher::new(limits) {
         Ok(f) => Some(f),
@@ -225,7 +229,14 @@ fn run(
             Location::Url(url) => {
                 let url = url.clone();
                 let fetcher = fetcher.clone();
+                let in_flight = Arc::clone(&in_flight);
                 runtime.spawn(async move {
+                    // Held from fetch until the batch is handed to the consumer: bodies and
+                    // parsed stories of at most this many sources exist at once, however
+                    // many sources there are.
+                    let Ok(_slot) = in_flight.acquire_owned().await else {
+                        return;
+                    };
                     let record = match fetcher {
                         Some(f) => fetch_source(&f, i, &url, validators, ctx, &tx).await,
                         None => FetchRecord::Failure {

@@ -28,7 +28,7 @@ use crate::store::{StoryId, StoryRecord};
 
 /// Bumped whenever the schema below changes: an index of another version is rebuilt.
 const SCHEMA_VERSION: &str = "1";
-const WRITER_HEAP: usize = 64 * 1024 * 1024;
+const WRITER_HEAP: usize = 40 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
