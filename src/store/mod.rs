@@ -955,6 +955,9 @@ fn write_auto_tags(tx: &Transaction<'_>, id: StoryId, tags: &[AutoTag]) -> Resul
     insert_auto_tags(tx, id, tags)
 }
 
+/// Mentions kept per automatic tag.
+const MAX_EVIDENCE: usize = 3;
+
 /// Add automatic tags (a new story has none to clear).
 fn insert_auto_tags(tx: &Transaction<'_>, id: StoryId, tags: &[AutoTag]) -> Result<()> {
     let mut stmt = tx
@@ -964,7 +967,12 @@ fn insert_auto_tags(tx: &Transaction<'_>, id: StoryId, tags: &[AutoTag]) -> Resu
         )
         .ctx("prepare auto tag")?;
     for t in tags {
-        let evidence = serde_json::to_string(&t.evidence).unwrap_or_else(|_| "[]".into());
+        // The strongest few mentions explain a tag; all of them made the evidence as large
+        // as the story itself and showed in ingest time.
+        let mut shown: Vec<&Evidence> = t.evidence.iter().collect();
+        shown.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+        shown.truncate(MAX_EVIDENCE);
+        let evidence = serde_json::to_string(&shown).unwrap_or_else(|_| "[]".into());
         stmt.execute(params![id, t.tag.to_string(), t.score as f64, evidence])
             .ctx("write auto tag")?;
     }
