@@ -194,7 +194,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Command::EvalTags { file } = &command {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
-        let tagger = echowatch::classify::Tagger::builtin();
+        // The same rules as ingest: built-in plus the config's extra rules file, if any.
+        let tagger = echowatch::workspace::LazyTagger::new(config.tagger_rules.clone()).get()?;
         let report = echowatch::classify::eval::evaluate(&tagger, &text)?;
         print!("{report}");
         return Ok(ExitCode::SUCCESS);

@@ -249,6 +249,25 @@ fn same_story_from_two_sources_is_one_story_and_manual_tags_survive_everything()
     check("after reindex");
     env.run_ok(&["retag"]);
     check("after retag");
+    // A change of rules, then retag: the new rule applies, manual decisions still win.
+    std::fs::write(
+        env.path("rules.toml"),
+        "[[policy]]\nid = \"chipmaker-listings\"\nstrong = [\"Chinese chipmakers\"]\n",
+    )
+    .unwrap();
+    let mut config = std::fs::read_to_string(env.path("feeds.toml")).unwrap();
+    config.insert_str(0, "[tagger]\nrules = \"rules.toml\"\n\n");
+    std::fs::write(env.path("feeds.toml"), config).unwrap();
+    env.run_ok(&["retag"]);
+    check("after a rules change and retag");
+    let shown = &env.json_lines(&["show", &id_s, "--json"])[0];
+    assert!(
+        shown["policies"]
+            .as_array()
+            .unwrap()
+            .contains(&"chipmaker-listings".into()),
+        "{shown}"
+    );
     std::fs::remove_dir_all(env.path("index/tantivy")).unwrap();
     check("after deleting the index");
     std::fs::write(env.path("index/tantivy/meta.json"), b"garbage").unwrap();
