@@ -122,7 +122,7 @@ impl Workspace {
 
     /// Rebuild the whole index from the store. Returns the number of stories indexed.
     pub fn reindex(&mut self) -> Result<usize, WorkspaceError> {
-        let mut writer = self.index.writer(WRITER_WAIT)?;
+        let mut writer = self.index.bulk_writer(WRITER_WAIT)?;
         writer.delete_all()?;
         let mut n = 0usize;
         let mut failed: Option<IndexError> = None;

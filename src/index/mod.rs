@@ -317,11 +317,30 @@ impl SearchIndex {
     }
 
     /// Take the single writer, waiting up to `wait` if another process (a cron `sync` while
-    /// the interface is open) holds it.
+    /// the interface is open) holds it. One indexing thread: during a sync the other core
+    /// parses and writes the store, and two indexing threads measured slower there
+    /// (BENCHMARKS.md).
     pub fn writer(&self, wait: Duration) -> Result<IndexUpdate<'_>> {
+        self.writer_with_threads(wait, 1)
+    }
+
+    /// A writer with one indexing thread per core, for rebuilding the whole index.
+    pub fn bulk_writer(&self, wait: Duration) -> Result<IndexUpdate<'_>> {
+        let cores = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
+        self.writer_with_threads(wait, cores)
+    }
+
+    fn writer_with_threads(&self, wait: Duration, threads: usize) -> Result<IndexUpdate<'_>> {
         let start = Instant::now();
         loop {
-            match self.index.writer::<TantivyDocument>(WRITER_HEAP) {
+            // tantivy wants at least 15 MB of arena per indexing thread.
+            let heap = WRITER_HEAP.max(threads * 20 * 1024 * 1024);
+            match self
+                .index
+                .writer_with_num_threads::<TantivyDocument>(threads, heap)
+            {
                 Ok(writer) => {
                     return Ok(IndexUpdate {
                         index: self,
