@@ -46,17 +46,26 @@ pub fn finished_files(dir: &Path, min_age: Duration) -> io::Result<Vec<PathBuf>>
 }
 
 fn is_candidate(name: &str) -> bool {
-    if name.starts_with('.') {
+    if is_unfinished(name) {
         return false;
     }
     let lower = name.to_ascii_lowercase();
-    let temp = [
-        ".hr", ".dt", ".bsy", ".csy", ".tmp", ".$$$", ".part", ".reason",
-    ];
-    if temp.iter().any(|t| lower.ends_with(t)) {
-        return false;
-    }
     lower.ends_with(".pkt") || lower.ends_with(".txt") || is_arcmail_name(&lower)
+}
+
+/// Names no finished delivery has: hidden files, binkd's partial and control files
+/// (`*.hr`, `*.dt`, `*.bsy`, `*.csy`), other tools' temporaries and our own `.reason` notes.
+/// Shared with plain folder sources, so both skip the same files.
+pub fn is_unfinished(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    name.starts_with('.')
+        || name.ends_with('~')
+        || [
+            ".hr", ".dt", ".bsy", ".csy", ".busy", ".lck", ".tmp", ".$$$", ".part", ".partial",
+            ".swp", ".reason",
+        ]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
 }
 
 /// What became of a tossed file.

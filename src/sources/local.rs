@@ -57,17 +57,9 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), LocalErr
     Ok(())
 }
 
-/// Names no finished input has: hidden files, partial downloads, mailer and editor temps.
+/// Names no finished input has (hidden files, partial downloads, mailer and editor temps).
 pub fn is_temporary(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    name.starts_with('.')
-        || name.ends_with('~')
-        || [
-            ".tmp", ".part", ".partial", ".swp", ".hr", ".dt", ".bsy", ".csy", ".busy", ".lck",
-            ".reason",
-        ]
-        .iter()
-        .any(|ext| lower.ends_with(ext))
+    crate::ftn::inbound::is_unfinished(name)
 }
 
 /// Read a file, refusing one over `limit` bytes without reading it all.
