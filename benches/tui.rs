@@ -24,7 +24,7 @@ use echowatch::tui::app::{App, AppOptions, DEBOUNCE, SideItem};
 use echowatch::tui::components;
 use echowatch::workspace::Workspace;
 
-const VERSION: &str = "v1";
+const VERSION: &str = "v2";
 
 const WORDS: &[&str] = &[
     "export",
@@ -373,6 +373,41 @@ fn rss() -> (u64, u64, u64, u64) {
     )
 }
 
+/// Resident pages of mapped files, summed per kind (tantivy file extension, or `sqlite`), so a
+/// memory figure says which part of the index the interface actually touches.
+fn mapped_by_kind() -> String {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mut sums: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut current: Option<String> = None;
+    for line in smaps.lines() {
+        let mut parts = line.split_whitespace();
+        let first = parts.next().unwrap_or("");
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            current = line.split_whitespace().nth(5).map(|path| {
+                let name = path.rsplit('/').next().unwrap_or(path);
+                if name.contains("sqlite") {
+                    "sqlite".to_string()
+                } else if let Some((_, ext)) = name.split_once('.') {
+                    ext.rsplit('.').next().unwrap_or(ext).to_string()
+                } else {
+                    "other".to_string()
+                }
+            });
+        } else if first == "Rss:" {
+            if let (Some(kind), Some(kb)) =
+                (&current, parts.next().and_then(|v| v.parse::<u64>().ok()))
+            {
+                *sums.entry(kind.clone()).or_default() += kb;
+            }
+        }
+    }
+    sums.into_iter()
+        .filter(|(_, kb)| *kb >= 1024)
+        .map(|(k, kb)| format!("{k} {} MB", kb / 1024))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn measure(dir: &Path) {
     let n = stories();
     let config = Config::empty(dir.join("feeds.toml"));
@@ -588,6 +623,7 @@ fn measure(dir: &Path) {
         "{:<38} {now} MB now, {peak} MB peak (VmRSS / VmHWM); of now: {anon} MB heap, {file} MB mapped index/store files",
         "memory"
     );
+    println!("{:<38} {}", "  mapped, by file", mapped_by_kind());
 }
 
 fn main() {

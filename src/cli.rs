@@ -223,12 +223,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 SortArg::Newest => Sort::Newest,
             };
             let page = ws.index.search(&SearchRequest {
-                query,
+                query: query.clone(),
                 sort,
                 limit,
-                snippets: true,
                 ..Default::default()
             })?;
+            let snippets = if json {
+                ws.index.snippets(&query)?
+            } else {
+                None
+            };
             let mut out = std::io::stdout().lock();
             for hit in &page.hits {
                 let Some(story) = ws.store.story(hit.id)? else {
@@ -237,7 +241,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 if json {
                     let info = HitInfo {
                         score: hit.score,
-                        snippet: hit.snippet.clone(),
+                        snippet: snippets.as_ref().map(|s| s.of(&story.body)),
                     };
                     writeln!(out, "{}", export::story_json(&story, Some(&info), false))?;
                 } else {

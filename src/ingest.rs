@@ -19,7 +19,7 @@ use crate::index::{IndexDoc, IndexUpdate};
 use crate::parse;
 use crate::sources::http::{FetchLimits, FetchOutcome, Fetcher, Validators};
 use crate::sources::local;
-use crate::store::{BatchOutcome, FetchRecord, Incoming, SourceId, StoryId};
+use crate::store::{BatchOutcome, FetchRecord, Incoming, Queued, SourceId, StoryId};
 use crate::workspace::{LazyTagger, WRITER_WAIT, Workspace, WorkspaceError};
 
 /// What happened to one source in a run.
@@ -282,13 +282,26 @@ fn run(
                         None => writer
                             .insert(ws.index.writer(WRITER_WAIT).map_err(WorkspaceError::from)?),
                     };
-                    for id in &changed {
-                        if let Some(story) = ws.store.story_brief(*id)? {
-                            w.upsert(&IndexDoc::from(&story))
-                                .map_err(WorkspaceError::from)?;
+                    for queued in changed {
+                        let doc = match queued {
+                            Queued::New { id, item } => Some(IndexDoc::new_story(
+                                id,
+                                &stories[item],
+                                &s.name,
+                                &s.tags,
+                                now,
+                            )),
+                            Queued::Changed(id) => {
+                                ws.store.story_brief(id)?.as_ref().map(IndexDoc::from)
+                            }
+                        };
+                        if let Some(doc) = doc {
+                            w.upsert(&doc).map_err(WorkspaceError::from)?;
                         }
+                        indexed.push(match queued {
+                            Queued::New { id, .. } | Queued::Changed(id) => id,
+                        });
                     }
-                    indexed.extend(changed);
                 }
                 if let Some(file) = settle {
                     settle_file(&ctx.data_dir, &file, None);

@@ -17,17 +17,21 @@ use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
     DateOptions, DateTimePrecision, Field, INDEXED, IndexRecordOption, STORED, Schema,
-    TextFieldIndexing, TextOptions, Value,
+    TextFieldIndexing, TextOptions,
 };
 use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
 use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
 
+mod stem;
+
 use crate::model::StoryKind;
-use crate::store::{StoryId, StoryRecord};
+use crate::model::{Tag, TagKind};
+use crate::store::{Incoming, StoryId, StoryRecord};
 
 /// Bumped whenever the schema below changes: an index of another version is rebuilt.
-const SCHEMA_VERSION: &str = "1";
+/// 2: only id, title, link and author are stored; hits come from fast fields.
+const SCHEMA_VERSION: &str = "2";
 const WRITER_HEAP: usize = 40 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +127,51 @@ impl From<&StoryRecord> for IndexDoc {
     }
 }
 
+impl IndexDoc {
+    /// The document of a story just created from `incoming` by the source `source` (with its
+    /// default tags), first seen at `first_seen`: the same document [`IndexDoc::from`] makes
+    /// of the stored record, without reading it back.
+    pub fn new_story(
+        id: StoryId,
+        incoming: &Incoming,
+        source: &str,
+        source_tags: &[Tag],
+        first_seen: DateTime<Utc>,
+    ) -> IndexDoc {
+        let s = &incoming.story;
+        let tags: std::collections::BTreeSet<&Tag> = incoming
+            .auto_tags
+            .iter()
+            .map(|t| &t.tag)
+            .chain(source_tags)
+            .collect();
+        let values = |kind: TagKind| -> Vec<String> {
+            tags.iter()
+                .filter(|t| t.kind == kind)
+                .map(|t| t.value.clone())
+                .collect()
+        };
+        // The store keeps whole seconds.
+        let secs = |t: DateTime<Utc>| DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t);
+        let first_seen = secs(first_seen);
+        IndexDoc {
+            id,
+            title: s.title.clone(),
+            body: s.body.clone(),
+            published: s.published.map(secs).unwrap_or(first_seen),
+            first_seen,
+            link: s.link.clone(),
+            author: s.author.clone(),
+            sources: vec![source.to_string()],
+            kinds: vec![s.kind],
+            area: s.area.clone(),
+            countries: values(TagKind::Country),
+            policies: values(TagKind::Policy),
+            tags: values(TagKind::Free),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Sort {
     #[default]
@@ -138,7 +187,6 @@ pub struct SearchRequest {
     pub sort: Sort,
     pub offset: usize,
     pub limit: usize,
-    pub snippets: bool,
 }
 
 /// A highlighted excerpt: text and the byte ranges of matched terms in it.
@@ -148,13 +196,65 @@ pub struct Snippet {
     pub highlights: Vec<std::ops::Range<usize>>,
 }
 
+/// One result: what ranking and paging need. Everything shown about a story is read from the
+/// store, for the rows on screen only.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
     pub id: StoryId,
     pub score: f32,
-    pub title: String,
     pub published: DateTime<Utc>,
-    pub snippet: Option<Snippet>,
+}
+
+/// Makes highlighted excerpts of texts for one query (see [`SearchIndex::snippets`]).
+pub struct Snippets {
+    generator: SnippetGenerator,
+}
+
+impl Snippets {
+    pub fn of(&self, text: &str) -> Snippet {
+        let s = self.generator.snippet(text);
+        Snippet {
+            text: s.fragment().to_string(),
+            highlights: s.highlighted().to_vec(),
+        }
+    }
+}
+
+/// The `id` and `published` fast-field columns of each segment, opened on first use.
+struct HitColumns<'s> {
+    searcher: &'s tantivy::Searcher,
+    segments: BTreeMap<
+        u32,
+        (
+            tantivy::columnar::Column<u64>,
+            tantivy::columnar::Column<tantivy::DateTime>,
+        ),
+    >,
+}
+
+impl<'s> HitColumns<'s> {
+    fn new(searcher: &'s tantivy::Searcher) -> Self {
+        HitColumns {
+            searcher,
+            segments: BTreeMap::new(),
+        }
+    }
+
+    fn read(&mut self, addr: tantivy::DocAddress) -> tantivy::Result<(StoryId, DateTime<Utc>)> {
+        let (ids, dates) = match self.segments.entry(addr.segment_ord) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                let fast = self.searcher.segment_reader(addr.segment_ord).fast_fields();
+                v.insert((fast.u64("id")?, fast.date("published")?))
+            }
+        };
+        let id = ids.first(addr.doc_id).unwrap_or(0) as StoryId;
+        let published = dates
+            .first(addr.doc_id)
+            .and_then(|d| DateTime::from_timestamp(d.into_timestamp_secs(), 0))
+            .unwrap_or_default();
+        Ok((id, published))
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -195,28 +295,27 @@ impl Fields {
 
 fn build_schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
-    let text = TextOptions::default()
-        .set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer("en_stem")
-                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-        )
-        .set_stored();
+    // The store is the system of record: the index keeps only what search and counts need.
+    // The body is indexed but not stored (snippets are made from the store's text), and hits
+    // are read from fast fields, so a page of results never touches the document store.
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("en_stem")
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
     let keyword = TextOptions::default()
         .set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer("keyword")
                 .set_index_option(IndexRecordOption::Basic),
         )
-        .set_fast(Some("keyword"))
-        .set_stored();
+        .set_fast(Some("keyword"));
     let date = DateOptions::from(INDEXED)
-        .set_stored()
         .set_fast()
         .set_precision(DateTimePrecision::Seconds);
     let fields = Fields {
         id: b.add_u64_field("id", INDEXED | STORED | tantivy::schema::FAST),
-        title: b.add_text_field("title", text.clone()),
+        title: b.add_text_field("title", text.clone().set_stored()),
         body: b.add_text_field("body", text),
         published: b.add_date_field("published", date.clone()),
         seen: b.add_date_field("seen", date),
@@ -239,6 +338,9 @@ fn register_tokenizers(index: &Index) {
             .build()
     };
     index.tokenizers().register("keyword", keyword());
+    index
+        .tokenizers()
+        .register("en_stem", stem::english_analyzer());
     index.fast_field_tokenizer().register("keyword", keyword());
 }
 
@@ -404,10 +506,21 @@ impl SearchIndex {
         let query = self.parse(&req.query, &req.filters)?;
         let limit = req.limit.max(1);
         let tv = self.tv();
-        let (total, addresses): (usize, Vec<(f32, tantivy::DocAddress)>) = match req.sort {
+        let mut columns = HitColumns::new(&searcher);
+        let mut hits = Vec::with_capacity(limit);
+        let total = match req.sort {
             Sort::Relevance if !req.query.trim().is_empty() => {
                 let top = TopDocs::with_limit(limit).and_offset(req.offset);
-                searcher.search(&query, &(Count, top)).map_err(&tv)?
+                let (n, docs) = searcher.search(&query, &(Count, top)).map_err(&tv)?;
+                for (score, addr) in docs {
+                    let (id, published) = columns.read(addr).map_err(&tv)?;
+                    hits.push(Hit {
+                        id,
+                        score,
+                        published,
+                    });
+                }
+                n
             }
             // Without words to rank by, relevance is meaningless: newest first.
             _ => {
@@ -415,45 +528,32 @@ impl SearchIndex {
                     .and_offset(req.offset)
                     .order_by_fast_field::<tantivy::DateTime>("published", Order::Desc);
                 let (n, docs) = searcher.search(&query, &(Count, top)).map_err(&tv)?;
-                (n, docs.into_iter().map(|(_, a)| (0.0, a)).collect())
+                for (_, addr) in docs {
+                    let (id, published) = columns.read(addr).map_err(&tv)?;
+                    hits.push(Hit {
+                        id,
+                        score: 0.0,
+                        published,
+                    });
+                }
+                n
             }
         };
-        let snippets = if req.snippets && !req.query.trim().is_empty() {
-            let mut g =
-                SnippetGenerator::create(&searcher, &*query, self.fields.body).map_err(&tv)?;
-            g.set_max_num_chars(200);
-            Some(g)
-        } else {
-            None
-        };
-        let mut hits = Vec::with_capacity(addresses.len());
-        for (score, addr) in addresses {
-            let doc: TantivyDocument = searcher.doc(addr).map_err(&tv)?;
-            let f = &self.fields;
-            let snippet = snippets.as_ref().map(|g| {
-                let s = g.snippet_from_doc(&doc);
-                Snippet {
-                    text: s.fragment().to_string(),
-                    highlights: s.highlighted().to_vec(),
-                }
-            });
-            hits.push(Hit {
-                id: doc.get_first(f.id).and_then(|v| v.as_u64()).unwrap_or(0) as StoryId,
-                score,
-                title: doc
-                    .get_first(f.title)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .to_string(),
-                published: doc
-                    .get_first(f.published)
-                    .and_then(|v| v.as_datetime())
-                    .and_then(|d| DateTime::from_timestamp(d.into_timestamp_secs(), 0))
-                    .unwrap_or_default(),
-                snippet,
-            });
-        }
         Ok(SearchPage { total, hits })
+    }
+
+    /// A highlighter for `query`'s terms in story bodies (None for an empty query). The body
+    /// is not kept in the index, so callers pass the store's text.
+    pub fn snippets(&self, query: &str) -> Result<Option<Snippets>> {
+        if query.trim().is_empty() {
+            return Ok(None);
+        }
+        let searcher = self.reader.searcher();
+        let query = self.parse(query, &[])?;
+        let mut generator =
+            SnippetGenerator::create(&searcher, &*query, self.fields.body).map_err(self.tv())?;
+        generator.set_max_num_chars(200);
+        Ok(Some(Snippets { generator }))
     }
 
     /// Counts per value of each exact field for the stories matching `query` and `filters`.

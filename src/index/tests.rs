@@ -30,7 +30,6 @@ fn req(q: &str) -> SearchRequest {
     SearchRequest {
         query: q.into(),
         limit: 10,
-        snippets: true,
         ..Default::default()
     }
 }
@@ -92,9 +91,14 @@ fn search_filters_sorts_counts_and_reopens() {
     let mut filtered = req("");
     filtered.filters = vec![(FacetField::Country, "US".into())];
     assert_eq!(idx.search(&filtered).unwrap().total, 2);
-    let hits = idx.search(&req("export")).unwrap();
-    let snip = hits.hits[0].snippet.clone().unwrap();
-    assert!(!snip.highlights.is_empty(), "{snip:?}");
+    let snippets = idx.snippets("restricting").unwrap().unwrap();
+    let snip = snippets.of("Regulators said the rule restricts exports of chips.");
+    assert_eq!(
+        &snip.text[snip.highlights[0].clone()],
+        "restricts",
+        "{snip:?}"
+    );
+    assert!(idx.snippets("  ").unwrap().is_none());
     assert!(matches!(
         idx.search(&req("nosuchfield:x")),
         Err(IndexError::Query(_))

@@ -90,6 +90,16 @@ pub struct Incoming {
     pub auto_tags: Vec<AutoTag>,
 }
 
+/// A story a batch queued for the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// Created by the batch from its item `item`: that item, the source and its default tags
+    /// are all the index needs, so nothing has to be read back.
+    New { id: StoryId, item: usize },
+    /// Updated, or carried by one more source: its whole record must be read back.
+    Changed(StoryId),
+}
+
 /// What a batch did to the store.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
@@ -326,7 +336,7 @@ impl Store {
             .map(|(outcome, _)| outcome)
     }
 
-    /// [`Store::ingest_batch`], also returning the ids it queued for the index (new,
+    /// [`Store::ingest_batch`], also returning the stories it queued for the index (new,
     /// updated, or carried by one more source), so the caller can index them right away.
     pub fn ingest_batch_ids(
         &mut self,
@@ -334,18 +344,22 @@ impl Store {
         source_tags: &[Tag],
         batch: &[Incoming],
         at: DateTime<Utc>,
-    ) -> Result<(BatchOutcome, Vec<StoryId>)> {
+    ) -> Result<(BatchOutcome, Vec<Queued>)> {
         let tx = self.conn.transaction().ctx("begin batch")?;
         let mut outcome = BatchOutcome::default();
         let mut queued = Vec::new();
-        for incoming in batch {
+        for (item, incoming) in batch.iter().enumerate() {
             let (change, id) = ingest_one(&tx, source, source_tags, incoming, ts(at))?;
+            match (&change, id) {
+                (Change::New, Some(id)) => queued.push(Queued::New { id, item }),
+                (_, Some(id)) => queued.push(Queued::Changed(id)),
+                (_, None) => {}
+            }
             match change {
                 Change::New => outcome.new += 1,
                 Change::Updated => outcome.updated += 1,
                 Change::Unchanged => outcome.unchanged += 1,
             }
-            queued.extend(id);
         }
         tx.commit().ctx("commit batch")?;
         Ok((outcome, queued))

@@ -217,3 +217,48 @@ fn queue_fetch_state_and_flags() {
     );
     assert!(st.story(1).unwrap().unwrap().read);
 }
+
+#[test]
+fn a_new_storys_index_doc_needs_no_read_back() {
+    use crate::index::IndexDoc;
+    let (_d, mut st) = store();
+    let src = st.ensure_source("Wire", "https://a.test/feed").unwrap();
+    let now = Utc::now();
+    let source_tags = vec![
+        "policy:tariffs".parse::<Tag>().unwrap(),
+        "brief".parse::<Tag>().unwrap(),
+    ];
+    let mut dated = feed_story("g1", "https://a.test/1", "Dated");
+    dated.story.published = Some(now - chrono::Duration::days(2));
+    dated.story.author = Some("Desk".into());
+    dated.auto_tags = vec![
+        auto("country:CN".parse().unwrap()),
+        auto("country:US".parse().unwrap()),
+        auto("policy:tariffs".parse().unwrap()),
+    ];
+    let mut echo = ParsedStory::new(StoryKind::Echomail, "Undated echo");
+    echo.guid = Some("1:2/3 abcd".into());
+    echo.area = Some("AI.NEWS".into());
+    let batch = vec![
+        dated,
+        Incoming {
+            story: echo,
+            auto_tags: vec![],
+        },
+    ];
+    let (_, queued) = st.ingest_batch_ids(src, &source_tags, &batch, now).unwrap();
+    assert_eq!(queued.len(), 2);
+    for q in queued {
+        let Queued::New { id, item } = q else {
+            panic!("expected new stories, got {q:?}");
+        };
+        let fresh = IndexDoc::new_story(id, &batch[item], "Wire", &source_tags, now);
+        let stored = IndexDoc::from(&st.story_brief(id).unwrap().unwrap());
+        assert_eq!(fresh, stored);
+    }
+    // Carried by a second source: it must be read back (it has two sources now).
+    let other = st.ensure_source("Other", "https://b.test/feed").unwrap();
+    let again = vec![feed_story("x", "https://a.test/1", "Dated elsewhere")];
+    let (_, queued) = st.ingest_batch_ids(other, &[], &again, now).unwrap();
+    assert!(matches!(queued[..], [Queued::Changed(_)]), "{queued:?}");
+}

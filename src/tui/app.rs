@@ -44,6 +44,7 @@ pub enum Level {
 /// What one list row shows beyond the hit itself (read from the store for visible rows only).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowInfo {
+    pub title: String,
     pub date: DateTime<Utc>,
     pub feed: bool,
     pub echo: bool,
@@ -66,6 +67,7 @@ impl RowInfo {
             );
         }
         RowInfo {
+            title: text::line(&s.title),
             date: s.date(),
             feed: s.kinds.contains(&StoryKind::Feed),
             echo: s.kinds.contains(&StoryKind::Echomail),
@@ -389,7 +391,6 @@ impl App {
             sort: self.sort,
             offset,
             limit: WINDOW,
-            snippets: false,
         }
     }
 
@@ -803,7 +804,7 @@ impl App {
             if self.list.rows.len() > 4 * WINDOW {
                 self.list.rows.clear();
             }
-            match self.ws.store.story(id) {
+            match self.ws.store.story_brief(id) {
                 Ok(Some(s)) => {
                     self.list.rows.insert(id, RowInfo::of(&s));
                 }

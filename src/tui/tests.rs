@@ -260,7 +260,11 @@ fn screen_text(app: &mut App, w: u16, h: u16) -> String {
 }
 
 fn titles(app: &App) -> Vec<String> {
-    app.list.hits.iter().map(|h| h.title.clone()).collect()
+    app.list
+        .hits
+        .iter()
+        .map(|h| app.ws.store.story_brief(h.id).unwrap().unwrap().title)
+        .collect()
 }
 
 // ---- state ------------------------------------------------------------------------------------

@@ -80,14 +80,13 @@ pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
         };
         let info = app.list.rows.get(&hit.id);
         let selected = i == app.list.selected;
-        lines.push(row(app, &hit.title, hit.published, info, w, selected));
+        lines.push(row(app, hit.published, info, w, selected));
     }
     f.render_widget(Paragraph::new(lines), inner);
 }
 
 fn row(
     app: &App,
-    title: &str,
     published: chrono::DateTime<chrono::Utc>,
     info: Option<&RowInfo>,
     w: usize,
@@ -166,7 +165,7 @@ fn row(
         0
     };
     let title_w = rest.saturating_sub(if tags_w > 0 { tags_w + 1 } else { 0 });
-    let title = text::fit(&text::line(title), title_w);
+    let title = text::fit(info.map(|r| r.title.as_str()).unwrap_or(""), title_w);
     let ranges = app.highlighter.ranges(&title);
     spans.extend(highlighted(&title, &ranges, base));
     if tags_w > 0 {
