@@ -393,12 +393,11 @@ fn mapped_by_kind() -> String {
                     "other".to_string()
                 }
             });
-        } else if first == "Rss:" {
-            if let (Some(kind), Some(kb)) =
+        } else if first == "Rss:"
+            && let (Some(kind), Some(kb)) =
                 (&current, parts.next().and_then(|v| v.parse::<u64>().ok()))
-            {
-                *sums.entry(kind.clone()).or_default() += kb;
-            }
+        {
+            *sums.entry(kind.clone()).or_default() += kb;
         }
     }
     sums.into_iter()
