@@ -445,20 +445,20 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT id, title, body, links, link, published, first_seen, author, kind, area,
-                        origin, read, starred FROM stories WHERE id = ?1",
+                        origin, read, starred, auto_tags FROM stories WHERE id = ?1",
             )
             .ctx("prepare story")?
             .query_row([id], story_row)
             .optional()
             .ctx("read story")?;
-        let Some(mut record) = row else {
+        let Some((mut record, auto_tags)) = row else {
             return Ok(None);
         };
-        self.fill_story(&mut record, detail)?;
+        self.fill_story(&mut record, &auto_tags, detail)?;
         Ok(Some(record))
     }
 
-    fn fill_story(&self, record: &mut StoryRecord, detail: Detail) -> Result<()> {
+    fn fill_story(&self, record: &mut StoryRecord, auto_tags: &str, detail: Detail) -> Result<()> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -492,37 +492,60 @@ impl Store {
         if record.kinds.is_empty() {
             record.kinds.push(record.kind);
         }
-        record.tags = self.effective_tags(record.id, detail)?;
+        record.tags = self.effective_tags(record.id, auto_tags, detail)?;
         Ok(())
     }
 
-    /// Tags after provenance rules: a manual row decides; otherwise any present row counts.
-    fn effective_tags(&self, id: StoryId, detail: Detail) -> Result<Vec<TagRecord>> {
-        let sql = match detail {
-            Detail::Full => {
-                "SELECT tag, provenance, present, score, evidence FROM tags WHERE story_id = ?1"
-            }
-            Detail::Brief => {
-                "SELECT tag, provenance, present, score, NULL FROM tags WHERE story_id = ?1"
-            }
-        };
-        let mut stmt = self.conn.prepare_cached(sql).ctx("prepare tags")?;
+    /// Tags after provenance rules: a manual row decides; otherwise any present one counts.
+    /// `auto_tags` is the story's stored tagger verdict (JSON), read with the story.
+    fn effective_tags(
+        &self,
+        id: StoryId,
+        auto_tags: &str,
+        detail: Detail,
+    ) -> Result<Vec<TagRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT tag, provenance, present FROM tags WHERE story_id = ?1")
+            .ctx("prepare tags")?;
         let rows = stmt
             .query_map([id], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, bool>(2)?,
-                    r.get::<_, Option<f64>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
                 ))
             })
             .ctx("read tags")?;
-        let mut by_tag: BTreeMap<Tag, (Option<bool>, Option<TagRecord>)> = BTreeMap::new();
+        let mut all: Vec<(String, Provenance, bool, Option<f32>, Vec<Evidence>)> = Vec::new();
         for row in rows {
-            let (text, prov, present, score, evidence) = row.ctx("read tag")?;
-            let (Ok(tag), Ok(provenance)) = (text.parse::<Tag>(), prov.parse::<Provenance>())
-            else {
+            let (text, prov, present) = row.ctx("read tag")?;
+            if let Ok(provenance) = prov.parse::<Provenance>() {
+                all.push((text, provenance, present, None, Vec::new()));
+            }
+        }
+        // A damaged verdict loses the automatic tags (retag restores them), never the story.
+        match detail {
+            Detail::Full => {
+                let stored: Vec<StoredAutoTag> =
+                    serde_json::from_str(auto_tags).unwrap_or_default();
+                all.extend(stored.into_iter().map(|t| {
+                    (t.tag, Provenance::Auto, true, t.score, t.evidence)
+                }));
+            }
+            Detail::Brief => {
+                let stored: Vec<BriefAutoTag> =
+                    serde_json::from_str(auto_tags).unwrap_or_default();
+                all.extend(
+                    stored
+                        .into_iter()
+                        .map(|t| (t.tag, Provenance::Auto, true, t.score, Vec::new())),
+                );
+            }
+        }
+        let mut by_tag: BTreeMap<Tag, (Option<bool>, Option<TagRecord>)> = BTreeMap::new();
+        for (text, provenance, present, score, evidence) in all {
+            let Ok(tag) = text.parse::<Tag>() else {
                 continue;
             };
             let entry = by_tag.entry(tag.clone()).or_default();
@@ -533,10 +556,8 @@ impl Store {
                 let record = TagRecord {
                     tag,
                     provenance,
-                    score: score.map(|s| s as f32),
-                    evidence: evidence
-                        .and_then(|e| serde_json::from_str(&e).ok())
-                        .unwrap_or_default(),
+                    score,
+                    evidence,
                 };
                 // Show the strongest provenance: manual, then auto (with evidence), then source.
                 let rank = |p: Provenance| match p {
@@ -579,23 +600,23 @@ impl Store {
     ) -> Result<()> {
         let mut last = 0i64;
         loop {
-            let page: Vec<StoryRecord> = {
+            let page: Vec<(StoryRecord, String)> = {
                 let mut stmt = self
                     .conn
                     .prepare_cached(
                         "SELECT id, title, body, links, link, published, first_seen, author, kind, area,
-                                origin, read, starred FROM stories WHERE id > ?1 ORDER BY id LIMIT 500",
+                                origin, read, starred, auto_tags FROM stories WHERE id > ?1 ORDER BY id LIMIT 500",
                     )
                     .ctx("prepare story page")?;
                 let rows = stmt.query_map([last], story_row).ctx("read story page")?;
                 rows.collect::<rusqlite::Result<_>>()
                     .ctx("read story page")?
             };
-            let Some(end) = page.last().map(|s| s.id) else {
+            let Some(end) = page.last().map(|s| s.0.id) else {
                 return Ok(());
             };
-            for mut record in page {
-                self.fill_story(&mut record, detail)?;
+            for (mut record, auto_tags) in page {
+                self.fill_story(&mut record, &auto_tags, detail)?;
                 f(record)?;
             }
             last = end;
@@ -742,10 +763,11 @@ fn source_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceState> {
     })
 }
 
-fn story_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoryRecord> {
+/// A story row and its stored tagger verdict (JSON).
+fn story_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoryRecord, String)> {
     let links: String = r.get(3)?;
     let kind: String = r.get(8)?;
-    Ok(StoryRecord {
+    let record = StoryRecord {
         id: r.get(0)?,
         title: r.get(1)?,
         body: r.get(2)?,
@@ -762,7 +784,50 @@ fn story_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoryRecord> {
         starred: r.get(12)?,
         sources: Vec::new(),
         tags: Vec::new(),
-    })
+    };
+    Ok((record, r.get(13)?))
+}
+
+/// One automatic tag as kept in `stories.auto_tags`.
+#[derive(Serialize, serde::Deserialize)]
+struct StoredAutoTag {
+    tag: String,
+    score: Option<f32>,
+    #[serde(default)]
+    evidence: Vec<Evidence>,
+}
+
+/// [`StoredAutoTag`] without its evidence, which is skipped unparsed.
+#[derive(serde::Deserialize)]
+struct BriefAutoTag {
+    tag: String,
+    score: Option<f32>,
+}
+
+/// The JSON kept for a story's automatic tags, with the strongest few mentions of each.
+fn auto_tags_json(tags: &[AutoTag]) -> String {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        tag: String,
+        score: f32,
+        evidence: Vec<&'a Evidence>,
+    }
+    let out: Vec<Out<'_>> = tags
+        .iter()
+        .map(|t| {
+            // The strongest few mentions explain a tag; all of them made the evidence as
+            // large as the story itself and showed in ingest time.
+            let mut evidence: Vec<&Evidence> = t.evidence.iter().collect();
+            evidence.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+            evidence.truncate(MAX_EVIDENCE);
+            Out {
+                tag: t.tag.to_string(),
+                score: t.score,
+                evidence,
+            }
+        })
+        .collect();
+    serde_json::to_string(&out).unwrap_or_else(|_| "[]".into())
 }
 
 /// How much of a story to read: evidence JSON is the costly part and only views need it.
@@ -887,8 +952,10 @@ fn ingest_one(
             let id: StoryId = tx
                 .prepare_cached(
                     "INSERT INTO stories (canonical_link, msgid, link, title, body, links, published,
-                        first_seen, updated, author, kind, area, origin, content_hash, primary_source)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id",
+                        first_seen, updated, author, kind, area, origin, content_hash, primary_source,
+                        auto_tags)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                     RETURNING id",
                 )
                 .ctx("prepare insert")?
                 .query_row(
@@ -906,12 +973,12 @@ fn ingest_one(
                         story.area,
                         story.origin,
                         hash,
-                        source
+                        source,
+                        auto_tags_json(&inc.auto_tags)
                     ],
                     |r| r.get(0),
                 )
                 .ctx("insert story")?;
-            insert_auto_tags(tx, id, &inc.auto_tags)?;
             (id, Change::New)
         }
     };
@@ -962,36 +1029,15 @@ fn update_story(
 
 /// Replace a story's automatic tags.
 fn write_auto_tags(tx: &Transaction<'_>, id: StoryId, tags: &[AutoTag]) -> Result<()> {
-    tx.prepare_cached("DELETE FROM tags WHERE story_id = ?1 AND provenance = 'auto'")
-        .ctx("prepare clear auto")?
-        .execute([id])
-        .ctx("clear auto tags")?;
-    insert_auto_tags(tx, id, tags)
+    tx.prepare_cached("UPDATE stories SET auto_tags = ?2 WHERE id = ?1")
+        .ctx("prepare auto tags")?
+        .execute(params![id, auto_tags_json(tags)])
+        .ctx("write auto tags")?;
+    Ok(())
 }
 
 /// Mentions kept per automatic tag.
 const MAX_EVIDENCE: usize = 3;
-
-/// Add automatic tags (a new story has none to clear).
-fn insert_auto_tags(tx: &Transaction<'_>, id: StoryId, tags: &[AutoTag]) -> Result<()> {
-    let mut stmt = tx
-        .prepare_cached(
-            "INSERT OR REPLACE INTO tags (story_id, tag, provenance, present, score, evidence)
-             VALUES (?1, ?2, 'auto', 1, ?3, ?4)",
-        )
-        .ctx("prepare auto tag")?;
-    for t in tags {
-        // The strongest few mentions explain a tag; all of them made the evidence as large
-        // as the story itself and showed in ingest time.
-        let mut shown: Vec<&Evidence> = t.evidence.iter().collect();
-        shown.sort_by(|a, b| b.weight.total_cmp(&a.weight));
-        shown.truncate(MAX_EVIDENCE);
-        let evidence = serde_json::to_string(&shown).unwrap_or_else(|_| "[]".into());
-        stmt.execute(params![id, t.tag.to_string(), t.score as f64, evidence])
-            .ctx("write auto tag")?;
-    }
-    Ok(())
-}
 
 fn write_source_tags(tx: &Transaction<'_>, id: StoryId, tags: &[Tag]) -> Result<()> {
     let mut stmt = tx

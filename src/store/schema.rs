@@ -80,4 +80,17 @@ pub const MIGRATIONS: &[&str] = &[
         last_viewed INTEGER NOT NULL
     );
     "#,
+    // 2: the tagger's verdict is kept with the story, one JSON array per story, instead of a
+    // row per automatic tag: it is derived data (retag recomputes it), always read and written
+    // whole, and a row each made automatic tags the costliest part of storing a story.
+    // `tags` keeps the source-default and manual rows, which are decisions, not derivations.
+    r#"
+    ALTER TABLE stories ADD COLUMN auto_tags TEXT NOT NULL DEFAULT '[]';
+    UPDATE stories SET auto_tags = (
+        SELECT json_group_array(json_object(
+            'tag', t.tag, 'score', t.score, 'evidence', json(coalesce(t.evidence, '[]'))))
+        FROM tags t WHERE t.story_id = stories.id AND t.provenance = 'auto')
+    WHERE id IN (SELECT story_id FROM tags WHERE provenance = 'auto');
+    DELETE FROM tags WHERE provenance = 'auto';
+    "#,
 ];

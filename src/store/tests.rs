@@ -262,3 +262,40 @@ fn a_new_storys_index_doc_needs_no_read_back() {
     let (_, queued) = st.ingest_batch_ids(other, &[], &again, now).unwrap();
     assert!(matches!(queued[..], [Queued::Changed(_)]), "{queued:?}");
 }
+
+#[test]
+fn automatic_tag_rows_of_schema_1_move_into_the_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            r#"PRAGMA user_version = 1;
+            INSERT INTO sources (id, name, location) VALUES (1, 'a', 'https://a.test/feed');
+            INSERT INTO stories (id, title, body, first_seen, updated, kind, content_hash, primary_source)
+                VALUES (7, 'Beijing rules', 'b', 0, 0, 'feed', x'00', 1);
+            INSERT INTO story_sources VALUES (7, 1, 'guid:g', 'feed', NULL, 0);
+            INSERT INTO tags VALUES (7, 'country:CN', 'auto', 1, 2.5,
+                '[{"phrase":"Beijing","field":"title","start":0,"end":7,"weight":0.8}]');
+            INSERT INTO tags VALUES (7, 'policy:tariffs', 'auto', 1, 1.5, NULL);
+            INSERT INTO tags VALUES (7, 'brief', 'manual', 1, NULL, NULL);"#,
+        )
+        .unwrap();
+    }
+    let st = Store::open(&path).unwrap();
+    let s = st.story(7).unwrap().unwrap();
+    let cn = s.tags.iter().find(|t| t.tag == Tag::country("CN")).unwrap();
+    assert_eq!(cn.provenance, Provenance::Auto);
+    assert_eq!(cn.score, Some(2.5));
+    assert_eq!(cn.evidence[0].phrase, "Beijing");
+    let tariffs = s.tags.iter().find(|t| t.tag == Tag::policy("tariffs")).unwrap();
+    assert_eq!(tariffs.provenance, Provenance::Auto);
+    assert!(tariffs.evidence.is_empty());
+    assert!(s.tags.iter().any(|t| t.tag.value == "brief" && t.provenance == Provenance::Manual));
+    let auto_rows: i64 = st
+        .conn
+        .query_row("SELECT COUNT(*) FROM tags WHERE provenance = 'auto'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(auto_rows, 0);
+}
