@@ -282,26 +282,24 @@ fn run(
                         None => writer
                             .insert(ws.index.writer(WRITER_WAIT).map_err(WorkspaceError::from)?),
                     };
+                    let mut replaced = Vec::new();
                     for queued in changed {
-                        let doc = match queued {
-                            Queued::New { id, item } => Some(IndexDoc::new_story(
-                                id,
-                                &stories[item],
-                                &s.name,
-                                &s.tags,
-                                now,
-                            )),
-                            Queued::Changed(id) => {
-                                ws.store.story_brief(id)?.as_ref().map(IndexDoc::from)
+                        match queued {
+                            Queued::New { id, item } => {
+                                let doc =
+                                    IndexDoc::new_story(id, &stories[item], &s.name, &s.tags, now);
+                                w.add(&doc).map_err(WorkspaceError::from)?;
+                                indexed.push(id);
                             }
-                        };
-                        if let Some(doc) = doc {
-                            w.upsert(&doc).map_err(WorkspaceError::from)?;
+                            Queued::Changed(id) => {
+                                if let Some(story) = ws.store.story_brief(id)? {
+                                    replaced.push(IndexDoc::from(&story));
+                                }
+                                indexed.push(id);
+                            }
                         }
-                        indexed.push(match queued {
-                            Queued::New { id, .. } | Queued::Changed(id) => id,
-                        });
                     }
+                    w.replace(&replaced).map_err(WorkspaceError::from)?;
                 }
                 if let Some(file) = settle {
                     settle_file(&ctx.data_dir, &file, None);

@@ -109,11 +109,15 @@ impl Workspace {
             return Ok(0);
         }
         let mut writer = self.index.writer(WRITER_WAIT)?;
-        for id in &pending {
-            match self.store.story_brief(*id)? {
-                Some(story) => writer.upsert(&IndexDoc::from(&story))?,
-                None => writer.delete(*id),
+        for chunk in pending.chunks(1000) {
+            let mut docs = Vec::with_capacity(chunk.len());
+            for id in chunk {
+                match self.store.story_brief(*id)? {
+                    Some(story) => docs.push(IndexDoc::from(&story)),
+                    None => writer.delete(*id),
+                }
             }
+            writer.replace(&docs)?;
         }
         writer.commit()?;
         self.store.clear_pending(&pending)?;
@@ -128,7 +132,7 @@ impl Workspace {
         let mut failed: Option<IndexError> = None;
         self.store.for_each_story_brief(|story| {
             if failed.is_none()
-                && let Err(e) = writer.upsert(&IndexDoc::from(&story))
+                && let Err(e) = writer.add(&IndexDoc::from(&story))
             {
                 failed = Some(e);
             }

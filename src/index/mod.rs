@@ -636,9 +636,34 @@ pub struct IndexUpdate<'a> {
 impl IndexUpdate<'_> {
     /// Insert or replace the document of one story.
     pub fn upsert(&mut self, d: &IndexDoc) -> Result<()> {
-        let f = &self.index.fields;
         self.writer
-            .delete_term(Term::from_field_u64(f.id, d.id as u64));
+            .delete_term(Term::from_field_u64(self.index.fields.id, d.id as u64));
+        self.add(d)
+    }
+
+    /// Replace the documents of several stories (or add them): one delete for all of them,
+    /// where [`Self::upsert`] keeps one in memory per story until the commit.
+    pub fn replace(&mut self, docs: &[IndexDoc]) -> Result<()> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        let ids = docs
+            .iter()
+            .map(|d| Term::from_field_u64(self.index.fields.id, d.id as u64));
+        self.writer
+            .delete_query(Box::new(tantivy::query::TermSetQuery::new(ids)))
+            .map_err(self.index.tv())?;
+        for d in docs {
+            self.add(d)?;
+        }
+        Ok(())
+    }
+
+    /// Add the document of a story the index cannot hold yet (just created in the store:
+    /// the index only ever commits after the store). Skips the delete that [`Self::upsert`]
+    /// queues, which tantivy keeps in memory until the commit (~1 KB per document).
+    pub fn add(&mut self, d: &IndexDoc) -> Result<()> {
+        let f = &self.index.fields;
         let mut doc = TantivyDocument::default();
         doc.add_u64(f.id, d.id as u64);
         doc.add_text(f.title, &d.title);

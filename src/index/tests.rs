@@ -207,3 +207,37 @@ fn matching_ids_and_weekly_counts() {
             .all(|w| w[1] - w[0] == chrono::Duration::days(7))
     );
 }
+
+#[test]
+fn replace_swaps_many_documents_with_one_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, _) = SearchIndex::open_or_create(&dir.path().join("tantivy")).unwrap();
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    for id in 1..=3 {
+        w.add(&doc(id, "Old wording", "old", 1, &["US"], &[]))
+            .unwrap();
+    }
+    w.commit().unwrap();
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    w.replace(&[
+        doc(1, "New wording", "new", 1, &["CN"], &[]),
+        doc(3, "New wording", "new", 1, &["CN"], &[]),
+    ])
+    .unwrap();
+    w.commit().unwrap();
+    assert_eq!(idx.doc_count(), 3);
+    let ids = |q: &str| {
+        let mut v: Vec<_> = idx
+            .search(&req(q))
+            .unwrap()
+            .hits
+            .iter()
+            .map(|h| h.id)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids("new"), vec![1, 3]);
+    assert_eq!(ids("old"), vec![2]);
+    assert_eq!(ids("country:us"), vec![2]);
+}

@@ -517,7 +517,8 @@ impl Store {
                 ))
             })
             .ctx("read tags")?;
-        let mut all: Vec<(String, Provenance, bool, Option<f32>, Vec<Evidence>)> = Vec::new();
+        type TagRow = (String, Provenance, bool, Option<f32>, Vec<Evidence>);
+        let mut all: Vec<TagRow> = Vec::new();
         for row in rows {
             let (text, prov, present) = row.ctx("read tag")?;
             if let Ok(provenance) = prov.parse::<Provenance>() {
@@ -529,13 +530,14 @@ impl Store {
             Detail::Full => {
                 let stored: Vec<StoredAutoTag> =
                     serde_json::from_str(auto_tags).unwrap_or_default();
-                all.extend(stored.into_iter().map(|t| {
-                    (t.tag, Provenance::Auto, true, t.score, t.evidence)
-                }));
+                all.extend(
+                    stored
+                        .into_iter()
+                        .map(|t| (t.tag, Provenance::Auto, true, t.score, t.evidence)),
+                );
             }
             Detail::Brief => {
-                let stored: Vec<BriefAutoTag> =
-                    serde_json::from_str(auto_tags).unwrap_or_default();
+                let stored: Vec<BriefAutoTag> = serde_json::from_str(auto_tags).unwrap_or_default();
                 all.extend(
                     stored
                         .into_iter()

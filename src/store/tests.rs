@@ -289,13 +289,25 @@ fn automatic_tag_rows_of_schema_1_move_into_the_story() {
     assert_eq!(cn.provenance, Provenance::Auto);
     assert_eq!(cn.score, Some(2.5));
     assert_eq!(cn.evidence[0].phrase, "Beijing");
-    let tariffs = s.tags.iter().find(|t| t.tag == Tag::policy("tariffs")).unwrap();
+    let tariffs = s
+        .tags
+        .iter()
+        .find(|t| t.tag == Tag::policy("tariffs"))
+        .unwrap();
     assert_eq!(tariffs.provenance, Provenance::Auto);
     assert!(tariffs.evidence.is_empty());
-    assert!(s.tags.iter().any(|t| t.tag.value == "brief" && t.provenance == Provenance::Manual));
+    assert!(
+        s.tags
+            .iter()
+            .any(|t| t.tag.value == "brief" && t.provenance == Provenance::Manual)
+    );
     let auto_rows: i64 = st
         .conn
-        .query_row("SELECT COUNT(*) FROM tags WHERE provenance = 'auto'", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM tags WHERE provenance = 'auto'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(auto_rows, 0);
 }
