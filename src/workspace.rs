@@ -162,16 +162,24 @@ impl Workspace {
     /// Manual tags are untouched and keep winning. Returns the number of stories retagged.
     pub fn retag(&mut self) -> Result<usize, WorkspaceError> {
         let tagger = self.tagger()?;
-        let mut updates = Vec::new();
-        self.store.for_each_story_brief(|story| {
-            updates.push((story.id, tagger.tag(&story.title, &story.body)));
-            Ok(())
-        })?;
-        for (id, tags) in &updates {
-            self.store.replace_auto_tags(*id, tags)?;
+        // A page at a time, one transaction each: memory stays flat however large the store.
+        let mut after = 0;
+        let mut n = 0;
+        loop {
+            let page = self.store.stories_after_brief(after, 1000)?;
+            let Some(last) = page.last().map(|s| s.id) else {
+                break;
+            };
+            let updates: Vec<_> = page
+                .iter()
+                .map(|s| (s.id, tagger.tag(&s.title, &s.body)))
+                .collect();
+            self.store.replace_auto_tags_many(&updates)?;
+            n += page.len();
+            after = last;
         }
         self.flush_index()?;
-        Ok(updates.len())
+        Ok(n)
     }
 }
 

@@ -378,9 +378,16 @@ impl Store {
 
     /// Replace the automatic tags of a story (after `retag`); queues it for the index.
     pub fn replace_auto_tags(&mut self, id: StoryId, tags: &[AutoTag]) -> Result<()> {
+        self.replace_auto_tags_many(&[(id, tags.to_vec())])
+    }
+
+    /// [`Store::replace_auto_tags`] for several stories in one transaction.
+    pub fn replace_auto_tags_many(&mut self, updates: &[(StoryId, Vec<AutoTag>)]) -> Result<()> {
         let tx = self.conn.transaction().ctx("begin retag")?;
-        write_auto_tags(&tx, id, tags)?;
-        queue(&tx, id)?;
+        for (id, tags) in updates {
+            write_auto_tags(&tx, *id, tags)?;
+            queue(&tx, *id)?;
+        }
         tx.commit().ctx("commit retag")
     }
 
@@ -611,29 +618,51 @@ impl Store {
         detail: Detail,
         mut f: impl FnMut(StoryRecord) -> Result<()>,
     ) -> Result<()> {
-        let mut last = 0i64;
+        let mut last = 0;
         loop {
-            let page: Vec<(StoryRecord, String)> = {
-                let mut stmt = self
-                    .conn
-                    .prepare_cached(
-                        "SELECT id, title, body, links, link, published, first_seen, author, kind, area,
-                                origin, read, starred, auto_tags FROM stories WHERE id > ?1 ORDER BY id LIMIT 500",
-                    )
-                    .ctx("prepare story page")?;
-                let rows = stmt.query_map([last], story_row).ctx("read story page")?;
-                rows.collect::<rusqlite::Result<_>>()
-                    .ctx("read story page")?
-            };
-            let Some(end) = page.last().map(|s| s.0.id) else {
+            let page = self.stories_after(last, 500, detail)?;
+            let Some(end) = page.last().map(|s| s.id) else {
                 return Ok(());
             };
-            for (mut record, auto_tags) in page {
-                self.fill_story(&mut record, &auto_tags, detail)?;
+            for record in page {
                 f(record)?;
             }
             last = end;
         }
+    }
+
+    /// Up to `limit` stories with ids above `after`, in id order, without tag evidence: a
+    /// page of a walk over the whole store that can write between pages.
+    pub fn stories_after_brief(&self, after: StoryId, limit: usize) -> Result<Vec<StoryRecord>> {
+        self.stories_after(after, limit, Detail::Brief)
+    }
+
+    fn stories_after(
+        &self,
+        after: StoryId,
+        limit: usize,
+        detail: Detail,
+    ) -> Result<Vec<StoryRecord>> {
+        let page: Vec<(StoryRecord, String)> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT id, title, body, links, link, published, first_seen, author, kind, area,
+                            origin, read, starred, auto_tags FROM stories WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )
+                .ctx("prepare story page")?;
+            let rows = stmt
+                .query_map(params![after, limit as i64], story_row)
+                .ctx("read story page")?;
+            rows.collect::<rusqlite::Result<_>>()
+                .ctx("read story page")?
+        };
+        let mut out = Vec::with_capacity(page.len());
+        for (mut record, auto_tags) in page {
+            self.fill_story(&mut record, &auto_tags, detail)?;
+            out.push(record);
+        }
+        Ok(out)
     }
 
     pub fn story_count(&self) -> Result<u64> {
