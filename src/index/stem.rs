@@ -6,9 +6,8 @@
 //! analyzer's (SimpleTokenizer → RemoveLongFilter(40) → LowerCaser → Stemmer(English)), so it
 //! is registered under the same name and an existing index needs no rebuild.
 
-use std::collections::HashMap;
-
 use rust_stemmers::Algorithm;
+use rustc_hash::FxHashMap;
 use tantivy::tokenizer::{
     LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, Token, TokenFilter, TokenStream,
     Tokenizer,
@@ -35,7 +34,7 @@ impl TokenFilter for MemoStemmer {
     fn transform<T: Tokenizer>(self, inner: T) -> MemoStemmerFilter<T> {
         MemoStemmerFilter {
             inner,
-            memo: HashMap::new(),
+            memo: FxHashMap::default(),
         }
     }
 }
@@ -45,7 +44,7 @@ impl TokenFilter for MemoStemmer {
 #[derive(Clone)]
 struct MemoStemmerFilter<T> {
     inner: T,
-    memo: HashMap<String, String>,
+    memo: FxHashMap<String, String>,
 }
 
 impl<T: Tokenizer> Tokenizer for MemoStemmerFilter<T> {
@@ -64,7 +63,7 @@ impl<T: Tokenizer> Tokenizer for MemoStemmerFilter<T> {
 
 struct MemoStemmerStream<'a, T> {
     tail: T,
-    memo: &'a mut HashMap<String, String>,
+    memo: &'a mut FxHashMap<String, String>,
 }
 
 impl<T: TokenStream> TokenStream for MemoStemmerStream<'_, T> {
