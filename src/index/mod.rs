@@ -506,21 +506,10 @@ impl SearchIndex {
         let query = self.parse(&req.query, &req.filters)?;
         let limit = req.limit.max(1);
         let tv = self.tv();
-        let mut columns = HitColumns::new(&searcher);
-        let mut hits = Vec::with_capacity(limit);
-        let total = match req.sort {
+        let (total, ranked): (usize, Vec<(f32, tantivy::DocAddress)>) = match req.sort {
             Sort::Relevance if !req.query.trim().is_empty() => {
                 let top = TopDocs::with_limit(limit).and_offset(req.offset);
-                let (n, docs) = searcher.search(&query, &(Count, top)).map_err(&tv)?;
-                for (score, addr) in docs {
-                    let (id, published) = columns.read(addr).map_err(&tv)?;
-                    hits.push(Hit {
-                        id,
-                        score,
-                        published,
-                    });
-                }
-                n
+                searcher.search(&query, &(Count, top)).map_err(&tv)?
             }
             // Without words to rank by, relevance is meaningless: newest first.
             _ => {
@@ -528,17 +517,19 @@ impl SearchIndex {
                     .and_offset(req.offset)
                     .order_by_fast_field::<tantivy::DateTime>("published", Order::Desc);
                 let (n, docs) = searcher.search(&query, &(Count, top)).map_err(&tv)?;
-                for (_, addr) in docs {
-                    let (id, published) = columns.read(addr).map_err(&tv)?;
-                    hits.push(Hit {
-                        id,
-                        score: 0.0,
-                        published,
-                    });
-                }
-                n
+                (n, docs.into_iter().map(|(_, a)| (0.0, a)).collect())
             }
         };
+        let mut columns = HitColumns::new(&searcher);
+        let mut hits = Vec::with_capacity(ranked.len());
+        for (score, addr) in ranked {
+            let (id, published) = columns.read(addr).map_err(&tv)?;
+            hits.push(Hit {
+                id,
+                score,
+                published,
+            });
+        }
         Ok(SearchPage { total, hits })
     }
 
