@@ -201,6 +201,7 @@ impl Store {
             source,
         };
         let conn = Connection::open(path).map_err(open_err)?;
+        rusqlite::vtab::array::load_module(&conn).map_err(open_err)?;
         let store = Store { conn };
         store.configure().map_err(open_err)?;
         store.migrate()?;
@@ -435,16 +436,23 @@ impl Store {
 
     /// Read and starred live only in the store (views read them from here), so a flag
     /// change never costs an index update.
+    /// One statement over an array of ids (SQLite's `carray`) into the narrow `flags` table:
+    /// marking a million stories read is one pass over small rows. Ids of stories that do not
+    /// exist are skipped.
     fn set_flag(&self, column: &'static str, ids: &[StoryId], value: bool) -> Result<()> {
-        let tx = self.conn.unchecked_transaction().ctx("begin flag")?;
-        {
-            let sql = format!("UPDATE stories SET {column} = ?2 WHERE id = ?1");
-            let mut stmt = tx.prepare_cached(&sql).ctx("prepare flag")?;
-            for id in ids {
-                stmt.execute(params![id, value]).ctx("set flag")?;
-            }
-        }
-        tx.commit().ctx("commit flag")
+        let ids: std::rc::Rc<Vec<rusqlite::types::Value>> =
+            std::rc::Rc::new(ids.iter().map(|&id| id.into()).collect());
+        let sql = format!(
+            "INSERT INTO flags (story_id, {column})
+             SELECT value, ?2 FROM rarray(?1) WHERE EXISTS (SELECT 1 FROM stories WHERE id = value)
+             ON CONFLICT(story_id) DO UPDATE SET {column} = excluded.{column}"
+        );
+        self.conn
+            .prepare_cached(&sql)
+            .ctx("prepare flag")?
+            .execute(params![ids, value])
+            .ctx("set flag")?;
+        Ok(())
     }
 
     // ---- reading -------------------------------------------------------------------------
@@ -462,8 +470,9 @@ impl Store {
         let row = self
             .conn
             .prepare_cached(
-                "SELECT id, title, body, links, link, published, first_seen, author, kind, area,
-                        origin, read, starred, auto_tags FROM stories WHERE id = ?1",
+                "SELECT s.id, title, body, links, link, published, first_seen, author, kind, area,
+                        origin, coalesce(f.read, 0), coalesce(f.starred, 0), auto_tags
+                 FROM stories s LEFT JOIN flags f ON f.story_id = s.id WHERE s.id = ?1",
             )
             .ctx("prepare story")?
             .query_row([id], story_row)
@@ -647,8 +656,10 @@ impl Store {
             let mut stmt = self
                 .conn
                 .prepare_cached(
-                    "SELECT id, title, body, links, link, published, first_seen, author, kind, area,
-                            origin, read, starred, auto_tags FROM stories WHERE id > ?1 ORDER BY id LIMIT ?2",
+                    "SELECT s.id, title, body, links, link, published, first_seen, author, kind, area,
+                            origin, coalesce(f.read, 0), coalesce(f.starred, 0), auto_tags
+                     FROM stories s LEFT JOIN flags f ON f.story_id = s.id
+                     WHERE s.id > ?1 ORDER BY s.id LIMIT ?2",
                 )
                 .ctx("prepare story page")?;
             let rows = stmt

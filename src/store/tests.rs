@@ -264,7 +264,7 @@ fn a_new_storys_index_doc_needs_no_read_back() {
 }
 
 #[test]
-fn automatic_tag_rows_of_schema_1_move_into_the_story() {
+fn a_schema_1_store_migrates_tags_and_flags() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.sqlite");
     {
@@ -273,8 +273,8 @@ fn automatic_tag_rows_of_schema_1_move_into_the_story() {
         conn.execute_batch(
             r#"PRAGMA user_version = 1;
             INSERT INTO sources (id, name, location) VALUES (1, 'a', 'https://a.test/feed');
-            INSERT INTO stories (id, title, body, first_seen, updated, kind, content_hash, primary_source)
-                VALUES (7, 'Beijing rules', 'b', 0, 0, 'feed', x'00', 1);
+            INSERT INTO stories (id, title, body, first_seen, updated, kind, content_hash, primary_source, read)
+                VALUES (7, 'Beijing rules', 'b', 0, 0, 'feed', x'00', 1, 1);
             INSERT INTO story_sources VALUES (7, 1, 'guid:g', 'feed', NULL, 0);
             INSERT INTO tags VALUES (7, 'country:CN', 'auto', 1, 2.5,
                 '[{"phrase":"Beijing","field":"title","start":0,"end":7,"weight":0.8}]');
@@ -285,6 +285,7 @@ fn automatic_tag_rows_of_schema_1_move_into_the_story() {
     }
     let st = Store::open(&path).unwrap();
     let s = st.story(7).unwrap().unwrap();
+    assert!(s.read && !s.starred, "flags kept through migration 3");
     let cn = s.tags.iter().find(|t| t.tag == Tag::country("CN")).unwrap();
     assert_eq!(cn.provenance, Provenance::Auto);
     assert_eq!(cn.score, Some(2.5));
