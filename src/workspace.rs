@@ -83,7 +83,7 @@ impl Workspace {
             path: data_dir.to_path_buf(),
             source,
         })?;
-        let store = Store::open(&data_dir.join("store.sqlite"))?;
+        let store = Store::open(&Workspace::store_path(data_dir))?;
         let (index, fresh) = SearchIndex::open_or_create(&data_dir.join("tantivy"))?;
         if fresh && store.story_count()? > 0 {
             tracing::info!("search index was missing or unreadable: rebuilding it from the store");
@@ -100,6 +100,11 @@ impl Workspace {
         };
         ws.flush_index()?;
         Ok(ws)
+    }
+
+    /// Where the store of a data folder lives (another connection to it: a background job).
+    pub fn store_path(data_dir: &Path) -> PathBuf {
+        data_dir.join("store.sqlite")
     }
 
     /// Index every story the store has queued, in one commit. Returns how many.

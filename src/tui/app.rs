@@ -150,8 +150,8 @@ pub struct Prompt {
     pub error: Option<String>,
     /// The query before the prompt opened (Esc restores it).
     pub saved_query: String,
-    /// For a confirmation: the ids it applies to.
-    pub ids: Vec<StoryId>,
+    /// For a confirmation: how many stories it applies to.
+    pub count: usize,
 }
 
 impl Prompt {
@@ -162,7 +162,7 @@ impl Prompt {
             input,
             error: None,
             saved_query,
-            ids: Vec::new(),
+            count: 0,
         }
     }
 }
@@ -610,7 +610,7 @@ impl App {
         if self.search_due.take().is_some() {
             self.run_live_search();
         }
-        while self.replies_pending() || self.jobs.sync_running() {
+        while self.replies_pending() || self.jobs.sync_running() || self.jobs.marking() {
             let left = end.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -714,6 +714,16 @@ impl App {
                 p.current = text::line(&name);
                 if failed {
                     p.failed += 1;
+                }
+            }
+            Reply::MarkedRead(result) => {
+                self.jobs.mark_finished();
+                match result {
+                    Ok(n) => {
+                        self.list.rows.clear();
+                        self.info(format!("marked {n} stories read"));
+                    }
+                    Err(e) => self.error(format!("mark all read: {}", text::line(&e))),
                 }
             }
             Reply::SyncDone(result) => {
@@ -1232,19 +1242,19 @@ impl App {
     }
 
     fn confirm_mark_all_read(&mut self) {
-        match self.ws.index.matching_ids(&self.query, &self.filters) {
-            Ok(ids) if ids.is_empty() => self.info("nothing to mark"),
-            Ok(ids) => {
-                let mut p = Prompt::new(
-                    PromptKind::ConfirmMarkRead,
-                    String::new(),
-                    self.query.clone(),
-                );
-                p.ids = ids;
-                self.overlay = Overlay::Prompt(p);
-            }
-            Err(e) => self.error(e.to_string()),
+        if self.jobs.marking() {
+            return self.info("still marking stories read");
         }
+        if self.list.total == 0 {
+            return self.info("nothing to mark");
+        }
+        let mut p = Prompt::new(
+            PromptKind::ConfirmMarkRead,
+            String::new(),
+            self.query.clone(),
+        );
+        p.count = self.list.total;
+        self.overlay = Overlay::Prompt(p);
     }
 
     fn open_story_link(&mut self) {
@@ -1313,15 +1323,17 @@ impl App {
             return;
         };
         if p.kind == PromptKind::ConfirmMarkRead {
-            let ids = std::mem::take(&mut p.ids);
+            let count = p.count;
             self.overlay = Overlay::None;
             if matches!(key.code, KeyCode::Char('y' | 'Y')) {
-                match self.ws.store.set_read(&ids, true) {
-                    Ok(()) => {
-                        self.list.rows.clear();
-                        self.info(format!("marked {} stories read", ids.len()));
-                    }
-                    Err(e) => self.error(e.to_string()),
+                let store = Workspace::store_path(&self.ws.data_dir);
+                if self.jobs.start_mark_read(
+                    &self.ws.index,
+                    store,
+                    self.query.clone(),
+                    self.filters.clone(),
+                ) {
+                    self.info(format!("marking {} stories read…", count));
                 }
             } else {
                 self.info("not marked");

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::index::{FacetField, IndexError, SearchIndex, SearchPage, SearchRequest, Trend};
 use crate::ingest::{self, SourceStatus};
+use crate::store::Store;
 use crate::workspace::Workspace;
 
 pub type Filters = Vec<(FacetField, String)>;
@@ -74,6 +75,8 @@ pub enum Reply {
     },
     /// A sync finished: its summary line, or why it could not run.
     SyncDone(Result<SyncSummary, String>),
+    /// Mark-all-read finished: how many stories, or why not.
+    MarkedRead(Result<usize, String>),
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +91,7 @@ pub struct Jobs {
     replies: Receiver<Reply>,
     reply_tx: Sender<Reply>,
     sync_running: bool,
+    marking: bool,
 }
 
 impl Jobs {
@@ -120,6 +124,7 @@ impl Jobs {
             replies,
             reply_tx,
             sync_running: false,
+            marking: false,
         }
     }
 
@@ -208,6 +213,56 @@ impl Jobs {
 
     pub fn sync_finished(&mut self) {
         self.sync_running = false;
+    }
+
+    /// Mark every story matching `query` and `filters` read, on a thread with its own store
+    /// connection: over a large filter that is a second or more of writing, which the
+    /// interface must not wait for. Returns false if one is already running.
+    pub fn start_mark_read(
+        &mut self,
+        index: &SearchIndex,
+        store: PathBuf,
+        query: String,
+        filters: Filters,
+    ) -> bool {
+        if self.marking {
+            return false;
+        }
+        let tx = self.reply_tx.clone();
+        let index = index.share();
+        let started = std::thread::Builder::new()
+            .name("echowatch-mark".into())
+            .spawn(move || {
+                let result = index
+                    .matching_ids(&query, &filters)
+                    .map_err(|e| e.to_string())
+                    .and_then(|ids| {
+                        let store = Store::open(&store).map_err(|e| e.to_string())?;
+                        store.set_read(&ids, true).map_err(|e| e.to_string())?;
+                        Ok(ids.len())
+                    });
+                let _ = tx.send(Reply::MarkedRead(result));
+            });
+        match started {
+            Ok(_) => {
+                self.marking = true;
+                true
+            }
+            Err(e) => {
+                let _ = self
+                    .reply_tx
+                    .send(Reply::MarkedRead(Err(format!("cannot start: {e}"))));
+                false
+            }
+        }
+    }
+
+    pub fn marking(&self) -> bool {
+        self.marking
+    }
+
+    pub fn mark_finished(&mut self) {
+        self.marking = false;
     }
 }
 

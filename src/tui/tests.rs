@@ -523,9 +523,17 @@ fn reading_state_next_unread_star_and_mark_all_read_persist() {
     press(&mut app, code(KeyCode::Enter));
     press(&mut app, key('A'));
     assert!(
-        matches!(&app.overlay, Overlay::Prompt(p) if p.kind == PromptKind::ConfirmMarkRead && p.ids.len() == 4)
+        matches!(&app.overlay, Overlay::Prompt(p) if p.kind == PromptKind::ConfirmMarkRead && p.count == 4)
     );
     press(&mut app, key('y'));
+    app.wait_idle(Duration::from_secs(10));
+    assert!(
+        app.message
+            .clone()
+            .unwrap()
+            .0
+            .contains("marked 4 stories read")
+    );
     let cn = app.ws.index.matching_ids("country:CN", &[]).unwrap();
     for id in cn {
         assert!(app.ws.store.story(id).unwrap().unwrap().read);

@@ -38,7 +38,7 @@ pub fn draw_prompt(app: &App, f: &mut Frame, area: Rect) {
         PromptKind::Search => "/".to_string(),
         PromptKind::Command => ":".to_string(),
         PromptKind::WatchName => "save search as watch named: ".to_string(),
-        PromptKind::ConfirmMarkRead => format!("mark {} stories read? [y/N] ", count(p.ids.len())),
+        PromptKind::ConfirmMarkRead => format!("mark {} stories read? [y/N] ", count(p.count)),
     };
     let err = p.error.as_deref().map(text::line).unwrap_or_default();
     let err_w = if err.is_empty() {
