@@ -553,24 +553,25 @@ impl Store {
             }
         }
         // A damaged verdict loses the automatic tags (retag restores them), never the story.
+        fn verdict<T: serde::de::DeserializeOwned>(id: StoryId, json: &str) -> Vec<T> {
+            serde_json::from_str(json).unwrap_or_else(|e| {
+                tracing::warn!(
+                    "story {id}: automatic tags unreadable ({e}); `retag` restores them"
+                );
+                Vec::new()
+            })
+        }
         match detail {
-            Detail::Full => {
-                let stored: Vec<StoredAutoTag> =
-                    serde_json::from_str(auto_tags).unwrap_or_default();
-                all.extend(
-                    stored
-                        .into_iter()
-                        .map(|t| (t.tag, Provenance::Auto, true, t.score, t.evidence)),
-                );
-            }
-            Detail::Brief => {
-                let stored: Vec<BriefAutoTag> = serde_json::from_str(auto_tags).unwrap_or_default();
-                all.extend(
-                    stored
-                        .into_iter()
-                        .map(|t| (t.tag, Provenance::Auto, true, t.score, Vec::new())),
-                );
-            }
+            Detail::Full => all.extend(
+                verdict::<StoredAutoTag>(id, auto_tags)
+                    .into_iter()
+                    .map(|t| (t.tag, Provenance::Auto, true, t.score, t.evidence)),
+            ),
+            Detail::Brief => all.extend(
+                verdict::<BriefAutoTag>(id, auto_tags)
+                    .into_iter()
+                    .map(|t| (t.tag, Provenance::Auto, true, t.score, Vec::new())),
+            ),
         }
         let mut by_tag: BTreeMap<Tag, (Option<bool>, Option<TagRecord>)> = BTreeMap::new();
         for (text, provenance, present, score, evidence) in all {
