@@ -108,17 +108,33 @@ mod tests {
         out
     }
 
+    fn stock() -> TextAnalyzer {
+        TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(40))
+            .filter(LowerCaser)
+            .filter(tantivy::tokenizer::Stemmer::new(
+                tantivy::tokenizer::Language::English,
+            ))
+            .build()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_gives_the_stock_tokens(texts in proptest::collection::vec(
+            // Arbitrary text, and text of a few repeated words (the memo's hits).
+            "\\PC{0,80}|((Export|exports|exporting|chips|CHIP|Été|半导体|x{41})[ ,.-]){0,20}",
+            1..4,
+        )) {
+            // One memo across several texts, as an indexing thread uses it.
+            let mut memo = english_analyzer();
+            for text in &texts {
+                proptest::prop_assert_eq!(terms(&mut memo, text), terms(&mut stock(), text));
+            }
+        }
+    }
+
     #[test]
     fn same_tokens_as_the_stock_english_analyzer() {
-        let stock = || {
-            TextAnalyzer::builder(SimpleTokenizer::default())
-                .filter(RemoveLongFilter::limit(40))
-                .filter(LowerCaser)
-                .filter(tantivy::tokenizer::Stemmer::new(
-                    tantivy::tokenizer::Language::English,
-                ))
-                .build()
-        };
         let text = "Restricting exports: the Commerce Department restricts restricted chips, \
                     and exporters' licences — Ünïcode wörds, CJK 半导体, and a \
                     supercalifragilisticexpialidociousandthensomemorelettershere word. \
