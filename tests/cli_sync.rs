@@ -190,6 +190,9 @@ fn same_story_from_two_sources_is_one_story_and_manual_tags_survive_everything()
     env.run_ok(&["sync"]);
     let hits = env.json_lines(&["search", "chipmakers", "--json"]);
     assert_eq!(hits.len(), 1, "{hits:?}");
+    // The snippet is made from the store's text (the index keeps no body).
+    let snippet = hits[0]["snippet"].as_str().unwrap_or("");
+    assert!(snippet.to_lowercase().contains("chipmaker"), "{snippet:?}");
     let id = hits[0]["id"].as_i64().unwrap();
     let mut sources: Vec<&str> = hits[0]["sources"]
         .as_array()
