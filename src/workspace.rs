@@ -98,8 +98,34 @@ impl Workspace {
             index,
             tagger,
         };
+        ws.drop_orphan_documents()?;
         ws.flush_index()?;
         Ok(ws)
+    }
+
+    /// Remove index documents of stories the store does not have. That happens when the store
+    /// lost its last commits (a power cut with `synchronous = NORMAL`) after the index had
+    /// committed them, or when the store file was replaced; SQLite then hands those ids out
+    /// again, and new stories are added to the index without a delete. Cheap when all is well:
+    /// one look at the largest id on each side.
+    fn drop_orphan_documents(&mut self) -> Result<(), WorkspaceError> {
+        // The index first: a document it holds was stored before the index committed it.
+        let Some(index_max) = self.index.max_id()? else {
+            return Ok(());
+        };
+        if index_max <= self.store.max_story_id()? {
+            return Ok(());
+        }
+        let mut writer = self.index.writer(WRITER_WAIT)?;
+        // Holding the writer, no other process can add documents; read the store again.
+        let store_max = self.store.max_story_id()?;
+        tracing::warn!(
+            "search index holds stories {}..={index_max} the store does not have: removing them",
+            store_max + 1
+        );
+        writer.delete_ids_above(store_max)?;
+        writer.commit()?;
+        Ok(())
     }
 
     /// Where the store of a data folder lives (another connection to it: a background job).
@@ -194,4 +220,63 @@ fn load_tagger(rules: Option<&Path>) -> Result<Tagger, String> {
     };
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     Tagger::with_overlay(&text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::SearchRequest;
+    use crate::model::{ParsedStory, StoryKind};
+    use crate::store::Incoming;
+
+    fn story(guid: &str, title: &str) -> Incoming {
+        let mut s = ParsedStory::new(StoryKind::Feed, title);
+        s.guid = Some(guid.into());
+        Incoming {
+            story: s,
+            auto_tags: vec![],
+        }
+    }
+
+    fn hits(ws: &Workspace, query: &str) -> usize {
+        ws.index
+            .search(&SearchRequest {
+                query: query.into(),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .total
+    }
+
+    #[test]
+    fn index_documents_of_stories_the_store_lost_are_removed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let config = || Config::empty(dir.path().join("feeds.toml"));
+        {
+            let mut ws = Workspace::open(config(), &data).unwrap();
+            let src = ws.store.ensure_source("a", "https://a.test/").unwrap();
+            let batch = [
+                story("1", "Alpha one"),
+                story("2", "Alpha two"),
+                story("3", "Alpha three"),
+            ];
+            ws.store
+                .ingest_batch(src, &[], &batch, chrono::Utc::now())
+                .unwrap();
+            ws.flush_index().unwrap();
+            assert_eq!(ws.index.doc_count(), 3);
+        }
+        // The store's last commit is lost (as after a power cut), the index kept it: id 3
+        // is free again in the store but still in the index.
+        rusqlite::Connection::open(Workspace::store_path(&data))
+            .unwrap()
+            .execute_batch("PRAGMA foreign_keys = ON; DELETE FROM stories WHERE id = 3;")
+            .unwrap();
+        let ws = Workspace::open(config(), &data).unwrap();
+        assert_eq!(ws.index.doc_count(), 2);
+        assert_eq!(hits(&ws, "three"), 0);
+        assert_eq!(hits(&ws, "alpha"), 2);
+    }
 }

@@ -533,6 +533,14 @@ impl SearchIndex {
         Ok(SearchPage { total, hits })
     }
 
+    /// The largest story id in the index (deleted documents excluded).
+    pub fn max_id(&self) -> Result<Option<StoryId>> {
+        let searcher = self.reader.searcher();
+        let top = TopDocs::with_limit(1).order_by_fast_field::<u64>("id", Order::Desc);
+        let docs = searcher.search(&AllQuery, &top).map_err(self.tv())?;
+        Ok(docs.first().map(|(id, _)| *id as StoryId))
+    }
+
     /// A highlighter for `query`'s terms in story bodies (None for an empty query). The body
     /// is not kept in the index, so callers pass the store's text.
     pub fn snippets(&self, query: &str) -> Result<Option<Snippets>> {
@@ -633,20 +641,34 @@ impl IndexUpdate<'_> {
     }
 
     /// Replace the documents of several stories (or add them): one delete for all of them,
-    /// where [`Self::upsert`] keeps one in memory per story until the commit.
+    /// where [`Self::upsert`] keeps one in memory per story until the commit. A story listed
+    /// twice is indexed once, as last listed.
     pub fn replace(&mut self, docs: &[IndexDoc]) -> Result<()> {
         if docs.is_empty() {
             return Ok(());
         }
-        let ids = docs
-            .iter()
-            .map(|d| Term::from_field_u64(self.index.fields.id, d.id as u64));
+        let last: BTreeMap<StoryId, &IndexDoc> = docs.iter().map(|d| (d.id, d)).collect();
+        let ids = last
+            .keys()
+            .map(|&id| Term::from_field_u64(self.index.fields.id, id as u64));
         self.writer
             .delete_query(Box::new(tantivy::query::TermSetQuery::new(ids)))
             .map_err(self.index.tv())?;
-        for d in docs {
+        for d in last.values() {
             self.add(d)?;
         }
+        Ok(())
+    }
+
+    /// Remove the documents of every story with an id above `id`.
+    pub fn delete_ids_above(&mut self, id: StoryId) -> Result<()> {
+        let range = tantivy::query::RangeQuery::new(
+            std::ops::Bound::Excluded(Term::from_field_u64(self.index.fields.id, id as u64)),
+            std::ops::Bound::Unbounded,
+        );
+        self.writer
+            .delete_query(Box::new(range))
+            .map_err(self.index.tv())?;
         Ok(())
     }
 

@@ -220,12 +220,22 @@ fn replace_swaps_many_documents_with_one_delete() {
     w.commit().unwrap();
     let mut w = idx.writer(Duration::from_secs(1)).unwrap();
     w.replace(&[
-        doc(1, "New wording", "new", 1, &["CN"], &[]),
+        doc(1, "Newer wording", "new", 1, &["CN"], &[]),
         doc(3, "New wording", "new", 1, &["CN"], &[]),
+        doc(1, "New wording", "new", 1, &["CN"], &[]),
     ])
     .unwrap();
     w.commit().unwrap();
-    assert_eq!(idx.doc_count(), 3);
+    assert_eq!(idx.doc_count(), 3, "a story listed twice is indexed once");
+    assert_eq!(idx.max_id().unwrap(), Some(3));
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    w.delete_ids_above(2).unwrap();
+    w.commit().unwrap();
+    assert_eq!(idx.max_id().unwrap(), Some(2));
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    w.add(&doc(3, "New wording", "new", 1, &["CN"], &[]))
+        .unwrap();
+    w.commit().unwrap();
     let ids = |q: &str| {
         let mut v: Vec<_> = idx
             .search(&req(q))

@@ -677,6 +677,13 @@ impl Store {
         Ok(out)
     }
 
+    /// The largest story id (0 for an empty store).
+    pub fn max_story_id(&self) -> Result<StoryId> {
+        self.conn
+            .query_row("SELECT coalesce(max(id), 0) FROM stories", [], |r| r.get(0))
+            .ctx("read largest story id")
+    }
+
     pub fn story_count(&self) -> Result<u64> {
         self.conn
             .query_row("SELECT COUNT(*) FROM stories", [], |r| r.get(0))

@@ -88,7 +88,7 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE stories ADD COLUMN auto_tags TEXT NOT NULL DEFAULT '[]';
     UPDATE stories SET auto_tags = (
         SELECT json_group_array(json_object(
-            'tag', t.tag, 'score', t.score, 'evidence', json(coalesce(t.evidence, '[]'))))
+            'tag', t.tag, 'score', t.score, 'evidence', CASE WHEN json_valid(t.evidence) THEN json(t.evidence) ELSE json('[]') END))
         FROM tags t WHERE t.story_id = stories.id AND t.provenance = 'auto')
     WHERE id IN (SELECT story_id FROM tags WHERE provenance = 'auto');
     DELETE FROM tags WHERE provenance = 'auto';

@@ -279,6 +279,7 @@ fn a_schema_1_store_migrates_tags_and_flags() {
             INSERT INTO tags VALUES (7, 'country:CN', 'auto', 1, 2.5,
                 '[{"phrase":"Beijing","field":"title","start":0,"end":7,"weight":0.8}]');
             INSERT INTO tags VALUES (7, 'policy:tariffs', 'auto', 1, 1.5, NULL);
+            INSERT INTO tags VALUES (7, 'country:US', 'auto', 1, 1.0, 'not json');
             INSERT INTO tags VALUES (7, 'brief', 'manual', 1, NULL, NULL);"#,
         )
         .unwrap();
@@ -297,6 +298,11 @@ fn a_schema_1_store_migrates_tags_and_flags() {
         .unwrap();
     assert_eq!(tariffs.provenance, Provenance::Auto);
     assert!(tariffs.evidence.is_empty());
+    let us = s.tags.iter().find(|t| t.tag == Tag::country("US")).unwrap();
+    assert!(
+        us.evidence.is_empty(),
+        "damaged evidence is dropped, the tag kept"
+    );
     assert!(
         s.tags
             .iter()

@@ -811,9 +811,6 @@ impl App {
     /// Row details for a story (cached; read from the store on first sight).
     pub fn row_info(&mut self, id: StoryId) -> Option<&RowInfo> {
         if !self.list.rows.contains_key(&id) {
-            if self.list.rows.len() > 4 * WINDOW {
-                self.list.rows.clear();
-            }
             match self.ws.store.story_brief(id) {
                 Ok(Some(s)) => {
                     self.list.rows.insert(id, RowInfo::of(&s));
@@ -830,6 +827,10 @@ impl App {
 
     /// Load row details for the rows on screen (called before drawing).
     pub fn prepare_rows(&mut self) {
+        // Bounded cache, emptied before the screen's rows are loaded, never while.
+        if self.list.rows.len() > 4 * WINDOW {
+            self.list.rows.clear();
+        }
         let end = (self.list.top + self.list.height.max(1)).min(self.list.total);
         for i in self.list.top..end {
             self.fetch_window(i);

@@ -228,11 +228,13 @@ impl Jobs {
         if self.marking {
             return false;
         }
-        let tx = self.reply_tx.clone();
         let index = index.share();
+        // Answers even if the thread dies, so the interface never waits for it forever.
+        let reply = ReplyOnce(Some(self.reply_tx.clone()));
         let started = std::thread::Builder::new()
             .name("echowatch-mark".into())
             .spawn(move || {
+                let mut reply = reply;
                 let result = index
                     .matching_ids(&query, &filters)
                     .map_err(|e| e.to_string())
@@ -241,17 +243,16 @@ impl Jobs {
                         store.set_read(&ids, true).map_err(|e| e.to_string())?;
                         Ok(ids.len())
                     });
-                let _ = tx.send(Reply::MarkedRead(result));
+                reply.send(result);
             });
         match started {
             Ok(_) => {
                 self.marking = true;
                 true
             }
+            // The dropped closure's `ReplyOnce` reports the failure.
             Err(e) => {
-                let _ = self
-                    .reply_tx
-                    .send(Reply::MarkedRead(Err(format!("cannot start: {e}"))));
+                tracing::error!("cannot start mark-all-read: {e}");
                 false
             }
         }
@@ -263,6 +264,24 @@ impl Jobs {
 
     pub fn mark_finished(&mut self) {
         self.marking = false;
+    }
+}
+
+/// Sends the answer of a mark-all-read job exactly once: its result, or an error if the job
+/// ends without one (a panic).
+struct ReplyOnce(Option<Sender<Reply>>);
+
+impl ReplyOnce {
+    fn send(&mut self, result: Result<usize, String>) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(Reply::MarkedRead(result));
+        }
+    }
+}
+
+impl Drop for ReplyOnce {
+    fn drop(&mut self) {
+        self.send(Err("the job stopped unexpectedly".into()));
     }
 }
 
