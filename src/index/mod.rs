@@ -536,6 +536,24 @@ impl SearchIndex {
     /// The largest story id in the index (deleted documents excluded).
     pub fn max_id(&self) -> Result<Option<StoryId>> {
         let searcher = self.reader.searcher();
+        // Each segment's column knows its largest value; exact unless it has deleted documents.
+        let mut bound = None;
+        let mut exact = true;
+        for segment in searcher.segment_readers() {
+            if segment.num_docs() == 0 {
+                continue;
+            }
+            exact &= !segment.has_deletes();
+            let max = segment
+                .fast_fields()
+                .u64("id")
+                .map_err(self.tv())?
+                .max_value();
+            bound = bound.max(Some(max as StoryId));
+        }
+        if exact {
+            return Ok(bound);
+        }
         let top = TopDocs::with_limit(1).order_by_fast_field::<u64>("id", Order::Desc);
         let docs = searcher.search(&AllQuery, &top).map_err(self.tv())?;
         Ok(docs.first().map(|(id, _)| *id as StoryId))
