@@ -249,6 +249,7 @@ fn run(
             }
             Location::Path(path) => {
                 let path = path.clone();
+                ctx.tagger.warm_up();
                 runtime.spawn_blocking(move || {
                     let record = read_source(i, &path, source.inbound, &ctx, &tx);
                     let _ = tx.blocking_send(Msg::Done { source: i, record });
@@ -427,6 +428,8 @@ async fn fetch_source(
             final_url,
             ..
         }) => {
+            // New content: it will need the tagger.
+            ctx.tagger.warm_up();
             let parsed = tokio::task::spawn_blocking(move || {
                 parse::feed::parse(&body, Some(&final_url))
                     .map_err(|e| e.to_string())
