@@ -7,6 +7,10 @@
 //! TestBackend at 120×40: the cost measured is ours (index, store, layout), not a terminal's.
 //!
 //!     cargo bench --bench tui
+//!
+//! `ECHOWATCH_BENCH_COLD=1` first drops the page cache (needs root: writes
+//! /proc/sys/vm/drop_caches), so the start is measured from a cold disk, as after the machine
+//! reclaimed the pages overnight.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -644,6 +648,13 @@ fn main() {
         != Some(&stories().to_string())
     {
         build(&dir, stories());
+    }
+    if std::env::var_os("ECHOWATCH_BENCH_COLD").is_some() {
+        let _ = std::process::Command::new("sync").status();
+        match std::fs::write("/proc/sys/vm/drop_caches", "3") {
+            Ok(()) => println!("page cache dropped: a cold start"),
+            Err(e) => println!("cannot drop the page cache ({e}): a warm start"),
+        }
     }
     // Measure in a fresh process: its memory is the interface's, not the builder's.
     let exe = std::env::current_exe().unwrap();
