@@ -298,6 +298,26 @@ impl Builder {
         i
     }
 
+    /// Every variant and spelling of one policy phrase, under one new trigger (so they count
+    /// once); returns the trigger.
+    fn add_policy_phrase(&mut self, entry: &str, id: u16, strength: Strength) -> u32 {
+        let trigger = self.next_trigger;
+        self.next_trigger += 1;
+        for v in variants(entry) {
+            for s in spellings(v) {
+                self.add(
+                    &s,
+                    ActionKind::Policy {
+                        id,
+                        trigger,
+                        strength,
+                    },
+                );
+            }
+        }
+        trigger
+    }
+
     fn add(&mut self, phrase: &str, kind: ActionKind) {
         let norm = text::normalize(phrase).text().trim().to_string();
         if norm.is_empty() {
@@ -456,21 +476,8 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
             {
                 let mask = mask_of(&group.anchors, p.id.get_ref())?;
                 for entry in &group.phrases {
-                    let trigger = b.next_trigger;
-                    b.next_trigger += 1;
+                    let trigger = b.add_policy_phrase(entry, id, strength);
                     trigger_anchors.insert(trigger, mask);
-                    for v in variants(entry) {
-                        for s in spellings(v) {
-                            b.add(
-                                &s,
-                                ActionKind::Policy {
-                                    id,
-                                    trigger,
-                                    strength,
-                                },
-                            );
-                        }
-                    }
                 }
             }
             for (list, strength) in [
@@ -479,20 +486,7 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
                 (&p.weak, Strength::Weak),
             ] {
                 for entry in list {
-                    let trigger = b.next_trigger;
-                    b.next_trigger += 1;
-                    for v in variants(entry) {
-                        for s in spellings(v) {
-                            b.add(
-                                &s,
-                                ActionKind::Policy {
-                                    id,
-                                    trigger,
-                                    strength,
-                                },
-                            );
-                        }
-                    }
+                    b.add_policy_phrase(entry, id, strength);
                 }
             }
         }

@@ -565,27 +565,22 @@ impl SearchIndex {
         Ok(SearchPage { total, hits })
     }
 
-    /// The largest story id in the index (deleted documents excluded).
+    /// At least the largest story id in the index, at no cost: each segment's column knows its
+    /// largest value, deleted documents included.
+    pub fn max_id_bound(&self) -> Result<Option<StoryId>> {
+        let mut bound = None;
+        for segment in self.reader.searcher().segment_readers() {
+            if segment.num_docs() > 0 {
+                let ids = segment.fast_fields().u64("id").map_err(self.tv())?;
+                bound = bound.max(Some(ids.max_value() as StoryId));
+            }
+        }
+        Ok(bound)
+    }
+
+    /// The largest story id in the index (deleted documents excluded): one pass over the ids.
     pub fn max_id(&self) -> Result<Option<StoryId>> {
         let searcher = self.reader.searcher();
-        // Each segment's column knows its largest value; exact unless it has deleted documents.
-        let mut bound = None;
-        let mut exact = true;
-        for segment in searcher.segment_readers() {
-            if segment.num_docs() == 0 {
-                continue;
-            }
-            exact &= !segment.has_deletes();
-            let max = segment
-                .fast_fields()
-                .u64("id")
-                .map_err(self.tv())?
-                .max_value();
-            bound = bound.max(Some(max as StoryId));
-        }
-        if exact {
-            return Ok(bound);
-        }
         let top = TopDocs::with_limit(1).order_by_fast_field::<u64>("id", Order::Desc);
         let docs = searcher.search(&AllQuery, &top).map_err(self.tv())?;
         Ok(docs.first().map(|(id, _)| *id as StoryId))
@@ -817,7 +812,7 @@ impl SearchIndex {
     }
 
     /// Ids of every story matching `query` and `filters` (mark-all-read for a filter). Reads
-    /// the `id` fast field only; no stored document is loaded.
+    /// fast fields only; no stored document is loaded.
     pub fn matching_ids(
         &self,
         query: &str,
@@ -828,23 +823,10 @@ impl SearchIndex {
         let docs = searcher
             .search(&q, &tantivy::collector::DocSetCollector)
             .map_err(self.tv())?;
-        let mut columns = BTreeMap::new();
+        let mut columns = HitColumns::new(&searcher);
         let mut ids = Vec::with_capacity(docs.len());
         for addr in docs {
-            let column = match columns.entry(addr.segment_ord) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    let col = searcher
-                        .segment_reader(addr.segment_ord)
-                        .fast_fields()
-                        .u64("id")
-                        .map_err(self.tv())?;
-                    v.insert(col)
-                }
-            };
-            if let Some(id) = column.first(addr.doc_id) {
-                ids.push(id as StoryId);
-            }
+            ids.push(columns.read(addr).map_err(self.tv())?.0);
         }
         ids.sort_unstable();
         Ok(ids)

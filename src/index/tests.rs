@@ -232,6 +232,7 @@ fn replace_swaps_many_documents_with_one_delete() {
     w.delete_ids_above(2).unwrap();
     w.commit().unwrap();
     assert_eq!(idx.max_id().unwrap(), Some(2));
+    assert!(idx.max_id_bound().unwrap() >= Some(2));
     let mut w = idx.writer(Duration::from_secs(1)).unwrap();
     w.add(&doc(3, "New wording", "new", 1, &["CN"], &[]))
         .unwrap();

@@ -377,13 +377,9 @@ impl Store {
         Ok((outcome, queued))
     }
 
-    /// Replace the automatic tags of a story (after `retag`); queues it for the index.
-    pub fn replace_auto_tags(&mut self, id: StoryId, tags: &[AutoTag]) -> Result<()> {
-        self.replace_auto_tags_many(&[(id, tags.to_vec())])
-    }
-
-    /// [`Store::replace_auto_tags`] for several stories in one transaction.
-    pub fn replace_auto_tags_many(&mut self, updates: &[(StoryId, Vec<AutoTag>)]) -> Result<()> {
+    /// Replace the automatic tags of stories (after `retag`), in one transaction; queues them
+    /// for the index.
+    pub fn replace_auto_tags(&mut self, updates: &[(StoryId, Vec<AutoTag>)]) -> Result<()> {
         let tx = self.conn.transaction().ctx("begin retag")?;
         for (id, tags) in updates {
             write_auto_tags(&tx, *id, tags)?;

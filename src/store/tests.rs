@@ -152,7 +152,7 @@ fn manual_tags_win_and_survive_reingest() {
     assert_eq!(cn.evidence[0].phrase, "Beijing");
 
     // A retag that drops CN and re-adds tariffs still yields to the manual removal.
-    st.replace_auto_tags(1, &[auto(Tag::policy("tariffs"))])
+    st.replace_auto_tags(&[(1, vec![auto(Tag::policy("tariffs"))])])
         .unwrap();
     let rec = st.story(1).unwrap().unwrap();
     assert!(rec.countries().is_empty());
