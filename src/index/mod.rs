@@ -2,7 +2,8 @@
 //!
 //! Title and body are stemmed English text; id, source, kind, area, country, policy and tag
 //! are exact keyword fields (lower-cased, fast) so counts per value come straight from the
-//! index; `published` is a fast date field for sorting and ranges. The document shape is
+//! index; `published` is a fast date field for ranges and `recency` (date, then id) a unique
+//! key for newest-first lists, readable from either end. The document shape is
 //! [`IndexDoc`], deliberately small, so another engine could be fed the same documents.
 
 use std::collections::BTreeMap;
@@ -31,7 +32,8 @@ use crate::store::{Incoming, StoryId, StoryRecord};
 
 /// Bumped whenever the schema below changes: an index of another version is rebuilt.
 /// 2: only id, title, link and author are stored; hits come from fast fields.
-const SCHEMA_VERSION: &str = "2";
+/// 3: `recency`, a unique newest-first sort key, so deep pages can be read from the far end.
+const SCHEMA_VERSION: &str = "3";
 const WRITER_HEAP: usize = 40 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -220,6 +222,54 @@ impl Snippets {
     }
 }
 
+/// The fast field newest-first lists are sorted by.
+const RECENCY: &str = "recency";
+
+/// Offsets from which a newest-first page counts the matches first, to read it from whichever
+/// end is nearer. Below it the extra counting pass would cost more than it saves.
+const FAR_PAGE: usize = 5_000;
+
+/// A unique sort key: publication time, then story id. Sorting by the date alone leaves ties to
+/// tantivy, which breaks them by document address in both directions, so a page read from the
+/// other end would not mirror the same order. 36 bits of seconds (±1,089 years around 1970,
+/// clamped) above 28 bits of id (ids are SQLite rowids; past 2^28 a tie could repeat).
+fn recency_key(published: DateTime<Utc>, id: StoryId) -> u64 {
+    const ID_BITS: u32 = 28;
+    const HALF: i64 = 1 << 35;
+    let secs = published.timestamp().clamp(-HALF, HALF - 1) + HALF;
+    ((secs as u64) << ID_BITS) | (id as u64 & ((1 << ID_BITS) - 1))
+}
+
+/// Which stretch of the oldest-first or newest-first order holds positions
+/// `offset..offset + limit` of the newest-first list of `total` matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PageWindow {
+    oldest_first: bool,
+    skip: usize,
+    take: usize,
+}
+
+impl PageWindow {
+    fn of(total: usize, offset: usize, limit: usize) -> PageWindow {
+        let end = offset.saturating_add(limit).min(total);
+        let take = end.saturating_sub(offset);
+        // Newest-first position p is oldest-first position total - 1 - p.
+        if total - end < offset {
+            PageWindow {
+                oldest_first: true,
+                skip: total - end,
+                take,
+            }
+        } else {
+            PageWindow {
+                oldest_first: false,
+                skip: offset,
+                take,
+            }
+        }
+    }
+}
+
 /// The `id` and `published` fast-field columns of each segment, opened on first use.
 struct HitColumns<'s> {
     searcher: &'s tantivy::Searcher,
@@ -269,6 +319,7 @@ struct Fields {
     title: Field,
     body: Field,
     published: Field,
+    recency: Field,
     seen: Field,
     link: Field,
     author: Field,
@@ -318,6 +369,7 @@ fn build_schema() -> (Schema, Fields) {
         title: b.add_text_field("title", text.clone().set_stored()),
         body: b.add_text_field("body", text),
         published: b.add_date_field("published", date.clone()),
+        recency: b.add_u64_field("recency", tantivy::schema::FAST),
         seen: b.add_date_field("seen", date),
         link: b.add_text_field("link", STORED),
         author: b.add_text_field("author", STORED),
@@ -534,6 +586,11 @@ impl SearchIndex {
     }
 
     pub fn search(&self, req: &SearchRequest) -> Result<SearchPage> {
+        self.search_from(req, FAR_PAGE)
+    }
+
+    /// [`Self::search`], reading newest-first pages from the nearer end from offset `far_page`.
+    fn search_from(&self, req: &SearchRequest, far_page: usize) -> Result<SearchPage> {
         let searcher = self.reader.searcher();
         let query = self.parse(&req.query, &req.filters)?;
         let limit = req.limit.max(1);
@@ -544,12 +601,38 @@ impl SearchIndex {
                 searcher.search(&query, &(Count, top)).map_err(&tv)?
             }
             // Without words to rank by, relevance is meaningless: newest first.
-            _ => {
+            _ if req.offset < far_page => {
                 let top = TopDocs::with_limit(limit)
                     .and_offset(req.offset)
-                    .order_by_fast_field::<tantivy::DateTime>("published", Order::Desc);
+                    .order_by_fast_field::<u64>(RECENCY, Order::Desc);
                 let (n, docs) = searcher.search(&query, &(Count, top)).map_err(&tv)?;
                 (n, docs.into_iter().map(|(_, a)| (0.0, a)).collect())
+            }
+            // A deep page: the cost of a top-k grows with offset + limit, so a page nearer the
+            // oldest end is read oldest-first from there and reversed. The key is unique, so
+            // both directions give the same sequence.
+            _ => {
+                let total = query.count(&searcher).map_err(&tv)?;
+                let window = PageWindow::of(total, req.offset, limit);
+                let docs = match window.take {
+                    0 => Vec::new(),
+                    take => {
+                        let order = if window.oldest_first {
+                            Order::Asc
+                        } else {
+                            Order::Desc
+                        };
+                        let top = TopDocs::with_limit(take)
+                            .and_offset(window.skip)
+                            .order_by_fast_field::<u64>(RECENCY, order);
+                        searcher.search(&query, &top).map_err(&tv)?
+                    }
+                };
+                let mut ranked: Vec<_> = docs.into_iter().map(|(_, a)| (0.0, a)).collect();
+                if window.oldest_first {
+                    ranked.reverse();
+                }
+                (total, ranked)
             }
         };
         let mut columns = HitColumns::new(&searcher);
@@ -730,6 +813,7 @@ impl IndexUpdate<'_> {
             f.published,
             tantivy::DateTime::from_timestamp_secs(d.published.timestamp()),
         );
+        doc.add_u64(f.recency, recency_key(d.published, d.id));
         doc.add_date(
             f.seen,
             tantivy::DateTime::from_timestamp_secs(d.first_seen.timestamp()),
