@@ -31,6 +31,9 @@ use http_server::{Route, TestServer};
 /// `reload-threads`. All feeds are on one host, so echowatch's per-host bound must match.
 const PARALLEL: usize = 16;
 
+/// Feeds that gain one item before the incremental run (a typical cron sync).
+const CHANGED: usize = 10;
+
 fn main() {
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
     let gen_corpus = shared.join("tools/gen_corpus.py");
@@ -152,13 +155,25 @@ fn main() {
                 let (n, c) = count_conditional(&server);
                 println!("  echowatch warm sync: {n} requests, {c} conditional");
             }
+            let changed = serve_changed(&server, &corpus, &prefix, &names);
+            let incremental = bench.echowatch(&config, &data, &["sync"]);
+            serve_corpus(&server, &corpus, &prefix);
+            check_summary(
+                &incremental.stdout,
+                &format!(
+                    "sources: {changed} ok, {} unchanged, 0 failed; stories: {changed} new",
+                    feeds - changed
+                ),
+            );
             println!(
-                "  echowatch rep {rep}: cold {}  warm {}",
+                "  echowatch rep {rep}: cold {}  warm {}  incremental {}",
                 cold.describe(),
-                warm.describe()
+                warm.describe(),
+                incremental.describe()
             );
             ew.cold.push(cold);
             ew.warm.push(warm);
+            ew.incremental.push(incremental);
             let _ = std::fs::remove_dir_all(&data);
 
             if run_newsboat && rep < nb_reps {
@@ -177,15 +192,28 @@ fn main() {
                 let watch = rep == 0;
                 let second = bench.newsboat_watched(&server, &nb_dir, &cache, watch, "second");
                 let warm = bench.newsboat_watched(&server, &nb_dir, &cache, watch, "third");
+                let changed = serve_changed(&server, &corpus, &prefix, &names);
+                let incremental = bench.newsboat(&nb_dir, &cache);
+                serve_corpus(&server, &corpus, &prefix);
+                let items_cached = newsboat_items(&cache);
+                if items_cached != Some(stories + changed) {
+                    println!(
+                        "  warning: newsboat cached {items_cached:?} items after the incremental \
+                         reload, expected {}",
+                        stories + changed
+                    );
+                }
                 println!(
-                    "  newsboat  rep {rep}: cold {}  2nd {}  steady {}",
+                    "  newsboat  rep {rep}: cold {}  2nd {}  steady {}  incremental {}",
                     cold.describe(),
                     second.describe(),
-                    warm.describe()
+                    warm.describe(),
+                    incremental.describe()
                 );
                 nb.second.push(second);
                 nb.cold.push(cold);
                 nb.warm.push(warm);
+                nb.incremental.push(incremental);
                 let _ = std::fs::remove_file(&cache);
             }
         }
@@ -211,6 +239,11 @@ fn main() {
                 "warm vs newsboat 2nd reload (no validators saved yet)",
                 &ew.warm,
                 &nb.second,
+            ),
+            (
+                "incremental: 10 feeds with 1 new item each, the rest 304 (both tools)",
+                &ew.incremental,
+                &nb.incremental,
             ),
         ] {
             let ratio = if n.is_empty() {
@@ -383,6 +416,8 @@ struct Samples {
     /// newsboat only: the second reload (validators not yet saved, so no 304s).
     second: Vec<Run>,
     warm: Vec<Run>,
+    /// The usual cron run: [`CHANGED`] feeds each gained one item, the rest answer 304.
+    incremental: Vec<Run>,
 }
 
 impl Bench {
@@ -515,6 +550,53 @@ fn serve_corpus(server: &TestServer, corpus: &Path, prefix: &str) -> Vec<String>
         names.push(name.to_owned());
     }
     names
+}
+
+/// Serve the first [`CHANGED`] feeds with one more item each, under a new ETag and a later
+/// Last-Modified, so neither validator a client saved still matches. Returns how many changed.
+fn serve_changed(server: &TestServer, corpus: &Path, prefix: &str, names: &[String]) -> usize {
+    let mut changed = 0;
+    for (n, name) in names.iter().take(CHANGED).enumerate() {
+        let body = std::fs::read(corpus.join(name)).expect("corpus feed");
+        let Some(body) = with_new_item(&body, n) else {
+            continue;
+        };
+        let route = Route::feed(body).with_last_modified(Some("Sun, 29 Nov 2026 06:00:00 GMT"));
+        let route = if name.ends_with(".atom") {
+            route.with_content_type("application/atom+xml; charset=utf-8")
+        } else {
+            route
+        };
+        server.add_route(&format!("{prefix}{name}"), route);
+        changed += 1;
+    }
+    changed
+}
+
+/// The feed with one new item (RSS) or entry (Atom) before its first one.
+fn with_new_item(body: &[u8], n: usize) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let (at, item) = if let Some(at) = text.find("<item>") {
+        let item = format!(
+            "<item><guid isPermaLink=\"false\">urn:x-bench:new:{n}</guid>\
+             <title>Commerce adds {n} firms to the Entity List</title>\
+             <link>https://news.example.org/new/{n}</link>\
+             <pubDate>Sun, 29 Nov 2026 05:00:00 +0000</pubDate>\
+             <description>&lt;p&gt;The rule restricts exports of advanced chips.&lt;/p&gt;</description></item>"
+        );
+        (at, item)
+    } else {
+        let at = text.find("<entry>")?;
+        let item = format!(
+            "<entry><id>urn:x-bench:new:{n}</id>\
+             <title>Commerce adds {n} firms to the Entity List</title>\
+             <link href=\"https://news.example.org/new/{n}\"/>\
+             <updated>2026-11-29T05:00:00Z</updated>\
+             <summary>The rule restricts exports of advanced chips.</summary></entry>"
+        );
+        (at, item)
+    };
+    Some([&text[..at], &item, &text[at..]].concat().into_bytes())
 }
 
 fn write_echowatch_config(path: &Path, urls: &[String]) {
