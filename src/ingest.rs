@@ -19,7 +19,7 @@ use crate::index::{IndexDoc, IndexUpdate};
 use crate::parse;
 use crate::sources::http::{FetchLimits, FetchOutcome, Fetcher, Validators};
 use crate::sources::local;
-use crate::store::{BatchOutcome, FetchRecord, Incoming, Queued, SourceId, StoryId};
+use crate::store::{BatchOutcome, FetchRecord, FileStamp, Incoming, Queued, SourceId, StoryId};
 use crate::workspace::{LazyTagger, WRITER_WAIT, Workspace, WorkspaceError};
 
 /// What happened to one source in a run.
@@ -91,6 +91,8 @@ enum Msg {
         source: usize,
         stories: Vec<Incoming>,
         settle: Option<PathBuf>,
+        /// The file the batch came from, to be skipped next time while it stays the same.
+        stamp: Option<(PathBuf, FileStamp)>,
     },
     /// One file of a folder source could not be used; the rest go on.
     FileFailed {
@@ -99,6 +101,8 @@ enum Msg {
         error: String,
         settle: bool,
     },
+    /// Files a path source read before that are gone: forget their stamps.
+    Gone { source: usize, files: Vec<PathBuf> },
     /// The source is finished.
     Done { source: usize, record: FetchRecord },
 }
@@ -127,7 +131,7 @@ pub fn sync(
         .filter(|s| only.is_empty() || only.contains(&s.name))
         .cloned()
         .collect();
-    run(ws, &sources, on_event)
+    run(ws, &sources, Rereads::Changed, on_event)
 }
 
 /// Ingest local files or folders once (`echowatch import`). Each path is its own source,
@@ -147,12 +151,22 @@ pub fn import(
             inbound: false,
         })
         .collect();
-    run(ws, &sources, on_event)
+    run(ws, &sources, Rereads::All, on_event)
+}
+
+/// Whether a path source reads files it read before and that have not changed since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rereads {
+    /// `sync`: skip them, as a server's 304 would.
+    Changed,
+    /// `import`: the user asked for these files; read them all.
+    All,
 }
 
 fn run(
     ws: &mut Workspace,
     sources: &[Source],
+    rereads: Rereads,
     on_event: &mut dyn FnMut(SourceEvent<'_>),
 ) -> Result<SyncReport, IngestError> {
     let now = Utc::now();
@@ -249,9 +263,13 @@ fn run(
             }
             Location::Path(path) => {
                 let path = path.clone();
-                ctx.tagger.warm_up();
+                // Files of an inbound folder are moved away once tossed: nothing to remember.
+                let known = match rereads {
+                    Rereads::Changed if !source.inbound => Some(ws.store.file_stamps(ids[i])?),
+                    _ => None,
+                };
                 runtime.spawn_blocking(move || {
-                    let record = read_source(i, &path, source.inbound, &ctx, &tx);
+                    let record = read_source(i, &path, source.inbound, known, &ctx, &tx);
                     let _ = tx.blocking_send(Msg::Done { source: i, record });
                 });
             }
@@ -269,11 +287,16 @@ fn run(
                 source,
                 stories,
                 settle,
+                stamp,
             } => {
                 let s = &sources[source];
                 let (outcome, changed) =
                     ws.store
                         .ingest_batch_ids(ids[source], &s.tags, &stories, now)?;
+                // After the batch is stored: a crash in between only means one more read.
+                if let Some((file, stamp)) = stamp {
+                    ws.store.record_file_stamp(ids[source], &file, stamp)?;
+                }
                 tallies.entry(source).or_default().outcome += outcome;
                 // Index as we go: tantivy's indexing threads work while the next feeds are
                 // fetched and parsed. One commit at the end makes the run visible at once.
@@ -317,6 +340,9 @@ fn run(
                     settle_file(&ctx.data_dir, &file, Some(&error));
                 }
                 tallies.entry(source).or_default().file_errors.push(error);
+            }
+            Msg::Gone { source, files } => {
+                ws.store.forget_file_stamps(ids[source], &files)?;
             }
             Msg::Done { source, record } => {
                 let tally = tallies.remove(&source).unwrap_or_default();
@@ -443,6 +469,7 @@ async fn fetch_source(
                             source: i,
                             stories,
                             settle: None,
+                            stamp: None,
                         })
                         .await;
                     FetchRecord::Success {
@@ -468,11 +495,14 @@ async fn fetch_source(
 }
 
 /// Read every finished file of a path source. In an inbound folder each file is settled
-/// (moved to done/ or bad/) by the consumer after its stories are committed.
+/// (moved to done/ or bad/) by the consumer after its stories are committed. With `known`
+/// stamps, files whose size and modification time are unchanged are skipped; when that is
+/// every file, the source is unchanged.
 fn read_source(
     i: usize,
     path: &Path,
     inbound: bool,
+    known: Option<HashMap<PathBuf, FileStamp>>,
     ctx: &ProducerContext,
     tx: &mpsc::Sender<Msg>,
 ) -> FetchRecord {
@@ -492,7 +522,36 @@ fn read_source(
             };
         }
     };
-    for file in files {
+    if let Some(known) = &known {
+        let listed: std::collections::HashSet<&PathBuf> = files.iter().collect();
+        let gone: Vec<PathBuf> = known
+            .keys()
+            .filter(|k| !listed.contains(k))
+            .cloned()
+            .collect();
+        if !gone.is_empty() {
+            let _ = tx.blocking_send(Msg::Gone {
+                source: i,
+                files: gone,
+            });
+        }
+    }
+    let mut skipped = 0usize;
+    for file in &files {
+        let file = file.clone();
+        let stamp = std::fs::metadata(&file).ok().and_then(|m| file_stamp(&m));
+        if let (Some(known), Some(stamp)) = (&known, stamp)
+            && known.get(&file) == Some(&stamp)
+        {
+            skipped += 1;
+            continue;
+        }
+        ctx.tagger.warm_up();
+        // Remembered only when settled: a file written in the last moments could change again
+        // within the clock's resolution without its stamp changing.
+        let stamp = stamp
+            .filter(|s| known.is_some() && !recently_modified(s))
+            .map(|s| (file.clone(), s));
         let result = local::read_capped(&file, ctx.max_bytes)
             .map_err(|e| e.to_string())
             .and_then(|bytes| {
@@ -513,6 +572,7 @@ fn read_source(
                     source: i,
                     stories,
                     settle: inbound.then(|| file.clone()),
+                    stamp,
                 },
                 Err(error) => Msg::FileFailed {
                     source: i,
@@ -526,10 +586,34 @@ fn read_source(
             break;
         }
     }
-    FetchRecord::Success {
-        etag: None,
-        last_modified: None,
+    if skipped > 0 && skipped == files.len() {
+        FetchRecord::Unchanged {
+            etag: None,
+            last_modified: None,
+        }
+    } else {
+        FetchRecord::Success {
+            etag: None,
+            last_modified: None,
+        }
     }
+}
+
+fn file_stamp(meta: &std::fs::Metadata) -> Option<FileStamp> {
+    let modified = meta.modified().ok()?;
+    let since_epoch = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(FileStamp {
+        size: meta.len(),
+        modified_ns: i64::try_from(since_epoch.as_nanos()).ok()?,
+    })
+}
+
+/// Modified less than two seconds ago (or in the future): too fresh to trust its stamp.
+fn recently_modified(stamp: &FileStamp) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    (stamp.modified_ns as i128) > now as i128 - 2_000_000_000
 }
 
 /// Move a tossed inbound file out of the way: to done/, or to bad/ beside its reason.

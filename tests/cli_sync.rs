@@ -548,3 +548,92 @@ fn gateway_export_posts_each_story_once_and_reads_back() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("needs --area"), "{}", stderr(&out));
 }
+
+/// The summary line (stderr) of a command that must succeed.
+fn summary(env: &Env, args: &[&str]) -> String {
+    let out = env.run(args);
+    assert!(out.status.success(), "{args:?} failed: {}", stderr(&out));
+    stderr(&out)
+}
+
+/// Write `text` to `path` with a modification time `age` in the past.
+fn write_aged(path: &Path, text: &str, age: std::time::Duration) {
+    std::fs::write(path, text).unwrap();
+    let when = std::time::SystemTime::now() - age;
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}
+
+#[test]
+fn unchanged_files_of_a_path_source_are_not_read_again() {
+    let hour = std::time::Duration::from_secs(3600);
+    let env = Env::new("");
+    let feeds = env.path("feeds");
+    std::fs::create_dir(&feeds).unwrap();
+    std::fs::write(
+        env.path("feeds.toml"),
+        format!("[[source]]\nname = \"local\"\npath = {:?}\n", feeds),
+    )
+    .unwrap();
+    let a = feeds.join("a.xml");
+    write_aged(&a, &sample_rss("Alpha", 1), hour);
+    write_aged(&feeds.join("b.xml"), &sample_rss("Beta", 1), hour);
+    let first = summary(&env, &["sync"]);
+    assert!(
+        first.contains("sources: 1 ok, 0 unchanged, 0 failed; stories: 2 new"),
+        "{first}"
+    );
+    let again = summary(&env, &["sync"]);
+    assert!(
+        again.contains("sources: 0 ok, 1 unchanged, 0 failed; stories: 0 new"),
+        "{again}"
+    );
+
+    // Same size and modification time: like a 304, the file is not read, so an edit that
+    // keeps both is not seen (the trade-off make and rsync make too)...
+    let stamp = std::fs::metadata(&a).unwrap().modified().unwrap();
+    let edited = sample_rss("Alpha", 1).replace("Body of item", "Bodx of item");
+    std::fs::write(&a, &edited).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&a)
+        .unwrap()
+        .set_modified(stamp)
+        .unwrap();
+    let skipped = summary(&env, &["sync"]);
+    assert!(skipped.contains("0 ok, 1 unchanged"), "{skipped}");
+    assert!(env.json_lines(&["search", "bodx", "--json"]).is_empty());
+    // ...and a new modification time is.
+    write_aged(&a, &edited, hour / 2);
+    let reread = summary(&env, &["sync"]);
+    assert!(
+        reread.contains("sources: 1 ok, 0 unchanged, 0 failed; stories: 0 new, 1 updated"),
+        "{reread}"
+    );
+    assert_eq!(env.json_lines(&["search", "bodx", "--json"]).len(), 1);
+
+    // A file written just now is read again until its time settles: an edit within the
+    // clock's resolution would not change its stamp.
+    let c = feeds.join("c.xml");
+    std::fs::write(&c, sample_rss("Gamma", 1)).unwrap();
+    summary(&env, &["sync"]);
+    std::fs::write(
+        &c,
+        sample_rss("Gamma", 1).replace("Body of item", "Bodz of item"),
+    )
+    .unwrap();
+    let fresh = summary(&env, &["sync"]);
+    assert!(fresh.contains("1 updated"), "{fresh}");
+    assert_eq!(env.json_lines(&["search", "bodz", "--json"]).len(), 1);
+
+    // `import` reads what it is given, stamps or not.
+    let imported = summary(&env, &["import", feeds.to_str().unwrap()]);
+    assert!(
+        imported.contains("sources: 0 ok, 1 unchanged, 0 failed"),
+        "{imported}"
+    );
+}

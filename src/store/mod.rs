@@ -4,8 +4,8 @@
 
 mod schema;
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -81,6 +81,15 @@ pub enum FetchRecord {
         error: String,
         retry_after: Option<DateTime<Utc>>,
     },
+}
+
+/// What a path source last read of one file: when the size and modification time are the
+/// same, the next sync skips the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub size: u64,
+    /// Nanoseconds since the Unix epoch.
+    pub modified_ns: i64,
 }
 
 /// One story of a batch, with the tagger's verdict.
@@ -290,6 +299,61 @@ impl Store {
             .ctx("prepare sources")?;
         let rows = stmt.query_map([], source_state_row).ctx("list sources")?;
         rows.collect::<rusqlite::Result<_>>().ctx("list sources")
+    }
+
+    /// The stamps of the files a path source read, by path as listed.
+    pub fn file_stamps(&self, source: SourceId) -> Result<HashMap<PathBuf, FileStamp>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT path, size, modified_ns FROM source_files WHERE source_id = ?1")
+            .ctx("prepare file stamps")?;
+        let rows = stmt
+            .query_map([source], |r| {
+                let path: String = r.get(0)?;
+                let size: i64 = r.get(1)?;
+                Ok((
+                    PathBuf::from(path),
+                    FileStamp {
+                        size: size as u64,
+                        modified_ns: r.get(2)?,
+                    },
+                ))
+            })
+            .ctx("read file stamps")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .ctx("read file stamps")
+    }
+
+    /// Remember that `path` was read whole with this size and modification time. Paths that
+    /// are not UTF-8 are not remembered (they are read every time).
+    pub fn record_file_stamp(&self, source: SourceId, path: &Path, stamp: FileStamp) -> Result<()> {
+        let Some(path) = path.to_str() else {
+            return Ok(());
+        };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO source_files (source_id, path, size, modified_ns) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(source_id, path) DO UPDATE SET size = excluded.size, modified_ns = excluded.modified_ns",
+            )
+            .ctx("prepare file stamp")?
+            .execute(params![source, path, stamp.size as i64, stamp.modified_ns])
+            .ctx("record file stamp")?;
+        Ok(())
+    }
+
+    /// Forget the stamps of files a path source no longer lists.
+    pub fn forget_file_stamps(&self, source: SourceId, paths: &[PathBuf]) -> Result<()> {
+        let paths: Vec<rusqlite::types::Value> = paths
+            .iter()
+            .filter_map(|p| p.to_str())
+            .map(|p| rusqlite::types::Value::Text(p.to_owned()))
+            .collect();
+        self.conn
+            .prepare_cached("DELETE FROM source_files WHERE source_id = ?1 AND path IN rarray(?2)")
+            .ctx("prepare forget file stamps")?
+            .execute(params![source, std::rc::Rc::new(paths)])
+            .ctx("forget file stamps")?;
+        Ok(())
     }
 
     /// Record how an attempt ended. Validators are kept exactly as the server sent them.

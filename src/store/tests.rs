@@ -318,3 +318,30 @@ fn a_schema_1_store_migrates_tags_and_flags() {
         .unwrap();
     assert_eq!(auto_rows, 0);
 }
+
+#[test]
+fn file_stamps_are_remembered_per_source_and_forgotten() {
+    let (_d, st) = store();
+    let a = st.ensure_source("a", "/feeds").unwrap();
+    let b = st.ensure_source("b", "/other").unwrap();
+    let stamp = |size, modified_ns| FileStamp { size, modified_ns };
+    st.record_file_stamp(a, Path::new("/feeds/x.xml"), stamp(10, 1))
+        .unwrap();
+    st.record_file_stamp(a, Path::new("/feeds/y.xml"), stamp(20, 2))
+        .unwrap();
+    st.record_file_stamp(a, Path::new("/feeds/x.xml"), stamp(11, 3))
+        .unwrap();
+    st.record_file_stamp(b, Path::new("/feeds/x.xml"), stamp(99, 9))
+        .unwrap();
+    let known = st.file_stamps(a).unwrap();
+    assert_eq!(known.len(), 2);
+    assert_eq!(known[Path::new("/feeds/x.xml")], stamp(11, 3));
+    st.forget_file_stamps(a, &[PathBuf::from("/feeds/x.xml")])
+        .unwrap();
+    let known = st.file_stamps(a).unwrap();
+    assert_eq!(
+        known.keys().collect::<Vec<_>>(),
+        [Path::new("/feeds/y.xml")]
+    );
+    assert_eq!(st.file_stamps(b).unwrap().len(), 1);
+}
