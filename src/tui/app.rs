@@ -150,8 +150,9 @@ pub struct Prompt {
     pub error: Option<String>,
     /// The query before the prompt opened (Esc restores it).
     pub saved_query: String,
-    /// For a confirmation: how many stories it applies to.
-    pub count: usize,
+    /// For a confirmation: how many stories it applies to; None while the list it counts is
+    /// still being searched (filled in when the answer arrives).
+    pub count: Option<usize>,
 }
 
 impl Prompt {
@@ -162,7 +163,7 @@ impl Prompt {
             input,
             error: None,
             saved_query,
-            count: 0,
+            count: None,
         }
     }
 }
@@ -642,6 +643,11 @@ impl App {
                 if seq == self.search_seq {
                     self.search_pending = false;
                     self.apply_page(offset, result);
+                    if let Overlay::Prompt(p) = &mut self.overlay
+                        && p.kind == PromptKind::ConfirmMarkRead
+                    {
+                        p.count = Some(self.list.total);
+                    }
                 } else if seq == self.prefetch_seq {
                     self.prefetch_pending = false;
                     // Only if the user is still where the page was asked for.
@@ -1246,7 +1252,13 @@ impl App {
         if self.jobs.marking() {
             return self.info("still marking stories read");
         }
-        if self.list.total == 0 {
+        // The list on screen may still be the previous query's: start the pending search now
+        // and show its count when it arrives (the marking itself uses the query as confirmed).
+        if self.search_due.take().is_some() {
+            self.run_live_search();
+        }
+        let counted = !self.search_pending;
+        if counted && self.list.total == 0 {
             return self.info("nothing to mark");
         }
         let mut p = Prompt::new(
@@ -1254,7 +1266,7 @@ impl App {
             String::new(),
             self.query.clone(),
         );
-        p.count = self.list.total;
+        p.count = counted.then_some(self.list.total);
         self.overlay = Overlay::Prompt(p);
     }
 
@@ -1334,7 +1346,10 @@ impl App {
                     self.query.clone(),
                     self.filters.clone(),
                 ) {
-                    self.info(format!("marking {} stories read…", count));
+                    self.info(match count {
+                        Some(n) => format!("marking {n} stories read…"),
+                        None => "marking stories read…".to_string(),
+                    });
                 }
             } else {
                 self.info("not marked");

@@ -523,7 +523,7 @@ fn reading_state_next_unread_star_and_mark_all_read_persist() {
     press(&mut app, code(KeyCode::Enter));
     press(&mut app, key('A'));
     assert!(
-        matches!(&app.overlay, Overlay::Prompt(p) if p.kind == PromptKind::ConfirmMarkRead && p.count == 4)
+        matches!(&app.overlay, Overlay::Prompt(p) if p.kind == PromptKind::ConfirmMarkRead && p.count == Some(4))
     );
     press(&mut app, key('y'));
     app.wait_idle(Duration::from_secs(10));
@@ -833,4 +833,31 @@ fn first_run_on_an_empty_store_syncs_the_config_sources() {
         "{:?}",
         app.sidebar_items()
     );
+}
+
+#[test]
+fn mark_all_read_counts_the_query_being_searched_not_the_last_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    let everything = app.list.total;
+    // The new query is typed and confirmed, and `A` pressed before its results arrive.
+    press(&mut app, key('/'));
+    typed(&mut app, "country:CN");
+    app.on_key(code(KeyCode::Enter));
+    app.on_key(key('A'));
+    let Overlay::Prompt(p) = &app.overlay else {
+        panic!("no confirmation: {:?}", app.message)
+    };
+    assert_eq!(p.kind, PromptKind::ConfirmMarkRead);
+    // Replies are applied only by the event loop, so the list is still the old one here.
+    assert_eq!(p.count, None, "list of {everything} shown");
+    app.wait_idle(Duration::from_secs(10));
+    assert!(
+        matches!(&app.overlay, Overlay::Prompt(p) if p.count == Some(4)),
+        "{:?}",
+        app.overlay
+    );
+    let screen = render(&mut app, 80, 24);
+    let text = format!("{:?}", screen.backend().buffer());
+    assert!(text.contains("mark 4 stories read?"), "{text}");
 }

@@ -38,7 +38,10 @@ pub fn draw_prompt(app: &App, f: &mut Frame, area: Rect) {
         PromptKind::Search => "/".to_string(),
         PromptKind::Command => ":".to_string(),
         PromptKind::WatchName => "save search as watch named: ".to_string(),
-        PromptKind::ConfirmMarkRead => format!("mark {} stories read? [y/N] ", count(p.count)),
+        PromptKind::ConfirmMarkRead => match p.count {
+            Some(n) => format!("mark {} stories read? [y/N] ", count(n)),
+            None => "mark all matching stories read (counting…)? [y/N] ".to_string(),
+        },
     };
     let err = p.error.as_deref().map(text::line).unwrap_or_default();
     let err_w = if err.is_empty() {
