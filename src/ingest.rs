@@ -175,11 +175,13 @@ fn run(
     let mut done = 0usize;
 
     // Register sources and find those a server asked us to leave alone for now.
-    let mut ids: Vec<SourceId> = Vec::with_capacity(total);
+    let named: Vec<(&str, String)> = sources
+        .iter()
+        .map(|s| (s.name.as_str(), s.location.describe()))
+        .collect();
+    let ids: Vec<SourceId> = ws.store.ensure_sources(&named)?;
     let mut work: Vec<(usize, Validators)> = Vec::new();
-    for (i, s) in sources.iter().enumerate() {
-        let id = ws.store.ensure_source(&s.name, &s.location.describe())?;
-        ids.push(id);
+    for (i, (s, &id)) in sources.iter().zip(&ids).enumerate() {
         let state = ws.store.source_state(id)?;
         if let Some(until) = state.next_fetch_after.filter(|t| *t > now) {
             report.deferred += 1;
@@ -281,6 +283,9 @@ fn run(
     let mut tallies: HashMap<usize, Tally> = HashMap::new();
     let mut writer: Option<IndexUpdate<'_>> = None;
     let mut indexed: Vec<StoryId> = Vec::new();
+    // Fetch outcomes, written a few dozen per transaction rather than one commit each. One
+    // lost to a crash only costs the next sync a full fetch of that source.
+    let mut fetched: Vec<(SourceId, DateTime<Utc>, FetchRecord)> = Vec::new();
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             Msg::Batch {
@@ -358,7 +363,11 @@ fn run(
                     }
                     _ => record,
                 };
-                ws.store.record_fetch(ids[source], Utc::now(), &record)?;
+                fetched.push((ids[source], Utc::now(), record.clone()));
+                if fetched.len() >= FETCH_RECORDS_PER_COMMIT {
+                    ws.store.record_fetches(&fetched)?;
+                    fetched.clear();
+                }
                 report.stories += tally.outcome;
                 let status = match &record {
                     FetchRecord::Failure { error, .. } => {
@@ -387,6 +396,7 @@ fn run(
             }
         }
     }
+    ws.store.record_fetches(&fetched)?;
     runtime.shutdown_background();
     if let Some(w) = writer {
         w.commit().map_err(WorkspaceError::from)?;
@@ -398,6 +408,9 @@ fn run(
     report.indexed = indexed.len() + ws.flush_index()?;
     Ok(report)
 }
+
+/// Fetch outcomes written per transaction (see `fetched` in [`run`]).
+const FETCH_RECORDS_PER_COMMIT: usize = 64;
 
 /// Every failed file of a folder source, one per line (at most ten, then a count).
 fn file_errors_message(errors: &[String]) -> String {

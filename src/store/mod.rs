@@ -278,6 +278,40 @@ impl Store {
             .ctx("ensure source")
     }
 
+    /// [`Self::ensure_source`] for many sources in one transaction, writing only new sources
+    /// and changed locations: a sync of 200 unchanged sources used to commit 200 times first.
+    pub fn ensure_sources(&mut self, sources: &[(&str, String)]) -> Result<Vec<SourceId>> {
+        let tx = self.conn.transaction().ctx("begin sources")?;
+        let mut ids = Vec::with_capacity(sources.len());
+        {
+            let mut find = tx
+                .prepare_cached("SELECT id, location FROM sources WHERE name = ?1")
+                .ctx("prepare find source")?;
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO sources (name, location) VALUES (?1, ?2)
+                     ON CONFLICT(name) DO UPDATE SET location = excluded.location
+                     RETURNING id",
+                )
+                .ctx("prepare ensure_source")?;
+            for (name, location) in sources {
+                let known: Option<(SourceId, String)> = find
+                    .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                    .ctx("find source")?;
+                let id = match known {
+                    Some((id, known_location)) if known_location == *location => id,
+                    _ => upsert
+                        .query_row(params![name, location], |r| r.get(0))
+                        .ctx("ensure source")?,
+                };
+                ids.push(id);
+            }
+        }
+        tx.commit().ctx("commit sources")?;
+        Ok(ids)
+    }
+
     pub fn source_state(&self, id: SourceId) -> Result<SourceState> {
         self.conn
             .prepare_cached(
@@ -363,37 +397,19 @@ impl Store {
         at: DateTime<Utc>,
         record: &FetchRecord,
     ) -> Result<()> {
-        let now = ts(at);
-        match record {
-            FetchRecord::Success {
-                etag,
-                last_modified,
-            }
-            | FetchRecord::Unchanged {
-                etag,
-                last_modified,
-            } => {
-                self.conn
-                    .prepare_cached(
-                        "UPDATE sources SET etag = ?2, last_modified = ?3, last_attempt = ?4,
-                         last_success = ?4, last_error = NULL, next_fetch_after = NULL WHERE id = ?1",
-                    )
-                    .ctx("prepare record_fetch")?
-                    .execute(params![id, etag, last_modified, now])
-                    .ctx("record fetch success")?;
-            }
-            FetchRecord::Failure { error, retry_after } => {
-                self.conn
-                    .prepare_cached(
-                        "UPDATE sources SET last_attempt = ?2, last_error = ?3, next_fetch_after = ?4
-                         WHERE id = ?1",
-                    )
-                    .ctx("prepare record_fetch")?
-                    .execute(params![id, now, error, retry_after.map(ts)])
-                    .ctx("record fetch failure")?;
-            }
+        write_fetch(&self.conn, id, at, record)
+    }
+
+    /// [`Self::record_fetch`] for many sources in one transaction.
+    pub fn record_fetches(
+        &mut self,
+        records: &[(SourceId, DateTime<Utc>, FetchRecord)],
+    ) -> Result<()> {
+        let tx = self.conn.transaction().ctx("begin fetch records")?;
+        for (id, at, record) in records {
+            write_fetch(&tx, *id, *at, record)?;
         }
-        Ok(())
+        tx.commit().ctx("commit fetch records")
     }
 
     // ---- ingest --------------------------------------------------------------------------
@@ -1154,6 +1170,44 @@ fn write_auto_tags(tx: &Transaction<'_>, id: StoryId, tags: &[AutoTag]) -> Resul
         .ctx("prepare auto tags")?
         .execute(params![id, auto_tags_json(tags)])
         .ctx("write auto tags")?;
+    Ok(())
+}
+
+/// Write how one fetch attempt ended. Validators are kept exactly as the server sent them.
+fn write_fetch(
+    conn: &Connection,
+    id: SourceId,
+    at: DateTime<Utc>,
+    record: &FetchRecord,
+) -> Result<()> {
+    let now = ts(at);
+    match record {
+        FetchRecord::Success {
+            etag,
+            last_modified,
+        }
+        | FetchRecord::Unchanged {
+            etag,
+            last_modified,
+        } => {
+            conn.prepare_cached(
+                "UPDATE sources SET etag = ?2, last_modified = ?3, last_attempt = ?4,
+                     last_success = ?4, last_error = NULL, next_fetch_after = NULL WHERE id = ?1",
+            )
+            .ctx("prepare record_fetch")?
+            .execute(params![id, etag, last_modified, now])
+            .ctx("record fetch success")?;
+        }
+        FetchRecord::Failure { error, retry_after } => {
+            conn.prepare_cached(
+                "UPDATE sources SET last_attempt = ?2, last_error = ?3, next_fetch_after = ?4
+                     WHERE id = ?1",
+            )
+            .ctx("prepare record_fetch")?
+            .execute(params![id, now, error, retry_after.map(ts)])
+            .ctx("record fetch failure")?;
+        }
+    }
     Ok(())
 }
 

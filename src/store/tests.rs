@@ -345,3 +345,58 @@ fn file_stamps_are_remembered_per_source_and_forgotten() {
     );
     assert_eq!(st.file_stamps(b).unwrap().len(), 1);
 }
+
+#[test]
+fn sources_are_registered_in_one_pass_and_rewritten_only_when_moved() {
+    let (_d, mut st) = store();
+    let first = st
+        .ensure_sources(&[("a", "https://a.test/".into()), ("b", "/feeds".into())])
+        .unwrap();
+    let writes = st.conn.total_changes();
+    let again = st
+        .ensure_sources(&[("b", "/feeds".into()), ("a", "https://a.test/".into())])
+        .unwrap();
+    assert_eq!(again, vec![first[1], first[0]]);
+    assert_eq!(
+        st.conn.total_changes(),
+        writes,
+        "unchanged sources were rewritten"
+    );
+    let moved = st
+        .ensure_sources(&[("a", "https://a.example/".into())])
+        .unwrap();
+    assert_eq!(moved, vec![first[0]]);
+    assert_eq!(
+        st.source_state(first[0]).unwrap().location,
+        "https://a.example/"
+    );
+    // Fetch outcomes of many sources at once.
+    let now = Utc::now();
+    st.record_fetches(&[
+        (
+            first[0],
+            now,
+            FetchRecord::Unchanged {
+                etag: Some("\"x\"".into()),
+                last_modified: None,
+            },
+        ),
+        (
+            first[1],
+            now,
+            FetchRecord::Failure {
+                error: "gone".into(),
+                retry_after: None,
+            },
+        ),
+    ])
+    .unwrap();
+    assert_eq!(
+        st.source_state(first[0]).unwrap().etag.as_deref(),
+        Some("\"x\"")
+    );
+    assert_eq!(
+        st.source_state(first[1]).unwrap().last_error.as_deref(),
+        Some("gone")
+    );
+}
