@@ -38,8 +38,8 @@ pub struct Workspace {
     tagger: LazyTagger,
 }
 
-/// The tagger, built on first use. Building it takes ~35 ms of CPU and ~3 MB (an automaton of
-/// a few thousand patterns): commands that tag nothing (`search`, `show`, the interface, a sync
+/// The tagger, built on first use. Building it takes ~30 ms of CPU (its automaton of a few
+/// thousand patterns is under 1 MB): commands that tag nothing (`search`, `show`, the interface, a sync
 /// where every feed answers 304) never build it. A sync starts building it on a spare thread
 /// when the first new content arrives, so tagging rarely waits.
 #[derive(Clone)]

@@ -33,7 +33,8 @@ use crate::store::{Incoming, StoryId, StoryRecord};
 /// Bumped whenever the schema below changes: an index of another version is rebuilt.
 /// 2: only id, title, link and author are stored; hits come from fast fields.
 /// 3: `recency`, a unique newest-first sort key, so deep pages can be read from the far end.
-const SCHEMA_VERSION: &str = "3";
+/// 4: `recency` with 34 bits of seconds and 30 of id (was 36 and 28).
+const SCHEMA_VERSION: &str = "4";
 const WRITER_HEAP: usize = 40 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -231,11 +232,12 @@ const FAR_PAGE: usize = 5_000;
 
 /// A unique sort key: publication time, then story id. Sorting by the date alone leaves ties to
 /// tantivy, which breaks them by document address in both directions, so a page read from the
-/// other end would not mirror the same order. 36 bits of seconds (±1,089 years around 1970,
-/// clamped) above 28 bits of id (ids are SQLite rowids; past 2^28 a tie could repeat).
+/// other end would not mirror the same order. 34 bits of seconds (1698 to 2242; dates outside
+/// are clamped to the ends) above 30 bits of id (ids are SQLite rowids, counting from 1; from
+/// 2^30 on, stories of the same second would no longer be ordered by id).
 fn recency_key(published: DateTime<Utc>, id: StoryId) -> u64 {
-    const ID_BITS: u32 = 28;
-    const HALF: i64 = 1 << 35;
+    const ID_BITS: u32 = 30;
+    const HALF: i64 = 1 << 33;
     let secs = published.timestamp().clamp(-HALF, HALF - 1) + HALF;
     ((secs as u64) << ID_BITS) | (id as u64 & ((1 << ID_BITS) - 1))
 }
@@ -593,7 +595,14 @@ impl SearchIndex {
     fn search_from(&self, req: &SearchRequest, far_page: usize) -> Result<SearchPage> {
         let searcher = self.reader.searcher();
         let query = self.parse(&req.query, &req.filters)?;
-        let limit = req.limit.max(1);
+        // tantivy sizes its top-k buffer from offset + limit: neither needs to pass the number
+        // of documents, and a huge `--limit` or offset must not become a huge allocation.
+        let docs = (searcher.num_docs() as usize).max(1);
+        let limit = req.limit.clamp(1, docs);
+        let req = &SearchRequest {
+            offset: req.offset.min(docs),
+            ..req.clone()
+        };
         let tv = self.tv();
         let (total, ranked): (usize, Vec<(f32, tantivy::DocAddress)>) = match req.sort {
             Sort::Relevance if !req.query.trim().is_empty() => {

@@ -274,25 +274,31 @@ fn page_window_reads_the_nearer_end() {
 fn deep_pages_from_either_end_are_the_same_order() {
     let dir = tempfile::tempdir().unwrap();
     let (idx, _) = SearchIndex::open_or_create(&dir.path().join("tantivy")).unwrap();
-    // Many stories share a date (days_ago = id % 7), so the order hangs on the tie-break.
-    // Added in a shuffled id order and over two commits, so doc addresses follow neither.
+    // Many stories share a date (one of 7 fixed days), so the order hangs on the tie-break.
+    // Added in a shuffled id order and over two commits, so doc addresses follow neither; then
+    // some are replaced, leaving deleted documents behind.
+    let base = DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let story = |id: StoryId| {
+        let country = if id % 3 == 0 { "FR" } else { "DE" };
+        let mut d = doc(id, "Export rules", "Licences.", 0, &[country], &[]);
+        d.published = base - chrono::Duration::days(id % 7);
+        d.first_seen = d.published;
+        d
+    };
     let ids: Vec<StoryId> = (1..=120).map(|i| (i * 37) % 120 + 1).collect();
     for part in ids.chunks(60) {
         let mut w = idx.writer(Duration::from_secs(1)).unwrap();
         for &id in part {
-            let country = if id % 3 == 0 { "FR" } else { "DE" };
-            w.add(&doc(
-                id,
-                "Export rules",
-                "Licences.",
-                id % 7,
-                &[country],
-                &[],
-            ))
-            .unwrap();
+            w.add(&story(id)).unwrap();
         }
         w.commit().unwrap();
     }
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    let replaced: Vec<IndexDoc> = (1..=120).filter(|id| id % 5 == 0).map(story).collect();
+    w.replace(&replaced).unwrap();
+    w.commit().unwrap();
     idx.reload().unwrap();
 
     for query in ["", "country:fr"] {
@@ -328,6 +334,32 @@ fn deep_pages_from_either_end_are_the_same_order() {
             assert_eq!(far.hits, near.hits, "{query:?} at {offset}");
             let slice = got.iter().skip(offset).take(7).copied().collect::<Vec<_>>();
             assert_eq!(far.hits.iter().map(|h| h.id).collect::<Vec<_>>(), slice);
+        }
+    }
+}
+
+#[test]
+fn absurd_limits_and_offsets_are_clamped_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, _) = SearchIndex::open_or_create(&dir.path().join("tantivy")).unwrap();
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    w.add(&doc(1, "Export rules", "Licences.", 1, &["DE"], &[]))
+        .unwrap();
+    w.commit().unwrap();
+    idx.reload().unwrap();
+    for (query, sort) in [("", Sort::Newest), ("export", Sort::Relevance)] {
+        for (offset, limit) in [(0, usize::MAX), (usize::MAX, usize::MAX), (usize::MAX, 1)] {
+            let page = idx
+                .search(&SearchRequest {
+                    query: query.into(),
+                    sort,
+                    offset,
+                    limit,
+                    ..Default::default()
+                })
+                .unwrap();
+            assert_eq!(page.total, 1);
+            assert_eq!(page.hits.len(), usize::from(offset == 0));
         }
     }
 }
