@@ -220,11 +220,19 @@ fn run(
         max_bytes: fetch.max_bytes,
         user_agent: fetch.user_agent.clone(),
     };
+    let charsets = ws.config.echomail.charsets();
+    let reader = format!(
+        "reader: echowatch {}; charsets {}; max_bytes {}",
+        env!("CARGO_PKG_VERSION"),
+        charsets.describe(),
+        fetch.max_bytes
+    );
     let ctx = Arc::new(ProducerContext {
         tagger: ws.lazy_tagger(),
-        charsets: ws.config.echomail.charsets(),
+        charsets,
         max_bytes: fetch.max_bytes,
         data_dir: ws.data_dir.clone(),
+        reader,
     });
     // Small on purpose: a batch can be a whole feed or packet; memory stays flat.
     let (tx, mut rx) = mpsc::channel::<Msg>(4);
@@ -266,12 +274,18 @@ fn run(
             Location::Path(path) => {
                 let path = path.clone();
                 // Files of an inbound folder are moved away once tossed: nothing to remember.
-                let known = match rereads {
-                    Rereads::Changed if !source.inbound => Some(ws.store.file_stamps(ids[i])?),
+                // Stamps are trusted only if the files were read the way they would be now.
+                let stamps = match rereads {
+                    Rereads::Changed if !source.inbound => Some(Stamps {
+                        trusted: validators.etag.as_deref() == Some(ctx.reader.as_str()),
+                        reader: ctx.reader.clone(),
+                        known: ws.store.file_stamps(ids[i])?,
+                        settled_before: settled_before(std::time::SystemTime::now()),
+                    }),
                     _ => None,
                 };
                 runtime.spawn_blocking(move || {
-                    let record = read_source(i, &path, source.inbound, known, &ctx, &tx);
+                    let record = read_source(i, &path, source.inbound, stamps, &ctx, &tx);
                     let _ = tx.blocking_send(Msg::Done { source: i, record });
                 });
             }
@@ -432,6 +446,9 @@ struct ProducerContext {
     charsets: ftn::Charsets,
     max_bytes: u64,
     data_dir: PathBuf,
+    /// This program and the settings that change what a file reads as: files read under other
+    /// ones are read again (a path source keeps it as its validator).
+    reader: String,
 }
 
 impl ProducerContext {
@@ -507,18 +524,33 @@ async fn fetch_source(
     }
 }
 
+/// What a path source remembers of the files it read (none for inbound folders and `import`).
+struct Stamps {
+    /// [`ProducerContext::reader`] when the stamps were taken, kept as the source's validator.
+    reader: String,
+    /// By absolute path.
+    known: HashMap<PathBuf, FileStamp>,
+    /// Taken by the same reader: files they match need no reading.
+    trusted: bool,
+    /// Files modified or changed at or after this (ns since the epoch) are read but not
+    /// stamped: a second write within the clock's resolution would not change their stamp.
+    settled_before: i64,
+}
+
 /// Read every finished file of a path source. In an inbound folder each file is settled
-/// (moved to done/ or bad/) by the consumer after its stories are committed. With `known`
-/// stamps, files whose size and modification time are unchanged are skipped; when that is
-/// every file, the source is unchanged.
+/// (moved to done/ or bad/) by the consumer after its stories are committed. With stamps,
+/// files whose stamp is unchanged are skipped, and the stamps of files read are remembered.
 fn read_source(
     i: usize,
     path: &Path,
     inbound: bool,
-    known: Option<HashMap<PathBuf, FileStamp>>,
+    stamps: Option<Stamps>,
     ctx: &ProducerContext,
     tx: &mpsc::Sender<Msg>,
 ) -> FetchRecord {
+    // Remembered by absolute path, so a config found by a relative path (cron and an
+    // interactive shell in different folders) names the same files.
+    let path = &std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     // An inbound folder holds only what binkd finished receiving; elsewhere, every file.
     let listed = if inbound {
         ftn::inbound::finished_files(path, std::time::Duration::ZERO)
@@ -535,7 +567,8 @@ fn read_source(
             };
         }
     };
-    if let Some(known) = &known {
+    let known = stamps.as_ref().map(|s| &s.known);
+    if let Some(known) = known {
         let listed: std::collections::HashSet<&PathBuf> = files.iter().collect();
         let gone: Vec<PathBuf> = known
             .keys()
@@ -549,22 +582,27 @@ fn read_source(
             });
         }
     }
-    let mut skipped = 0usize;
     for file in &files {
         let file = file.clone();
+        // Taken before reading: a change during the read shows next time.
         let stamp = std::fs::metadata(&file).ok().and_then(|m| file_stamp(&m));
-        if let (Some(known), Some(stamp)) = (&known, stamp)
-            && known.get(&file) == Some(&stamp)
+        if let (Some(s), Some(stamp)) = (&stamps, stamp)
+            && s.trusted
+            && s.known.get(&file) == Some(&stamp)
         {
-            skipped += 1;
             continue;
         }
         ctx.tagger.warm_up();
         // Remembered only when settled: a file written in the last moments could change again
-        // within the clock's resolution without its stamp changing.
+        // within the clock's resolution without its stamp changing. A file dated in the future
+        // (a skewed file server) is read every time until the clock passes its date.
         let stamp = stamp
-            .filter(|s| known.is_some() && !recently_modified(s))
-            .map(|s| (file.clone(), s));
+            .filter(|st| {
+                stamps
+                    .as_ref()
+                    .is_some_and(|s| settled(st, s.settled_before))
+            })
+            .map(|st| (file.clone(), st));
         let result = local::read_capped(&file, ctx.max_bytes)
             .map_err(|e| e.to_string())
             .and_then(|bytes| {
@@ -599,34 +637,49 @@ fn read_source(
             break;
         }
     }
-    if skipped > 0 && skipped == files.len() {
-        FetchRecord::Unchanged {
-            etag: None,
-            last_modified: None,
-        }
-    } else {
-        FetchRecord::Success {
-            etag: None,
-            last_modified: None,
-        }
+    // A source with nothing new is reported "unchanged" from its tally, like a 304.
+    FetchRecord::Success {
+        etag: stamps.map(|s| s.reader),
+        last_modified: None,
     }
 }
 
 fn file_stamp(meta: &std::fs::Metadata) -> Option<FileStamp> {
-    let modified = meta.modified().ok()?;
-    let since_epoch = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    let since_epoch = |t: std::time::SystemTime| {
+        let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+        i64::try_from(d.as_nanos()).ok()
+    };
+    #[cfg(unix)]
+    let (changed_ns, inode) = {
+        use std::os::unix::fs::MetadataExt;
+        (
+            meta.ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.ctime_nsec()),
+            meta.ino(),
+        )
+    };
+    #[cfg(not(unix))]
+    let (changed_ns, inode) = (0, 0);
     Some(FileStamp {
         size: meta.len(),
-        modified_ns: i64::try_from(since_epoch.as_nanos()).ok()?,
+        modified_ns: since_epoch(meta.modified().ok()?)?,
+        changed_ns,
+        inode,
     })
 }
 
-/// Modified less than two seconds ago (or in the future): too fresh to trust its stamp.
-fn recently_modified(stamp: &FileStamp) -> bool {
-    let now = std::time::SystemTime::now()
+/// Two seconds before `now`: older file times are past any clock's resolution (FAT's is 2 s).
+fn settled_before(now: std::time::SystemTime) -> i64 {
+    let now = now
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    (stamp.modified_ns as i128) > now as i128 - 2_000_000_000
+    i64::try_from(now).unwrap_or(i64::MAX) - 2_000_000_000
+}
+
+/// Neither modified nor changed at or after `before` (a file dated in the future never is).
+fn settled(stamp: &FileStamp, before: i64) -> bool {
+    stamp.modified_ns.max(stamp.changed_ns) < before
 }
 
 /// Move a tossed inbound file out of the way: to done/, or to bad/ beside its reason.
@@ -640,5 +693,137 @@ fn settle_file(data_dir: &Path, file: &Path, error: Option<&str>) {
             "cannot move {} out of the inbound folder: {e}",
             file.display()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Built once for all reads of these tests (slow in a debug build).
+    static TAGGER: std::sync::LazyLock<LazyTagger> =
+        std::sync::LazyLock::new(|| LazyTagger::new(None));
+
+    fn context(dir: &Path) -> ProducerContext {
+        ProducerContext {
+            tagger: TAGGER.clone(),
+            charsets: ftn::Charsets::default(),
+            max_bytes: 1 << 20,
+            data_dir: dir.to_path_buf(),
+            reader: "reader: test".into(),
+        }
+    }
+
+    /// Read `folder` with `stamps`: the files read (stamped ones by name), and those forgotten.
+    fn read(folder: &Path, stamps: Option<Stamps>) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let (tx, mut rx) = mpsc::channel(64);
+        read_source(0, folder, false, stamps, &context(folder), &tx);
+        drop(tx);
+        let (mut read, mut gone) = (Vec::new(), Vec::new());
+        while let Ok(msg) = rx.try_recv() {
+            match msg {
+                Msg::Batch {
+                    stamp: Some((file, _)),
+                    ..
+                } => read.push(file),
+                Msg::Batch { stamp: None, .. } => read.push(PathBuf::from("<unstamped>")),
+                Msg::Gone { files, .. } => gone.extend(files),
+                Msg::FileFailed { file, error, .. } => panic!("{}: {error}", file.display()),
+                Msg::Done { .. } => {}
+            }
+        }
+        (read, gone)
+    }
+
+    fn write_aged(path: &Path, text: &str) {
+        std::fs::write(path, text).unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+    }
+
+    const FEED: &str = "<rss version=\"2.0\"><channel><title>t</title><item><title>One</title>\
+                        <guid>g1</guid><description>Body.</description></item></channel></rss>";
+
+    #[test]
+    fn unchanged_files_are_skipped_only_under_the_same_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("feeds");
+        std::fs::create_dir(&folder).unwrap();
+        let (a, b) = (folder.join("a.xml"), folder.join("b.xml"));
+        write_aged(&a, FEED);
+        write_aged(&b, FEED);
+        let stamp_of = |p: &Path| file_stamp(&std::fs::metadata(p).unwrap()).unwrap();
+        // Files written by this test count as settled (their inode change time is now).
+        let later = settled_before(std::time::SystemTime::now() + Duration::from_secs(60));
+        let stamps = |trusted, known: &[(&Path, FileStamp)]| {
+            Some(Stamps {
+                reader: "reader: test".into(),
+                known: known.iter().map(|(p, s)| (p.to_path_buf(), *s)).collect(),
+                trusted,
+                settled_before: later,
+            })
+        };
+
+        // Nothing known: both read and stamped.
+        assert_eq!(
+            read(&folder, stamps(true, &[])).0,
+            vec![a.clone(), b.clone()]
+        );
+        // Both known and unchanged: nothing read.
+        let both = [(a.as_path(), stamp_of(&a)), (b.as_path(), stamp_of(&b))];
+        assert_eq!(read(&folder, stamps(true, &both)), (vec![], vec![]));
+        // Taken by another reader (another version, other charsets): all read again.
+        assert_eq!(read(&folder, stamps(false, &both)).0.len(), 2);
+        // `import` and inbound folders: no stamps, all read, none remembered.
+        assert_eq!(
+            read(&folder, None).0,
+            vec![PathBuf::from("<unstamped>"), PathBuf::from("<unstamped>")]
+        );
+        // One file's stamp differs in any part: that file alone.
+        let mut stale = stamp_of(&b);
+        stale.changed_ns -= 1;
+        let changed = [(a.as_path(), stamp_of(&a)), (b.as_path(), stale)];
+        assert_eq!(read(&folder, stamps(true, &changed)).0, vec![b.clone()]);
+        // A file that is gone is forgotten.
+        std::fs::remove_file(&a).unwrap();
+        let (read_now, gone) = read(&folder, stamps(true, &changed));
+        assert_eq!(read_now, vec![b.clone()]);
+        assert_eq!(gone, vec![a.clone()]);
+        // A file changed after the settling point is read but not stamped.
+        let mut fresh = stamps(true, &[]);
+        if let Some(s) = fresh.as_mut() {
+            s.settled_before = 0;
+        }
+        assert_eq!(read(&folder, fresh).0, vec![PathBuf::from("<unstamped>")]);
+    }
+
+    #[test]
+    fn fresh_stamps_are_not_trusted() {
+        let now = std::time::SystemTime::now();
+        let before = settled_before(now);
+        let ns = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64
+        };
+        let hour = Duration::from_secs(3600);
+        let stamp = |modified, changed| FileStamp {
+            size: 1,
+            modified_ns: ns(modified),
+            changed_ns: ns(changed),
+            inode: 1,
+        };
+        assert!(settled(&stamp(now - hour, now - hour), before));
+        assert!(!settled(&stamp(now - hour, now), before));
+        assert!(!settled(&stamp(now, now - hour), before));
+        assert!(!settled(&stamp(now + hour, now - hour), before));
+        assert!(!settled(
+            &stamp(now - Duration::from_secs(1), now - hour),
+            before
+        ));
     }
 }

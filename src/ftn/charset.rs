@@ -194,6 +194,13 @@ impl Default for Charsets {
 }
 
 impl Charsets {
+    /// The settings as one stable string (areas sorted), to tell when they changed.
+    pub fn describe(&self) -> String {
+        let mut areas: Vec<_> = self.per_area.iter().collect();
+        areas.sort_by(|a, b| a.0.cmp(b.0));
+        format!("{:?} {areas:?}", self.default)
+    }
+
     pub fn new(default: Charset) -> Self {
         Charsets {
             default,

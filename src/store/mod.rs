@@ -83,13 +83,18 @@ pub enum FetchRecord {
     },
 }
 
-/// What a path source last read of one file: when the size and modification time are the
-/// same, the next sync skips the file.
+/// What a path source last read of one file: while all of it stays the same, the next sync
+/// skips the file. As git does, the inode change time is kept besides the modification time:
+/// programs can set the latter back (`cp -p`, `touch -d`, unpacking an archive), not the former.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStamp {
     pub size: u64,
     /// Nanoseconds since the Unix epoch.
     pub modified_ns: i64,
+    /// Inode change time, nanoseconds since the Unix epoch (0 where there is none).
+    pub changed_ns: i64,
+    /// 0 where there is none.
+    pub inode: u64,
 }
 
 /// One story of a batch, with the tagger's verdict.
@@ -339,17 +344,22 @@ impl Store {
     pub fn file_stamps(&self, source: SourceId) -> Result<HashMap<PathBuf, FileStamp>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT path, size, modified_ns FROM source_files WHERE source_id = ?1")
+            .prepare_cached(
+                "SELECT path, size, modified_ns, changed_ns, inode FROM source_files WHERE source_id = ?1",
+            )
             .ctx("prepare file stamps")?;
         let rows = stmt
             .query_map([source], |r| {
                 let path: String = r.get(0)?;
                 let size: i64 = r.get(1)?;
+                let inode: i64 = r.get(4)?;
                 Ok((
                     PathBuf::from(path),
                     FileStamp {
                         size: size as u64,
                         modified_ns: r.get(2)?,
+                        changed_ns: r.get(3)?,
+                        inode: inode as u64,
                     },
                 ))
             })
@@ -366,11 +376,21 @@ impl Store {
         };
         self.conn
             .prepare_cached(
-                "INSERT INTO source_files (source_id, path, size, modified_ns) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(source_id, path) DO UPDATE SET size = excluded.size, modified_ns = excluded.modified_ns",
+                "INSERT INTO source_files (source_id, path, size, modified_ns, changed_ns, inode)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(source_id, path) DO UPDATE SET size = excluded.size,
+                     modified_ns = excluded.modified_ns, changed_ns = excluded.changed_ns,
+                     inode = excluded.inode",
             )
             .ctx("prepare file stamp")?
-            .execute(params![source, path, stamp.size as i64, stamp.modified_ns])
+            .execute(params![
+                source,
+                path,
+                stamp.size as i64,
+                stamp.modified_ns,
+                stamp.changed_ns,
+                stamp.inode as i64
+            ])
             .ctx("record file stamp")?;
         Ok(())
     }

@@ -106,14 +106,16 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE stories DROP COLUMN read;
     ALTER TABLE stories DROP COLUMN starred;
     "#,
-    // 4: the size and modification time of each file a path source read, so the next sync
-    // skips files that have not changed (a local file's answer to an HTTP validator).
+    // 4: the size, times and inode of each file a path source read, so the next sync skips
+    // files that have not changed (a local file's answer to an HTTP validator).
     r#"
     CREATE TABLE source_files (
         source_id   INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
         path        TEXT NOT NULL,
         size        INTEGER NOT NULL,
         modified_ns INTEGER NOT NULL,
+        changed_ns  INTEGER NOT NULL,
+        inode       INTEGER NOT NULL,
         PRIMARY KEY (source_id, path)
     ) WITHOUT ROWID;
     "#,

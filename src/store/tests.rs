@@ -324,7 +324,12 @@ fn file_stamps_are_remembered_per_source_and_forgotten() {
     let (_d, st) = store();
     let a = st.ensure_source("a", "/feeds").unwrap();
     let b = st.ensure_source("b", "/other").unwrap();
-    let stamp = |size, modified_ns| FileStamp { size, modified_ns };
+    let stamp = |size, modified_ns| FileStamp {
+        size,
+        modified_ns,
+        changed_ns: modified_ns + 1,
+        inode: u64::MAX,
+    };
     st.record_file_stamp(a, Path::new("/feeds/x.xml"), stamp(10, 1))
         .unwrap();
     st.record_file_stamp(a, Path::new("/feeds/y.xml"), stamp(20, 2))
