@@ -28,7 +28,7 @@ use echowatch::tui::app::{App, AppOptions, DEBOUNCE, SideItem};
 use echowatch::tui::components;
 use echowatch::workspace::Workspace;
 
-const VERSION: &str = "v3";
+const VERSION: &str = "v4";
 
 const WORDS: &[&str] = &[
     "export",
