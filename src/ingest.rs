@@ -567,10 +567,10 @@ fn read_source(
             };
         }
     };
-    let known = stamps.as_ref().map(|s| &s.known);
-    if let Some(known) = known {
+    if let Some(s) = &stamps {
         let listed: std::collections::HashSet<&PathBuf> = files.iter().collect();
-        let gone: Vec<PathBuf> = known
+        let gone: Vec<PathBuf> = s
+            .known
             .keys()
             .filter(|k| !listed.contains(k))
             .cloned()
@@ -583,12 +583,11 @@ fn read_source(
         }
     }
     for file in &files {
-        let file = file.clone();
         // Taken before reading: a change during the read shows next time.
-        let stamp = std::fs::metadata(&file).ok().and_then(|m| file_stamp(&m));
+        let stamp = std::fs::metadata(file).ok().and_then(|m| file_stamp(&m));
         if let (Some(s), Some(stamp)) = (&stamps, stamp)
             && s.trusted
-            && s.known.get(&file) == Some(&stamp)
+            && s.known.get(file) == Some(&stamp)
         {
             continue;
         }
@@ -603,10 +602,10 @@ fn read_source(
                     .is_some_and(|s| settled(st, s.settled_before))
             })
             .map(|st| (file.clone(), st));
-        let result = local::read_capped(&file, ctx.max_bytes)
+        let result = local::read_capped(file, ctx.max_bytes)
             .map_err(|e| e.to_string())
             .and_then(|bytes| {
-                parse::any(&file, &bytes, &ctx.charsets, ctx.max_bytes)
+                parse::any(file, &bytes, &ctx.charsets, ctx.max_bytes)
                     .map_err(|e| format!("{}: {e}", file.display()))
             });
         let msg = match result {

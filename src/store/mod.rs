@@ -271,48 +271,17 @@ impl Store {
 
     /// The id of the named source, creating it (or updating its location) as needed.
     pub fn ensure_source(&self, name: &str, location: &str) -> Result<SourceId> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO sources (name, location) VALUES (?1, ?2)
-                 ON CONFLICT(name) DO UPDATE SET location = excluded.location
-                 RETURNING id",
-            )
-            .ctx("prepare ensure_source")?;
-        stmt.query_row(params![name, location], |r| r.get(0))
-            .ctx("ensure source")
+        ensure_source_in(&self.conn, name, location)
     }
 
     /// [`Self::ensure_source`] for many sources in one transaction, writing only new sources
     /// and changed locations: a sync of 200 unchanged sources used to commit 200 times first.
     pub fn ensure_sources(&mut self, sources: &[(&str, String)]) -> Result<Vec<SourceId>> {
         let tx = self.conn.transaction().ctx("begin sources")?;
-        let mut ids = Vec::with_capacity(sources.len());
-        {
-            let mut find = tx
-                .prepare_cached("SELECT id, location FROM sources WHERE name = ?1")
-                .ctx("prepare find source")?;
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT INTO sources (name, location) VALUES (?1, ?2)
-                     ON CONFLICT(name) DO UPDATE SET location = excluded.location
-                     RETURNING id",
-                )
-                .ctx("prepare ensure_source")?;
-            for (name, location) in sources {
-                let known: Option<(SourceId, String)> = find
-                    .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-                    .ctx("find source")?;
-                let id = match known {
-                    Some((id, known_location)) if known_location == *location => id,
-                    _ => upsert
-                        .query_row(params![name, location], |r| r.get(0))
-                        .ctx("ensure source")?,
-                };
-                ids.push(id);
-            }
-        }
+        let ids = sources
+            .iter()
+            .map(|(name, location)| ensure_source_in(&tx, name, location))
+            .collect::<Result<Vec<_>>>()?;
         tx.commit().ctx("commit sources")?;
         Ok(ids)
     }
@@ -1191,6 +1160,28 @@ fn write_auto_tags(tx: &Transaction<'_>, id: StoryId, tags: &[AutoTag]) -> Resul
         .execute(params![id, auto_tags_json(tags)])
         .ctx("write auto tags")?;
     Ok(())
+}
+
+/// The id of the named source, writing it only when it is new or its location changed.
+fn ensure_source_in(conn: &Connection, name: &str, location: &str) -> Result<SourceId> {
+    let known: Option<(SourceId, String)> = conn
+        .prepare_cached("SELECT id, location FROM sources WHERE name = ?1")
+        .ctx("prepare find source")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .ctx("find source")?;
+    match known {
+        Some((id, known_location)) if known_location == location => Ok(id),
+        _ => conn
+            .prepare_cached(
+                "INSERT INTO sources (name, location) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET location = excluded.location
+                 RETURNING id",
+            )
+            .ctx("prepare ensure_source")?
+            .query_row(params![name, location], |r| r.get(0))
+            .ctx("ensure source"),
+    }
 }
 
 /// Write how one fetch attempt ended. Validators are kept exactly as the server sent them.
