@@ -597,10 +597,10 @@ impl SearchIndex {
         let query = self.parse(&req.query, &req.filters)?;
         // tantivy sizes its top-k buffer from offset + limit: neither needs to pass the number
         // of documents, and a huge `--limit` or offset must not become a huge allocation.
-        let docs = (searcher.num_docs() as usize).max(1);
-        let limit = req.limit.clamp(1, docs);
+        let num_docs = (searcher.num_docs() as usize).max(1);
+        let limit = req.limit.clamp(1, num_docs);
         let req = &SearchRequest {
-            offset: req.offset.min(docs),
+            offset: req.offset.min(num_docs),
             ..req.clone()
         };
         let tv = self.tv();
