@@ -309,13 +309,10 @@ fn run(
                 stamp,
             } => {
                 let s = &sources[source];
+                let from_file = stamp.as_ref().map(|(file, stamp)| (file.as_path(), *stamp));
                 let (outcome, changed) =
                     ws.store
-                        .ingest_batch_ids(ids[source], &s.tags, &stories, now)?;
-                // After the batch is stored: a crash in between only means one more read.
-                if let Some((file, stamp)) = stamp {
-                    ws.store.record_file_stamp(ids[source], &file, stamp)?;
-                }
+                        .ingest_batch_ids(ids[source], &s.tags, &stories, now, from_file)?;
                 tallies.entry(source).or_default().outcome += outcome;
                 // Index as we go: tantivy's indexing threads work while the next feeds are
                 // fetched and parsed. One commit at the end makes the run visible at once.

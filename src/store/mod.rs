@@ -337,33 +337,6 @@ impl Store {
             .ctx("read file stamps")
     }
 
-    /// Remember that `path` was read whole with this size and modification time. Paths that
-    /// are not UTF-8 are not remembered (they are read every time).
-    pub fn record_file_stamp(&self, source: SourceId, path: &Path, stamp: FileStamp) -> Result<()> {
-        let Some(path) = path.to_str() else {
-            return Ok(());
-        };
-        self.conn
-            .prepare_cached(
-                "INSERT INTO source_files (source_id, path, size, modified_ns, changed_ns, inode)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(source_id, path) DO UPDATE SET size = excluded.size,
-                     modified_ns = excluded.modified_ns, changed_ns = excluded.changed_ns,
-                     inode = excluded.inode",
-            )
-            .ctx("prepare file stamp")?
-            .execute(params![
-                source,
-                path,
-                stamp.size as i64,
-                stamp.modified_ns,
-                stamp.changed_ns,
-                stamp.inode as i64
-            ])
-            .ctx("record file stamp")?;
-        Ok(())
-    }
-
     /// Forget the stamps of files a path source no longer lists.
     pub fn forget_file_stamps(&self, source: SourceId, paths: &[PathBuf]) -> Result<()> {
         let paths: Vec<rusqlite::types::Value> = paths
@@ -413,20 +386,26 @@ impl Store {
         batch: &[Incoming],
         at: DateTime<Utc>,
     ) -> Result<BatchOutcome> {
-        self.ingest_batch_ids(source, source_tags, batch, at)
+        self.ingest_batch_ids(source, source_tags, batch, at, None)
             .map(|(outcome, _)| outcome)
     }
 
     /// [`Store::ingest_batch`], also returning the stories it queued for the index (new,
     /// updated, or carried by one more source), so the caller can index them right away.
+    /// `from_file`: the file of a path source the batch was read from, remembered with it.
     pub fn ingest_batch_ids(
         &mut self,
         source: SourceId,
         source_tags: &[Tag],
         batch: &[Incoming],
         at: DateTime<Utc>,
+        from_file: Option<(&Path, FileStamp)>,
     ) -> Result<(BatchOutcome, Vec<Queued>)> {
         let tx = self.conn.transaction().ctx("begin batch")?;
+        // The file is remembered as read in the same commit as its stories.
+        if let Some((path, stamp)) = from_file {
+            write_file_stamp(&tx, source, path, stamp)?;
+        }
         let mut outcome = BatchOutcome::default();
         let mut queued = Vec::new();
         for (item, incoming) in batch.iter().enumerate() {
@@ -1182,6 +1161,37 @@ fn ensure_source_in(conn: &Connection, name: &str, location: &str) -> Result<Sou
             .query_row(params![name, location], |r| r.get(0))
             .ctx("ensure source"),
     }
+}
+
+/// Remember that `path` was read whole with this stamp. Paths that are not UTF-8 are not
+/// remembered (they are read every time).
+fn write_file_stamp(
+    conn: &Connection,
+    source: SourceId,
+    path: &Path,
+    stamp: FileStamp,
+) -> Result<()> {
+    let Some(path) = path.to_str() else {
+        return Ok(());
+    };
+    conn.prepare_cached(
+        "INSERT INTO source_files (source_id, path, size, modified_ns, changed_ns, inode)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(source_id, path) DO UPDATE SET size = excluded.size,
+             modified_ns = excluded.modified_ns, changed_ns = excluded.changed_ns,
+             inode = excluded.inode",
+    )
+    .ctx("prepare file stamp")?
+    .execute(params![
+        source,
+        path,
+        stamp.size as i64,
+        stamp.modified_ns,
+        stamp.changed_ns,
+        stamp.inode as i64
+    ])
+    .ctx("record file stamp")?;
+    Ok(())
 }
 
 /// Write how one fetch attempt ended. Validators are kept exactly as the server sent them.

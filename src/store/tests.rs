@@ -246,7 +246,9 @@ fn a_new_storys_index_doc_needs_no_read_back() {
             auto_tags: vec![],
         },
     ];
-    let (_, queued) = st.ingest_batch_ids(src, &source_tags, &batch, now).unwrap();
+    let (_, queued) = st
+        .ingest_batch_ids(src, &source_tags, &batch, now, None)
+        .unwrap();
     assert_eq!(queued.len(), 2);
     for q in queued {
         let Queued::New { id, item } = q else {
@@ -259,7 +261,7 @@ fn a_new_storys_index_doc_needs_no_read_back() {
     // Carried by a second source: it must be read back (it has two sources now).
     let other = st.ensure_source("Other", "https://b.test/feed").unwrap();
     let again = vec![feed_story("x", "https://a.test/1", "Dated elsewhere")];
-    let (_, queued) = st.ingest_batch_ids(other, &[], &again, now).unwrap();
+    let (_, queued) = st.ingest_batch_ids(other, &[], &again, now, None).unwrap();
     assert!(matches!(queued[..], [Queued::Changed(_)]), "{queued:?}");
 }
 
@@ -330,14 +332,10 @@ fn file_stamps_are_remembered_per_source_and_forgotten() {
         changed_ns: modified_ns + 1,
         inode: u64::MAX,
     };
-    st.record_file_stamp(a, Path::new("/feeds/x.xml"), stamp(10, 1))
-        .unwrap();
-    st.record_file_stamp(a, Path::new("/feeds/y.xml"), stamp(20, 2))
-        .unwrap();
-    st.record_file_stamp(a, Path::new("/feeds/x.xml"), stamp(11, 3))
-        .unwrap();
-    st.record_file_stamp(b, Path::new("/feeds/x.xml"), stamp(99, 9))
-        .unwrap();
+    write_file_stamp(&st.conn, a, Path::new("/feeds/x.xml"), stamp(10, 1)).unwrap();
+    write_file_stamp(&st.conn, a, Path::new("/feeds/y.xml"), stamp(20, 2)).unwrap();
+    write_file_stamp(&st.conn, a, Path::new("/feeds/x.xml"), stamp(11, 3)).unwrap();
+    write_file_stamp(&st.conn, b, Path::new("/feeds/x.xml"), stamp(99, 9)).unwrap();
     let known = st.file_stamps(a).unwrap();
     assert_eq!(known.len(), 2);
     assert_eq!(known[Path::new("/feeds/x.xml")], stamp(11, 3));
