@@ -38,6 +38,9 @@ enum Command {
         /// Only this source (repeatable)
         #[arg(long = "source", value_name = "NAME")]
         sources: Vec<String>,
+        /// Read every file of path sources again, changed or not
+        #[arg(long)]
+        reread: bool,
     },
     /// Ingest local files or folders once: feeds, .pkt packets, bundles, BBS text exports
     Import {
@@ -203,8 +206,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut ws = Workspace::open(config, &data)
         .with_context(|| format!("cannot open data folder {}", data.display()))?;
     match command {
-        Command::Sync { sources } => {
-            let report = with_progress(|on_event| ingest::sync(&mut ws, &sources, on_event))?;
+        Command::Sync { sources, reread } => {
+            let rereads = if reread {
+                ingest::Rereads::All
+            } else {
+                ingest::Rereads::Changed
+            };
+            let report =
+                with_progress(|on_event| ingest::sync(&mut ws, &sources, rereads, on_event))?;
             print_watches(&ws)?;
             Ok(finish(&report))
         }

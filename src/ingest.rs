@@ -117,6 +117,7 @@ struct Tally {
 pub fn sync(
     ws: &mut Workspace,
     only: &[String],
+    rereads: Rereads,
     on_event: &mut dyn FnMut(SourceEvent<'_>),
 ) -> Result<SyncReport, IngestError> {
     for name in only {
@@ -131,7 +132,7 @@ pub fn sync(
         .filter(|s| only.is_empty() || only.contains(&s.name))
         .cloned()
         .collect();
-    run(ws, &sources, Rereads::Changed, on_event)
+    run(ws, &sources, Some(rereads), on_event)
 }
 
 /// Ingest local files or folders once (`echowatch import`). Each path is its own source,
@@ -151,22 +152,24 @@ pub fn import(
             inbound: false,
         })
         .collect();
-    run(ws, &sources, Rereads::All, on_event)
+    // One-off sources: nothing to remember for a next time.
+    run(ws, &sources, None, on_event)
 }
 
-/// Whether a path source reads files it read before and that have not changed since.
+/// Whether `sync` reads the files of path sources that have not changed since it last did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rereads {
-    /// `sync`: skip them, as a server's 304 would.
+pub enum Rereads {
+    /// Skip them, as a server's 304 would.
     Changed,
-    /// `import`: the user asked for these files; read them all.
+    /// Read every file (`sync --reread`), and remember them for the next sync.
     All,
 }
 
+/// `rereads` is None for `import`, whose files are read whole and not remembered.
 fn run(
     ws: &mut Workspace,
     sources: &[Source],
-    rereads: Rereads,
+    rereads: Option<Rereads>,
     on_event: &mut dyn FnMut(SourceEvent<'_>),
 ) -> Result<SyncReport, IngestError> {
     let now = Utc::now();
@@ -222,8 +225,9 @@ fn run(
     };
     let charsets = ws.config.echomail.charsets();
     let reader = format!(
-        "reader: echowatch {}; charsets {}; max_bytes {}",
+        "reader: echowatch {} reader {}; charsets {}; max_bytes {}",
         env!("CARGO_PKG_VERSION"),
+        parse::READER_VERSION,
         charsets.describe(),
         fetch.max_bytes
     );
@@ -276,8 +280,9 @@ fn run(
                 // Files of an inbound folder are moved away once tossed: nothing to remember.
                 // Stamps are trusted only if the files were read the way they would be now.
                 let stamps = match rereads {
-                    Rereads::Changed if !source.inbound => Some(Stamps {
-                        trusted: validators.etag.as_deref() == Some(ctx.reader.as_str()),
+                    Some(rereads) if !source.inbound => Some(Stamps {
+                        trusted: rereads == Rereads::Changed
+                            && validators.etag.as_deref() == Some(ctx.reader.as_str()),
                         reader: ctx.reader.clone(),
                         known: ws.store.file_stamps(ids[i])?,
                         settled_before: settled_before(std::time::SystemTime::now()),

@@ -618,4 +618,10 @@ fn path_sources_see_every_change_of_their_files() {
         added.contains("sources: 1 ok, 0 unchanged, 0 failed; stories: 1 new"),
         "{added}"
     );
+    // `--reread` reads every file again (what it skips otherwise is pinned in ingest's tests).
+    let reread_all = summary(&env, &["sync", "--reread"]);
+    assert!(
+        reread_all.contains("sources: 0 ok, 1 unchanged, 0 failed; stories: 0 new, 0 updated"),
+        "{reread_all}"
+    );
 }

@@ -188,7 +188,7 @@ impl Jobs {
                                 failed: matches!(ev.status, SourceStatus::Failed(_)),
                             });
                         };
-                        ingest::sync(&mut ws, &[], &mut on_event)
+                        ingest::sync(&mut ws, &[], ingest::Rereads::Changed, &mut on_event)
                             .map(|r| SyncSummary {
                                 line: r.summary(),
                                 failures: r.failures.clone(),
