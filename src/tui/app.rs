@@ -647,6 +647,10 @@ impl App {
                         && p.kind == PromptKind::ConfirmMarkRead
                     {
                         p.count = Some(self.list.total);
+                        if self.list.total == 0 {
+                            self.overlay = Overlay::None;
+                            self.info("nothing to mark");
+                        }
                     }
                 } else if seq == self.prefetch_seq {
                     self.prefetch_pending = false;

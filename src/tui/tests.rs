@@ -860,4 +860,15 @@ fn mark_all_read_counts_the_query_being_searched_not_the_last_list() {
     let screen = render(&mut app, 80, 24);
     let text = format!("{:?}", screen.backend().buffer());
     assert!(text.contains("mark 4 stories read?"), "{text}");
+    // A query that turns out to match nothing closes the prompt when its answer comes.
+    press(&mut app, code(KeyCode::Esc));
+    press(&mut app, key('C'));
+    press(&mut app, key('/'));
+    typed(&mut app, "country:ZZ");
+    app.on_key(code(KeyCode::Enter));
+    app.on_key(key('A'));
+    assert!(matches!(&app.overlay, Overlay::Prompt(p) if p.count.is_none()));
+    app.wait_idle(Duration::from_secs(10));
+    assert!(matches!(app.overlay, Overlay::None), "{:?}", app.overlay);
+    assert!(app.message.clone().unwrap().0.contains("nothing to mark"));
 }
