@@ -224,13 +224,7 @@ fn run(
         user_agent: fetch.user_agent.clone(),
     };
     let charsets = ws.config.echomail.charsets();
-    let reader = format!(
-        "reader: echowatch {} reader {}; charsets {}; max_bytes {}",
-        env!("CARGO_PKG_VERSION"),
-        parse::READER_VERSION,
-        charsets.describe(),
-        fetch.max_bytes
-    );
+    let reader = reader_id(&charsets, fetch.max_bytes);
     let ctx = Arc::new(ProducerContext {
         tagger: ws.lazy_tagger(),
         charsets,
@@ -278,12 +272,9 @@ fn run(
             Location::Path(path) => {
                 let path = path.clone();
                 // Files of an inbound folder are moved away once tossed: nothing to remember.
-                // Stamps are trusted only if the files were read the way they would be now.
                 let stamps = match rereads {
                     Some(rereads) if !source.inbound => Some(Stamps {
-                        trusted: rereads == Rereads::Changed
-                            && validators.etag.as_deref() == Some(ctx.reader.as_str()),
-                        reader: ctx.reader.clone(),
+                        skip_unchanged: rereads == Rereads::Changed,
                         known: ws.store.file_stamps(ids[i])?,
                         settled_before: settled_before(std::time::SystemTime::now()),
                     }),
@@ -448,9 +439,8 @@ struct ProducerContext {
     charsets: ftn::Charsets,
     max_bytes: u64,
     data_dir: PathBuf,
-    /// This program and the settings that change what a file reads as: files read under other
-    /// ones are read again (a path source keeps it as its validator).
-    reader: String,
+    /// [`reader_id`]: stamped into every file read.
+    reader: u64,
 }
 
 impl ProducerContext {
@@ -528,12 +518,10 @@ async fn fetch_source(
 
 /// What a path source remembers of the files it read (none for inbound folders and `import`).
 struct Stamps {
-    /// [`ProducerContext::reader`] when the stamps were taken, kept as the source's validator.
-    reader: String,
     /// By absolute path.
     known: HashMap<PathBuf, FileStamp>,
-    /// Taken by the same reader: files they match need no reading.
-    trusted: bool,
+    /// Files whose stamp is unchanged need no reading (false for `sync --reread`).
+    skip_unchanged: bool,
     /// Files modified or changed at or after this (ns since the epoch) are read but not
     /// stamped: a second write within the clock's resolution would not change their stamp.
     settled_before: i64,
@@ -586,9 +574,11 @@ fn read_source(
     }
     for file in &files {
         // Taken before reading: a change during the read shows next time.
-        let stamp = std::fs::metadata(file).ok().and_then(|m| file_stamp(&m));
+        let stamp = std::fs::metadata(file)
+            .ok()
+            .and_then(|m| file_stamp(&m, ctx.reader));
         if let (Some(s), Some(stamp)) = (&stamps, stamp)
-            && s.trusted
+            && s.skip_unchanged
             && s.known.get(file) == Some(&stamp)
         {
             continue;
@@ -640,12 +630,28 @@ fn read_source(
     }
     // A source with nothing new is reported "unchanged" from its tally, like a 304.
     FetchRecord::Success {
-        etag: stamps.map(|s| s.reader),
+        etag: None,
         last_modified: None,
     }
 }
 
-fn file_stamp(meta: &std::fs::Metadata) -> Option<FileStamp> {
+/// This program and the settings that change what a file reads as, hashed: a file stamped by
+/// another reader is read again. Kept per file, so one broken file (which fails its source)
+/// does not make the others unknown.
+fn reader_id(charsets: &ftn::Charsets, max_bytes: u64) -> u64 {
+    let reader = format!(
+        "echowatch {} reader {}; charsets {}; max_bytes {max_bytes}",
+        env!("CARGO_PKG_VERSION"),
+        parse::READER_VERSION,
+        charsets.describe(),
+    );
+    let hash = blake3::hash(reader.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash.as_bytes()[..8]);
+    u64::from_le_bytes(first)
+}
+
+fn file_stamp(meta: &std::fs::Metadata, reader: u64) -> Option<FileStamp> {
     let since_epoch = |t: std::time::SystemTime| {
         let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
         i64::try_from(d.as_nanos()).ok()
@@ -667,6 +673,7 @@ fn file_stamp(meta: &std::fs::Metadata) -> Option<FileStamp> {
         modified_ns: since_epoch(meta.modified().ok()?)?,
         changed_ns,
         inode,
+        reader,
     })
 }
 
@@ -702,6 +709,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    const READER: u64 = 7;
+
     /// Built once for all reads of these tests (slow in a debug build).
     static TAGGER: std::sync::LazyLock<LazyTagger> =
         std::sync::LazyLock::new(|| LazyTagger::new(None));
@@ -712,7 +721,7 @@ mod tests {
             charsets: ftn::Charsets::default(),
             max_bytes: 1 << 20,
             data_dir: dir.to_path_buf(),
-            reader: "reader: test".into(),
+            reader: READER,
         }
     }
 
@@ -759,14 +768,13 @@ mod tests {
         let (a, b) = (folder.join("a.xml"), folder.join("b.xml"));
         write_aged(&a, FEED);
         write_aged(&b, FEED);
-        let stamp_of = |p: &Path| file_stamp(&std::fs::metadata(p).unwrap()).unwrap();
+        let stamp_of = |p: &Path| file_stamp(&std::fs::metadata(p).unwrap(), READER).unwrap();
         // Files written by this test count as settled (their inode change time is now).
         let later = settled_before(std::time::SystemTime::now() + Duration::from_secs(60));
-        let stamps = |trusted, known: &[(&Path, FileStamp)]| {
+        let stamps = |skip_unchanged, known: &[(&Path, FileStamp)]| {
             Some(Stamps {
-                reader: "reader: test".into(),
                 known: known.iter().map(|(p, s)| (p.to_path_buf(), *s)).collect(),
-                trusted,
+                skip_unchanged,
                 settled_before: later,
             })
         };
@@ -779,8 +787,16 @@ mod tests {
         // Both known and unchanged: nothing read.
         let both = [(a.as_path(), stamp_of(&a)), (b.as_path(), stamp_of(&b))];
         assert_eq!(read(&folder, stamps(true, &both)), (vec![], vec![]));
-        // Taken by another reader (another version, other charsets): all read again.
-        assert_eq!(read(&folder, stamps(false, &both)).0.len(), 2);
+        // `sync --reread`: all read again, and stamped.
+        assert_eq!(
+            read(&folder, stamps(false, &both)).0,
+            vec![a.clone(), b.clone()]
+        );
+        // Taken by another reader (another version, other charsets): that file read again.
+        let mut other = stamp_of(&a);
+        other.reader = READER + 1;
+        let by_other = [(a.as_path(), other), (b.as_path(), stamp_of(&b))];
+        assert_eq!(read(&folder, stamps(true, &by_other)).0, vec![a.clone()]);
         // `import` and inbound folders: no stamps, all read, none remembered.
         assert_eq!(
             read(&folder, None).0,
@@ -817,6 +833,7 @@ mod tests {
             modified_ns: ns(modified),
             changed_ns: ns(changed),
             inode: 1,
+            reader: READER,
         };
         assert!(settled(&stamp(now - hour, now - hour), before));
         assert!(!settled(&stamp(now - hour, now), before));

@@ -95,6 +95,9 @@ pub struct FileStamp {
     pub changed_ns: i64,
     /// 0 where there is none.
     pub inode: u64,
+    /// Which reader (program version and read settings, hashed) read the file: a stamp taken by
+    /// another one never matches, so such files are read again.
+    pub reader: u64,
 }
 
 /// One story of a batch, with the tagger's verdict.
@@ -314,7 +317,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT path, size, modified_ns, changed_ns, inode FROM source_files WHERE source_id = ?1",
+                "SELECT path, size, modified_ns, changed_ns, inode, reader FROM source_files
+                 WHERE source_id = ?1",
             )
             .ctx("prepare file stamps")?;
         let rows = stmt
@@ -322,6 +326,7 @@ impl Store {
                 let path: String = r.get(0)?;
                 let size: i64 = r.get(1)?;
                 let inode: i64 = r.get(4)?;
+                let reader: i64 = r.get(5)?;
                 Ok((
                     PathBuf::from(path),
                     FileStamp {
@@ -329,6 +334,7 @@ impl Store {
                         modified_ns: r.get(2)?,
                         changed_ns: r.get(3)?,
                         inode: inode as u64,
+                        reader: reader as u64,
                     },
                 ))
             })
@@ -1175,11 +1181,11 @@ fn write_file_stamp(
         return Ok(());
     };
     conn.prepare_cached(
-        "INSERT INTO source_files (source_id, path, size, modified_ns, changed_ns, inode)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO source_files (source_id, path, size, modified_ns, changed_ns, inode, reader)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT(source_id, path) DO UPDATE SET size = excluded.size,
              modified_ns = excluded.modified_ns, changed_ns = excluded.changed_ns,
-             inode = excluded.inode",
+             inode = excluded.inode, reader = excluded.reader",
     )
     .ctx("prepare file stamp")?
     .execute(params![
@@ -1188,7 +1194,8 @@ fn write_file_stamp(
         stamp.size as i64,
         stamp.modified_ns,
         stamp.changed_ns,
-        stamp.inode as i64
+        stamp.inode as i64,
+        stamp.reader as i64
     ])
     .ctx("record file stamp")?;
     Ok(())

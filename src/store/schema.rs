@@ -116,6 +116,7 @@ pub const MIGRATIONS: &[&str] = &[
         modified_ns INTEGER NOT NULL,
         changed_ns  INTEGER NOT NULL,
         inode       INTEGER NOT NULL,
+        reader      INTEGER NOT NULL,
         PRIMARY KEY (source_id, path)
     ) WITHOUT ROWID;
     "#,

@@ -331,6 +331,7 @@ fn file_stamps_are_remembered_per_source_and_forgotten() {
         modified_ns,
         changed_ns: modified_ns + 1,
         inode: u64::MAX,
+        reader: 7,
     };
     write_file_stamp(&st.conn, a, Path::new("/feeds/x.xml"), stamp(10, 1)).unwrap();
     write_file_stamp(&st.conn, a, Path::new("/feeds/y.xml"), stamp(20, 2)).unwrap();
