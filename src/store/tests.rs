@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{TagKind, TextField};
+use crate::model::TagKind;
 
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -403,4 +403,64 @@ fn sources_are_registered_in_one_pass_and_rewritten_only_when_moved() {
         st.source_state(first[1]).unwrap().last_error.as_deref(),
         Some("gone")
     );
+}
+
+/// What `auto_tags_json` wrote when it went through serde: the stored format must not move.
+fn serde_auto_tags_json(tags: &[AutoTag]) -> String {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        tag: String,
+        score: f32,
+        evidence: Vec<&'a Evidence>,
+    }
+    let out: Vec<Out<'_>> = tags
+        .iter()
+        .map(|t| {
+            let mut evidence: Vec<&Evidence> = t.evidence.iter().collect();
+            evidence.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+            evidence.truncate(MAX_EVIDENCE);
+            Out {
+                tag: t.tag.to_string(),
+                score: t.score,
+                evidence,
+            }
+        })
+        .collect();
+    serde_json::to_string(&out).unwrap()
+}
+
+proptest::proptest! {
+    #[test]
+    fn auto_tags_json_is_what_serde_writes(
+        tags in proptest::collection::vec(
+            (
+                proptest::sample::select(vec!["country:CN", "country:EU", "policy:entity-list", "brief"]),
+                proptest::num::f32::ANY,
+                proptest::collection::vec(
+                    (".{0,12}", proptest::bool::ANY, 0usize..100_000, 0usize..100_000, proptest::num::f32::ANY),
+                    0..6,
+                ),
+            ),
+            0..5,
+        )
+    ) {
+        let tags: Vec<AutoTag> = tags
+            .into_iter()
+            .map(|(tag, score, evidence)| AutoTag {
+                tag: tag.parse().unwrap(),
+                score,
+                evidence: evidence
+                    .into_iter()
+                    .map(|(phrase, title, start, end, weight)| Evidence {
+                        phrase,
+                        field: if title { TextField::Title } else { TextField::Body },
+                        start,
+                        end,
+                        weight,
+                    })
+                    .collect(),
+            })
+            .collect();
+        proptest::prop_assert_eq!(auto_tags_json(&tags), serde_auto_tags_json(&tags));
+    }
 }
