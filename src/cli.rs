@@ -14,6 +14,14 @@ use echowatch::ingest::{self, SourceEvent, SourceStatus, SyncReport};
 use echowatch::model::Tag;
 use echowatch::workspace::Workspace;
 
+/// `println!` for command output, except that a closed pipe (`echowatch stats | head -1`)
+/// becomes an error the command returns, which `main` ends quietly on, instead of a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    };
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "echowatch",
@@ -200,7 +208,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         // The same rules as ingest: built-in plus the config's extra rules file, if any.
         let tagger = echowatch::workspace::LazyTagger::new(config.tagger_rules.clone()).get()?;
         let report = echowatch::classify::eval::evaluate(&tagger, &text)?;
-        print!("{report}");
+        write!(std::io::stdout().lock(), "{report}")?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut ws = Workspace::open(config, &data)
@@ -288,13 +296,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     Some(("-", rest)) => (&mut remove, rest),
                     _ => bail!("tag changes start with + or -: {change:?}"),
                 };
-                list.push(text.parse::<Tag>()?);
+                list.push(Tag::from_input(text)?);
             }
+            ws.check_policies(&add)?;
             ws.store.set_manual_tags(id, &add, &remove)?;
             ws.flush_index()?;
             if let Some(story) = ws.store.story(id)? {
                 let tags: Vec<String> = story.tags.iter().map(|t| t.tag.to_string()).collect();
-                println!("{id}: {}", tags.join(" "));
+                outln!("{id}: {}", tags.join(" "));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -385,9 +394,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Stats { query, json } => {
             let stats = stats_of(&ws, query.as_deref().unwrap_or(""))?;
             if json {
-                println!("{stats}");
+                outln!("{stats}");
             } else {
-                print_stats(&stats);
+                print_stats(&stats)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -505,7 +514,7 @@ fn print_watches(ws: &Workspace) -> Result<()> {
     for w in &ws.config.watches {
         let since = ws.store.watch_last_viewed(&w.name)?;
         match ws.index.count_new_since(&w.query, since) {
-            Ok(n) => println!("watch {}: {n} new", w.name),
+            Ok(n) => outln!("watch {}: {n} new", w.name),
             Err(e) => eprintln!("watch {}: {e}", w.name),
         }
     }
@@ -627,8 +636,8 @@ fn stats_of(ws: &Workspace, query: &str) -> Result<serde_json::Value> {
     }))
 }
 
-fn print_stats(v: &serde_json::Value) {
-    println!("stories: {}", v["stories"]);
+fn print_stats(v: &serde_json::Value) -> Result<()> {
+    outln!("stories: {}", v["stories"]);
     for (key, title) in [
         ("by_source", "by source"),
         ("by_kind", "by kind"),
@@ -643,14 +652,15 @@ fn print_stats(v: &serde_json::Value) {
         if map.is_empty() {
             continue;
         }
-        println!("{title}:");
+        outln!("{title}:");
         let mut rows: Vec<(&String, u64)> = map
             .iter()
             .map(|(k, n)| (k, n.as_u64().unwrap_or(0)))
             .collect();
         rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         for (k, n) in rows {
-            println!("  {n:>7}  {k}");
+            outln!("  {n:>7}  {k}");
         }
     }
+    Ok(())
 }

@@ -233,9 +233,7 @@ impl Config {
             };
             let mut tags = Vec::new();
             for t in s.tags.unwrap_or_default() {
-                let tag = t
-                    .get_ref()
-                    .parse::<Tag>()
+                let tag = Tag::from_input(t.get_ref())
                     .map_err(|e| invalid(t.span().start, format!("key `tags`: {e}")))?;
                 tags.push(tag);
             }

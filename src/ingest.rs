@@ -378,6 +378,7 @@ fn run(
                 report.stories += tally.outcome;
                 let status = match &record {
                     FetchRecord::Failure { error, .. } => {
+                        tracing::warn!(source = %s.name, "failed: {error}");
                         report.failed += 1;
                         report.failures.push((s.name.clone(), error.clone()));
                         SourceStatus::Failed(error.clone())
@@ -413,6 +414,7 @@ fn run(
     indexed.dedup();
     // Anything queued but not indexed above (left by an earlier run that was killed).
     report.indexed = indexed.len() + ws.flush_index()?;
+    tracing::info!("sync: {}", report.summary());
     Ok(report)
 }
 

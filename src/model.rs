@@ -110,6 +110,35 @@ impl Tag {
     }
 }
 
+/// Why a tag typed by someone (config, `tag`, the editor) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TagInputError {
+    #[error(transparent)]
+    Syntax(#[from] TagParseError),
+    #[error(
+        "unknown country code {0:?}: use an ISO 3166-1 alpha-2 code (`country:CN`) or `country:EU`"
+    )]
+    UnknownCountry(String),
+}
+
+impl Tag {
+    /// A tag as a person types it: the syntax of [`FromStr`], and a country must be an ISO
+    /// 3166-1 alpha-2 code or `EU` (`UK`, which ISO reserves for the United Kingdom, is read
+    /// as `GB`). Tags read back from the store are not held to this, so none is lost.
+    pub fn from_input(text: &str) -> Result<Tag, TagInputError> {
+        let mut tag: Tag = text.parse()?;
+        if tag.kind == TagKind::Country {
+            if tag.value == "UK" {
+                tag.value = "GB".into();
+            }
+            if tag.value != "EU" && keshvar::Alpha2::try_from(tag.value.as_str()).is_err() {
+                return Err(TagInputError::UnknownCountry(tag.value));
+            }
+        }
+        Ok(tag)
+    }
+}
+
 impl fmt::Display for Tag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
@@ -232,5 +261,13 @@ mod tests {
         assert!("country:CHN".parse::<Tag>().is_err());
         assert!("".parse::<Tag>().is_err());
         assert!("two words".parse::<Tag>().is_err());
+        // Input is held to real codes; the store's own tags are read back whatever they say.
+        assert_eq!(Tag::from_input("country:uk").unwrap(), Tag::country("GB"));
+        assert_eq!(Tag::from_input("country:EU").unwrap(), Tag::country("EU"));
+        assert_eq!(Tag::from_input("country:tw").unwrap(), Tag::country("TW"));
+        for bad in ["country:XX", "country:zz", "country:CHN"] {
+            assert!(Tag::from_input(bad).is_err(), "{bad}");
+        }
+        assert!("country:XX".parse::<Tag>().is_ok());
     }
 }

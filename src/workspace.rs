@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::classify::Tagger;
 use crate::config::Config;
 use crate::index::{IndexDoc, IndexError, SearchIndex};
+use crate::model::{Tag, TagKind};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,8 @@ pub enum WorkspaceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Index(#[from] IndexError),
+    #[error("unknown policy {id:?}; the policies are: {known}")]
+    UnknownPolicy { id: String, known: String },
     #[error("tagger rules {path}: {message}")]
     Rules { path: PathBuf, message: String },
 }
@@ -197,6 +200,23 @@ impl Workspace {
     /// The tagger (waits for it to be built).
     pub fn tagger(&self) -> Result<Arc<Tagger>, WorkspaceError> {
         self.tagger.get()
+    }
+
+    /// Refuse a policy tag the rules do not know (`policy:tarifs`): typed by a person, it
+    /// would make a facet of its own that no story of the tagger ever joins.
+    pub fn check_policies(&self, tags: &[Tag]) -> Result<(), WorkspaceError> {
+        let tagger = self.tagger()?;
+        let known = tagger.policy_ids();
+        match tags
+            .iter()
+            .find(|t| t.kind == TagKind::Policy && !known.contains(&t.value))
+        {
+            Some(t) => Err(WorkspaceError::UnknownPolicy {
+                id: t.value.clone(),
+                known: known.join(", "),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// A handle to give to other threads.

@@ -625,3 +625,58 @@ fn path_sources_see_every_change_of_their_files() {
         "{reread_all}"
     );
 }
+
+#[test]
+fn command_line_edges_end_cleanly() {
+    let env = Env::new("[[source]]\nname = \"local\"\npath = \"feeds\"\n");
+    std::fs::create_dir_all(env.path("feeds")).unwrap();
+    let rss = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>\
+        <item><title>=HYPERLINK(\"http://evil.test\",\"click\")</title><guid>g1</guid>\
+        <link>https://example.org/1</link><description>China and chips.</description></item>\
+        <item><title>Plain title</title><guid>g2</guid><link>https://example.org/2</link>\
+        <description>Export controls.</description></item></channel></rss>";
+    write_aged(
+        &env.path("feeds/one.rss"),
+        rss,
+        std::time::Duration::from_secs(3600),
+    );
+    summary(&env, &["sync"]);
+
+    // A title that a spreadsheet would run as a formula is written as text.
+    let csv = env.run_ok(&["export", "--format", "csv"]);
+    assert!(csv.contains("'=HYPERLINK("), "{csv}");
+    assert!(csv.contains(",Plain title,"), "{csv}");
+
+    // Output cut short by the reader (`| head -1`) ends quietly, without a panic.
+    for args in [
+        &["stats"][..],
+        &["search", "chips", "--json"],
+        &["export", "--format", "jsonl"],
+        &["export", "--format", "csv"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_echowatch"))
+            .arg("--config")
+            .arg(env.path("feeds.toml"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).is_empty(), "{args:?}: {}", stderr(&out));
+    }
+
+    // Typed tags are held to real country codes and known policies; a usage error is 1,
+    // not 2 (which means that some sources failed).
+    for bad in ["+country:XX", "+policy:nonexistent"] {
+        let out = env.run(&["tag", "1", bad]);
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        let err = stderr(&out);
+        assert!(err.contains("unknown"), "{bad}: {err}");
+    }
+    assert_eq!(env.run(&["tag", "1"]).status.code(), Some(1));
+    let out = env.run_ok(&["tag", "1", "+country:uk", "+policy:tariffs"]);
+    assert!(out.contains("country:GB"), "{out}");
+}

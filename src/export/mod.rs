@@ -93,22 +93,35 @@ pub fn csv_writer<W: Write>(out: W) -> csv::Result<csv::Writer<W>> {
     Ok(w)
 }
 
-/// One CSV row; multi-valued fields are joined with `;`.
+/// One CSV row; multi-valued fields are joined with `;`. Text from outside is defused for
+/// spreadsheets (see [`spreadsheet_safe`]).
 pub fn write_csv_row<W: Write>(w: &mut csv::Writer<W>, s: &StoryRecord) -> csv::Result<()> {
+    let text = |t: &str| spreadsheet_safe(t).into_owned();
     w.write_record([
         s.id.to_string(),
         s.date().to_rfc3339(),
-        s.title.clone(),
-        s.link.clone().unwrap_or_default(),
-        s.sources.first().cloned().unwrap_or_default(),
-        s.sources.join(";"),
+        text(&s.title),
+        text(s.link.as_deref().unwrap_or_default()),
+        text(s.sources.first().map(String::as_str).unwrap_or_default()),
+        text(&s.sources.join(";")),
         s.kind.as_str().to_string(),
-        s.area.clone().unwrap_or_default(),
-        s.author.clone().unwrap_or_default(),
+        text(s.area.as_deref().unwrap_or_default()),
+        text(s.author.as_deref().unwrap_or_default()),
         s.countries().join(";"),
         s.policies().join(";"),
-        s.free_tags().join(";"),
+        text(&s.free_tags().join(";")),
     ])
+}
+
+/// A feed title such as `=HYPERLINK("http://evil","click")` would become a live formula when
+/// the CSV is opened in a spreadsheet. As OWASP advises, a cell starting with `=`, `+`, `-`,
+/// `@`, tab or carriage return gets a leading `'`, which spreadsheets show as text.
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
 }
 
 /// Output formats of `export` handled here.

@@ -1573,12 +1573,13 @@ impl App {
         }
     }
 
-    /// Every tag the editor can complete: the taxonomy's policies, all countries, and the
+    /// Every tag the editor can complete: the rules' policies, all countries, and the
     /// tags already in use (from the facet counts).
     fn tag_universe(&mut self) -> &[(String, String)] {
         if self.tag_universe.is_none() {
             let mut all: Vec<(String, String)> = Vec::new();
-            if let Ok(t) = crate::classify::Tagger::try_builtin() {
+            // The config's extra rules may add policies to the built-in ones.
+            if let Ok(t) = self.ws.tagger() {
                 all.extend(
                     t.policy_ids()
                         .iter()
@@ -1740,11 +1741,12 @@ impl App {
                 Some(("+", rest)) => (&mut add, rest),
                 _ => (&mut add, word),
             };
-            list.push(text.parse::<Tag>().map_err(|e| e.to_string())?);
+            list.push(Tag::from_input(text).map_err(|e| e.to_string())?);
         }
         if add.is_empty() && remove.is_empty() {
             return Err("type +tag or -tag".into());
         }
+        self.ws.check_policies(&add).map_err(|e| e.to_string())?;
         self.ws
             .store
             .set_manual_tags(id, &add, &remove)
