@@ -550,6 +550,7 @@ fn read_source(
     } else {
         local::list_files(path).map_err(|e| e.to_string())
     };
+    let in_folder = path.is_dir();
     let files = match listed {
         Ok(f) => f,
         Err(error) => {
@@ -596,12 +597,41 @@ fn read_source(
                     .is_some_and(|s| settled(st, s.settled_before))
             })
             .map(|st| (file.clone(), st));
-        let result = local::read_capped(file, ctx.max_bytes)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                parse::any(file, &bytes, &ctx.charsets, ctx.max_bytes)
-                    .map_err(|e| format!("{}: {e}", file.display()))
-            });
+        let bytes = match local::read_capped(file, ctx.max_bytes) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let msg = Msg::FileFailed {
+                    source: i,
+                    file: file.clone(),
+                    error: e.to_string(),
+                    settle: inbound,
+                };
+                if tx.blocking_send(msg).is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
+        let name = file.file_name().map(|n| n.to_string_lossy());
+        if in_folder && !inbound && !parse::recognised(name.as_deref().unwrap_or(""), &bytes) {
+            // Passed over (and stamped, so not read again until it changes).
+            tracing::info!(
+                "{}: skipped: not a feed, packet, bundle or text export",
+                file.display()
+            );
+            let skipped = Msg::Batch {
+                source: i,
+                stories: Vec::new(),
+                settle: None,
+                stamp,
+            };
+            if tx.blocking_send(skipped).is_err() {
+                break;
+            }
+            continue;
+        }
+        let result = parse::any(file, &bytes, &ctx.charsets, ctx.max_bytes)
+            .map_err(|e| format!("{}: {e}", file.display()));
         let msg = match result {
             // A file that cannot be read or parsed is set aside; a tagger failure (the user's
             // rules file) is not the file's fault, so it stays in place for the next run.

@@ -680,3 +680,30 @@ fn command_line_edges_end_cleanly() {
     let out = env.run_ok(&["tag", "1", "+country:uk", "+policy:tariffs"]);
     assert!(out.contains("country:GB"), "{out}");
 }
+
+#[test]
+fn folder_sources_pass_over_files_that_are_not_theirs() {
+    let env = Env::new("[[source]]\nname = \"local\"\npath = \"feeds\"\n");
+    let hour = std::time::Duration::from_secs(3600);
+    std::fs::create_dir_all(env.path("feeds")).unwrap();
+    write_aged(&env.path("feeds/one.rss"), &sample_rss("one", 2), hour);
+    write_aged(
+        &env.path("feeds/LICENSE"),
+        "Permission is hereby granted, free of charge, to any person obtaining a copy",
+        hour,
+    );
+    write_aged(
+        &env.path("feeds/README.md"),
+        "# Feeds for echowatch\n",
+        hour,
+    );
+    let err = summary(&env, &["sync"]);
+    assert!(err.contains("1 ok, 0 unchanged, 0 failed"), "{err}");
+    assert!(err.contains("2 new"), "{err}");
+
+    // A file whose name says it is a feed is read, and its damage reported.
+    write_aged(&env.path("feeds/two.rss"), "this is not a feed", hour);
+    let out = env.run(&["sync"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("two.rss"), "{}", stderr(&out));
+}

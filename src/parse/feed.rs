@@ -33,6 +33,8 @@ pub fn parse(bytes: &[u8], base: Option<&str>) -> Result<Vec<ParsedStory>, FeedE
     if memfind(bytes, b"<!ENTITY") {
         return Err(FeedError::EntityDeclaration);
     }
+    let transcoded = undeclared_legacy_text(bytes);
+    let bytes = transcoded.as_deref().unwrap_or(bytes);
     let parser = feed_rs::parser::Builder::new().base_uri(base).build();
     let feed = parser
         .parse(bytes)
@@ -43,6 +45,31 @@ pub fn parse(bytes: &[u8], base: Option<&str>) -> Result<Vec<ParsedStory>, FeedE
         .into_iter()
         .map(|e| story_of(e, base_url.as_ref()))
         .collect())
+}
+
+/// An XML feed that is not UTF-8 and does not say what it is (no `encoding` in an XML
+/// declaration) is, by the XML rules, broken; in practice it is almost always Latin-1 or
+/// Windows-1252 from an old CMS. Read it as Windows-1252 (a superset of Latin-1's printable
+/// characters) rather than refusing it. A feed that declares its encoding is left to feed-rs.
+fn undeclared_legacy_text(bytes: &[u8]) -> Option<Vec<u8>> {
+    if std::str::from_utf8(bytes).is_ok() {
+        return None;
+    }
+    let head = &bytes[..bytes.len().min(256)];
+    let declared = head.starts_with(b"<?xml")
+        && head
+            .split(|&b| b == b'>')
+            .next()
+            .is_some_and(|decl| memfind(decl, b"encoding"));
+    if declared
+        || head.starts_with(b"\xef\xbb\xbf")
+        || head.starts_with(&[0xfe, 0xff])
+        || head.starts_with(&[0xff, 0xfe])
+    {
+        return None;
+    }
+    let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
+    Some(text.into_owned().into_bytes())
 }
 
 fn memfind(haystack: &[u8], needle: &[u8]) -> bool {
@@ -111,6 +138,20 @@ fn pick_link(entry: &Entry, base: Option<&url::Url>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latin1_without_a_declaration_is_read_as_windows_1252() {
+        let undeclared = b"<rss version=\"2.0\"><channel><title>T</title><item><title>Not\xedcias \x93hoje\x94</title>\
+            <guid>a</guid><description>S\xe3o Paulo</description></item></channel></rss>";
+        let stories = parse(undeclared, None).unwrap();
+        assert_eq!(stories[0].title, "Not\u{ed}cias \u{201c}hoje\u{201d}");
+        assert_eq!(stories[0].body, "S\u{e3}o Paulo");
+        // A declared encoding is honoured as declared.
+        let declared =
+            b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss version=\"2.0\"><channel>\
+            <title>T</title><item><title>\xdaltimas</title><guid>b</guid></item></channel></rss>";
+        assert_eq!(parse(declared, None).unwrap()[0].title, "\u{da}ltimas");
+    }
 
     #[test]
     fn rss_items_become_stories() {

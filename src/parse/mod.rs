@@ -24,6 +24,23 @@ pub enum ParseError {
     Ftn(#[from] ftn::FtnError),
 }
 
+/// Whether a file found in a folder source is one of ours to read: by its content (a feed,
+/// packet, bundle or BBS text export) or by a name that claims it is one (`.pkt`, an ArcMail
+/// bundle, a feed extension), so that a damaged one is reported rather than passed over.
+/// Anything else in the folder (a README, a licence, a web page) is not a source's failure.
+pub fn recognised(name: &str, bytes: &[u8]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let claimed = [".pkt", ".rss", ".atom", ".rdf", ".xml", ".json", ".zip"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+        || ftn::bundle::is_arcmail_name(&lower);
+    claimed
+        || feed::sniff(bytes)
+        || ftn::packet::looks_like_packet(bytes)
+        || ftn::bundle::is_zip(bytes)
+        || ftn::export::looks_like_text_export(bytes)
+}
+
 /// Parse a local file of any supported kind, recognised by content, not by name: a feed,
 /// an FTN packet, an ArcMail bundle or a BBS text export. Tolerated oddities are logged.
 pub fn any(
@@ -48,4 +65,23 @@ pub fn any(
         tracing::warn!("{}: {w}", path.display());
     }
     Ok(stories)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_files_are_recognised_by_content_or_by_a_name_that_claims_them() {
+        assert!(recognised("news", b"<?xml version=\"1.0\"?><rss></rss>"));
+        assert!(recognised("broken.rss", b"not xml at all"));
+        assert!(recognised("0000ffff.pkt", b"short"));
+        assert!(recognised("12345678.mo0", b"garbage"));
+        assert!(!recognised(
+            "LICENSE",
+            b"Permission is hereby granted, free of charge"
+        ));
+        assert!(!recognised("README.md", b"# A folder of feeds\n"));
+        assert!(!recognised("index.html", b"<!DOCTYPE html><html></html>"));
+    }
 }
