@@ -15,7 +15,9 @@ use tantivy::aggregation::AggregationCollector;
 use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::agg_result::{AggregationResult, AggregationResults, BucketResult};
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, QueryParser, TermQuery,
+};
 use tantivy::schema::{
     DateOptions, DateTimePrecision, Field, INDEXED, IndexRecordOption, STORED, Schema,
     TextFieldIndexing, TextOptions,
@@ -558,15 +560,32 @@ impl SearchIndex {
     fn parse(&self, req_query: &str, filters: &[(FacetField, String)]) -> Result<Box<dyn Query>> {
         let f = &self.fields;
         let text = req_query.trim();
-        let user: Box<dyn Query> = if text.is_empty() {
-            Box::new(AllQuery)
-        } else {
-            let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.body]);
-            parser.set_conjunction_by_default();
-            parser.set_field_boost(f.title, 2.0);
+        let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.body]);
+        parser.set_conjunction_by_default();
+        parser.set_field_boost(f.title, 2.0);
+        let parse = |text: &str| {
             parser
                 .parse_query(text)
-                .map_err(|e| IndexError::Query(describe_query_error(&e)))?
+                .map_err(|e| IndexError::Query(describe_query_error(&e)))
+        };
+        let user: Box<dyn Query> = if text.is_empty() {
+            Box::new(AllQuery)
+        } else if let Some((rest, word)) = trailing_prefix(text) {
+            // The rest must stand as a query of its own ("chip OR" does not): otherwise the
+            // star is dropped and the word matched whole.
+            match (rest.is_empty(), self.prefix_query(word)) {
+                (true, Some(prefix)) => prefix,
+                (false, Some(prefix)) => match parse(rest) {
+                    Ok(rest) => Box::new(BooleanQuery::new(vec![
+                        (Occur::Must, rest),
+                        (Occur::Must, prefix),
+                    ])),
+                    Err(_) => parse(&text[..text.len() - 1])?,
+                },
+                (_, None) => parse(&text[..text.len() - 1])?,
+            }
+        } else {
+            parse(text)?
         };
         if filters.is_empty() {
             return Ok(user);
@@ -580,6 +599,31 @@ impl SearchIndex {
             ));
         }
         Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// Title or body words that start with `word`, compared as indexed (lower case, stemmed:
+    /// `lith` and `lithography` both lead to `lithographi`). `None` if `word` leaves no term.
+    fn prefix_query(&self, word: &str) -> Option<Box<dyn Query>> {
+        let f = &self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (field, boost) in [(f.title, 2.0), (f.body, 1.0)] {
+            let Ok(mut analyzer) = self.index.tokenizer_for_field(field) else {
+                continue;
+            };
+            let mut terms = Vec::new();
+            analyzer
+                .token_stream(word)
+                .process(&mut |t| terms.push(t.text.clone()));
+            let [term] = terms.as_slice() else {
+                continue;
+            };
+            let prefix = FuzzyTermQuery::new_prefix(Term::from_field_text(field, term), 0, false);
+            clauses.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(prefix), boost)),
+            ));
+        }
+        (!clauses.is_empty()).then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>)
     }
 
     /// Check a query without running it (the interface shows the error as you type).
@@ -750,6 +794,39 @@ impl SearchIndex {
             }
         };
         searcher.search(&q, &Count).map_err(self.tv())
+    }
+}
+
+/// `word*` ending a query: the rest of the query and the word, when the word stands alone
+/// (not a field's value, not inside a phrase, not an operator). The interface adds the star
+/// to what is being typed, so `lith` already finds lithography.
+pub fn trailing_prefix(text: &str) -> Option<(&str, &str)> {
+    let stem = text.strip_suffix('*')?;
+    let start = stem
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !c.is_alphanumeric())
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let (rest, word) = stem.split_at(start);
+    let rest = rest.trim_end();
+    let stands_alone = rest.is_empty() || stem[rest.len()..start].starts_with(char::is_whitespace);
+    let in_phrase = rest.matches('"').count() % 2 == 1;
+    if word.is_empty() || !stands_alone || in_phrase || ["AND", "OR", "NOT"].contains(&word) {
+        return None;
+    }
+    Some((rest, word))
+}
+
+/// What the interface searches for while the query is being typed: the last word, if it is
+/// still being typed (no space after it), is matched as a prefix.
+pub fn as_you_type(query: &str) -> String {
+    let typed = query.trim_start();
+    let ends_in_word = typed.chars().last().is_some_and(char::is_alphanumeric);
+    let with_star = format!("{typed}*");
+    if ends_in_word && trailing_prefix(&with_star).is_some() {
+        with_star
+    } else {
+        query.to_string()
     }
 }
 

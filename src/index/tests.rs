@@ -376,3 +376,62 @@ fn recency_key_orders_by_date_then_id() {
     assert!(recency_key(ancient, 5) < recency_key(day(20_000), 1));
     assert!(recency_key(future, 1) > recency_key(t, 5));
 }
+
+#[test]
+fn a_trailing_star_matches_the_last_word_as_a_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, _) = SearchIndex::open_or_create(&dir.path().join("tantivy")).unwrap();
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    w.upsert(&doc(
+        1,
+        "Dutch lithography licences tightened",
+        "ASML.",
+        1,
+        &[],
+        &[],
+    ))
+    .unwrap();
+    w.upsert(&doc(
+        2,
+        "Chip tariffs",
+        "Lithium batteries too.",
+        2,
+        &[],
+        &[],
+    ))
+    .unwrap();
+    w.upsert(&doc(3, "Chip licences", "Nothing else.", 3, &[], &[]))
+        .unwrap();
+    w.commit().unwrap();
+    let ids = |q: &str| {
+        let mut ids: Vec<_> = idx
+            .search(&req(q))
+            .unwrap()
+            .hits
+            .iter()
+            .map(|h| h.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(ids("lith*"), vec![1, 2]);
+    assert_eq!(ids("litho*"), vec![1]);
+    // A whole word still matches with the star (its stem is a prefix of itself).
+    assert_eq!(ids("lithography*"), vec![1]);
+    assert_eq!(ids("licences*"), vec![1, 3]);
+    // The rest of the query still applies.
+    assert_eq!(ids("chip lith*"), vec![2]);
+    assert_eq!(ids("title:chip lic*"), vec![3]);
+    // A rest that is no query of its own: the word is matched whole.
+    assert_eq!(ids("chip OR lith*"), vec![2, 3]);
+    assert_eq!(ids("chip OR licences*"), vec![1, 2, 3]);
+
+    // What the interface searches while a query is typed.
+    assert_eq!(as_you_type("lith"), "lith*");
+    assert_eq!(as_you_type("chip lith"), "chip lith*");
+    assert_eq!(as_you_type("chip "), "chip ");
+    assert_eq!(as_you_type("\"dutch lith"), "\"dutch lith");
+    assert_eq!(as_you_type("country:NL"), "country:NL");
+    assert_eq!(as_you_type("chip OR"), "chip OR");
+    assert_eq!(as_you_type(""), "");
+}

@@ -385,9 +385,15 @@ impl App {
         self.request_facets();
     }
 
+    /// The query as searched: a last word without a space after it matches as a prefix, so
+    /// the list follows the typing (`lith` shows lithography stories).
+    fn search_text(&self) -> String {
+        crate::index::as_you_type(&self.query)
+    }
+
     fn page_request(&self, offset: usize) -> SearchRequest {
         SearchRequest {
-            query: self.query.clone(),
+            query: self.search_text(),
             filters: self.filters.clone(),
             sort: self.sort,
             offset,
@@ -494,7 +500,7 @@ impl App {
         self.facets_pending = true;
         self.jobs.send(Request::Facets {
             seq: self.seq,
-            query: self.query.clone(),
+            query: self.search_text(),
             filters: self.filters.clone(),
         });
     }
@@ -525,7 +531,7 @@ impl App {
         let now = self.now();
         self.jobs.send(Request::Trend {
             seq: self.seq,
-            query: self.query.clone(),
+            query: self.search_text(),
             filters: self.filters.clone(),
             split,
             weeks: TREND_WEEKS,
@@ -1347,7 +1353,7 @@ impl App {
                 if self.jobs.start_mark_read(
                     &self.ws.index,
                     store,
-                    self.query.clone(),
+                    self.search_text(),
                     self.filters.clone(),
                 ) {
                     self.info(match count {
