@@ -158,8 +158,17 @@ fn locate(args: &Args) -> Result<(Config, PathBuf)> {
             let path = PathBuf::from("feeds.toml");
             if path.exists() {
                 Config::load(&path)?
-            } else {
+            } else if args.data.is_some() || matches!(args.command, Some(Command::EvalTags { .. }))
+            {
                 Config::empty(path)
+            } else {
+                // A cron job started in the wrong folder must not quietly sync nothing into a
+                // new `./index`.
+                let here = std::env::current_dir().unwrap_or_default();
+                bail!(
+                    "no feeds.toml in {}: run echowatch from the folder that holds it, or give --config FILE (or --data DIR)",
+                    here.display()
+                );
             }
         }
     };

@@ -677,6 +677,21 @@ fn command_line_edges_end_cleanly() {
         assert!(err.contains("unknown"), "{bad}: {err}");
     }
     assert_eq!(env.run(&["tag", "1"]).status.code(), Some(1));
+
+    // Started in a folder without feeds.toml (cron in the wrong folder): an error, not an
+    // empty sync into a new ./index.
+    let elsewhere = env.path("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_echowatch"))
+        .arg("sync")
+        .current_dir(&elsewhere)
+        .env_remove("ECHOWATCH_CONFIG")
+        .env_remove("ECHOWATCH_DATA")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no feeds.toml"), "{}", stderr(&out));
+    assert!(!elsewhere.join("index").exists());
     let out = env.run_ok(&["tag", "1", "+country:uk", "+policy:tariffs"]);
     assert!(out.contains("country:GB"), "{out}");
 }

@@ -1,6 +1,9 @@
 //! Text from outside is cleaned once, here, before anything stores or shows it:
-//! C0/C1 control characters (but newline and tab), DEL and bidi overrides are removed,
-//! so a feed title can never move the cursor, recolour the screen or reorder text.
+//! terminal escape sequences are removed whole (`ESC[31m`, not just the ESC), then C0/C1
+//! control characters (but newline and tab), DEL and bidi overrides, so a feed title can
+//! never move the cursor, recolour the screen or reorder text.
+
+use std::borrow::Cow;
 
 /// True for characters that must never reach the store or the terminal.
 pub fn is_forbidden(c: char) -> bool {
@@ -16,9 +19,90 @@ pub fn is_forbidden(c: char) -> bool {
     }
 }
 
-/// A one-line field (title, author, source name): forbidden characters dropped, every run of
-/// whitespace (including newlines and tabs) becomes one space, ends trimmed.
+/// Terminal escape sequences (ECMA-48) removed whole: CSI (`ESC [` or U+009B, parameters,
+/// final byte), strings (OSC, DCS, SOS, PM, APC up to BEL or ST) and two-byte escapes. An
+/// unterminated string loses only its introducer, so text after it is kept. The ESC and C1
+/// characters left over are removed with the other controls afterwards.
+pub fn without_escape_sequences(text: &str) -> Cow<'_, str> {
+    if !text.contains([
+        '\u{1b}', '\u{9b}', '\u{90}', '\u{98}', '\u{9d}', '\u{9e}', '\u{9f}',
+    ]) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        let after = &rest[c.len_utf8()..];
+        let (kind, body) = match c {
+            '\u{1b}' => match after.chars().next() {
+                Some('[') => (Seq::Csi, &after[1..]),
+                Some(']' | 'P' | 'X' | '^' | '_') => (Seq::Str, &after[1..]),
+                Some(_) => (Seq::Esc, after),
+                None => (Seq::Esc, after),
+            },
+            '\u{9b}' => (Seq::Csi, after),
+            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => (Seq::Str, after),
+            _ => {
+                out.push(c);
+                rest = after;
+                continue;
+            }
+        };
+        rest = match kind {
+            Seq::Csi => {
+                let params = body
+                    .find(|c: char| !('\u{30}'..='\u{3f}').contains(&c))
+                    .unwrap_or(body.len());
+                let body = &body[params..];
+                let inter = body
+                    .find(|c: char| !('\u{20}'..='\u{2f}').contains(&c))
+                    .unwrap_or(body.len());
+                let body = &body[inter..];
+                match body.chars().next() {
+                    Some(f @ '\u{40}'..='\u{7e}') => &body[f.len_utf8()..],
+                    _ => body,
+                }
+            }
+            Seq::Str => {
+                let bel = body.find('\u{7}').map(|i| (i, 1));
+                let st = body
+                    .find("\u{1b}\\")
+                    .map(|i| (i, 2))
+                    .into_iter()
+                    .chain(body.find('\u{9c}').map(|i| (i, '\u{9c}'.len_utf8())))
+                    .min();
+                match bel.into_iter().chain(st).min() {
+                    Some((i, len)) => &body[i + len..],
+                    // Unterminated: drop the introducer only.
+                    None => body,
+                }
+            }
+            Seq::Esc => {
+                let inter = body
+                    .find(|c: char| !('\u{20}'..='\u{2f}').contains(&c))
+                    .unwrap_or(body.len());
+                let tail = &body[inter..];
+                match tail.chars().next() {
+                    Some(f @ '\u{30}'..='\u{7e}') => &tail[f.len_utf8()..],
+                    _ => tail,
+                }
+            }
+        };
+    }
+    Cow::Owned(out)
+}
+
+enum Seq {
+    Csi,
+    Str,
+    Esc,
+}
+
+/// A one-line field (title, author, source name): escape sequences and forbidden characters
+/// dropped, every run of whitespace (including newlines and tabs) becomes one space, ends
+/// trimmed.
 pub fn line(text: &str) -> String {
+    let text = &*without_escape_sequences(text);
     let mut out = String::with_capacity(text.len());
     if text.is_ascii() {
         // Most feed and echomail text is plain ASCII: copy clean runs whole instead of
@@ -96,9 +180,10 @@ fn line_ascii_into(out: &mut String, text: &str) -> bool {
     out.len() > start_len
 }
 
-/// A multi-line body: forbidden characters dropped, CR/CRLF become LF, trailing spaces cut,
+/// A multi-line body: escape sequences and forbidden characters dropped, CR/CRLF become LF, trailing spaces cut,
 /// runs of spaces inside a line collapsed, at most one blank line between paragraphs.
 pub fn block(text: &str) -> String {
+    let text = &*without_escape_sequences(text);
     let mut out = String::with_capacity(text.len());
     let ascii = text.is_ascii();
     let mut blank_lines = 0usize;
@@ -164,8 +249,20 @@ mod tests {
     fn escapes_and_bidi_are_removed() {
         assert_eq!(
             line("Evil\x1b[31m red\x07 \u{202e}txt.exe\u{9b}"),
-            "Evil[31m red txt.exe"
+            "Evil red txt.exe"
         );
+        // Whole sequences go, not just their ESC: colours, titles, cursor moves, charsets.
+        assert_eq!(
+            line(
+                "\x1b[1;31mRED\x1b[0m \x1b]0;pwned\x07title \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ \x1b(Bok\x1b7"
+            ),
+            "RED title link ok"
+        );
+        assert_eq!(line("\u{9b}2Jclear \u{9d}0;t\u{9c}done"), "clear done");
+        // An unterminated string loses only its introducer; the text after it stays.
+        assert_eq!(line("a \x1b]0;no end"), "a 0;no end");
+        assert_eq!(line("trailing\x1b"), "trailing");
+        assert_eq!(block("x\x1b[2K\ny\x1b[A"), "x\ny");
         assert_eq!(line("  a \t b\n c  "), "a b c");
         assert_eq!(block("one\r\ntwo\r\r\r\nthree\x00"), "one\ntwo\n\nthree");
         assert_eq!(
@@ -177,6 +274,7 @@ mod tests {
     /// The first, char-by-char implementations, kept as the reference the faster ones
     /// must match exactly.
     fn reference_line(text: &str) -> String {
+        let text = &*without_escape_sequences(text);
         let mut out = String::with_capacity(text.len());
         let mut pending_space = false;
         for c in text.chars() {
@@ -194,6 +292,7 @@ mod tests {
     }
 
     fn reference_block(text: &str) -> String {
+        let text = &*without_escape_sequences(text);
         let mut out = String::with_capacity(text.len());
         let mut blank_lines = 0usize;
         let normalised = text.replace("\r\n", "\n").replace('\r', "\n");
