@@ -520,10 +520,15 @@ fn finish(report: &SyncReport) -> ExitCode {
 
 /// For cron mail: how many stories each saved search gained since it was last viewed.
 fn print_watches(ws: &Workspace) -> Result<()> {
-    for w in &ws.config.watches {
+    // The config's watches and those saved in the interface (`w`).
+    let (watches, error) = echowatch::tui::watches::load(&ws.config.watches, &ws.data_dir);
+    if let Some(e) = error {
+        eprintln!("watches: {e}");
+    }
+    for w in &watches {
         let since = ws.store.watch_last_viewed(&w.name)?;
         match ws.index.count_new_since(&w.query, since) {
-            Ok(n) => outln!("watch {}: {n} new", w.name),
+            Ok(n) => outln!("watch {}: {n} new since last viewed", w.name),
             Err(e) => eprintln!("watch {}: {e}", w.name),
         }
     }

@@ -641,6 +641,17 @@ fn command_line_edges_end_cleanly() {
         std::time::Duration::from_secs(3600),
     );
     summary(&env, &["sync"]);
+    // A watch saved in the interface is reported by `sync` too (for cron mail).
+    std::fs::write(
+        env.path("index/watches.json"),
+        r#"[{"name":"chips","query":"chips"}]"#,
+    )
+    .unwrap();
+    let out = env.run_ok(&["sync"]);
+    assert!(
+        out.contains("watch chips: 1 new since last viewed"),
+        "{out}"
+    );
 
     // A title that a spreadsheet would run as a formula is written as text.
     let csv = env.run_ok(&["export", "--format", "csv"]);
