@@ -135,6 +135,8 @@ pub struct Config {
     pub watches: Vec<Watch>,
     /// Key rebindings for the interface: action name → key description.
     pub keys: BTreeMap<String, String>,
+    /// The line of each `[keys]` entry, for errors that name it.
+    pub key_lines: BTreeMap<String, usize>,
 }
 
 impl Config {
@@ -149,6 +151,7 @@ impl Config {
             tagger_rules: None,
             watches: Vec::new(),
             keys: BTreeMap::new(),
+            key_lines: BTreeMap::new(),
         }
     }
 
@@ -169,7 +172,15 @@ impl Config {
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
-            invalid(offset, e.message().trim().to_string())
+            let message = e.message().trim();
+            // toml names the key for a missing or unknown one, not for a value of the wrong
+            // type; that one's span starts at the value, after `key =` on its line.
+            match key_before(text, offset) {
+                Some(key) if !message.contains('`') => {
+                    invalid(offset, format!("key `{key}`: {message}"))
+                }
+                _ => invalid(offset, message.to_string()),
+            }
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &str| {
@@ -328,7 +339,16 @@ impl Config {
             refresh,
             tagger_rules: raw.tagger.and_then(|t| t.rules).map(|r| resolve(&r)),
             watches,
-            keys: raw.keys,
+            key_lines: raw
+                .keys
+                .iter()
+                .map(|(k, v)| (k.clone(), line_of(text, v.span().start)))
+                .collect(),
+            keys: raw
+                .keys
+                .into_iter()
+                .map(|(k, v)| (k, v.into_inner()))
+                .collect(),
         })
     }
 
@@ -343,6 +363,18 @@ impl Config {
 }
 
 /// 1-based line number of a byte offset.
+/// The key whose value starts at `offset`: `refresh_minutes` in `refresh_minutes = "x"`.
+fn key_before(text: &str, offset: usize) -> Option<&str> {
+    let before = text.get(..offset)?;
+    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    let key = line.trim_end().strip_suffix('=')?.trim();
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    bare.then_some(key)
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
     text.as_bytes()[..end]
@@ -363,7 +395,7 @@ struct RawConfig {
     #[serde(default)]
     watch: Vec<RawWatch>,
     #[serde(default)]
-    keys: BTreeMap<String, String>,
+    keys: BTreeMap<String, Spanned<String>>,
 }
 
 impl RawConfig {
@@ -505,6 +537,11 @@ quit = "x"
         let e =
             error_of("[[source]]\nname = \"a\"\nurl = \"https://x/\"\ntags = [\"country:USA\"]\n");
         assert!(e.contains(":4: key `tags`"), "{e}");
+        // A value of the wrong type names its key too.
+        let e = error_of("[settings]\nconcurrency = \"lots\"\n");
+        assert!(e.contains(":2: key `concurrency`: invalid type"), "{e}");
+        let e = error_of("[[source]]\nname = \"a\"\nurl = \"https://x/\"\ntags = \"brief\"\n");
+        assert!(e.contains(":4: key `tags`: invalid type"), "{e}");
         let e = error_of("[settings]\nconcurency = 3\n");
         assert!(e.contains(":2:") && e.contains("concurency"), "{e}");
         let e = error_of(

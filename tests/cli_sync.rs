@@ -689,6 +689,22 @@ fn command_line_edges_end_cleanly() {
     }
     assert_eq!(env.run(&["tag", "1"]).status.code(), Some(1));
 
+    // A `[keys]` table that would leave the interface without a way to quit is refused
+    // before the screen opens, naming the file and line.
+    let keys = env.path("keys.toml");
+    std::fs::write(&keys, "[keys]\nquit = \"x\"\nstar = \"x\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_echowatch"))
+        .arg("--config")
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("keys.toml:3: [keys] star: key \"x\" is also given to `quit`"),
+        "{}",
+        stderr(&out)
+    );
+
     // Started in a folder without feeds.toml (cron in the wrong folder): an error, not an
     // empty sync into a new ./index.
     let elsewhere = env.path("elsewhere");

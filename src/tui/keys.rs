@@ -285,11 +285,27 @@ impl Default for Keymap {
     }
 }
 
+/// Something wrong with one entry of the config's `[keys]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyProblem {
+    /// The entry's name as written (`quit`, or an unknown one).
+    pub entry: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[keys] {}: {}", self.entry, self.message)
+    }
+}
+
 impl Keymap {
     /// Defaults with the config's rebindings applied. A rebound action loses its default keys;
-    /// a key taken by a rebinding leaves the action that had it. Returns the problems found
-    /// (unknown action, unreadable key) to show on the status line; they are not fatal.
-    pub fn from_config(config: &BTreeMap<String, String>) -> (Keymap, Vec<String>) {
+    /// a key taken by a rebinding leaves the action that had it. Returns the problems found,
+    /// each with the `[keys]` entry it is about: an unknown action, an unreadable key, one key
+    /// given to two actions, an action left without any key. The interface refuses to start
+    /// on them (the config's line is named); a keymap is still made, for tests and the help.
+    pub fn from_config(config: &BTreeMap<String, String>) -> (Keymap, Vec<KeyProblem>) {
         let mut keys: BTreeMap<Action, Vec<Key>> = BTreeMap::new();
         for a in Action::ALL {
             keys.insert(
@@ -301,25 +317,56 @@ impl Keymap {
             );
         }
         let mut problems = Vec::new();
+        let problem = |entry: &str, message: String| KeyProblem {
+            entry: entry.to_string(),
+            message,
+        };
+        // Which entry gave each key, and which action it took each key from.
+        let mut given: HashMap<Key, &str> = HashMap::new();
+        let mut taken: Vec<(Action, &str)> = Vec::new();
         for (name, value) in config {
             let Some(action) = Action::by_name(name.trim()) else {
-                problems.push(format!("[keys] {name}: unknown action"));
+                problems.push(problem(
+                    name,
+                    "unknown action (see ? for the actions)".into(),
+                ));
                 continue;
             };
             let mut bound = Vec::new();
             for word in value.split_whitespace() {
                 match Key::parse(word) {
-                    Some(k) => bound.push(k),
-                    None => problems.push(format!("[keys] {name}: cannot read key {word:?}")),
+                    Some(k) => match given.insert(k, name) {
+                        Some(other) if other != name => problems.push(problem(
+                            name,
+                            format!("key {word:?} is also given to `{other}`"),
+                        )),
+                        _ => bound.push(k),
+                    },
+                    None => problems.push(problem(name, format!("cannot read key {word:?}"))),
                 }
             }
             if bound.is_empty() {
                 continue;
             }
-            for list in keys.values_mut() {
+            for (other, list) in keys.iter_mut() {
+                let before = list.len();
                 list.retain(|k| !bound.contains(k));
+                if list.len() < before && *other != action {
+                    taken.push((*other, name));
+                }
             }
             keys.insert(action, bound);
+        }
+        for (action, by) in taken {
+            if keys.get(&action).is_some_and(Vec::is_empty) && !config.contains_key(action.name()) {
+                problems.push(problem(
+                    by,
+                    format!(
+                        "takes the only key of `{}`; give that action a key too",
+                        action.name()
+                    ),
+                ));
+            }
         }
         let mut map = HashMap::new();
         for (action, list) in &keys {
@@ -394,6 +441,34 @@ mod tests {
             assert!(!k.keys_of(a).is_empty(), "{a:?}");
             assert!(!a.describe().is_empty());
         }
+    }
+
+    #[test]
+    fn conflicting_bindings_are_problems() {
+        let cfg: BTreeMap<String, String> = [("quit", "x"), ("star", "x")]
+            .into_iter()
+            .map(|(a, k)| (a.to_string(), k.to_string()))
+            .collect();
+        let (_, problems) = Keymap::from_config(&cfg);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].entry, "star");
+        assert!(
+            problems[0].message.contains("also given to `quit`"),
+            "{problems:?}"
+        );
+
+        // Taking the only key of another action leaves it unreachable, unless it is rebound.
+        let mut cfg = BTreeMap::new();
+        cfg.insert("search".to_string(), "s".to_string());
+        let (_, problems) = Keymap::from_config(&cfg);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .to_string()
+                .contains("[keys] search: takes the only key of `star`")
+        );
+        cfg.insert("star".to_string(), "C-s".to_string());
+        assert!(Keymap::from_config(&cfg).1.is_empty());
     }
 
     #[test]

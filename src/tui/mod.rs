@@ -36,11 +36,25 @@ pub enum TuiError {
         "the interface needs a terminal (standard input and output are not one); use a command, see --help"
     )]
     NotATerminal,
+    #[error("{0}")]
+    Keys(String),
 }
 
 /// Open the data folder and run the interface until the user quits.
 pub fn run(config: Config, data_dir: &Path) -> Result<(), TuiError> {
     use std::io::IsTerminal;
+    // A broken `[keys]` table would leave the interface without, say, a way to quit.
+    let (_, problems) = keys::Keymap::from_config(&config.keys);
+    if !problems.is_empty() {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|p| {
+                let line = config.key_lines.get(&p.entry).copied().unwrap_or(0);
+                format!("{}:{line}: {p}", config.path.display())
+            })
+            .collect();
+        return Err(TuiError::Keys(lines.join("\n")));
+    }
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         return Err(TuiError::NotATerminal);
     }
