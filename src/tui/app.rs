@@ -263,6 +263,8 @@ pub struct App {
     last_reload: Instant,
     last_sync: Instant,
     tag_universe: Option<Vec<(String, String)>>,
+    /// The sources that failed in the last sync run here, with why (shown under `?`).
+    pub last_failures: Vec<(String, String)>,
 }
 
 impl App {
@@ -310,6 +312,7 @@ impl App {
             last_reload: now,
             last_sync: now,
             tag_universe: None,
+            last_failures: Vec::new(),
         };
         app.load_source_names();
         if let Some(p) = key_problems.first() {
@@ -749,11 +752,15 @@ impl App {
                 match result {
                     Ok(s) => {
                         let line = match s.failures.first() {
-                            Some((name, e)) => {
-                                format!("sync: {}; {}: {}", s.line, text::line(name), text::line(e))
-                            }
+                            Some((name, e)) => format!(
+                                "sync: {}; {}: {} (? lists every failure)",
+                                s.line,
+                                text::line(name),
+                                text::line(e)
+                            ),
                             None => format!("sync: {}", s.line),
                         };
+                        self.last_failures = s.failures.clone();
                         if s.failures.is_empty() {
                             self.info(line)
                         } else {

@@ -643,6 +643,26 @@ fn keys_are_rebound_from_the_config_and_help_lists_them() {
     );
     press(&mut app, key('z'));
     assert!(matches!(app.overlay, Overlay::None));
+    // Every key list fits its column: nothing of "PgDn C-f Space" is cut.
+    assert!(screen.contains("PgDn C-f Space"), "{screen}");
+
+    // After a sync with failures, the help lists each failed source with its reason.
+    app.last_failures = vec![
+        ("Federal Register".into(), "HTTP status 503".into()),
+        ("BIS press".into(), "timed out after 30 s".into()),
+    ];
+    press(&mut app, key('?'));
+    let screen = screen_text(&mut app, 120, 40);
+    assert!(screen.contains("Failed in the last sync (2):"), "{screen}");
+    assert!(
+        screen.contains("Federal Register: HTTP status 503"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("BIS press: timed out after 30 s"),
+        "{screen}"
+    );
+    press(&mut app, key('z'));
     press(&mut app, key('x'));
     assert!(app.quit);
 }

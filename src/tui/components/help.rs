@@ -50,7 +50,13 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
     } else {
         inner.width as usize
     };
-    let key_w = 11.min(col_w / 3);
+    // As wide as the widest key list ("PgDn C-f Space"), within half a column.
+    let key_w = entries
+        .iter()
+        .map(|(k, _)| text::width(k))
+        .max()
+        .unwrap_or(11)
+        .min(col_w / 2);
     let cell = |(k, d): &(String, String)| -> Vec<Span<'static>> {
         vec![
             Span::styled(text::fit(k, key_w), key_style),
@@ -85,6 +91,25 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         ),
         DIM,
     )));
+    if !app.last_failures.is_empty() {
+        lines.push(Line::default());
+        lines.push(Line::from(Span::styled(
+            text::truncate(
+                &format!("Failed in the last sync ({}):", app.last_failures.len()),
+                inner.width as usize,
+            ),
+            Style::new()
+                .fg(Color::LightRed)
+                .add_modifier(Modifier::BOLD),
+        )));
+        let width = (inner.width as usize).max(1);
+        for (name, error) in &app.last_failures {
+            let entry = format!("{}: {}", text::line(name), text::line(error));
+            for range in text::wrap(&entry, width) {
+                lines.push(Line::raw(entry.get(range).unwrap_or_default().to_string()));
+            }
+        }
+    }
     let max = lines.len().saturating_sub(inner.height as usize);
     let scroll = u16::try_from(scroll.min(max)).unwrap_or(0);
     f.render_widget(Paragraph::new(lines).scroll((scroll, 0)), inner);
