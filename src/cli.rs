@@ -536,10 +536,16 @@ fn print_watches(ws: &Workspace) -> Result<()> {
 }
 
 fn list_line(s: &echowatch::store::StoryRecord) -> String {
-    let badge = if s.kinds.contains(&echowatch::model::StoryKind::Echomail) {
-        "echo"
-    } else {
-        "feed"
+    // As the interface shows it: a story that came both ways says so (`kind` in JSON is
+    // the first way it came).
+    use echowatch::model::StoryKind;
+    let badge = match (
+        s.kinds.contains(&StoryKind::Feed),
+        s.kinds.contains(&StoryKind::Echomail),
+    ) {
+        (true, true) => "both",
+        (false, true) => "echo",
+        _ => "feed",
     };
     let mut tags: Vec<String> = s.countries();
     tags.extend(s.policies());

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         // The reader of our output went away (`| head`): nothing failed on our side.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("echowatch: {e:#}");
+            eprintln!("echowatch: {}", describe(&e));
             ExitCode::from(1)
         }
     }
@@ -39,4 +39,18 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// The error and its causes on one line, each cause once: many of our errors already say
+/// their cause ("cannot read config x: No such file…"), which the chain would repeat.
+fn describe(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }

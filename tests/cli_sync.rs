@@ -705,6 +705,19 @@ fn command_line_edges_end_cleanly() {
         stderr(&out)
     );
 
+    // An error names its cause once.
+    let out = Command::new(env!("CARGO_BIN_EXE_echowatch"))
+        .args(["--config", "/nonexistent/feeds.toml", "sync"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).matches("os error 2").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+
     // Started in a folder without feeds.toml (cron in the wrong folder): an error, not an
     // empty sync into a new ./index.
     let elsewhere = env.path("elsewhere");
