@@ -329,6 +329,19 @@ impl Fetcher {
                 });
             }
         }
+        if status.is_redirection()
+            && let Some(to) = headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+        {
+            // reqwest hands back a redirect it will not follow (to `file:`, `ftp:` …).
+            return Err(FetchError::Other {
+                url: url.to_owned(),
+                detail: format!(
+                    "HTTP status {} redirects to {:?}, not followed: only http and https",
+                    status.as_u16(),
+                    crate::parse::sanitize::line(to)
+                ),
+            });
+        }
         if !status.is_success() {
             return Err(FetchError::Status {
                 code: status.as_u16(),
@@ -859,6 +872,17 @@ mod tests {
             .await
             .expect_err("ftp redirect");
         assert!(matches!(err, FetchError::Other { .. }), "{err:?}");
+        // Not a bare "HTTP status 302": where it led, and why it was not followed.
+        server.add_route("/to-file", Route::redirect("file:///etc/passwd"));
+        let err = f
+            .fetch(&server.url("/to-file"), &none())
+            .await
+            .expect_err("file redirect");
+        let text = err.to_string();
+        assert!(
+            text.contains("302 redirects to \"file:///etc/passwd\", not followed"),
+            "{text}"
+        );
     }
 
     fn retry_until(err: FetchError) -> (DateTime<Utc>, u16) {
