@@ -1201,9 +1201,11 @@ impl App {
             return;
         };
         match self.ws.store.story(id) {
-            Ok(Some(story)) => {
+            Ok(Some(mut story)) => {
                 if !story.read {
                     self.set_read(id, true);
+                    // Read before the reader opens: its header shows it so.
+                    story.read = true;
                 }
                 self.screen = Screen::Reader(Box::new(ReaderState {
                     id,

@@ -416,6 +416,9 @@ fn tag_editor_completes_saves_at_once_and_search_sees_it() {
         panic!("reader not open")
     };
     let id = r.id;
+    // Opening a story reads it, and its header says so at once.
+    assert!(r.story.read);
+    assert!(screen_text(&mut app, 100, 30).contains("─ read ┐"));
     press(&mut app, key('t'));
     typed(&mut app, "+equip");
     let Overlay::Tags(ed) = &app.overlay else {
