@@ -210,3 +210,75 @@ fn search_open_tag_quit_then_show_has_the_tag() {
     let by_tag = echowatch(&config, &data, &["search", "tag:brief", "--json"]);
     assert!(by_tag.contains(&format!("\"id\":{id}")), "{by_tag}");
 }
+
+#[test]
+fn closing_the_terminal_ends_the_interface() {
+    if !tmux_available() {
+        assert!(
+            std::env::var("ECHOWATCH_REQUIRE_INTEROP").as_deref() != Ok("1"),
+            "tmux is required (ECHOWATCH_REQUIRE_INTEROP=1) but not installed"
+        );
+        eprintln!("skipping tui_e2e: tmux is not installed (apt-get install -y tmux)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("feed.xml"), FEED).unwrap();
+    let config = dir.path().join("feeds.toml");
+    std::fs::write(&config, "[[source]]\nname = \"F\"\npath = \"feed.xml\"\n").unwrap();
+    let data = dir.path().join("data");
+    echowatch(&config, &data, &["sync"]);
+    let tmux = Tmux {
+        socket: format!("echowatch-hangup-{}", std::process::id()),
+    };
+    let cmd = format!(
+        "{} --config {} --data {}",
+        quoted(Path::new(BIN)),
+        quoted(&config),
+        quoted(&data)
+    );
+    let started = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "ew",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        &cmd,
+    ]);
+    assert!(started.status.success());
+    tmux.wait_for("3 stories");
+    let pid = String::from_utf8_lossy(
+        &tmux
+            .run(&["display-message", "-p", "-t", "ew", "#{pane_pid}"])
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    assert!(!pid.is_empty());
+    // The window goes away under the interface: it must end, not spin on the dead terminal.
+    tmux.run(&["kill-server"]);
+    let proc_dir = PathBuf::from("/proc").join(&pid);
+    let end = Instant::now() + Duration::from_secs(10);
+    while proc_dir.exists() && !is_zombie(&proc_dir) {
+        if Instant::now() > end {
+            // Do not leave it spinning on the machine.
+            let _ = Command::new("kill").args(["-9", &pid]).status();
+            panic!("the interface (pid {pid}) outlived its terminal");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn is_zombie(proc_dir: &Path) -> bool {
+    std::fs::read_to_string(proc_dir.join("stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(true)
+}

@@ -81,9 +81,54 @@ pub fn run(config: Config, data_dir: &Path) -> Result<(), TuiError> {
     // ratatui::try_init enters raw mode and the alternate screen and installs a panic hook
     // that restores the terminal before the panic message prints.
     let mut terminal = ratatui::try_init()?;
+    let done = Arc::new(AtomicBool::new(false));
+    hangup_watchdog(Arc::clone(&stop), Arc::clone(&done));
     let result = event_loop(&mut terminal, &mut app, &stop);
+    done.store(true, Ordering::Relaxed);
     ratatui::restore();
     result
+}
+
+/// When the terminal goes away (its window closed, `tmux kill-server`), crossterm's event
+/// wait spins on the dead tty and never returns (crossterm issue #793), so the event loop
+/// never sees the SIGHUP flag and the process would burn a core forever. This thread ends
+/// the process if, after a signal or a hang-up of standard input, the loop has not finished
+/// within a grace period. Exiting there is as safe as kill -9, which the store and index
+/// are built to survive.
+fn hangup_watchdog(stop: Arc<AtomicBool>, done: Arc<AtomicBool>) {
+    const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+    let spawned = std::thread::Builder::new()
+        .name("echowatch-hangup".into())
+        .spawn(move || {
+            let mut since: Option<Instant> = None;
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                if since.is_none() && (stop.load(Ordering::Relaxed) || stdin_hung_up()) {
+                    stop.store(true, Ordering::Relaxed);
+                    since = Some(Instant::now());
+                }
+                if since.is_some_and(|t| t.elapsed() > GRACE) && !done.load(Ordering::Relaxed) {
+                    tracing::warn!("terminal gone and the event loop stuck: exiting");
+                    ratatui::restore();
+                    std::process::exit(129);
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the hang-up watchdog: {e}");
+    }
+}
+
+/// Standard input reports a hang-up or error: the terminal is gone.
+fn stdin_hung_up() -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout; poll only writes `revents`.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    n > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
 }
 
 fn event_loop(
