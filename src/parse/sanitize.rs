@@ -24,9 +24,7 @@ pub fn is_forbidden(c: char) -> bool {
 /// unterminated string loses only its introducer, so text after it is kept. The ESC and C1
 /// characters left over are removed with the other controls afterwards.
 pub fn without_escape_sequences(text: &str) -> Cow<'_, str> {
-    if !text.contains([
-        '\u{1b}', '\u{9b}', '\u{90}', '\u{98}', '\u{9d}', '\u{9e}', '\u{9f}',
-    ]) {
+    if !may_hold_escapes(text) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
@@ -90,6 +88,15 @@ pub fn without_escape_sequences(text: &str) -> Cow<'_, str> {
         };
     }
     Cow::Owned(out)
+}
+
+/// Whether `text` has an ESC or a C1 introducer (U+0090, U+0098, U+009B, U+009D–U+009F, which
+/// UTF-8 writes as 0xC2 and a second byte): a byte search, as every story passes here.
+fn may_hold_escapes(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr2_iter(0x1b, 0xc2, bytes).any(|i| {
+        bytes[i] == 0x1b || matches!(bytes.get(i + 1), Some(0x90 | 0x98 | 0x9b | 0x9d..=0x9f))
+    })
 }
 
 enum Seq {
