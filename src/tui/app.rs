@@ -18,6 +18,8 @@ use crate::tui::watches::{self, WatchEntry};
 use crate::tui::{TuiError, open};
 use crate::workspace::Workspace;
 
+/// How long an informational message stays on the status line.
+const INFO_FADES_AFTER: Duration = Duration::from_secs(6);
 /// Hits fetched from the index per page of the list; the list never holds more.
 pub const WINDOW: usize = 200;
 /// Search as you type waits this long after the last keystroke.
@@ -265,6 +267,7 @@ pub struct App {
     tag_universe: Option<Vec<(String, String)>>,
     /// The sources that failed in the last sync run here, with why (shown under `?`).
     pub last_failures: Vec<(String, String)>,
+    message_at: Instant,
 }
 
 impl App {
@@ -313,6 +316,7 @@ impl App {
             last_sync: now,
             tag_universe: None,
             last_failures: Vec::new(),
+            message_at: now,
         };
         app.load_source_names();
         if let Some(p) = key_problems.first() {
@@ -340,6 +344,7 @@ impl App {
 
     fn info(&mut self, m: impl Into<String>) {
         self.message = Some((m.into(), Level::Info));
+        self.message_at = Instant::now();
     }
 
     fn error(&mut self, m: impl Into<String>) {
@@ -594,6 +599,12 @@ impl App {
     /// Run what is due: the debounced search, replies of background jobs, the index check
     /// for other writers, the interval sync.
     pub fn tick(&mut self, now: Instant) {
+        // A confirmation ("starred") fades; an error stays until something replaces it.
+        if matches!(self.message, Some((_, Level::Info)))
+            && now.saturating_duration_since(self.message_at) >= INFO_FADES_AFTER
+        {
+            self.message = None;
+        }
         if self.search_due.is_some_and(|due| due <= now) {
             self.search_due = None;
             self.run_live_search();

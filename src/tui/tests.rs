@@ -518,6 +518,10 @@ fn reading_state_next_unread_star_and_mark_all_read_persist() {
     assert!(app.ws.store.story(first).unwrap().unwrap().read);
     press(&mut app, key('s'));
     assert!(app.ws.store.story(first).unwrap().unwrap().starred);
+    // The confirmation fades from the status line after a few seconds.
+    assert_eq!(app.message.as_ref().map(|m| m.0.as_str()), Some("starred"));
+    app.tick(Instant::now() + Duration::from_secs(7));
+    assert!(app.message.is_none());
     press(&mut app, key('q'));
     assert!(matches!(app.screen, Screen::List));
     // Mark the second read by hand, `n` skips it.
