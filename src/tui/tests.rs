@@ -630,6 +630,10 @@ fn watches_are_created_persisted_counted_and_viewed() {
     assert_eq!(app.list.total, 1);
     assert_eq!(app.watches[0].new, Some(0));
     assert!(app.ws.store.watch_last_viewed("litho").unwrap().is_some());
+    // The sidebar marks the watch being looked at, as it marks active filters.
+    let screen = screen_text(&mut app, 120, 40);
+    assert!(screen.contains("✓litho"), "{screen}");
+    assert!(!screen.contains("✓gallium watch"), "{screen}");
 }
 
 #[test]

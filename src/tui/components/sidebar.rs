@@ -52,7 +52,17 @@ pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
                     Some(n) => (format!("+{}", count(n)), Style::new().fg(Color::Green)),
                     None => ("…".to_string(), DIM),
                 };
-                entry(" ", &text::line(&wt.name), &n, style, sel, w)
+                // The watch being looked at: its query is the list's, with no filters on top.
+                let active = app.filters.is_empty() && app.query.trim() == wt.query.trim();
+                let mark = if active { "✓" } else { " " };
+                entry(
+                    mark,
+                    &text::line(&wt.name),
+                    &n,
+                    style,
+                    sel.patch(style_if(active)),
+                    w,
+                )
             }
             SideItem::Facet(field, value, n) => {
                 let active = app.has_filter(*field, value);
