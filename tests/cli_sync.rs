@@ -625,3 +625,35 @@ fn path_sources_see_every_change_of_their_files() {
         "{reread_all}"
     );
 }
+
+// ---- FTN: dupes, gateway MSGIDs, gating echomail, area tags, netmail ------------------------
+
+fn replace_once(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .unwrap_or_else(|| panic!("{} not found", String::from_utf8_lossy(from)));
+    [&bytes[..at], to, &bytes[at + from.len()..]].concat()
+}
+
+#[test]
+fn netmail_in_a_packet_is_skipped_and_counted() {
+    let env = Env::new("");
+    // The fixture's first message without its AREA line is netmail (FTS-0004).
+    let pkt = std::fs::read(fixture("ftn/gateway-utf8.pkt")).unwrap();
+    let mixed = env.path("0000cc01.pkt");
+    std::fs::write(&mixed, replace_once(&pkt, b"AREA:TQW_TECHNOLOGY\r", b"")).unwrap();
+    let out = env.run(&["import", mixed.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stories: 1 new, 0 updated, 1 netmail message skipped"),
+        "{}",
+        stderr(&out)
+    );
+    let stories = env.json_lines(&["search", "kind:echomail", "--json"]);
+    assert_eq!(stories.len(), 1, "{stories:?}");
+    assert_eq!(stories[0]["title"], "Short title");
+    assert_eq!(stories[0]["area"], "TQW_TECHNOLOGY");
+    let log = std::fs::read_to_string(env.path("index/echowatch.log")).unwrap();
+    assert!(log.contains("1 netmail message skipped"), "{log}");
+}

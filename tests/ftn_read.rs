@@ -568,6 +568,43 @@ fn shared_corpus_matches_manifest() {
     assert_eq!(msg.area, None);
     assert_eq!(msg.kludge("INTL"), Some("99:99/99 1:322/761"));
     assert_eq!(msg.body, "This is a sample message.");
+    // Netmail, not news: no story, counted, not an error.
+    let read = ftn::read_file(
+        "python-ftn-sample.pkt",
+        &bytes,
+        &Charsets::default(),
+        Limits::default(),
+    )
+    .unwrap();
+    assert!(read.stories.is_empty());
+    assert_eq!(read.netmail_skipped, 1);
+}
+
+#[test]
+fn netmail_is_left_out_and_counted() {
+    // The fixture's first message without its AREA line is netmail (FTS-0004).
+    let pkt = fixture("gateway-utf8.pkt");
+    let area = b"AREA:TQW_TECHNOLOGY\r";
+    let at = pkt.windows(area.len()).position(|w| w == area).unwrap();
+    let mixed = [&pkt[..at], &pkt[at + area.len()..]].concat();
+    let read =
+        ftn::read_file("mixed.pkt", &mixed, &Charsets::default(), Limits::default()).unwrap();
+    assert_eq!(read.netmail_skipped, 1);
+    assert_eq!(read.stories.len(), 1);
+    assert_eq!(read.stories[0].title, "Short title");
+    assert_eq!(read.stories[0].area.as_deref(), Some("TQW_TECHNOLOGY"));
+    assert_eq!(
+        read.warnings,
+        ["mixed.pkt: 1 netmail message skipped (no AREA line; echowatch reads echomail only)"]
+    );
+    // Inside a bundle too.
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    z.start_file("0000cc01.pkt", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut z, &mixed).unwrap();
+    let zipped = z.finish().unwrap().into_inner();
+    let read = ftn::read_file("b.mo0", &zipped, &Charsets::default(), Limits::default()).unwrap();
+    assert_eq!((read.stories.len(), read.netmail_skipped), (1, 1));
 }
 
 fn text_strategy() -> impl Strategy<Value = String> {
