@@ -71,6 +71,11 @@ impl SyncReport {
             "; stories: {} new, {} updated",
             self.stories.new, self.stories.updated
         ));
+        match self.stories.duplicates {
+            0 => {}
+            1 => line.push_str(", 1 duplicate MSGID dropped"),
+            n => line.push_str(&format!(", {n} duplicate MSGIDs dropped")),
+        }
         match self.netmail_skipped {
             0 => {}
             1 => line.push_str(", 1 netmail message skipped"),
