@@ -809,6 +809,27 @@ fn an_echo_whose_msgid_another_story_has_is_tossed_with_the_rest_of_its_packet()
 }
 
 #[test]
+fn area_tags_no_tosser_files_are_refused() {
+    let env = Env::new("");
+    summary(&env, &["import", samples().join("feeds").to_str().unwrap()]);
+    let out_dir = env.path("out");
+    let too_long = "A".repeat(51);
+    for bad in ["BAD AREA", "TAB\tAREA", "ÜBER", too_long.as_str(), ""] {
+        let out = env.run(&gateway_args(bad, &out_dir, None));
+        assert_eq!(out.status.code(), Some(1), "{bad:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("bad echo area tag"),
+            "{bad:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(!out_dir.exists() || packets_in(&out_dir).is_empty());
+    // Nothing was recorded as posted: a good tag posts every story.
+    let good = summary(&env, &gateway_args("TQW_TEST", &out_dir, None));
+    assert!(good.contains("0 skipped"), "{good}");
+}
+
+#[test]
 fn netmail_in_a_packet_is_skipped_and_counted() {
     let env = Env::new("");
     // The fixture's first message without its AREA line is netmail (FTS-0004).

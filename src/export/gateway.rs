@@ -60,6 +60,7 @@ pub fn post(
     stories: &[StoryRecord],
     opts: &GatewayOptions,
 ) -> Result<GatewayReport, GatewayError> {
+    writer::check_area_tag(&opts.area)?;
     let mut cfg = GatewayConfig::new(&opts.area, opts.from, opts.to);
     cfg.charset = opts.charset;
     if let Some(origin) = &opts.origin {

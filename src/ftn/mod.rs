@@ -61,6 +61,8 @@ pub enum FtnError {
     UnknownFormat,
     #[error("cannot write packet: {0}")]
     Write(String),
+    #[error("bad echo area tag {tag:?}: {reason}")]
+    BadAreaTag { tag: String, reason: &'static str },
 }
 
 /// What one file holds for echowatch.
