@@ -809,6 +809,41 @@ fn an_echo_whose_msgid_another_story_has_is_tossed_with_the_rest_of_its_packet()
 }
 
 #[test]
+fn gating_echomail_stories_adds_the_gateway_layout_once() {
+    let env = Env::new("");
+    summary(
+        &env,
+        &["import", samples().join("echomail").to_str().unwrap()],
+    );
+    let echoes = env.json_lines(&["search", "kind:echomail", "--json", "--limit", "50"]);
+    let out = env.path("out");
+    let posted = summary(&env, &gateway_args("TQW_TEST", &out, None));
+    assert!(
+        posted.contains(&format!("posted {} stories", echoes.len())),
+        "{posted}"
+    );
+    let msgs = messages_in(&packets_in(&out));
+    assert_eq!(msgs.len(), echoes.len());
+    for m in &msgs {
+        let count = |what: &str| {
+            m.body
+                .lines()
+                .filter(|l| l.trim_start().starts_with(what))
+                .count()
+        };
+        assert_eq!(count("Date:"), 1, "{}", m.body);
+        assert_eq!(count("Description:"), 1, "{}", m.body);
+        assert_eq!(count("Link to news story:"), 1, "{}", m.body);
+        assert_eq!(count("====="), 1, "{}", m.body);
+        // The description itself is there, once: its first words follow the label.
+        let desc_at = m.body.find("Description:\n").unwrap() + "Description:\n".len();
+        let start: String = m.body[desc_at..].chars().take(30).collect();
+        assert_eq!(m.body.matches(start.as_str()).count(), 1, "{}", m.body);
+        assert!(!m.body[desc_at..].starts_with(&m.subject), "{}", m.body);
+    }
+}
+
+#[test]
 fn area_tags_no_tosser_files_are_refused() {
     let env = Env::new("");
     summary(&env, &["import", samples().join("feeds").to_str().unwrap()]);

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{Local, Utc};
 
+use crate::ftn::story::gateway_description;
 use crate::ftn::writer::{self, Flavour, GatewayConfig, GatewayPost, OutCharset};
 use crate::ftn::{FtnAddress, FtnError};
 use crate::store::{Store, StoreError, StoryRecord};
@@ -83,7 +84,7 @@ pub fn post(
             story_id: s.id.to_string(),
             title: s.title.clone(),
             published: Some(s.date()),
-            description: description(&s.body),
+            description: description(&gateway_description(&s.body, &s.title)),
             link: s.link.clone(),
         };
         let msg = post.to_message(&cfg, now);
