@@ -754,6 +754,55 @@ fn a_repeated_msgid_is_a_dupe_and_the_first_story_stays() {
 }
 
 #[test]
+fn gateway_msgids_are_new_to_the_network_and_read_back_without_conflict() {
+    let env = Env::new(&samples_config());
+    summary(&env, &["sync"]);
+    let (r6a, r6b) = (env.path("r6a"), env.path("r6b"));
+    let a = summary(&env, &gateway_args("TQW_TEST", &r6a, Some("country:CN")));
+    assert!(a.contains("posted "), "{a}");
+    let b = summary(&env, &gateway_args("TQW_TECHNOLOGY", &r6b, None));
+    assert!(b.contains("posted "), "{b}");
+    let mut ours: Vec<String> = messages_in(&[packets_in(&r6a), packets_in(&r6b)].concat())
+        .into_iter()
+        .map(|m| m.msgid.unwrap())
+        .collect();
+    let theirs: Vec<String> = messages_in(&[
+        samples().join("echomail/d0774bf7.pkt"),
+        samples().join("echomail/00650064.we0"),
+    ])
+    .into_iter()
+    .filter_map(|m| m.msgid)
+    .collect();
+    assert!(theirs.len() >= 4 && ours.len() >= 4, "{theirs:?} {ours:?}");
+    for m in &ours {
+        assert!(m.starts_with("1337:1/100 "), "{m}");
+        // A serial a tosser has seen from this address before makes it drop the new post.
+        assert!(
+            !theirs.contains(m),
+            "{m} is already a sample message's MSGID"
+        );
+    }
+    let n = ours.len();
+    ours.sort();
+    ours.dedup();
+    assert_eq!(ours.len(), n, "MSGIDs repeat: {ours:?}");
+    // The ledger still refuses a second post of the same stories to the same area.
+    let again = summary(&env, &gateway_args("TQW_TECHNOLOGY", &r6b, None));
+    assert!(again.contains("nothing to post"), "{again}");
+    assert_eq!(packets_in(&r6b).len(), 1);
+
+    // Our own posts come back from the echo: they join their stories, every time.
+    let pkt = packets_in(&r6b).remove(0);
+    for _ in 0..2 {
+        let back = summary(&env, &["import", pkt.to_str().unwrap()]);
+        assert!(
+            back.trim_end().ends_with("stories: 0 new, 0 updated"),
+            "{back}"
+        );
+    }
+}
+
+#[test]
 fn an_echo_whose_msgid_another_story_has_is_tossed_with_the_rest_of_its_packet() {
     let env = Env::new(&samples_config());
     summary(&env, &["sync"]);

@@ -490,25 +490,12 @@ fn net_node_lines(label: &str, list: &[FtnAddress]) -> Vec<String> {
     lines
 }
 
-/// MSGID serial for a story in an area: stable across runs (a hash, not a counter), so
-/// posting the same story to the same area again gives the same MSGID and dupe checkers
-/// catch it.
-pub fn msgid_for(story_id: &str, area: &str, from: FtnAddress) -> String {
-    let mut h = blake3::Hasher::new();
-    h.update(story_id.as_bytes());
-    h.update(b"\0");
-    h.update(area.to_ascii_uppercase().as_bytes());
-    let digest = h.finalize();
-    let b = digest.as_bytes();
-    let serial = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-    format!("{from} {serial:08x}")
-}
-
 /// A feed story to post into an echo area.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatewayPost {
-    /// The store's stable story id (keys the MSGID).
-    pub story_id: String,
+    /// The MSGID serial (FTS-0009: unique per address for years); the MSGID is our address
+    /// and this. The gateway takes it from the store's ledger (`Store::ledger_reserve`).
+    pub serial: u32,
     pub title: String,
     pub published: Option<DateTime<Utc>>,
     pub description: String,
@@ -589,7 +576,7 @@ impl GatewayPost {
             date: posted,
             orig: cfg.from,
             dest: cfg.to,
-            msgid: msgid_for(&self.story_id, &cfg.area, cfg.from),
+            msgid: format!("{} {:08x}", cfg.from, self.serial),
             reply: None,
             pid: cfg.pid.clone(),
             charset: cfg.charset,
@@ -725,14 +712,6 @@ mod tests {
             bso_packet_path(out, 2, FtnAddress::new(1, 104, 36, 45), Flavour::Normal),
             Path::new("/o/outbound.001/00680024.pnt/0000002d.out")
         );
-        assert_eq!(
-            msgid_for("s1", "tech", a(100)),
-            msgid_for("s1", "TECH", a(100))
-        );
-        assert_ne!(
-            msgid_for("s1", "TECH", a(100)),
-            msgid_for("s2", "TECH", a(100))
-        );
     }
 
     #[test]
@@ -772,7 +751,7 @@ mod tests {
             FtnAddress::new(1, 1, 101, 0),
         );
         let post = GatewayPost {
-            story_id: "s1".into(),
+            serial: 1,
             title: "t".into(),
             published: None,
             description: String::new(),

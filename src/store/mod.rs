@@ -823,26 +823,116 @@ impl Store {
     pub fn ledger_contains(&self, id: StoryId, area: &str) -> Result<bool> {
         self.conn
             .prepare_cached(
-                "SELECT EXISTS(SELECT 1 FROM ftn_ledger WHERE story_id = ?1 AND area = ?2)",
+                "SELECT EXISTS(SELECT 1 FROM ftn_ledger WHERE story_id = ?1 AND area = ?2 AND sent)",
             )
             .ctx("prepare ledger")?
             .query_row(params![id, area], |r| r.get(0))
             .ctx("read ledger")
     }
 
-    pub fn ledger_add(
-        &self,
-        id: StoryId,
+    /// MSGID serials for posting these stories (not yet posted there, see
+    /// [`Store::ledger_contains`]) to `area` from `address`, reserved in the ledger (as the
+    /// MSGID `address serial`, FTS-0009) until [`Store::ledger_confirm`].
+    ///
+    /// A story reserved before and never confirmed gets the same MSGID again: its packet may
+    /// have gone out, and a repeat under the same MSGID is a dupe tossers drop. New serials
+    /// are the Unix time in seconds, or one more than the last this store gave `address` when
+    /// that is later, skipping any MSGID the store has seen: unique per address for decades,
+    /// whatever the store's story ids, as FTS-0009 asks.
+    pub fn ledger_reserve(
+        &mut self,
+        ids: &[StoryId],
         area: &str,
-        msgid: &str,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        self.conn
-            .prepare_cached("INSERT OR IGNORE INTO ftn_ledger VALUES (?1, ?2, ?3, ?4)")
-            .ctx("prepare ledger")?
-            .execute(params![id, area, msgid, ts(at)])
-            .ctx("write ledger")?;
-        Ok(())
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u32>> {
+        // IMMEDIATE: two gateway runs on one store must not hand out the same serial.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx("begin reserve")?;
+        let prefix = format!("{address} ");
+        let last: Option<i64> = tx
+            .prepare_cached("SELECT last FROM ftn_serials WHERE address = ?1")
+            .ctx("prepare serial")?
+            .query_row([address], |r| r.get(0))
+            .optional()
+            .ctx("read serial")?;
+        // 32 bits of seconds last until 2106; past u32::MAX the serial wraps to 0.
+        let mut next = last.map_or(0, |l| l + 1).max(now.timestamp()) & 0xFFFF_FFFF;
+        let mut serials = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let reserved: Option<String> = tx
+                .prepare_cached(
+                    "SELECT msgid FROM ftn_ledger WHERE story_id = ?1 AND area = ?2 AND NOT sent",
+                )
+                .ctx("prepare reservation")?
+                .query_row(params![id, area], |r| r.get(0))
+                .optional()
+                .ctx("read reservation")?;
+            // A reservation made under another address (`--from` changed) is not reused.
+            if let Some(serial) = reserved
+                .as_deref()
+                .and_then(|m| m.strip_prefix(&prefix))
+                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+            {
+                serials.push(serial);
+                continue;
+            }
+            let (serial, msgid) = loop {
+                let serial = next as u32;
+                let candidate = format!("{prefix}{serial:08x}");
+                next = (next + 1) & 0xFFFF_FFFF;
+                let seen: bool = tx
+                    .prepare_cached(
+                        "SELECT EXISTS(SELECT 1 FROM stories WHERE msgid = ?1)
+                             OR EXISTS(SELECT 1 FROM ftn_ledger WHERE msgid = ?1)",
+                    )
+                    .ctx("prepare msgid check")?
+                    .query_row([&candidate], |r| r.get(0))
+                    .ctx("check msgid")?;
+                if !seen {
+                    break (serial, candidate);
+                }
+            };
+            tx.prepare_cached(
+                "INSERT INTO ftn_ledger (story_id, area, msgid, posted_at, sent) VALUES (?1, ?2, ?3, ?4, 0)
+                 ON CONFLICT(story_id, area) DO UPDATE SET msgid = excluded.msgid,
+                     posted_at = excluded.posted_at WHERE NOT ftn_ledger.sent",
+            )
+            .ctx("prepare reserve")?
+            .execute(params![id, area, msgid, ts(now)])
+            .ctx("reserve msgid")?;
+            serials.push(serial);
+        }
+        let last_given = (next - 1).rem_euclid(1 << 32);
+        tx.prepare_cached(
+            "INSERT INTO ftn_serials (address, last) VALUES (?1, ?2)
+             ON CONFLICT(address) DO UPDATE SET last = excluded.last",
+        )
+        .ctx("prepare serial")?
+        .execute(params![address, last_given])
+        .ctx("write serial")?;
+        tx.commit().ctx("commit reserve")?;
+        Ok(serials)
+    }
+
+    /// Record that the stories reserved by [`Store::ledger_reserve`] went out (their packet
+    /// is written): they are not posted to `area` again.
+    pub fn ledger_confirm(&mut self, ids: &[StoryId], area: &str, at: DateTime<Utc>) -> Result<()> {
+        let tx = self.conn.transaction().ctx("begin ledger")?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE ftn_ledger SET sent = 1, posted_at = ?3 WHERE story_id = ?1 AND area = ?2",
+                )
+                .ctx("prepare ledger")?;
+            for id in ids {
+                stmt.execute(params![id, area, ts(at)])
+                    .ctx("write ledger")?;
+            }
+        }
+        tx.commit().ctx("commit ledger")
     }
 
     pub fn watch_last_viewed(&self, name: &str) -> Result<Option<DateTime<Utc>>> {

@@ -293,6 +293,61 @@ fn a_msgid_another_story_has_never_stops_a_batch() {
 }
 
 #[test]
+fn gateway_serials_grow_skip_known_msgids_and_survive_a_crash() {
+    let (_d, mut st) = store();
+    let src = st.ensure_source("samples", "x").unwrap();
+    let now = Utc::now();
+    let t = u32::try_from(now.timestamp()).unwrap();
+    // A MSGID this store already knows (an imported message) is never handed out.
+    let known = format!("1337:1/100 {t:08x}");
+    st.ingest_batch(
+        src,
+        &[],
+        &[echo_story(&known, "Known", "https://s.test/k")],
+        now,
+    )
+    .unwrap();
+    for i in 0..3 {
+        st.ingest_batch(
+            src,
+            &[],
+            &[feed_story(
+                &format!("g{i}"),
+                &format!("https://s.test/{i}"),
+                "F",
+            )],
+            now,
+        )
+        .unwrap();
+    }
+    let first = st
+        .ledger_reserve(&[2, 3], "TQW_TEST", "1337:1/100", now)
+        .unwrap();
+    assert_eq!(first, vec![t + 1, t + 2]);
+    // Not confirmed (the run stopped after writing its packet, perhaps): the same serials.
+    assert!(!st.ledger_contains(2, "TQW_TEST").unwrap());
+    assert_eq!(
+        st.ledger_reserve(&[2, 3], "TQW_TEST", "1337:1/100", now)
+            .unwrap(),
+        first
+    );
+    st.ledger_confirm(&[2, 3], "TQW_TEST", now).unwrap();
+    assert!(st.ledger_contains(2, "TQW_TEST").unwrap());
+    // Later runs, other areas, a clock set back: serials only grow.
+    let earlier = now - chrono::Duration::days(1);
+    let next = st
+        .ledger_reserve(&[2, 4], "TQW_OTHER", "1337:1/100", earlier)
+        .unwrap();
+    assert_eq!(next, vec![t + 3, t + 4]);
+    // Each address counts on its own.
+    assert_eq!(
+        st.ledger_reserve(&[4], "TQW_TEST", "21:1/100", now)
+            .unwrap(),
+        vec![t]
+    );
+}
+
+#[test]
 fn manual_tags_win_and_survive_reingest() {
     let (_d, mut st) = store();
     let src = st.ensure_source("a", "x").unwrap();
