@@ -74,7 +74,7 @@ fn packet_set() -> Vec<Vec<u8>> {
             let title = text(12);
             let paragraphs: Vec<String> = (0..4).map(|_| text(60)).collect();
             let post = GatewayPost {
-                story_id: format!("bench-{p}-{i}"),
+                serial: p * 10_000 + i,
                 title,
                 published: Some(base.to_utc() - Duration::minutes(i64::from(i))),
                 description: paragraphs.join("\n\n"),

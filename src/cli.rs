@@ -324,7 +324,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         } => {
             let opts = gateway_options(ftn, out)?;
             let stories = matching_stories(&ws, query)?;
-            let report = export::gateway::post(&ws.store, &stories, &opts)?;
+            let report = export::gateway::post(&mut ws.store, &stories, &opts)?;
             match &report.packet {
                 Some(p) => eprintln!(
                     "posted {} stories to {} in {}{}; {} skipped (already posted there)",

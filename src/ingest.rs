@@ -50,6 +50,8 @@ pub struct SyncReport {
     pub failed: usize,
     pub deferred: usize,
     pub stories: BatchOutcome,
+    /// Netmail messages in packets, left out: echowatch reads echomail.
+    pub netmail_skipped: usize,
     /// Each failure, named: `(source, error)`.
     pub failures: Vec<(String, String)>,
     pub indexed: usize,
@@ -69,6 +71,16 @@ impl SyncReport {
             "; stories: {} new, {} updated",
             self.stories.new, self.stories.updated
         ));
+        match self.stories.duplicates {
+            0 => {}
+            1 => line.push_str(", 1 duplicate MSGID dropped"),
+            n => line.push_str(&format!(", {n} duplicate MSGIDs dropped")),
+        }
+        match self.netmail_skipped {
+            0 => {}
+            1 => line.push_str(", 1 netmail message skipped"),
+            n => line.push_str(&format!(", {n} netmail messages skipped")),
+        }
         line
     }
 }
@@ -90,6 +102,8 @@ enum Msg {
     Batch {
         source: usize,
         stories: Vec<Incoming>,
+        /// Netmail messages the file held, left out.
+        netmail_skipped: usize,
         settle: Option<PathBuf>,
         /// The file the batch came from, to be skipped next time while it stays the same.
         stamp: Option<(PathBuf, FileStamp)>,
@@ -110,6 +124,7 @@ enum Msg {
 #[derive(Default)]
 struct Tally {
     outcome: BatchOutcome,
+    netmail_skipped: usize,
     file_errors: Vec<String>,
 }
 
@@ -301,6 +316,7 @@ fn run(
             Msg::Batch {
                 source,
                 stories,
+                netmail_skipped,
                 settle,
                 stamp,
             } => {
@@ -309,7 +325,9 @@ fn run(
                 let (outcome, changed) =
                     ws.store
                         .ingest_batch_ids(ids[source], &s.tags, &stories, now, from_file)?;
-                tallies.entry(source).or_default().outcome += outcome;
+                let tally = tallies.entry(source).or_default();
+                tally.outcome += outcome;
+                tally.netmail_skipped += netmail_skipped;
                 // Index as we go: tantivy's indexing threads work while the next feeds are
                 // fetched and parsed. One commit at the end makes the run visible at once.
                 if !changed.is_empty() {
@@ -376,6 +394,7 @@ fn run(
                     fetched.clear();
                 }
                 report.stories += tally.outcome;
+                report.netmail_skipped += tally.netmail_skipped;
                 let status = match &record {
                     FetchRecord::Failure { error, .. } => {
                         tracing::warn!(source = %s.name, "failed: {error}");
@@ -492,6 +511,7 @@ async fn fetch_source(
                         .send(Msg::Batch {
                             source: i,
                             stories,
+                            netmail_skipped: 0,
                             settle: None,
                             stamp: None,
                         })
@@ -624,6 +644,7 @@ fn read_source(
                 stories: Vec::new(),
                 settle: None,
                 stamp,
+                netmail_skipped: 0,
             };
             if tx.blocking_send(skipped).is_err() {
                 break;
@@ -641,10 +662,11 @@ fn read_source(
                 error,
                 settle: inbound,
             },
-            Ok(stories) => match ctx.tag_all(stories) {
+            Ok(parsed) => match ctx.tag_all(parsed.stories) {
                 Ok(stories) => Msg::Batch {
                     source: i,
                     stories,
+                    netmail_skipped: parsed.netmail_skipped,
                     settle: inbound.then(|| file.clone()),
                     stamp,
                 },

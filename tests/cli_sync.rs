@@ -762,3 +762,312 @@ fn folder_sources_pass_over_files_that_are_not_theirs() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("two.rss"), "{}", stderr(&out));
 }
+
+// ---- FTN: dupes, gateway MSGIDs, gating echomail, area tags, netmail ------------------------
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples")
+}
+
+/// The bundled samples as path sources, as feeds.toml lists them (without the network ones).
+fn samples_config() -> String {
+    let s = samples();
+    [
+        ("Sample: Policy Wire", s.join("feeds/policy-wire.rss")),
+        (
+            "Sample: Chip Policy Notes",
+            s.join("feeds/chip-policy.atom"),
+        ),
+        ("Sample: RegWatch", s.join("feeds/regwatch.json")),
+        ("Sample: tqwNet echomail", s.join("echomail")),
+    ]
+    .iter()
+    .map(|(name, path)| format!("[[source]]\nname = {name:?}\npath = {path:?}\n\n"))
+    .collect()
+}
+
+/// The packets a gateway run wrote into `dir`.
+fn packets_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pkt"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The messages of packets (or bundles of packets), read by echowatch's own reader.
+fn messages_in(files: &[PathBuf]) -> Vec<echowatch::ftn::EchoMessage> {
+    use echowatch::ftn::{Charsets, EchoMessage, bundle, read_packet};
+    let mut out = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(f).unwrap();
+        let packets = if bundle::is_zip(&bytes) {
+            bundle::unpack(&bytes, Default::default())
+                .unwrap()
+                .into_iter()
+                .map(|e| e.data)
+                .collect()
+        } else {
+            vec![bytes]
+        };
+        for p in &packets {
+            let pkt = read_packet(p).unwrap();
+            out.extend(
+                pkt.messages
+                    .iter()
+                    .map(|m| EchoMessage::from_packed(m, &Charsets::default())),
+            );
+        }
+    }
+    out
+}
+
+fn gateway_args<'a>(area: &'a str, out: &'a Path, query: Option<&'a str>) -> Vec<&'a str> {
+    let mut args = vec![
+        "export",
+        "--format",
+        "ftn",
+        "--area",
+        area,
+        "--from",
+        "1337:1/100",
+        "--to",
+        "1337:1/101",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(query);
+    args
+}
+
+fn replace_once(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .unwrap_or_else(|| panic!("{} not found", String::from_utf8_lossy(from)));
+    [&bytes[..at], to, &bytes[at + from.len()..]].concat()
+}
+
+#[test]
+fn a_repeated_msgid_is_a_dupe_and_the_first_story_stays() {
+    let env = Env::new("");
+    // QA's repro: the second message of the sample packet given the first one's MSGID.
+    let pkt = std::fs::read(samples().join("echomail/d0774bf7.pkt")).unwrap();
+    let dupe = env.path("aaaa0002.pkt");
+    std::fs::write(&dupe, replace_once(&pkt, b"7b6b35d7", b"b64bfa52")).unwrap();
+    let first = summary(&env, &["import", dupe.to_str().unwrap()]);
+    assert!(
+        first.contains("stories: 3 new, 0 updated, 1 duplicate MSGID dropped"),
+        "{first}"
+    );
+    let titles: Vec<String> = env
+        .json_lines(&["search", "kind:echomail", "--json", "--limit", "10"])
+        .iter()
+        .map(|s| s["title"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(titles.len(), 3, "{titles:?}");
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.starts_with("Beijing's CAC publishes labelling rules")),
+        "{titles:?}"
+    );
+    assert!(
+        !titles
+            .iter()
+            .any(|t| t.starts_with("Brussels opens antitrust probe")),
+        "{titles:?}"
+    );
+    let log = std::fs::read_to_string(env.path("index/echowatch.log")).unwrap();
+    assert!(log.contains("duplicate MSGID 1337:1/100 b64bfa52"), "{log}");
+    // The same packet again: the first three unchanged, the dupe still a dupe.
+    let again = summary(&env, &["import", dupe.to_str().unwrap()]);
+    assert!(
+        again.contains("stories: 0 new, 0 updated, 1 duplicate MSGID dropped"),
+        "{again}"
+    );
+}
+
+#[test]
+fn gateway_msgids_are_new_to_the_network_and_read_back_without_conflict() {
+    let env = Env::new(&samples_config());
+    summary(&env, &["sync"]);
+    let (r6a, r6b) = (env.path("r6a"), env.path("r6b"));
+    let a = summary(&env, &gateway_args("TQW_TEST", &r6a, Some("country:CN")));
+    assert!(a.contains("posted "), "{a}");
+    let b = summary(&env, &gateway_args("TQW_TECHNOLOGY", &r6b, None));
+    assert!(b.contains("posted "), "{b}");
+    let mut ours: Vec<String> = messages_in(&[packets_in(&r6a), packets_in(&r6b)].concat())
+        .into_iter()
+        .map(|m| m.msgid.unwrap())
+        .collect();
+    let theirs: Vec<String> = messages_in(&[
+        samples().join("echomail/d0774bf7.pkt"),
+        samples().join("echomail/00650064.we0"),
+    ])
+    .into_iter()
+    .filter_map(|m| m.msgid)
+    .collect();
+    assert!(theirs.len() >= 4 && ours.len() >= 4, "{theirs:?} {ours:?}");
+    for m in &ours {
+        assert!(m.starts_with("1337:1/100 "), "{m}");
+        // A serial a tosser has seen from this address before makes it drop the new post.
+        assert!(
+            !theirs.contains(m),
+            "{m} is already a sample message's MSGID"
+        );
+    }
+    let n = ours.len();
+    ours.sort();
+    ours.dedup();
+    assert_eq!(ours.len(), n, "MSGIDs repeat: {ours:?}");
+    // The ledger still refuses a second post of the same stories to the same area.
+    let again = summary(&env, &gateway_args("TQW_TECHNOLOGY", &r6b, None));
+    assert!(again.contains("nothing to post"), "{again}");
+    assert_eq!(packets_in(&r6b).len(), 1);
+
+    // Our own posts come back from the echo: they join their stories, every time.
+    let pkt = packets_in(&r6b).remove(0);
+    for _ in 0..2 {
+        let back = summary(&env, &["import", pkt.to_str().unwrap()]);
+        assert!(
+            back.trim_end().ends_with("stories: 0 new, 0 updated"),
+            "{back}"
+        );
+    }
+}
+
+#[test]
+fn an_echo_whose_msgid_another_story_has_is_tossed_with_the_rest_of_its_packet() {
+    let env = Env::new(&samples_config());
+    summary(&env, &["sync"]);
+    let feed_story = env
+        .json_lines(&["search", "kind:feed", "--json", "--limit", "50"])
+        .into_iter()
+        .find(|s| s["kinds"] == serde_json::json!(["feed"]) && s["link"].is_string())
+        .unwrap();
+    let out_dir = env.path("out");
+    summary(&env, &gateway_args("TQW_TEST", &out_dir, None));
+    let pkt = packets_in(&out_dir).remove(0);
+    let msgs = messages_in(std::slice::from_ref(&pkt));
+    let link_of = |m: &echowatch::ftn::EchoMessage| echowatch::ftn::to_story(m).link;
+    let echo = msgs
+        .iter()
+        .find(|m| link_of(m).as_deref() == feed_story["link"].as_str())
+        .unwrap();
+    let other = msgs
+        .iter()
+        .find(|m| m.msgid != echo.msgid && link_of(m).is_some())
+        .unwrap();
+    // The echo of a feed story under a MSGID a sample message already has (as an older
+    // gateway wrote it), and a message with a link nobody carried before, in one packet.
+    let mut bytes = std::fs::read(&pkt).unwrap();
+    bytes = replace_once(
+        &bytes,
+        format!("MSGID: {}\r", echo.msgid.as_deref().unwrap()).as_bytes(),
+        b"MSGID: 1337:1/100 b64bfa52\r",
+    );
+    let link = format!("Link to news story: {}", link_of(other).unwrap());
+    bytes = replace_once(&bytes, link.as_bytes(), format!("{link}-fresh").as_bytes());
+    let back = env.path("0000bb01.pkt");
+    std::fs::write(&back, bytes).unwrap();
+
+    let out = env.run(&["import", back.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stories: 1 new, 0 updated"),
+        "{}",
+        stderr(&out)
+    );
+    let joined = env.json_lines(&["show", &feed_story["id"].to_string(), "--json"]);
+    assert_eq!(joined[0]["kinds"], serde_json::json!(["feed", "echomail"]));
+    // The sample message that has that MSGID is untouched.
+    let found = env.json_lines(&["search", "labelling", "--json"]);
+    assert!(
+        found.iter().any(|s| s["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Beijing's CAC publishes labelling rules")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn gating_echomail_stories_adds_the_gateway_layout_once() {
+    let env = Env::new("");
+    summary(
+        &env,
+        &["import", samples().join("echomail").to_str().unwrap()],
+    );
+    let echoes = env.json_lines(&["search", "kind:echomail", "--json", "--limit", "50"]);
+    let out = env.path("out");
+    let posted = summary(&env, &gateway_args("TQW_TEST", &out, None));
+    assert!(
+        posted.contains(&format!("posted {} stories", echoes.len())),
+        "{posted}"
+    );
+    let msgs = messages_in(&packets_in(&out));
+    assert_eq!(msgs.len(), echoes.len());
+    for m in &msgs {
+        let count = |what: &str| {
+            m.body
+                .lines()
+                .filter(|l| l.trim_start().starts_with(what))
+                .count()
+        };
+        assert_eq!(count("Date:"), 1, "{}", m.body);
+        assert_eq!(count("Description:"), 1, "{}", m.body);
+        assert_eq!(count("Link to news story:"), 1, "{}", m.body);
+        assert_eq!(count("====="), 1, "{}", m.body);
+        // The description itself is there, once: its first words follow the label.
+        let desc_at = m.body.find("Description:\n").unwrap() + "Description:\n".len();
+        let start: String = m.body[desc_at..].chars().take(30).collect();
+        assert_eq!(m.body.matches(start.as_str()).count(), 1, "{}", m.body);
+        assert!(!m.body[desc_at..].starts_with(&m.subject), "{}", m.body);
+    }
+}
+
+#[test]
+fn area_tags_no_tosser_files_are_refused() {
+    let env = Env::new("");
+    summary(&env, &["import", samples().join("feeds").to_str().unwrap()]);
+    let out_dir = env.path("out");
+    let too_long = "A".repeat(51);
+    for bad in ["BAD AREA", "TAB\tAREA", "ÜBER", too_long.as_str(), ""] {
+        let out = env.run(&gateway_args(bad, &out_dir, None));
+        assert_eq!(out.status.code(), Some(1), "{bad:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("bad echo area tag"),
+            "{bad:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(!out_dir.exists() || packets_in(&out_dir).is_empty());
+    // Nothing was recorded as posted: a good tag posts every story.
+    let good = summary(&env, &gateway_args("TQW_TEST", &out_dir, None));
+    assert!(good.contains("0 skipped"), "{good}");
+}
+
+#[test]
+fn netmail_in_a_packet_is_skipped_and_counted() {
+    let env = Env::new("");
+    // The fixture's first message without its AREA line is netmail (FTS-0004).
+    let pkt = std::fs::read(fixture("ftn/gateway-utf8.pkt")).unwrap();
+    let mixed = env.path("0000cc01.pkt");
+    std::fs::write(&mixed, replace_once(&pkt, b"AREA:TQW_TECHNOLOGY\r", b"")).unwrap();
+    let out = env.run(&["import", mixed.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stories: 1 new, 0 updated, 1 netmail message skipped"),
+        "{}",
+        stderr(&out)
+    );
+    let stories = env.json_lines(&["search", "kind:echomail", "--json"]);
+    assert_eq!(stories.len(), 1, "{stories:?}");
+    assert_eq!(stories[0]["title"], "Short title");
+    assert_eq!(stories[0]["area"], "TQW_TECHNOLOGY");
+    let log = std::fs::read_to_string(env.path("index/echowatch.log")).unwrap();
+    assert!(log.contains("1 netmail message skipped"), "{log}");
+}

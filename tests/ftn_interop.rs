@@ -125,10 +125,10 @@ fn toss(crashmail: &Path, w: &Path) -> String {
     std::fs::read_to_string(w.join("crashmail.log")).unwrap_or_default()
 }
 
-fn posts(prefix: &str) -> Vec<GatewayPost> {
+fn posts(serial: u32) -> Vec<GatewayPost> {
     vec![
         GatewayPost {
-            story_id: format!("{prefix}-1"),
+            serial,
             title: "Netherlands widens export licence rules for deep-UV lithography systems to China, ASML says".into(),
             published: Some("2026-06-11T21:05:00Z".parse().unwrap()),
             description: "The Dutch government said on Friday that licences will now be required for more \
@@ -138,7 +138,7 @@ fn posts(prefix: &str) -> Vec<GatewayPost> {
             link: Some("https://www.example.com/world/europe/netherlands-widens-export-licence-rules-for-duv-lithography-systems-2026-06-11/".into()),
         },
         GatewayPost {
-            story_id: format!("{prefix}-2"),
+            serial: serial + 1,
             title: "Short one".into(),
             published: None,
             description: "A single line of text.\n\nA second paragraph.".into(),
@@ -170,16 +170,16 @@ fn crashmail_tosses_our_packets() {
         DateTime::parse_from_rfc3339("2026-06-12T09:30:00+02:00").unwrap();
     let mut sent: Vec<EchoMessageOut> = Vec::new();
     let mut packets = Vec::new();
-    for (name, charset, prefix) in [
-        ("0000aa01.pkt", OutCharset::Utf8, "utf8"),
-        ("0000aa02.pkt", OutCharset::Cp437, "cp437"),
+    for (name, charset, serial) in [
+        ("0000aa01.pkt", OutCharset::Utf8, 0x6a00_0001),
+        ("0000aa02.pkt", OutCharset::Cp437, 0x6a00_0003),
     ] {
         let mut cfg = GatewayConfig::new("TQW_TECHNOLOGY", addr("1337:1/100"), addr("1337:1/101"));
         cfg.charset = charset;
         cfg.origin =
             "tqwNet Technology News — echowatch gateway with a long origin text that must be cut"
                 .into();
-        let msgs: Vec<EchoMessageOut> = posts(prefix)
+        let msgs: Vec<EchoMessageOut> = posts(serial)
             .iter()
             .map(|p| p.to_message(&cfg, posted))
             .collect();
@@ -248,7 +248,7 @@ fn crashmail_tosses_our_packets() {
     }
 
     // Tossing the same packet again adds nothing to the area: crashmail's dupe check on
-    // our stable MSGIDs sends the copies to BAD instead.
+    // our MSGIDs sends the copies to BAD instead.
     let (name, bytes) = &packets[0];
     std::fs::write(w.join("inbound").join(name), bytes).unwrap();
     let log = toss(&crashmail, w);

@@ -50,7 +50,8 @@ fn gateway_cfg() -> GatewayConfig {
 fn sample_posts() -> Vec<GatewayPost> {
     vec![
         GatewayPost {
-            story_id: "story-1".into(),
+            // The serials the fixtures were written with.
+            serial: 0xf852_cf9a,
             title: "BIS adds 12 Chinese entities to the Entity List over military AI support programs".into(),
             published: Some("2026-06-11T21:05:00Z".parse().unwrap()),
             description: "The Commerce Department said on Tuesday it had added twelve Chinese firms to the Entity List \
@@ -59,7 +60,7 @@ fn sample_posts() -> Vec<GatewayPost> {
             link: Some("https://www.example.com/news/2026/06/11/bis-adds-twelve-chinese-entities-to-the-entity-list-over-military-ai".into()),
         },
         GatewayPost {
-            story_id: "story-2".into(),
+            serial: 0x763c_e77e,
             title: "Short title".into(),
             published: None,
             description: "Just one line.".into(),
@@ -175,14 +176,7 @@ fn own_gateway_packet_reads_back() {
         "{}",
         s.body
     );
-    assert_eq!(
-        s.guid,
-        Some(writer::msgid_for(
-            "story-1",
-            "TQW_TECHNOLOGY",
-            addr("1337:1/100")
-        ))
-    );
+    assert_eq!(s.guid.as_deref(), Some("1337:1/100 f852cf9a"));
     // No Date: line in the second post: the message date corrected by TZUTC.
     let s2 = ftn::to_story(&EchoMessage::from_packed(
         &pkt.messages[1],
@@ -568,6 +562,43 @@ fn shared_corpus_matches_manifest() {
     assert_eq!(msg.area, None);
     assert_eq!(msg.kludge("INTL"), Some("99:99/99 1:322/761"));
     assert_eq!(msg.body, "This is a sample message.");
+    // Netmail, not news: no story, counted, not an error.
+    let read = ftn::read_file(
+        "python-ftn-sample.pkt",
+        &bytes,
+        &Charsets::default(),
+        Limits::default(),
+    )
+    .unwrap();
+    assert!(read.stories.is_empty());
+    assert_eq!(read.netmail_skipped, 1);
+}
+
+#[test]
+fn netmail_is_left_out_and_counted() {
+    // The fixture's first message without its AREA line is netmail (FTS-0004).
+    let pkt = fixture("gateway-utf8.pkt");
+    let area = b"AREA:TQW_TECHNOLOGY\r";
+    let at = pkt.windows(area.len()).position(|w| w == area).unwrap();
+    let mixed = [&pkt[..at], &pkt[at + area.len()..]].concat();
+    let read =
+        ftn::read_file("mixed.pkt", &mixed, &Charsets::default(), Limits::default()).unwrap();
+    assert_eq!(read.netmail_skipped, 1);
+    assert_eq!(read.stories.len(), 1);
+    assert_eq!(read.stories[0].title, "Short title");
+    assert_eq!(read.stories[0].area.as_deref(), Some("TQW_TECHNOLOGY"));
+    assert_eq!(
+        read.warnings,
+        ["mixed.pkt: 1 netmail message skipped (no AREA line; echowatch reads echomail only)"]
+    );
+    // Inside a bundle too.
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    z.start_file("0000cc01.pkt", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut z, &mixed).unwrap();
+    let zipped = z.finish().unwrap().into_inner();
+    let read = ftn::read_file("b.mo0", &zipped, &Charsets::default(), Limits::default()).unwrap();
+    assert_eq!((read.stories.len(), read.netmail_skipped), (1, 1));
 }
 
 fn text_strategy() -> impl Strategy<Value = String> {

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::{Local, Utc};
 
+use crate::ftn::story::gateway_description;
 use crate::ftn::writer::{self, Flavour, GatewayConfig, GatewayPost, OutCharset};
 use crate::ftn::{FtnAddress, FtnError};
-use crate::store::{Store, StoreError, StoryRecord};
+use crate::store::{Store, StoreError, StoryId, StoryRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -52,14 +53,16 @@ pub struct GatewayReport {
 /// Longest description a gateway post carries; the link leads to the rest.
 const MAX_DESCRIPTION: usize = 1500;
 
-/// Post the given stories. The packet is written (durably, by rename) before the ledger is
-/// updated: a crash in between can only mean a repeated post with the same MSGID, which
-/// every dupe checker drops, never a story silently left out.
+/// Post the given stories. Their MSGIDs are reserved in the ledger first, the packet is
+/// written (durably, by rename), then the ledger marks them posted: a crash in between can
+/// only mean a repeated post under the same reserved MSGID, which every dupe checker drops,
+/// never a story silently left out.
 pub fn post(
-    store: &Store,
+    store: &mut Store,
     stories: &[StoryRecord],
     opts: &GatewayOptions,
 ) -> Result<GatewayReport, GatewayError> {
+    writer::check_area_tag(&opts.area)?;
     let mut cfg = GatewayConfig::new(&opts.area, opts.from, opts.to);
     cfg.charset = opts.charset;
     if let Some(origin) = &opts.origin {
@@ -67,8 +70,7 @@ pub fn post(
     }
     let now = Local::now().fixed_offset();
     let mut report = GatewayReport::default();
-    let mut messages = Vec::new();
-    let mut posted_ids = Vec::new();
+    let mut to_post = Vec::new();
     for s in stories {
         let from_this_area = s
             .area
@@ -78,20 +80,32 @@ pub fn post(
             report.skipped += 1;
             continue;
         }
-        let post = GatewayPost {
-            story_id: s.id.to_string(),
-            title: s.title.clone(),
-            published: Some(s.date()),
-            description: description(&s.body),
-            link: s.link.clone(),
-        };
-        let msg = post.to_message(&cfg, now);
-        posted_ids.push((s.id, msg.msgid.clone()));
-        messages.push(msg);
+        to_post.push(s);
     }
-    if messages.is_empty() {
+    if to_post.is_empty() {
         return Ok(report);
     }
+    let posted_ids: Vec<StoryId> = to_post.iter().map(|s| s.id).collect();
+    let serials = store.ledger_reserve(
+        &posted_ids,
+        &cfg.area,
+        &cfg.from.to_string(),
+        now.with_timezone(&Utc),
+    )?;
+    let messages: Vec<_> = to_post
+        .iter()
+        .zip(serials)
+        .map(|(s, serial)| {
+            GatewayPost {
+                serial,
+                title: s.title.clone(),
+                published: Some(s.date()),
+                description: description(&gateway_description(&s.body, &s.title)),
+                link: s.link.clone(),
+            }
+            .to_message(&cfg, now)
+        })
+        .collect();
     let header = writer::gateway_header(&cfg, now, opts.password.as_deref());
     let bytes = writer::write_packet(&header, &messages)?;
 
@@ -115,10 +129,7 @@ pub fn post(
         write_atomically(&target, &combined)?;
         report.outbound = Some(target);
     }
-    let at = Utc::now();
-    for (id, msgid) in &posted_ids {
-        store.ledger_add(*id, &cfg.area, msgid, at)?;
-    }
+    store.ledger_confirm(&posted_ids, &cfg.area, Utc::now())?;
     report.posted = posted_ids.len();
     Ok(report)
 }

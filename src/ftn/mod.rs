@@ -61,37 +61,61 @@ pub enum FtnError {
     UnknownFormat,
     #[error("cannot write packet: {0}")]
     Write(String),
+    #[error("bad echo area tag {tag:?}: {reason}")]
+    BadAreaTag { tag: String, reason: &'static str },
+}
+
+/// What one file holds for echowatch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileStories {
+    pub stories: Vec<ParsedStory>,
+    /// Tolerated oddities, one line each, naming the file (and bundle entry).
+    pub warnings: Vec<String>,
+    /// Netmail messages left out of packets: private mail between nodes, not news.
+    pub netmail_skipped: usize,
 }
 
 /// Reads one file of any supported kind (detected by content, not name) into stories.
-/// Returns the stories and the warnings (tolerated oddities). Any broken packet, including
-/// one inside a bundle, fails the whole file, so the caller can set it aside untouched.
+/// Returns the stories and the warnings (tolerated oddities, skipped netmail included). Any
+/// broken packet, including one inside a bundle, fails the whole file, so the caller can set
+/// it aside untouched.
 pub fn stories_from_file(
     name: &str,
     bytes: &[u8],
     charsets: &Charsets,
     limits: Limits,
 ) -> Result<(Vec<ParsedStory>, Vec<String>), FtnError> {
-    let mut stories = Vec::new();
-    let mut warnings = Vec::new();
+    read_file(name, bytes, charsets, limits).map(|f| (f.stories, f.warnings))
+}
+
+/// [`stories_from_file`], also counting the netmail messages left out.
+pub fn read_file(
+    name: &str,
+    bytes: &[u8],
+    charsets: &Charsets,
+    limits: Limits,
+) -> Result<FileStories, FtnError> {
+    let mut out = FileStories::default();
     if packet::looks_like_packet(bytes) {
-        stories_from_packet(name, bytes, charsets, &mut stories, &mut warnings)?;
+        stories_from_packet(name, bytes, charsets, &mut out)?;
     } else if bundle::is_zip(bytes) {
         for entry in bundle::unpack(bytes, limits)? {
             let label = format!("{name}/{}", entry.name);
             if entry.data.is_empty() {
-                warnings.push(format!("{label}: empty entry skipped"));
+                out.warnings.push(format!("{label}: empty entry skipped"));
                 continue;
             }
             // Bundles carry packets only; anything else fails with the packet reader's reason.
-            stories_from_packet(&label, &entry.data, charsets, &mut stories, &mut warnings)
-                .map_err(|e| FtnError::BundleEntry {
+            stories_from_packet(&label, &entry.data, charsets, &mut out).map_err(|e| {
+                FtnError::BundleEntry {
                     name: entry.name.clone(),
                     source: Box::new(e),
-                })?;
+                }
+            })?;
         }
     } else if export::looks_like_text_export(bytes) {
-        stories = read_text_export(bytes)?;
+        // Readers print echomail without its AREA line: every message counts as echomail.
+        out.stories = read_text_export(bytes)?;
     } else if bytes.len() >= packet::HEADER_LEN {
         // Let the packet reader say precisely what is wrong with a near-packet.
         read_packet(bytes)?;
@@ -99,26 +123,40 @@ pub fn stories_from_file(
     } else {
         return Err(FtnError::UnknownFormat);
     }
-    Ok((stories, warnings))
+    Ok(out)
 }
 
 fn stories_from_packet(
     label: &str,
     bytes: &[u8],
     charsets: &Charsets,
-    stories: &mut Vec<ParsedStory>,
-    warnings: &mut Vec<String>,
+    out: &mut FileStories,
 ) -> Result<(), FtnError> {
     let pkt = read_packet(bytes)?;
-    warnings.extend(pkt.warnings.iter().map(|w| format!("{label}: {w}")));
+    out.warnings
+        .extend(pkt.warnings.iter().map(|w| format!("{label}: {w}")));
+    let mut netmail = 0usize;
     for m in &pkt.messages {
         let msg = EchoMessage::from_packed(m, charsets);
+        // A packed message without an AREA line is netmail (FTS-0004): private mail between
+        // two nodes, not news. echowatch is a news reader, so it is left out, not stored.
+        if msg.area.is_none() {
+            netmail += 1;
+            continue;
+        }
         let mut story = to_story(&msg);
         if story.origin.is_none() {
-            // Netmail or a message without origin line: the packet's sender is the best we have.
+            // A message without origin line: the packet's sender is the best we have.
             story.origin = Some(pkt.header.orig.to_string());
         }
-        stories.push(story);
+        out.stories.push(story);
+    }
+    if netmail > 0 {
+        let s = if netmail == 1 { "" } else { "s" };
+        out.warnings.push(format!(
+            "{label}: {netmail} netmail message{s} skipped (no AREA line; echowatch reads echomail only)"
+        ));
+        out.netmail_skipped += netmail;
     }
     Ok(())
 }

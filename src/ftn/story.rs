@@ -1,6 +1,8 @@
 //! Echomail → [`ParsedStory`]: the reading rules of RSS-to-echomail gateway posts
 //! (title, `Date:`, description, `Link to news story:`), which also fit ordinary messages.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 
 use super::date::parse_ftn_date;
@@ -113,6 +115,105 @@ pub(crate) fn body_date(body: &str) -> Option<DateTime<Utc>> {
         }
     }
     None
+}
+
+/// The value after `label` (ASCII, any case) at the start of a line, trimmed.
+fn label_value<'a>(line: &'a str, label: &str) -> Option<&'a str> {
+    let t = line.trim();
+    let head = t.get(..label.len())?;
+    head.eq_ignore_ascii_case(label)
+        .then(|| t.get(label.len()..).unwrap_or_default().trim())
+}
+
+/// A horizontal rule as gateways draw one above the link (ten or more `=` or `-`).
+fn is_rule(line: &str) -> bool {
+    let t = line.trim();
+    t.len() >= 10 && (t.bytes().all(|b| b == b'=') || t.bytes().all(|b| b == b'-'))
+}
+
+/// Whitespace runs to one space, lowercased: how a wrapped title line compares to a title.
+fn normalized(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// The description inside a body laid out as a gateway post (title, `Date:`,
+/// `Description:`, a rule, `Link to news story:`, as this gateway and RSS-to-echo gateways
+/// write it); a body without `Description:` or a link line comes back whole. The gateway
+/// rebuilds that layout around what this returns, so a story that arrived as echomail is
+/// gated out with one header and footer, not its own wrapped in a second set.
+pub fn gateway_description<'a>(body: &'a str, title: &str) -> Cow<'a, str> {
+    let lines: Vec<&str> = body.lines().collect();
+    let link_at = lines
+        .iter()
+        .position(|l| label_value(l, "link to news story:").is_some());
+    // The label follows the title and the Date: block; further down it is prose.
+    let desc_at = lines
+        .iter()
+        .take(12)
+        .position(|l| label_value(l, "description:").is_some());
+    if link_at.is_none() && desc_at.is_none() {
+        return Cow::Borrowed(body);
+    }
+    let mut end = link_at.unwrap_or(lines.len());
+    while end > 0
+        && lines
+            .get(end - 1)
+            .is_some_and(|l| l.trim().is_empty() || is_rule(l))
+    {
+        end -= 1;
+    }
+    let mut text: Vec<&str> = Vec::new();
+    match desc_at.filter(|d| *d < end) {
+        Some(d) => {
+            if let Some(same_line) = lines.get(d).and_then(|l| label_value(l, "description:"))
+                && !same_line.is_empty()
+            {
+                text.push(same_line);
+            }
+            text.extend(lines.get(d + 1..end).unwrap_or_default());
+        }
+        None => {
+            // No label: the title paragraph and a Date: block lead, the description follows.
+            let blank = |i: usize| lines.get(i).is_none_or(|l| l.trim().is_empty());
+            let mut start = 0;
+            while start < end && blank(start) {
+                start += 1;
+            }
+            let para_end = (start..end).find(|i| blank(*i)).unwrap_or(end);
+            let para = lines.get(start..para_end).unwrap_or_default().join(" ");
+            if !title.trim().is_empty() && normalized(&para) == normalized(title) {
+                start = para_end;
+            }
+            while start < end && blank(start) {
+                start += 1;
+            }
+            if let Some(date) = lines.get(start).and_then(|l| label_value(l, "date:"))
+                && start < end
+            {
+                start += 1;
+                if date.is_empty() {
+                    // The value sits on the next non-empty line.
+                    while start < end && blank(start) {
+                        start += 1;
+                    }
+                    start += 1;
+                }
+            }
+            text.extend(lines.get(start.min(end)..end).unwrap_or_default());
+        }
+    }
+    let first = text
+        .iter()
+        .position(|l| !l.trim().is_empty())
+        .unwrap_or(text.len());
+    let last = text
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .map_or(first, |i| i + 1);
+    Cow::Owned(text.get(first..last).unwrap_or_default().join("\n"))
 }
 
 fn parse_any_date(value: &str) -> Option<DateTime<Utc>> {
@@ -313,6 +414,27 @@ mod tests {
                 .as_deref(),
             Some("https://a.example.com/")
         );
+    }
+
+    #[test]
+    fn gateway_layout_is_taken_apart_once() {
+        let title = "Beijing's CAC publishes labelling rules for AI-generated content";
+        let body = "Beijing's CAC publishes labelling rules for AI-generated content\n\nDate:\nFri, 14 Aug 2026 06:18:00 +0000\n\nDescription:\nThe Cyberspace Administration said providers must label\nsynthetic text.\n\nSecond paragraph.\n\n======================================================================\nLink to news story: https://samples.echowatch.invalid/cac";
+        assert_eq!(
+            gateway_description(body, title),
+            "The Cyberspace Administration said providers must label\nsynthetic text.\n\nSecond paragraph."
+        );
+        // Without a Description: label (a post with an empty one, another gateway's layout).
+        let body = "Short title\n\nDate: Fri, 14 Aug 2026 06:18:00 +0000\n\nThe text.\n\nLink to news story: https://a.example/x";
+        assert_eq!(gateway_description(body, "Short title"), "The text.");
+        let body = "Short title\n\nDate:\nFri, 14 Aug 2026 06:18:00 +0000\n\n=================\nLink to news story: https://a.example/x";
+        assert_eq!(gateway_description(body, "Short title"), "");
+        // The title paragraph wrapped by the writer still counts as the title.
+        let body = "A long\ntitle\n\nBody.\nLink to news story: https://a.example/x";
+        assert_eq!(gateway_description(body, "A long title"), "Body.");
+        // Anything else is the description as it is.
+        let plain = "A feed story.\n\nIts second paragraph [1].";
+        assert!(matches!(gateway_description(plain, "T"), Cow::Borrowed(b) if b == plain));
     }
 
     #[test]

@@ -140,11 +140,44 @@ pub struct EchoMessageOut {
     pub path: Vec<FtnAddress>,
 }
 
-/// Writes a whole packet: header, messages, terminator.
+/// Longest echo area tag accepted. No FTS document sets a maximum; tags in use are far
+/// shorter, and a tosser must be able to keep the tag as a name in its area table.
+pub const MAX_AREA_TAG: usize = 50;
+
+/// Checks an echo area tag for the `AREA:` line (FTS-0004): 1 to [`MAX_AREA_TAG`] bytes of
+/// printable ASCII without spaces. Tossers read the tag up to the end of the line and match
+/// it against their area list, so anything else is either misfiled or sent to BAD.
+pub fn check_area_tag(tag: &str) -> Result<(), FtnError> {
+    let bad = |reason: &'static str| {
+        Err(FtnError::BadAreaTag {
+            tag: tag.to_string(),
+            reason,
+        })
+    };
+    if tag.is_empty() {
+        return bad("it is empty");
+    }
+    if tag.len() > MAX_AREA_TAG {
+        return bad("it is longer than 50 bytes");
+    }
+    if tag.chars().any(char::is_whitespace) {
+        return bad("echo tags have no spaces");
+    }
+    if !tag.bytes().all(|b| b.is_ascii_graphic()) {
+        return bad("echo tags are printable ASCII, without control characters");
+    }
+    Ok(())
+}
+
+/// Writes a whole packet: header, messages, terminator. Fails on an area tag
+/// [`check_area_tag`] refuses rather than write a message no tosser files correctly.
 pub fn write_packet(
     header: &PacketHeader,
     messages: &[EchoMessageOut],
 ) -> Result<Vec<u8>, FtnError> {
+    for m in messages {
+        check_area_tag(&m.area)?;
+    }
     let mut out =
         Vec::with_capacity(HEADER_LEN + messages.iter().map(|m| m.body.len() + 512).sum::<usize>());
     write_header(header, &mut out)?;
@@ -457,25 +490,12 @@ fn net_node_lines(label: &str, list: &[FtnAddress]) -> Vec<String> {
     lines
 }
 
-/// MSGID serial for a story in an area: stable across runs (a hash, not a counter), so
-/// posting the same story to the same area again gives the same MSGID and dupe checkers
-/// catch it.
-pub fn msgid_for(story_id: &str, area: &str, from: FtnAddress) -> String {
-    let mut h = blake3::Hasher::new();
-    h.update(story_id.as_bytes());
-    h.update(b"\0");
-    h.update(area.to_ascii_uppercase().as_bytes());
-    let digest = h.finalize();
-    let b = digest.as_bytes();
-    let serial = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-    format!("{from} {serial:08x}")
-}
-
 /// A feed story to post into an echo area.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatewayPost {
-    /// The store's stable story id (keys the MSGID).
-    pub story_id: String,
+    /// The MSGID serial (FTS-0009: unique per address for years); the MSGID is our address
+    /// and this. The gateway takes it from the store's ledger (`Store::ledger_reserve`).
+    pub serial: u32,
     pub title: String,
     pub published: Option<DateTime<Utc>>,
     pub description: String,
@@ -556,7 +576,7 @@ impl GatewayPost {
             date: posted,
             orig: cfg.from,
             dest: cfg.to,
-            msgid: msgid_for(&self.story_id, &cfg.area, cfg.from),
+            msgid: format!("{} {:08x}", cfg.from, self.serial),
             reply: None,
             pid: cfg.pid.clone(),
             charset: cfg.charset,
@@ -692,13 +712,57 @@ mod tests {
             bso_packet_path(out, 2, FtnAddress::new(1, 104, 36, 45), Flavour::Normal),
             Path::new("/o/outbound.001/00680024.pnt/0000002d.out")
         );
+    }
+
+    #[test]
+    fn area_tags_are_checked() {
+        let (longest, too_long) = ("A".repeat(50), "A".repeat(51));
+        for good in [
+            "TQW_TECHNOLOGY",
+            "FSX_BOT",
+            "RU.NEWS",
+            "fido-sysop!",
+            longest.as_str(),
+        ] {
+            assert_eq!(check_area_tag(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "BAD AREA",
+            "TAB\tAREA",
+            "AREA\r",
+            "CAFÉ",
+            "NUL\0",
+            too_long.as_str(),
+        ] {
+            assert!(
+                matches!(check_area_tag(bad), Err(FtnError::BadAreaTag { .. })),
+                "{bad:?}"
+            );
+        }
         assert_eq!(
-            msgid_for("s1", "tech", a(100)),
-            msgid_for("s1", "TECH", a(100))
+            check_area_tag("BAD AREA").unwrap_err().to_string(),
+            "bad echo area tag \"BAD AREA\": echo tags have no spaces"
         );
-        assert_ne!(
-            msgid_for("s1", "TECH", a(100)),
-            msgid_for("s2", "TECH", a(100))
+        // The packet writer refuses one too, whoever built the message.
+        let cfg = GatewayConfig::new(
+            "BAD AREA",
+            FtnAddress::new(1, 1, 100, 0),
+            FtnAddress::new(1, 1, 101, 0),
         );
+        let post = GatewayPost {
+            serial: 1,
+            title: "t".into(),
+            published: None,
+            description: String::new(),
+            link: None,
+        };
+        let now = DateTime::parse_from_rfc3339("2026-06-12T09:30:00+02:00").unwrap();
+        let msg = post.to_message(&cfg, now);
+        let header = gateway_header(&cfg, now, None);
+        assert!(matches!(
+            write_packet(&header, &[msg]),
+            Err(FtnError::BadAreaTag { .. })
+        ));
     }
 }

@@ -14,7 +14,7 @@ use crate::model::ParsedStory;
 
 /// Bump whenever a change here or in `crate::ftn` makes the same file read differently:
 /// `sync` then reads the files of path sources again, even those that have not changed.
-pub const READER_VERSION: u32 = 2;
+pub const READER_VERSION: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
@@ -41,6 +41,14 @@ pub fn recognised(name: &str, bytes: &[u8]) -> bool {
         || ftn::export::looks_like_text_export(bytes)
 }
 
+/// The stories of a file, and how many messages were left out of it on purpose.
+#[derive(Debug, Clone, Default)]
+pub struct Parsed {
+    pub stories: Vec<ParsedStory>,
+    /// Netmail in packets: private mail, not news (see [`ftn::FileStories`]).
+    pub netmail_skipped: usize,
+}
+
 /// Parse a local file of any supported kind, recognised by content, not by name: a feed,
 /// an FTN packet, an ArcMail bundle or a BBS text export. Tolerated oddities are logged.
 pub fn any(
@@ -48,9 +56,12 @@ pub fn any(
     bytes: &[u8],
     charsets: &ftn::Charsets,
     max_bytes: u64,
-) -> Result<Vec<ParsedStory>, ParseError> {
+) -> Result<Parsed, ParseError> {
     if feed::sniff(bytes) {
-        return Ok(feed::parse(bytes, None)?);
+        return Ok(Parsed {
+            stories: feed::parse(bytes, None)?,
+            netmail_skipped: 0,
+        });
     }
     let name = path
         .file_name()
@@ -60,11 +71,14 @@ pub fn any(
         max_total_bytes: max_bytes,
         ..ftn::Limits::default()
     };
-    let (stories, warnings) = ftn::stories_from_file(&name, bytes, charsets, limits)?;
-    for w in warnings {
+    let read = ftn::read_file(&name, bytes, charsets, limits)?;
+    for w in &read.warnings {
         tracing::warn!("{}: {w}", path.display());
     }
-    Ok(stories)
+    Ok(Parsed {
+        stories: read.stories,
+        netmail_skipped: read.netmail_skipped,
+    })
 }
 
 #[cfg(test)]

@@ -125,6 +125,9 @@ pub struct BatchOutcome {
     pub new: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// Echomail whose MSGID an earlier, different message already has: dropped, as tossers
+    /// drop dupes.
+    pub duplicates: usize,
 }
 
 impl std::ops::AddAssign for BatchOutcome {
@@ -132,6 +135,7 @@ impl std::ops::AddAssign for BatchOutcome {
         self.new += o.new;
         self.updated += o.updated;
         self.unchanged += o.unchanged;
+        self.duplicates += o.duplicates;
     }
 }
 
@@ -427,6 +431,7 @@ impl Store {
                 Change::New => outcome.new += 1,
                 Change::Updated => outcome.updated += 1,
                 Change::Unchanged => outcome.unchanged += 1,
+                Change::Duplicate => outcome.duplicates += 1,
             }
         }
         tx.commit().ctx("commit batch")?;
@@ -818,26 +823,116 @@ impl Store {
     pub fn ledger_contains(&self, id: StoryId, area: &str) -> Result<bool> {
         self.conn
             .prepare_cached(
-                "SELECT EXISTS(SELECT 1 FROM ftn_ledger WHERE story_id = ?1 AND area = ?2)",
+                "SELECT EXISTS(SELECT 1 FROM ftn_ledger WHERE story_id = ?1 AND area = ?2 AND sent)",
             )
             .ctx("prepare ledger")?
             .query_row(params![id, area], |r| r.get(0))
             .ctx("read ledger")
     }
 
-    pub fn ledger_add(
-        &self,
-        id: StoryId,
+    /// MSGID serials for posting these stories (not yet posted there, see
+    /// [`Store::ledger_contains`]) to `area` from `address`, reserved in the ledger (as the
+    /// MSGID `address serial`, FTS-0009) until [`Store::ledger_confirm`].
+    ///
+    /// A story reserved before and never confirmed gets the same MSGID again: its packet may
+    /// have gone out, and a repeat under the same MSGID is a dupe tossers drop. New serials
+    /// are the Unix time in seconds, or one more than the last this store gave `address` when
+    /// that is later, skipping any MSGID the store has seen: unique per address for decades,
+    /// whatever the store's story ids, as FTS-0009 asks.
+    pub fn ledger_reserve(
+        &mut self,
+        ids: &[StoryId],
         area: &str,
-        msgid: &str,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        self.conn
-            .prepare_cached("INSERT OR IGNORE INTO ftn_ledger VALUES (?1, ?2, ?3, ?4)")
-            .ctx("prepare ledger")?
-            .execute(params![id, area, msgid, ts(at)])
-            .ctx("write ledger")?;
-        Ok(())
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u32>> {
+        // IMMEDIATE: two gateway runs on one store must not hand out the same serial.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx("begin reserve")?;
+        let prefix = format!("{address} ");
+        let last: Option<i64> = tx
+            .prepare_cached("SELECT last FROM ftn_serials WHERE address = ?1")
+            .ctx("prepare serial")?
+            .query_row([address], |r| r.get(0))
+            .optional()
+            .ctx("read serial")?;
+        // 32 bits of seconds last until 2106; past u32::MAX the serial wraps to 0.
+        let mut next = last.map_or(0, |l| l + 1).max(now.timestamp()) & 0xFFFF_FFFF;
+        let mut serials = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let reserved: Option<String> = tx
+                .prepare_cached(
+                    "SELECT msgid FROM ftn_ledger WHERE story_id = ?1 AND area = ?2 AND NOT sent",
+                )
+                .ctx("prepare reservation")?
+                .query_row(params![id, area], |r| r.get(0))
+                .optional()
+                .ctx("read reservation")?;
+            // A reservation made under another address (`--from` changed) is not reused.
+            if let Some(serial) = reserved
+                .as_deref()
+                .and_then(|m| m.strip_prefix(&prefix))
+                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+            {
+                serials.push(serial);
+                continue;
+            }
+            let (serial, msgid) = loop {
+                let serial = next as u32;
+                let candidate = format!("{prefix}{serial:08x}");
+                next = (next + 1) & 0xFFFF_FFFF;
+                let seen: bool = tx
+                    .prepare_cached(
+                        "SELECT EXISTS(SELECT 1 FROM stories WHERE msgid = ?1)
+                             OR EXISTS(SELECT 1 FROM ftn_ledger WHERE msgid = ?1)",
+                    )
+                    .ctx("prepare msgid check")?
+                    .query_row([&candidate], |r| r.get(0))
+                    .ctx("check msgid")?;
+                if !seen {
+                    break (serial, candidate);
+                }
+            };
+            tx.prepare_cached(
+                "INSERT INTO ftn_ledger (story_id, area, msgid, posted_at, sent) VALUES (?1, ?2, ?3, ?4, 0)
+                 ON CONFLICT(story_id, area) DO UPDATE SET msgid = excluded.msgid,
+                     posted_at = excluded.posted_at WHERE NOT ftn_ledger.sent",
+            )
+            .ctx("prepare reserve")?
+            .execute(params![id, area, msgid, ts(now)])
+            .ctx("reserve msgid")?;
+            serials.push(serial);
+        }
+        let last_given = (next - 1).rem_euclid(1 << 32);
+        tx.prepare_cached(
+            "INSERT INTO ftn_serials (address, last) VALUES (?1, ?2)
+             ON CONFLICT(address) DO UPDATE SET last = excluded.last",
+        )
+        .ctx("prepare serial")?
+        .execute(params![address, last_given])
+        .ctx("write serial")?;
+        tx.commit().ctx("commit reserve")?;
+        Ok(serials)
+    }
+
+    /// Record that the stories reserved by [`Store::ledger_reserve`] went out (their packet
+    /// is written): they are not posted to `area` again.
+    pub fn ledger_confirm(&mut self, ids: &[StoryId], area: &str, at: DateTime<Utc>) -> Result<()> {
+        let tx = self.conn.transaction().ctx("begin ledger")?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE ftn_ledger SET sent = 1, posted_at = ?3 WHERE story_id = ?1 AND area = ?2",
+                )
+                .ctx("prepare ledger")?;
+            for id in ids {
+                stmt.execute(params![id, area, ts(at)])
+                    .ctx("write ledger")?;
+            }
+        }
+        tx.commit().ctx("commit ledger")
     }
 
     pub fn watch_last_viewed(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
@@ -1001,6 +1096,8 @@ enum Change {
     New,
     Updated,
     Unchanged,
+    /// A repeated MSGID on a different message: not stored.
+    Duplicate,
 }
 
 /// The key a story is known by within its source: guid, else canonical link, else a hash of
@@ -1065,9 +1162,21 @@ fn ingest_one(
             .ctx("prepare hash")?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
             .ctx("read hash")?;
+        if old_hash == hash {
+            return Ok((Change::Unchanged, None));
+        }
+        // A feed may rewrite an item under the same guid, but echomail is never edited: a
+        // MSGID on another message is a dupe (FTS-0009), and taking it as an update lost the
+        // first message. The same message read again differently (a newer reader) still updates.
+        if let Some(m) = msgid.as_deref()
+            && !same_message(tx, id, source, story, canonical.as_deref())?
+        {
+            warn_duplicate(m, id, story);
+            return Ok((Change::Duplicate, None));
+        }
         // Only the source that first carried a story rewrites its text; a second copy (the
         // echo of a feed item) must not flip it back and forth.
-        if old_hash == hash || primary != source {
+        if primary != source {
             return Ok((Change::Unchanged, None));
         }
         update_story(tx, id, story, canonical.as_deref(), &hash, now)?;
@@ -1096,15 +1205,42 @@ fn ingest_one(
             .query_row([m], |r| r.get(0))
             .optional()
             .ctx("look up by msgid")?;
+        // Found by MSGID alone, yet another message: a dupe from another source.
+        if let Some(id) = existing
+            && !same_message(tx, id, source, story, canonical.as_deref())?
+        {
+            warn_duplicate(m, id, story);
+            return Ok((Change::Duplicate, None));
+        }
     }
 
     let (id, change) = match existing {
         Some(id) => {
             if let Some(m) = msgid.as_deref() {
-                tx.prepare_cached("UPDATE stories SET msgid = ?2 WHERE id = ?1 AND msgid IS NULL")
+                // Found by link, its MSGID may already be another story's (a gateway that
+                // reused serials): the story joins by link and that MSGID stays where it is.
+                let attached = tx
+                    .prepare_cached(
+                        "UPDATE stories SET msgid = ?2 WHERE id = ?1 AND msgid IS NULL
+                           AND NOT EXISTS (SELECT 1 FROM stories WHERE msgid = ?2)",
+                    )
                     .ctx("prepare msgid")?
                     .execute(params![id, m])
                     .ctx("attach msgid")?;
+                if attached == 0 {
+                    let owner: Option<StoryId> = tx
+                        .prepare_cached("SELECT id FROM stories WHERE msgid = ?1")
+                        .ctx("prepare msgid owner")?
+                        .query_row([m], |r| r.get(0))
+                        .optional()
+                        .ctx("look up msgid owner")?;
+                    if let Some(owner) = owner.filter(|o| *o != id) {
+                        tracing::warn!(
+                            "MSGID {m} of {:?} already belongs to story {owner}; joined story {id} by its link",
+                            story.title
+                        );
+                    }
+                }
             }
             (id, Change::Unchanged)
         }
@@ -1152,6 +1288,45 @@ fn ingest_one(
     write_source_tags(tx, id, source_tags)?;
     queue(tx, id)?;
     Ok((change, Some(id)))
+}
+
+/// Whether `story`, from `source`, is the message stored as `id` (or an echo of it) read
+/// again, perhaps by a newer reader: the same title or the same link, and the same author
+/// when the stored text came from `source` too (elsewhere it may be a feed's author, or the
+/// echo's poster: a gateway). A message that only shares a MSGID with it differs in title
+/// and link, as different posts do.
+fn same_message(
+    tx: &Transaction<'_>,
+    id: StoryId,
+    source: SourceId,
+    story: &ParsedStory,
+    canonical: Option<&str>,
+) -> Result<bool> {
+    let (title, author, link, primary): (String, Option<String>, Option<String>, SourceId) = tx
+        .prepare_cached(
+            "SELECT title, author, canonical_link, primary_source FROM stories WHERE id = ?1",
+        )
+        .ctx("prepare message lookup")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .ctx("read message")?;
+    let norm = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    let same_author = primary != source
+        || norm(author.as_deref().unwrap_or("")) == norm(story.author.as_deref().unwrap_or(""));
+    let same_title = norm(&title) == norm(&story.title);
+    let same_link = link.is_some() && link.as_deref() == canonical;
+    Ok(same_author && (same_title || same_link))
+}
+
+fn warn_duplicate(msgid: &str, kept: StoryId, story: &ParsedStory) {
+    tracing::warn!(
+        "duplicate MSGID {msgid}: {:?} dropped, story {kept} already has that MSGID",
+        story.title
+    );
 }
 
 fn update_story(

@@ -120,4 +120,16 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (source_id, path)
     ) WITHOUT ROWID;
     "#,
+    // 5: gateway MSGIDs unique per address (FTS-0009), not a hash of the small per-store story
+    // id, which every fresh store repeated. `sent = 0` marks a MSGID reserved for a post whose
+    // packet may not have been written yet: the next run posts it again under that same MSGID.
+    // `ftn_serials` keeps the last serial given out per address, so serials only grow.
+    r#"
+    ALTER TABLE ftn_ledger ADD COLUMN sent INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX ftn_ledger_msgid ON ftn_ledger(msgid);
+    CREATE TABLE ftn_serials (
+        address TEXT PRIMARY KEY,
+        last    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];

@@ -46,7 +46,8 @@ fn same_guid_updates_and_unchanged_adds_nothing() {
         BatchOutcome {
             new: 2,
             updated: 0,
-            unchanged: 0
+            unchanged: 0,
+            duplicates: 0
         }
     );
     assert_eq!(
@@ -54,7 +55,8 @@ fn same_guid_updates_and_unchanged_adds_nothing() {
         BatchOutcome {
             new: 0,
             updated: 0,
-            unchanged: 2
+            unchanged: 2,
+            duplicates: 0
         }
     );
     let mut changed = batch.clone();
@@ -64,7 +66,8 @@ fn same_guid_updates_and_unchanged_adds_nothing() {
         BatchOutcome {
             new: 0,
             updated: 1,
-            unchanged: 1
+            unchanged: 1,
+            duplicates: 0
         }
     );
     assert_eq!(st.story_count().unwrap(), 2);
@@ -103,7 +106,8 @@ fn same_canonical_link_across_sources_is_one_story() {
         BatchOutcome {
             new: 0,
             updated: 0,
-            unchanged: 1
+            unchanged: 1,
+            duplicates: 0
         }
     );
     assert_eq!(st.story_count().unwrap(), 1);
@@ -113,6 +117,234 @@ fn same_canonical_link_across_sources_is_one_story() {
     assert_eq!(rec.area.as_deref(), Some("TQW_TECH"));
     assert_eq!(rec.title, "Story", "the first source's text is kept");
     assert_eq!(rec.free_tags(), vec!["echo"]);
+}
+
+fn echo_story(msgid: &str, title: &str, link: &str) -> Incoming {
+    let mut s = ParsedStory::new(StoryKind::Echomail, title);
+    s.guid = Some(msgid.into());
+    s.link = Some(link.into());
+    s.author = Some("echowatch".into());
+    s.area = Some("TQW_TECHNOLOGY".into());
+    s.body = format!("{title}\n\nLink to news story: {link}");
+    Incoming {
+        story: s,
+        auto_tags: vec![],
+    }
+}
+
+fn outcome(new: usize, updated: usize, unchanged: usize, duplicates: usize) -> BatchOutcome {
+    BatchOutcome {
+        new,
+        updated,
+        unchanged,
+        duplicates,
+    }
+}
+
+#[test]
+fn a_repeated_msgid_on_another_message_is_a_dupe_not_an_update() {
+    let (_d, mut st) = store();
+    let src = st.ensure_source("pkt", "x").unwrap();
+    let now = Utc::now();
+    let first = echo_story(
+        "1337:1/100 b64bfa52",
+        "Beijing's CAC publishes labelling rules",
+        "https://samples.test/cac",
+    );
+    let other = echo_story(
+        "1337:1/100 b64bfa52",
+        "Brussels opens antitrust probe",
+        "https://samples.test/probe",
+    );
+    let third = echo_story(
+        "1337:1/100 00000003",
+        "Seoul adds a licence rule",
+        "https://samples.test/seoul",
+    );
+    // In one packet, and again when the packet comes back: the first message stays.
+    let batch = vec![first.clone(), other.clone(), third.clone()];
+    assert_eq!(
+        st.ingest_batch(src, &[], &batch, now).unwrap(),
+        outcome(2, 0, 0, 1)
+    );
+    assert_eq!(
+        st.ingest_batch(src, &[], &batch, now).unwrap(),
+        outcome(0, 0, 2, 1)
+    );
+    assert_eq!(st.story_count().unwrap(), 2);
+    let kept = st.story(1).unwrap().unwrap();
+    assert_eq!(kept.title, "Beijing's CAC publishes labelling rules");
+    assert_eq!(kept.link.as_deref(), Some("https://samples.test/cac"));
+
+    // The same message read again differently (a newer reader) still updates it.
+    let mut reread = first.clone();
+    reread
+        .story
+        .body
+        .push_str("\n\nA paragraph the old reader missed.");
+    assert_eq!(
+        st.ingest_batch(src, &[], &[reread], now).unwrap(),
+        outcome(0, 1, 0, 0)
+    );
+
+    // From another source: the same message joins the story, another one is a dupe.
+    let other_src = st.ensure_source("export", "y").unwrap();
+    let mut no_link = other.clone();
+    no_link.story.link = None;
+    assert_eq!(
+        st.ingest_batch(other_src, &[], &[no_link], now).unwrap(),
+        outcome(0, 0, 0, 1)
+    );
+    let mut copy = first.clone();
+    copy.story.link = None;
+    assert_eq!(
+        st.ingest_batch(other_src, &[], &[copy], now).unwrap(),
+        outcome(0, 0, 1, 0)
+    );
+    assert_eq!(st.story(1).unwrap().unwrap().sources, vec!["pkt", "export"]);
+    assert_eq!(st.story_count().unwrap(), 2);
+
+    // The echo of a feed story, read again differently, is still that echo; another message
+    // under its MSGID is a dupe.
+    let feed = st.ensure_source("feed", "z").unwrap();
+    let mut item = feed_story("f1", "https://samples.test/feed-item", "Feed item");
+    item.story.author = Some("A Reporter".into());
+    st.ingest_batch(feed, &[], &[item], now).unwrap();
+    let echo = echo_story(
+        "1337:1/100 0000f00d",
+        "Feed item",
+        "https://samples.test/feed-item",
+    );
+    assert_eq!(
+        st.ingest_batch(src, &[], std::slice::from_ref(&echo), now)
+            .unwrap(),
+        outcome(0, 0, 1, 0)
+    );
+    let mut reread = echo.clone();
+    reread.story.body.push_str("\nmore");
+    assert_eq!(
+        st.ingest_batch(src, &[], &[reread], now).unwrap(),
+        outcome(0, 0, 1, 0)
+    );
+    let mut stranger = other.clone();
+    stranger.story.guid = echo.story.guid.clone();
+    assert_eq!(
+        st.ingest_batch(src, &[], &[stranger], now).unwrap(),
+        outcome(0, 0, 0, 1)
+    );
+    assert_eq!(st.story(3).unwrap().unwrap().title, "Feed item");
+
+    // Feeds keep updating a story when its guid comes with new content.
+    st.ingest_batch(
+        feed,
+        &[],
+        &[feed_story("g", "https://f.test/1", "Old")],
+        now,
+    )
+    .unwrap();
+    assert_eq!(
+        st.ingest_batch(
+            feed,
+            &[],
+            &[feed_story("g", "https://f.test/2", "New")],
+            now
+        )
+        .unwrap(),
+        outcome(0, 1, 0, 0)
+    );
+}
+
+#[test]
+fn a_msgid_another_story_has_never_stops_a_batch() {
+    let (_d, mut st) = store();
+    let pkt = st.ensure_source("samples", "x").unwrap();
+    let feed = st.ensure_source("feed", "y").unwrap();
+    let now = Utc::now();
+    st.ingest_batch(
+        pkt,
+        &[],
+        &[echo_story(
+            "1337:1/100 b64bfa52",
+            "Beijing",
+            "https://samples.test/cac",
+        )],
+        now,
+    )
+    .unwrap();
+    st.ingest_batch(
+        feed,
+        &[],
+        &[feed_story("g1", "https://f.test/1", "Feed one")],
+        now,
+    )
+    .unwrap();
+    // A gateway post of the feed story that reused the sample's MSGID, then a new message.
+    let echoed = echo_story("1337:1/100 b64bfa52", "Feed one", "https://f.test/1");
+    let fresh = echo_story("1337:1/100 6a000001", "Fresh", "https://f.test/fresh");
+    let back = st.ensure_source("import", "z").unwrap();
+    assert_eq!(
+        st.ingest_batch(back, &[], &[echoed, fresh], now).unwrap(),
+        outcome(1, 0, 1, 0)
+    );
+    let feed_story = st.story(2).unwrap().unwrap();
+    assert_eq!(feed_story.sources, vec!["feed", "import"]);
+    assert_eq!(st.story(1).unwrap().unwrap().title, "Beijing");
+    assert_eq!(st.story_count().unwrap(), 3);
+}
+
+#[test]
+fn gateway_serials_grow_skip_known_msgids_and_survive_a_crash() {
+    let (_d, mut st) = store();
+    let src = st.ensure_source("samples", "x").unwrap();
+    let now = Utc::now();
+    let t = u32::try_from(now.timestamp()).unwrap();
+    // A MSGID this store already knows (an imported message) is never handed out.
+    let known = format!("1337:1/100 {t:08x}");
+    st.ingest_batch(
+        src,
+        &[],
+        &[echo_story(&known, "Known", "https://s.test/k")],
+        now,
+    )
+    .unwrap();
+    for i in 0..3 {
+        st.ingest_batch(
+            src,
+            &[],
+            &[feed_story(
+                &format!("g{i}"),
+                &format!("https://s.test/{i}"),
+                "F",
+            )],
+            now,
+        )
+        .unwrap();
+    }
+    let first = st
+        .ledger_reserve(&[2, 3], "TQW_TEST", "1337:1/100", now)
+        .unwrap();
+    assert_eq!(first, vec![t + 1, t + 2]);
+    // Not confirmed (the run stopped after writing its packet, perhaps): the same serials.
+    assert!(!st.ledger_contains(2, "TQW_TEST").unwrap());
+    assert_eq!(
+        st.ledger_reserve(&[2, 3], "TQW_TEST", "1337:1/100", now)
+            .unwrap(),
+        first
+    );
+    st.ledger_confirm(&[2, 3], "TQW_TEST", now).unwrap();
+    assert!(st.ledger_contains(2, "TQW_TEST").unwrap());
+    // Later runs, other areas, a clock set back: serials only grow.
+    let earlier = now - chrono::Duration::days(1);
+    let next = st
+        .ledger_reserve(&[2, 4], "TQW_OTHER", "1337:1/100", earlier)
+        .unwrap();
+    assert_eq!(next, vec![t + 3, t + 4]);
+    // Each address counts on its own.
+    assert_eq!(
+        st.ledger_reserve(&[4], "TQW_TEST", "21:1/100", now)
+            .unwrap(),
+        vec![t]
+    );
 }
 
 #[test]
