@@ -65,11 +65,16 @@ pub(crate) fn choose_title(subject: &str, body: &str) -> String {
     }
     let looks_cut =
         subject.ends_with("...") || subject.ends_with('…') || subject.chars().count() >= 50;
-    if looks_cut && para.len() > stem.len() {
-        let head: String = para.chars().take(stem.chars().count()).collect();
-        if head.to_lowercase() == stem.to_lowercase() {
-            return para;
-        }
+    // Some readers print the subject in capitals; the body usually repeats it as written.
+    let shouted =
+        subject.chars().any(char::is_alphabetic) && !subject.chars().any(char::is_lowercase);
+    let head: String = para.chars().take(stem.chars().count()).collect();
+    let same_words = head.to_lowercase() == stem.to_lowercase();
+    if looks_cut && para.len() > stem.len() && same_words {
+        return para;
+    }
+    if shouted && same_words && head.chars().any(char::is_lowercase) {
+        return head;
     }
     subject
 }
@@ -449,6 +454,22 @@ mod tests {
             "The Netherlands announces obligations under the AI Act for general-purpose models"
         );
         assert_eq!(choose_title("Hello", "Hello world\n"), "Hello");
+        // A subject in capitals takes the body's own casing of the same words.
+        assert_eq!(
+            choose_title(
+                "SEMICONDUCTOR SMUGGLING RING BROKEN UP IN SINGAPORE, POLICE SAY",
+                "Semiconductor smuggling ring broken up in Singapore, police say\n\nDate:\n"
+            ),
+            "Semiconductor smuggling ring broken up in Singapore, police say"
+        );
+        assert_eq!(
+            choose_title(
+                "BIS ADDS FIRMS",
+                "BIS adds firms to the list, officials said.\n"
+            ),
+            "BIS adds firms"
+        );
+        assert_eq!(choose_title("NATO", "NATO met today.\n"), "NATO");
         assert_eq!(
             choose_title("", "First line\nsecond\n\nthird"),
             "First line second"
