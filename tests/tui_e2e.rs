@@ -34,12 +34,47 @@ fn tmux_available() -> bool {
         .unwrap_or(false)
 }
 
+/// Whether tmux is here; without it the test is skipped, unless interop is required (CI).
+fn tmux_or_skip() -> bool {
+    if tmux_available() {
+        return true;
+    }
+    assert!(
+        std::env::var("ECHOWATCH_REQUIRE_INTEROP").as_deref() != Ok("1"),
+        "tmux is required (ECHOWATCH_REQUIRE_INTEROP=1) but not installed"
+    );
+    eprintln!("skipping tui_e2e: tmux is not installed (apt-get install -y tmux)");
+    false
+}
+
 /// A private tmux server, killed when the test ends however it ends.
 struct Tmux {
     socket: String,
 }
 
 impl Tmux {
+    /// A private server running the interface on `config` and `data` in a `w` × `h` window.
+    fn start(name: &str, config: &Path, data: &Path, w: u16, h: u16) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("echowatch-{name}-{}", std::process::id()),
+        };
+        // The shell line of tmux: our own paths, quoted; the interface itself runs no shell.
+        let cmd = format!(
+            "{} --config {} --data {}",
+            quoted(Path::new(BIN)),
+            quoted(config),
+            quoted(data)
+        );
+        let (w, h) = (w.to_string(), h.to_string());
+        let started = tmux.run(&["new-session", "-d", "-s", "ew", "-x", &w, "-y", &h, &cmd]);
+        assert!(
+            started.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        tmux
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux")
             .args(["-L", &self.socket, "-f", "/dev/null"])
@@ -116,12 +151,7 @@ fn quoted(p: &Path) -> String {
 
 #[test]
 fn search_open_tag_quit_then_show_has_the_tag() {
-    if !tmux_available() {
-        assert!(
-            std::env::var("ECHOWATCH_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "tmux is required (ECHOWATCH_REQUIRE_INTEROP=1) but not installed"
-        );
-        eprintln!("skipping tui_e2e: tmux is not installed (apt-get install -y tmux)");
+    if !tmux_or_skip() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -140,33 +170,7 @@ fn search_open_tag_quit_then_show_has_the_tag() {
         serde_json::from_str(found.lines().next().expect("a search hit")).unwrap();
     let id = hit["id"].as_i64().expect("id");
 
-    let tmux = Tmux {
-        socket: format!("echowatch-e2e-{}", std::process::id()),
-    };
-    // The shell line of tmux: our own paths, quoted; the interface itself runs no shell.
-    let cmd = format!(
-        "{} --config {} --data {}",
-        quoted(Path::new(BIN)),
-        quoted(&config),
-        quoted(&data)
-    );
-    let started = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "ew",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &cmd,
-    ]);
-    assert!(
-        started.status.success(),
-        "tmux: {}",
-        String::from_utf8_lossy(&started.stderr)
-    );
-
+    let tmux = Tmux::start("e2e", &config, &data, 100, 30);
     tmux.wait_for("3 stories");
     tmux.keys(&["/"]);
     tmux.text("lithography");
@@ -213,12 +217,7 @@ fn search_open_tag_quit_then_show_has_the_tag() {
 
 #[test]
 fn closing_the_terminal_ends_the_interface() {
-    if !tmux_available() {
-        assert!(
-            std::env::var("ECHOWATCH_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "tmux is required (ECHOWATCH_REQUIRE_INTEROP=1) but not installed"
-        );
-        eprintln!("skipping tui_e2e: tmux is not installed (apt-get install -y tmux)");
+    if !tmux_or_skip() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -227,27 +226,7 @@ fn closing_the_terminal_ends_the_interface() {
     std::fs::write(&config, "[[source]]\nname = \"F\"\npath = \"feed.xml\"\n").unwrap();
     let data = dir.path().join("data");
     echowatch(&config, &data, &["sync"]);
-    let tmux = Tmux {
-        socket: format!("echowatch-hangup-{}", std::process::id()),
-    };
-    let cmd = format!(
-        "{} --config {} --data {}",
-        quoted(Path::new(BIN)),
-        quoted(&config),
-        quoted(&data)
-    );
-    let started = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "ew",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        &cmd,
-    ]);
-    assert!(started.status.success());
+    let tmux = Tmux::start("hangup", &config, &data, 80, 24);
     tmux.wait_for("3 stories");
     let pid = String::from_utf8_lossy(
         &tmux

@@ -47,19 +47,10 @@ pub fn without_escape_sequences(text: &str) -> Cow<'_, str> {
             }
         };
         rest = match kind {
+            // Parameters, intermediates, then one final byte.
             Seq::Csi => {
-                let params = body
-                    .find(|c: char| !('\u{30}'..='\u{3f}').contains(&c))
-                    .unwrap_or(body.len());
-                let body = &body[params..];
-                let inter = body
-                    .find(|c: char| !('\u{20}'..='\u{2f}').contains(&c))
-                    .unwrap_or(body.len());
-                let body = &body[inter..];
-                match body.chars().next() {
-                    Some(f @ '\u{40}'..='\u{7e}') => &body[f.len_utf8()..],
-                    _ => body,
-                }
+                let body = skip_in(skip_in(body, '\u{30}'..='\u{3f}'), '\u{20}'..='\u{2f}');
+                skip_one_in(body, '\u{40}'..='\u{7e}')
             }
             Seq::Str => {
                 let bel = body.find('\u{7}').map(|i| (i, 1));
@@ -75,19 +66,27 @@ pub fn without_escape_sequences(text: &str) -> Cow<'_, str> {
                     None => body,
                 }
             }
-            Seq::Esc => {
-                let inter = body
-                    .find(|c: char| !('\u{20}'..='\u{2f}').contains(&c))
-                    .unwrap_or(body.len());
-                let tail = &body[inter..];
-                match tail.chars().next() {
-                    Some(f @ '\u{30}'..='\u{7e}') => &tail[f.len_utf8()..],
-                    _ => tail,
-                }
-            }
+            // Intermediates, then one final byte.
+            Seq::Esc => skip_one_in(skip_in(body, '\u{20}'..='\u{2f}'), '\u{30}'..='\u{7e}'),
         };
     }
     Cow::Owned(out)
+}
+
+/// `text` after its leading characters in `range`.
+fn skip_in(text: &str, range: std::ops::RangeInclusive<char>) -> &str {
+    let end = text
+        .find(|c: char| !range.contains(&c))
+        .unwrap_or(text.len());
+    &text[end..]
+}
+
+/// `text` after its first character if that is in `range`.
+fn skip_one_in(text: &str, range: std::ops::RangeInclusive<char>) -> &str {
+    match text.chars().next() {
+        Some(c) if range.contains(&c) => &text[c.len_utf8()..],
+        _ => text,
+    }
 }
 
 /// Whether `text` has an ESC or a C1 introducer (U+0090, U+0098, U+009B, U+009D–U+009F, which
