@@ -73,6 +73,8 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         ));
     }
     let max = data.total.iter().copied().max().unwrap_or(0).max(1) as f64;
+    // Headroom above the highest week keeps the lines clear of the legend in the top corner.
+    let top = (max * 1.35).ceil();
     let datasets: Vec<Dataset<'_>> = series
         .iter()
         .map(|(name, pts, color)| {
@@ -96,13 +98,18 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
             Axis::default()
                 .style(DIM)
                 .bounds([0.0, (weeks - 1) as f64])
-                .labels([label(0), label(weeks / 2), label(weeks - 1)]),
+                // The last week is still running: its point is low because it is not over.
+                .labels([
+                    label(0),
+                    label(weeks / 2),
+                    format!("{} so far", label(weeks - 1)),
+                ]),
         )
         .y_axis(
             Axis::default()
                 .style(DIM)
-                .bounds([0.0, max])
-                .labels(["0".to_string(), format!("{}", max as u64)]),
+                .bounds([0.0, top])
+                .labels(["0".to_string(), format!("{}", top as u64)]),
         )
         .legend_position(Some(LegendPosition::TopLeft))
         .hidden_legend_constraints((Constraint::Ratio(1, 1), Constraint::Ratio(1, 1)));
