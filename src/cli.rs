@@ -338,6 +338,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
                         .unwrap_or_default(),
                     report.skipped
                 ),
+                None if stories.is_empty() => {
+                    eprintln!("nothing to post: no story matches the query")
+                }
                 None => eprintln!(
                     "nothing to post: {} stories already posted to {}",
                     report.skipped, opts.area

@@ -526,8 +526,24 @@ fn gateway_export_posts_each_story_once_and_reads_back() {
 
     // Posting again adds nothing: the ledger remembers.
     let out = env.run(&args);
-    assert!(stderr(&out).contains("nothing to post"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "nothing to post: {} stories already posted",
+            wanted.len()
+        )),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 1);
+    // A query that matches nothing says so, not "0 stories already posted".
+    let mut none = args.clone();
+    *none.last_mut().unwrap() = "nosuchwordanywhere";
+    let out = env.run(&none);
+    assert!(
+        stderr(&out).contains("nothing to post: no story matches the query"),
+        "{}",
+        stderr(&out)
+    );
 
     // The packet reads back as the same stories (same links), now as echomail.
     let back = Env::new("");
