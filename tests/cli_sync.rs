@@ -536,7 +536,7 @@ fn gateway_export_posts_each_story_once_and_reads_back() {
     );
     assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 1);
     // A query that matches nothing says so, not "0 stories already posted".
-    let mut none = args.clone();
+    let mut none = args;
     *none.last_mut().unwrap() = "nosuchwordanywhere";
     let out = env.run(&none);
     assert!(
