@@ -532,7 +532,12 @@ fn print_watches(ws: &Workspace) -> Result<()> {
         let since = ws.store.watch_last_viewed(&w.name)?;
         match ws.index.count_new_since(&w.query, since) {
             Ok(n) => outln!("watch {}: {n} new since last viewed", w.name),
-            Err(e) => eprintln!("watch {}: {e}", w.name),
+            Err(e) => match ws.config.watch_lines.get(&w.name).filter(|_| w.from_config) {
+                Some(line) => {
+                    eprintln!("{}:{line}: watch {}: {e}", ws.config.path.display(), w.name)
+                }
+                None => eprintln!("watch {}: {e}", w.name),
+            },
         }
     }
     Ok(())

@@ -135,6 +135,9 @@ pub struct Config {
     pub watches: Vec<Watch>,
     /// Key rebindings for the interface: action name → key description.
     pub keys: BTreeMap<String, String>,
+    /// The line of each `[[watch]]` query, for errors that name it (a query is checked
+    /// against the index only when it runs).
+    pub watch_lines: BTreeMap<String, usize>,
     /// The line of each `[keys]` entry, for errors that name it.
     pub key_lines: BTreeMap<String, usize>,
 }
@@ -152,6 +155,7 @@ impl Config {
             watches: Vec::new(),
             keys: BTreeMap::new(),
             key_lines: BTreeMap::new(),
+            watch_lines: BTreeMap::new(),
         }
     }
 
@@ -318,7 +322,9 @@ impl Config {
         }
 
         let mut watches = Vec::new();
+        let mut watch_lines = BTreeMap::new();
         for w in raw.watch {
+            watch_lines.insert(w.name.clone(), line_of(text, w.query.span().start));
             if w.query.get_ref().trim().is_empty() {
                 return Err(invalid(
                     w.query.span().start,
@@ -339,6 +345,7 @@ impl Config {
             refresh,
             tagger_rules: raw.tagger.and_then(|t| t.rules).map(|r| resolve(&r)),
             watches,
+            watch_lines,
             key_lines: raw
                 .keys
                 .iter()

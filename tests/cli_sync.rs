@@ -721,6 +721,27 @@ fn command_line_edges_end_cleanly() {
         stderr(&out)
     );
 
+    // A watch whose query does not parse is named with its line when sync counts it.
+    let watch = env.path("watch.toml");
+    std::fs::write(
+        &watch,
+        "[[source]]\nname = \"local\"\npath = \"feeds\"\n\n[[watch]]\nname = \"W\"\nquery = \"(unbalanced\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_echowatch"))
+        .arg("--config")
+        .arg(&watch)
+        .arg("--data")
+        .arg(env.path("index"))
+        .arg("sync")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("watch.toml:7: watch W: bad query"),
+        "{}",
+        stderr(&out)
+    );
+
     // An error names its cause once.
     let out = Command::new(env!("CARGO_BIN_EXE_echowatch"))
         .args(["--config", "/nonexistent/feeds.toml", "sync"])
