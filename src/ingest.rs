@@ -617,67 +617,7 @@ fn read_source(
                     .is_some_and(|s| settled(st, s.settled_before))
             })
             .map(|st| (file.clone(), st));
-        let bytes = match local::read_capped(file, ctx.max_bytes) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                let msg = Msg::FileFailed {
-                    source: i,
-                    file: file.clone(),
-                    error: e.to_string(),
-                    settle: inbound,
-                };
-                if tx.blocking_send(msg).is_err() {
-                    break;
-                }
-                continue;
-            }
-        };
-        let name = file.file_name().map(|n| n.to_string_lossy());
-        if in_folder && !inbound && !parse::recognised(name.as_deref().unwrap_or(""), &bytes) {
-            // Passed over (and stamped, so not read again until it changes).
-            tracing::info!(
-                "{}: skipped: not a feed, packet, bundle or text export",
-                file.display()
-            );
-            let skipped = Msg::Batch {
-                source: i,
-                stories: Vec::new(),
-                settle: None,
-                stamp,
-                netmail_skipped: 0,
-            };
-            if tx.blocking_send(skipped).is_err() {
-                break;
-            }
-            continue;
-        }
-        let result = parse::any(file, &bytes, &ctx.charsets, ctx.max_bytes)
-            .map_err(|e| format!("{}: {e}", file.display()));
-        let msg = match result {
-            // A file that cannot be read or parsed is set aside; a tagger failure (the user's
-            // rules file) is not the file's fault, so it stays in place for the next run.
-            Err(error) => Msg::FileFailed {
-                source: i,
-                file: file.clone(),
-                error,
-                settle: inbound,
-            },
-            Ok(parsed) => match ctx.tag_all(parsed.stories) {
-                Ok(stories) => Msg::Batch {
-                    source: i,
-                    stories,
-                    netmail_skipped: parsed.netmail_skipped,
-                    settle: inbound.then(|| file.clone()),
-                    stamp,
-                },
-                Err(error) => Msg::FileFailed {
-                    source: i,
-                    file: file.clone(),
-                    error,
-                    settle: false,
-                },
-            },
-        };
+        let msg = read_file(i, file, in_folder && !inbound, inbound, stamp, ctx);
         if tx.blocking_send(msg).is_err() {
             break;
         }
@@ -686,6 +626,59 @@ fn read_source(
     FetchRecord::Success {
         etag: None,
         last_modified: None,
+    }
+}
+
+/// One file of a path source, read, parsed and tagged into the message for the store writer.
+/// `pass_over` lets a file that is none of ours (a README in a feed folder) go by, stamped;
+/// `inbound` sets a broken file aside and a read one into the processed folder.
+fn read_file(
+    source: usize,
+    file: &Path,
+    pass_over: bool,
+    inbound: bool,
+    stamp: Option<(PathBuf, FileStamp)>,
+    ctx: &ProducerContext,
+) -> Msg {
+    // A file that cannot be read or parsed is set aside; a tagger failure (the user's rules
+    // file) is not the file's fault, so it stays in place for the next run.
+    let failed = |error: String, settle: bool| Msg::FileFailed {
+        source,
+        file: file.to_path_buf(),
+        error,
+        settle,
+    };
+    let bytes = match local::read_capped(file, ctx.max_bytes) {
+        Ok(bytes) => bytes,
+        Err(e) => return failed(e.to_string(), inbound),
+    };
+    let name = file.file_name().map(|n| n.to_string_lossy());
+    if pass_over && !parse::recognised(name.as_deref().unwrap_or(""), &bytes) {
+        tracing::info!(
+            "{}: skipped: not a feed, packet, bundle or text export",
+            file.display()
+        );
+        return Msg::Batch {
+            source,
+            stories: Vec::new(),
+            settle: None,
+            stamp,
+            netmail_skipped: 0,
+        };
+    }
+    let parsed = match parse::any(file, &bytes, &ctx.charsets, ctx.max_bytes) {
+        Ok(parsed) => parsed,
+        Err(e) => return failed(format!("{}: {e}", file.display()), inbound),
+    };
+    match ctx.tag_all(parsed.stories) {
+        Ok(stories) => Msg::Batch {
+            source,
+            stories,
+            netmail_skipped: parsed.netmail_skipped,
+            settle: inbound.then(|| file.to_path_buf()),
+            stamp,
+        },
+        Err(error) => failed(error, false),
     }
 }
 

@@ -1199,12 +1199,7 @@ fn ingest_one(
     if existing.is_none()
         && let Some(m) = msgid.as_deref()
     {
-        existing = tx
-            .prepare_cached("SELECT id FROM stories WHERE msgid = ?1")
-            .ctx("prepare msgid lookup")?
-            .query_row([m], |r| r.get(0))
-            .optional()
-            .ctx("look up by msgid")?;
+        existing = story_with_msgid(tx, m)?;
         // Found by MSGID alone, yet another message: a dupe from another source.
         if let Some(id) = existing
             && !same_message(tx, id, source, story, canonical.as_deref())?
@@ -1227,19 +1222,13 @@ fn ingest_one(
                     .ctx("prepare msgid")?
                     .execute(params![id, m])
                     .ctx("attach msgid")?;
-                if attached == 0 {
-                    let owner: Option<StoryId> = tx
-                        .prepare_cached("SELECT id FROM stories WHERE msgid = ?1")
-                        .ctx("prepare msgid owner")?
-                        .query_row([m], |r| r.get(0))
-                        .optional()
-                        .ctx("look up msgid owner")?;
-                    if let Some(owner) = owner.filter(|o| *o != id) {
-                        tracing::warn!(
-                            "MSGID {m} of {:?} already belongs to story {owner}; joined story {id} by its link",
-                            story.title
-                        );
-                    }
+                if attached == 0
+                    && let Some(owner) = story_with_msgid(tx, m)?.filter(|o| *o != id)
+                {
+                    tracing::warn!(
+                        "MSGID {m} of {:?} already belongs to story {owner}; joined story {id} by its link",
+                        story.title
+                    );
                 }
             }
             (id, Change::Unchanged)
@@ -1327,6 +1316,14 @@ fn warn_duplicate(msgid: &str, kept: StoryId, story: &ParsedStory) {
         "duplicate MSGID {msgid}: {:?} dropped, story {kept} already has that MSGID",
         story.title
     );
+}
+
+fn story_with_msgid(tx: &Transaction<'_>, msgid: &str) -> Result<Option<StoryId>> {
+    tx.prepare_cached("SELECT id FROM stories WHERE msgid = ?1")
+        .ctx("prepare msgid lookup")?
+        .query_row([msgid], |r| r.get(0))
+        .optional()
+        .ctx("look up by msgid")
 }
 
 fn update_story(
