@@ -153,6 +153,8 @@ pub(crate) struct Compiled {
     pub patterns: Vec<Pattern>,
     /// One automaton over every pattern, ASCII-case-insensitive; its pattern ids are slots.
     pub automaton: contiguous::NFA,
+    /// Bytes that leave the automaton's anchored start state: where a pattern can begin.
+    pub first_bytes: [bool; 256],
     /// Per automaton pattern: the patterns sharing that text up to ASCII case.
     pub slots: Vec<Slot>,
     /// The pattern indexes of all slots, each slot's run contiguous.
@@ -592,6 +594,7 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
         .prefilter(false)
         .build(&texts)
         .map_err(|e| ClassifyError::Build(e.to_string()))?;
+    let first_bytes = first_bytes(&automaton)?;
     let patterns: Vec<Pattern> = b.patterns.into_iter().map(|(p, _)| p).collect();
     let default_mask = tech_mask;
     let n_policies = b.policies.len() as u16;
@@ -623,6 +626,7 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
         policies: b.policies,
         patterns,
         automaton,
+        first_bytes,
         slots,
         members,
         policy_anchors,
@@ -642,6 +646,20 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
 
 /// Country names and demonyms from keshvar: ISO short and long names, unofficial names
 /// (English and other Latin-script forms, CJK forms), nationality adjectives.
+/// The bytes a pattern can start with, from the anchored start state's transitions.
+fn first_bytes(nfa: &contiguous::NFA) -> Result<[bool; 256], ClassifyError> {
+    use aho_corasick::Anchored;
+    use aho_corasick::automaton::Automaton;
+    let start = nfa
+        .start_state(Anchored::Yes)
+        .map_err(|e| ClassifyError::Build(e.to_string()))?;
+    let mut out = [false; 256];
+    for (b, can) in out.iter_mut().enumerate() {
+        *can = !nfa.is_dead(nfa.next_state(Anchored::Yes, start, b as u8));
+    }
+    Ok(out)
+}
+
 fn add_keshvar(b: &mut Builder, files: &[RulesFile], ambiguous: &HashSet<String>) {
     let mut exclude_names: HashSet<String> = HashSet::new();
     let mut exclude_demonyms: HashSet<String> = HashSet::new();
