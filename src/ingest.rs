@@ -495,12 +495,13 @@ async fn fetch_source(
             body,
             validators,
             final_url,
+            charset,
             ..
         }) => {
             // New content: it will need the tagger.
             ctx.tagger.warm_up();
             let parsed = tokio::task::spawn_blocking(move || {
-                parse::feed::parse(&body, Some(&final_url))
+                parse::feed::parse_with_charset(&body, Some(&final_url), charset.as_deref())
                     .map_err(|e| e.to_string())
                     .and_then(|stories| ctx.tag_all(stories))
             })

@@ -1108,3 +1108,92 @@ fn netmail_in_a_packet_is_skipped_and_counted() {
     let log = std::fs::read_to_string(env.path("index/echowatch.log")).unwrap();
     assert!(log.contains("1 netmail message skipped"), "{log}");
 }
+
+/// One RSS item titled `title`, encoded with `encoding`, after an optional XML declaration.
+fn encoded_rss(
+    declaration: &str,
+    title: &str,
+    guid: &str,
+    encoding: &'static encoding_rs::Encoding,
+) -> Vec<u8> {
+    let xml = format!(
+        "{declaration}<rss version=\"2.0\"><channel><title>t</title><item><title>{title}</title>\
+         <guid>{guid}</guid><description>{title}</description></item></channel></rss>"
+    );
+    let (bytes, _, unmappable) = encoding.encode(&xml);
+    assert!(!unmappable, "{title} is not {}", encoding.name());
+    bytes.into_owned()
+}
+
+#[test]
+fn the_http_charset_decides_how_a_feed_is_read() {
+    let server = TestServer::start();
+    let polish = "charsetpl Zażółć gęślą jaźń";
+    let russian = "charsetru Привет, мир";
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        // Undeclared and not UTF-8: the header, not the Windows-1252 guess.
+        (
+            "/latin2.xml",
+            encoded_rss("", polish, "pl", encoding_rs::ISO_8859_2),
+            "application/rss+xml; charset=ISO-8859-2",
+        ),
+        (
+            "/koi8.xml",
+            encoded_rss("", russian, "ru", encoding_rs::KOI8_R),
+            "text/xml; charset=\"koi8-r\"",
+        ),
+        // The declaration disagrees with the header: the header wins (RFC 7303).
+        (
+            "/koi8-declared-1251.xml",
+            encoded_rss(
+                "<?xml version=\"1.0\" encoding=\"windows-1251\"?>",
+                &russian.replace("charsetru", "charsetdecl"),
+                "decl",
+                encoding_rs::KOI8_R,
+            ),
+            "application/xml;charset=KOI8-R",
+        ),
+        // A UTF-8 feed that says so, from a server that claims Latin-1: kept as UTF-8.
+        (
+            "/utf8-mislabelled.xml",
+            encoded_rss(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+                &polish.replace("charsetpl", "charsetmis"),
+                "mis",
+                encoding_rs::UTF_8,
+            ),
+            "application/rss+xml; charset=iso-8859-1",
+        ),
+        // A charset nobody knows is no reason to refuse the feed: read it as before.
+        (
+            "/unknown-charset.xml",
+            encoded_rss(
+                "",
+                "charsetunk Not\u{ed}cias",
+                "unk",
+                encoding_rs::WINDOWS_1252,
+            ),
+            "application/rss+xml; charset=x-no-such-charset",
+        ),
+    ];
+    let mut config = String::new();
+    for (path, body, content_type) in cases {
+        server.add_route(path, Route::feed(body).with_content_type(content_type));
+        config.push_str(&source(path, &server.url(path)));
+    }
+    let env = Env::new(&config);
+    let out = env.run(&["sync"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    for (word, title) in [
+        ("charsetpl", polish.to_owned()),
+        ("charsetru", russian.to_owned()),
+        ("charsetdecl", russian.replace("charsetru", "charsetdecl")),
+        ("charsetmis", polish.replace("charsetpl", "charsetmis")),
+        ("charsetunk", "charsetunk Not\u{ed}cias".to_owned()),
+    ] {
+        let hits = env.json_lines(&["search", word, "--json"]);
+        assert_eq!(hits.len(), 1, "{word}: {hits:?}");
+        assert_eq!(hits[0]["title"], title.as_str(), "{word}");
+    }
+}
