@@ -25,7 +25,8 @@ use crate::workspace::{LazyTagger, WRITER_WAIT, Workspace, WorkspaceError};
 /// What happened to one source in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceStatus {
-    /// New or changed stories were stored.
+    /// New or changed stories were stored, or the source was read for the first time (an
+    /// empty feed included).
     Ok,
     /// Fetched or read, nothing new (HTTP 304, or every story already known).
     Unchanged,
@@ -199,8 +200,12 @@ fn run(
         .collect();
     let ids: Vec<SourceId> = ws.store.ensure_sources(&named)?;
     let mut work: Vec<(usize, Validators)> = Vec::new();
+    // Sources never fetched or read successfully: their first success counts as ok even with
+    // nothing in it (an empty feed), since there was nothing for it to be unchanged from.
+    let mut first_read = vec![false; sources.len()];
     for (i, (s, &id)) in sources.iter().zip(&ids).enumerate() {
         let state = ws.store.source_state(id)?;
+        first_read[i] = state.last_success.is_none();
         if let Some(until) = state.next_fetch_after.filter(|t| *t > now) {
             report.deferred += 1;
             done += 1;
@@ -403,7 +408,7 @@ fn run(
                         SourceStatus::Failed(error.clone())
                     }
                     FetchRecord::Success { .. }
-                        if tally.outcome.new + tally.outcome.updated > 0 =>
+                        if tally.outcome.new + tally.outcome.updated > 0 || first_read[source] =>
                     {
                         report.ok += 1;
                         SourceStatus::Ok

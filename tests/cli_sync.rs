@@ -106,9 +106,9 @@ fn failing_sources_never_stop_the_others_and_resync_is_conditional() {
         );
     }
     // The ETag-only and Last-Modified-only routes serve the same items: whichever comes
-    // second adds nothing new and counts as unchanged.
+    // second adds nothing new, yet is ok, not unchanged: it was never read before.
     assert!(
-        err.contains(" unchanged, 8 failed; stories: 11 new"),
+        err.contains("sources: 4 ok, 0 unchanged, 8 failed; stories: 11 new"),
         "{err}"
     );
     assert_eq!(
@@ -1196,4 +1196,45 @@ fn the_http_charset_decides_how_a_feed_is_read() {
         assert_eq!(hits.len(), 1, "{word}: {hits:?}");
         assert_eq!(hits[0]["title"], title.as_str(), "{word}");
     }
+}
+
+#[test]
+fn an_empty_feed_read_for_the_first_time_is_ok_not_unchanged() {
+    let server = TestServer::start();
+    server.add_feed("/empty.xml", sample_rss("Empty", 0));
+    let env = Env::new("");
+    let file = env.path("empty.xml");
+    std::fs::write(&file, sample_rss("Empty file", 0)).unwrap();
+    std::fs::write(
+        env.path("feeds.toml"),
+        format!(
+            "{}[[source]]\nname = \"empty file\"\npath = {:?}\n",
+            source("empty", &server.url("/empty.xml")),
+            file
+        ),
+    )
+    .unwrap();
+    let first = summary(&env, &["sync"]);
+    assert!(
+        first.contains("sources: 2 ok, 0 unchanged, 0 failed; stories: 0 new"),
+        "{first}"
+    );
+    // Read before: nothing new is "unchanged", whether the server says 304 or not.
+    let again = summary(&env, &["sync"]);
+    assert!(
+        again.contains("sources: 0 ok, 2 unchanged, 0 failed"),
+        "{again}"
+    );
+    server.add_route(
+        "/empty.xml",
+        Route::feed(sample_rss("Empty", 0))
+            .with_etag(None)
+            .with_last_modified(None),
+    );
+    let refetched = summary(&env, &["sync"]);
+    assert!(
+        refetched.contains("sources: 0 ok, 2 unchanged, 0 failed"),
+        "{refetched}"
+    );
+    assert!(!server.requests_for("/empty.xml").is_empty());
 }
