@@ -198,7 +198,17 @@ fn run(
         .iter()
         .map(|s| (s.name.as_str(), s.location.describe()))
         .collect();
-    let ids: Vec<SourceId> = ws.store.ensure_sources(&named)?;
+    // A sync knows every path source of the config, so the file stamps of any other go
+    // (`sync --source` included); `import` leaves them be.
+    let stamped: Option<Vec<&str>> = rereads.map(|_| {
+        ws.config
+            .sources
+            .iter()
+            .filter(|s| matches!(s.location, Location::Path(_)) && !s.inbound)
+            .map(|s| s.name.as_str())
+            .collect()
+    });
+    let ids: Vec<SourceId> = ws.store.ensure_sources(&named, stamped.as_deref())?;
     let mut work: Vec<(usize, Validators)> = Vec::new();
     // Sources never fetched or read successfully: their first success counts as ok even with
     // nothing in it (an empty feed), since there was nothing for it to be unchanged from.

@@ -1238,3 +1238,72 @@ fn an_empty_feed_read_for_the_first_time_is_ok_not_unchanged() {
     );
     assert!(!server.requests_for("/empty.xml").is_empty());
 }
+
+/// How many file stamps the store keeps for the source `name`.
+fn stamps_of(env: &Env, name: &str) -> i64 {
+    let db = rusqlite::Connection::open(env.path("index/store.sqlite")).unwrap();
+    db.query_row(
+        "SELECT count(*) FROM source_files JOIN sources ON sources.id = source_files.source_id
+         WHERE sources.name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// How many times the README of a folder source has been read (and passed over).
+fn readme_reads(env: &Env) -> usize {
+    std::fs::read_to_string(env.path("index/echowatch.log"))
+        .unwrap()
+        .matches("README: skipped")
+        .count()
+}
+
+#[test]
+fn stamps_go_with_the_path_source_they_belong_to() {
+    let env = Env::new("");
+    let hour = std::time::Duration::from_secs(3600);
+    std::fs::create_dir_all(env.path("feeds")).unwrap();
+    std::fs::create_dir_all(env.path("other")).unwrap();
+    write_aged(&env.path("feeds/one.rss"), &sample_rss("one", 1), hour);
+    write_aged(&env.path("feeds/README"), "# Feeds for echowatch\n", hour);
+    // Files changed in the last two seconds are read but not stamped: let them settle.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let local = "[[source]]\nname = \"local\"\npath = \"feeds\"\n";
+    let other = "[[source]]\nname = \"other\"\npath = \"other\"\n";
+    let configure = |config: &str| std::fs::write(env.path("feeds.toml"), config).unwrap();
+
+    configure(&format!("{local}{other}"));
+    summary(&env, &["sync"]);
+    assert_eq!((stamps_of(&env, "local"), readme_reads(&env)), (2, 1));
+    summary(&env, &["sync"]);
+    assert_eq!(readme_reads(&env), 1, "unchanged files are skipped");
+
+    // Removed from the config: its stamps go, even when another source is synced by name.
+    configure(other);
+    summary(&env, &["sync", "--source", "other"]);
+    assert_eq!(stamps_of(&env, "local"), 0);
+    // Back again: its files are read again.
+    configure(&format!("{local}{other}"));
+    summary(&env, &["sync"]);
+    assert_eq!((stamps_of(&env, "local"), readme_reads(&env)), (2, 2));
+
+    // Made an inbound folder (which keeps no stamps: its files are moved away), and back.
+    configure(&format!("{}inbound = true\n{other}", local));
+    summary(&env, &["sync"]);
+    assert_eq!(stamps_of(&env, "local"), 0);
+    configure(&format!("{local}{other}"));
+    summary(&env, &["sync"]);
+    assert_eq!((stamps_of(&env, "local"), readme_reads(&env)), (2, 3));
+
+    // Pointed elsewhere (a folder that is not there, so the source fails), and back.
+    configure(&format!(
+        "{}{other}",
+        local.replace("\"feeds\"", "\"gone\"")
+    ));
+    assert_eq!(env.run(&["sync"]).status.code(), Some(2));
+    assert_eq!(stamps_of(&env, "local"), 0);
+    configure(&format!("{local}{other}"));
+    summary(&env, &["sync"]);
+    assert_eq!((stamps_of(&env, "local"), readme_reads(&env)), (2, 4));
+}
