@@ -1307,3 +1307,45 @@ fn stamps_go_with_the_path_source_they_belong_to() {
     summary(&env, &["sync"]);
     assert_eq!((stamps_of(&env, "local"), readme_reads(&env)), (2, 4));
 }
+
+#[test]
+fn a_packet_warning_names_its_file_once() {
+    let env = Env::new("");
+    // Trailing NULs after the terminator: tolerated, with a warning.
+    let mut pkt = std::fs::read(fixture("ftn/gateway-utf8.pkt")).unwrap();
+    pkt.extend_from_slice(&[0, 0, 0]);
+    let file = env.path("0000cc02.pkt");
+    std::fs::write(&file, &pkt).unwrap();
+    // And inside a bundle.
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    z.start_file("0000cc03.pkt", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut z, &pkt).unwrap();
+    let bundle = env.path("0000cc04.mo0");
+    std::fs::write(&bundle, z.finish().unwrap().into_inner()).unwrap();
+
+    let out = env.run(&["import", file.to_str().unwrap(), bundle.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = std::fs::read_to_string(env.path("index/echowatch.log")).unwrap();
+    let err = stderr(&out);
+    let warnings: Vec<&str> = log
+        .lines()
+        .chain(err.lines())
+        .filter(|l| l.contains("trailing NUL bytes"))
+        .collect();
+    assert!(warnings.len() >= 2, "{log}");
+    for (name, shown) in [
+        ("0000cc02.pkt", file.display().to_string()),
+        ("0000cc04.mo0", format!("{}/0000cc03.pkt", bundle.display())),
+    ] {
+        let mine: Vec<&&str> = warnings.iter().filter(|l| l.contains(name)).collect();
+        assert!(!mine.is_empty(), "{name} not named in {warnings:#?}");
+        for line in mine {
+            assert_eq!(line.matches(name).count(), 1, "{line}");
+            assert!(
+                line.contains(&format!("{shown}: 3 trailing NUL bytes")),
+                "{line}"
+            );
+        }
+    }
+}
