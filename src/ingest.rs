@@ -25,7 +25,8 @@ use crate::workspace::{LazyTagger, WRITER_WAIT, Workspace, WorkspaceError};
 /// What happened to one source in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceStatus {
-    /// New or changed stories were stored.
+    /// New or changed stories were stored, or the source was read for the first time (an
+    /// empty feed included).
     Ok,
     /// Fetched or read, nothing new (HTTP 304, or every story already known).
     Unchanged,
@@ -197,10 +198,24 @@ fn run(
         .iter()
         .map(|s| (s.name.as_str(), s.location.describe()))
         .collect();
-    let ids: Vec<SourceId> = ws.store.ensure_sources(&named)?;
+    // A sync knows every path source of the config, so the file stamps of any other go
+    // (`sync --source` included); `import` leaves them be.
+    let stamped: Option<Vec<&str>> = rereads.map(|_| {
+        ws.config
+            .sources
+            .iter()
+            .filter(|s| matches!(s.location, Location::Path(_)) && !s.inbound)
+            .map(|s| s.name.as_str())
+            .collect()
+    });
+    let ids: Vec<SourceId> = ws.store.ensure_sources(&named, stamped.as_deref())?;
     let mut work: Vec<(usize, Validators)> = Vec::new();
+    // Sources never fetched or read successfully: their first success counts as ok even with
+    // nothing in it (an empty feed), since there was nothing for it to be unchanged from.
+    let mut first_read = vec![false; sources.len()];
     for (i, (s, &id)) in sources.iter().zip(&ids).enumerate() {
         let state = ws.store.source_state(id)?;
+        first_read[i] = state.last_success.is_none();
         if let Some(until) = state.next_fetch_after.filter(|t| *t > now) {
             report.deferred += 1;
             done += 1;
@@ -403,7 +418,7 @@ fn run(
                         SourceStatus::Failed(error.clone())
                     }
                     FetchRecord::Success { .. }
-                        if tally.outcome.new + tally.outcome.updated > 0 =>
+                        if tally.outcome.new + tally.outcome.updated > 0 || first_read[source] =>
                     {
                         report.ok += 1;
                         SourceStatus::Ok
@@ -495,12 +510,13 @@ async fn fetch_source(
             body,
             validators,
             final_url,
+            charset,
             ..
         }) => {
             // New content: it will need the tagger.
             ctx.tagger.warm_up();
             let parsed = tokio::task::spawn_blocking(move || {
-                parse::feed::parse(&body, Some(&final_url))
+                parse::feed::parse_with_charset(&body, Some(&final_url), charset.as_deref())
                     .map_err(|e| e.to_string())
                     .and_then(|stories| ctx.tag_all(stories))
             })

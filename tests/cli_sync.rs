@@ -106,9 +106,9 @@ fn failing_sources_never_stop_the_others_and_resync_is_conditional() {
         );
     }
     // The ETag-only and Last-Modified-only routes serve the same items: whichever comes
-    // second adds nothing new and counts as unchanged.
+    // second adds nothing new, yet is ok, not unchanged: it was never read before.
     assert!(
-        err.contains(" unchanged, 8 failed; stories: 11 new"),
+        err.contains("sources: 4 ok, 0 unchanged, 8 failed; stories: 11 new"),
         "{err}"
     );
     assert_eq!(
@@ -1107,4 +1107,245 @@ fn netmail_in_a_packet_is_skipped_and_counted() {
     assert_eq!(stories[0]["area"], "TQW_TECHNOLOGY");
     let log = std::fs::read_to_string(env.path("index/echowatch.log")).unwrap();
     assert!(log.contains("1 netmail message skipped"), "{log}");
+}
+
+/// One RSS item titled `title`, encoded with `encoding`, after an optional XML declaration.
+fn encoded_rss(
+    declaration: &str,
+    title: &str,
+    guid: &str,
+    encoding: &'static encoding_rs::Encoding,
+) -> Vec<u8> {
+    let xml = format!(
+        "{declaration}<rss version=\"2.0\"><channel><title>t</title><item><title>{title}</title>\
+         <guid>{guid}</guid><description>{title}</description></item></channel></rss>"
+    );
+    let (bytes, _, unmappable) = encoding.encode(&xml);
+    assert!(!unmappable, "{title} is not {}", encoding.name());
+    bytes.into_owned()
+}
+
+#[test]
+fn the_http_charset_decides_how_a_feed_is_read() {
+    let server = TestServer::start();
+    let polish = "charsetpl Zażółć gęślą jaźń";
+    let russian = "charsetru Привет, мир";
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        // Undeclared and not UTF-8: the header, not the Windows-1252 guess.
+        (
+            "/latin2.xml",
+            encoded_rss("", polish, "pl", encoding_rs::ISO_8859_2),
+            "application/rss+xml; charset=ISO-8859-2",
+        ),
+        (
+            "/koi8.xml",
+            encoded_rss("", russian, "ru", encoding_rs::KOI8_R),
+            "text/xml; charset=\"koi8-r\"",
+        ),
+        // The declaration disagrees with the header: the header wins (RFC 7303).
+        (
+            "/koi8-declared-1251.xml",
+            encoded_rss(
+                "<?xml version=\"1.0\" encoding=\"windows-1251\"?>",
+                &russian.replace("charsetru", "charsetdecl"),
+                "decl",
+                encoding_rs::KOI8_R,
+            ),
+            "application/xml;charset=KOI8-R",
+        ),
+        // A UTF-8 feed that says so, from a server that claims Latin-1: kept as UTF-8.
+        (
+            "/utf8-mislabelled.xml",
+            encoded_rss(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+                &polish.replace("charsetpl", "charsetmis"),
+                "mis",
+                encoding_rs::UTF_8,
+            ),
+            "application/rss+xml; charset=iso-8859-1",
+        ),
+        // A charset nobody knows is no reason to refuse the feed: read it as before.
+        (
+            "/unknown-charset.xml",
+            encoded_rss(
+                "",
+                "charsetunk Not\u{ed}cias",
+                "unk",
+                encoding_rs::WINDOWS_1252,
+            ),
+            "application/rss+xml; charset=x-no-such-charset",
+        ),
+    ];
+    let mut config = String::new();
+    for (path, body, content_type) in cases {
+        server.add_route(path, Route::feed(body).with_content_type(content_type));
+        config.push_str(&source(path, &server.url(path)));
+    }
+    let env = Env::new(&config);
+    let out = env.run(&["sync"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    for (word, title) in [
+        ("charsetpl", polish.to_owned()),
+        ("charsetru", russian.to_owned()),
+        ("charsetdecl", russian.replace("charsetru", "charsetdecl")),
+        ("charsetmis", polish.replace("charsetpl", "charsetmis")),
+        ("charsetunk", "charsetunk Not\u{ed}cias".to_owned()),
+    ] {
+        let hits = env.json_lines(&["search", word, "--json"]);
+        assert_eq!(hits.len(), 1, "{word}: {hits:?}");
+        assert_eq!(hits[0]["title"], title.as_str(), "{word}");
+    }
+}
+
+#[test]
+fn an_empty_feed_read_for_the_first_time_is_ok_not_unchanged() {
+    let server = TestServer::start();
+    server.add_feed("/empty.xml", sample_rss("Empty", 0));
+    let env = Env::new("");
+    let file = env.path("empty.xml");
+    std::fs::write(&file, sample_rss("Empty file", 0)).unwrap();
+    std::fs::write(
+        env.path("feeds.toml"),
+        format!(
+            "{}[[source]]\nname = \"empty file\"\npath = {:?}\n",
+            source("empty", &server.url("/empty.xml")),
+            file
+        ),
+    )
+    .unwrap();
+    let first = summary(&env, &["sync"]);
+    assert!(
+        first.contains("sources: 2 ok, 0 unchanged, 0 failed; stories: 0 new"),
+        "{first}"
+    );
+    // Read before: nothing new is "unchanged", whether the server says 304 or not.
+    let again = summary(&env, &["sync"]);
+    assert!(
+        again.contains("sources: 0 ok, 2 unchanged, 0 failed"),
+        "{again}"
+    );
+    server.add_route(
+        "/empty.xml",
+        Route::feed(sample_rss("Empty", 0))
+            .with_etag(None)
+            .with_last_modified(None),
+    );
+    let refetched = summary(&env, &["sync"]);
+    assert!(
+        refetched.contains("sources: 0 ok, 2 unchanged, 0 failed"),
+        "{refetched}"
+    );
+    assert!(!server.requests_for("/empty.xml").is_empty());
+}
+
+/// How many file stamps the store keeps for the source `name`.
+fn stamps_of(env: &Env, name: &str) -> i64 {
+    let db = rusqlite::Connection::open(env.path("index/store.sqlite")).unwrap();
+    db.query_row(
+        "SELECT count(*) FROM source_files JOIN sources ON sources.id = source_files.source_id
+         WHERE sources.name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// How many times the README of a folder source has been read (and passed over).
+fn readme_reads(env: &Env) -> usize {
+    std::fs::read_to_string(env.path("index/echowatch.log"))
+        .unwrap()
+        .matches("README: skipped")
+        .count()
+}
+
+#[test]
+fn stamps_go_with_the_path_source_they_belong_to() {
+    let env = Env::new("");
+    let hour = std::time::Duration::from_secs(3600);
+    std::fs::create_dir_all(env.path("feeds")).unwrap();
+    std::fs::create_dir_all(env.path("other")).unwrap();
+    write_aged(&env.path("feeds/one.rss"), &sample_rss("one", 1), hour);
+    write_aged(&env.path("feeds/README"), "# Feeds for echowatch\n", hour);
+    // Files changed in the last two seconds are read but not stamped: let them settle.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let local = "[[source]]\nname = \"local\"\npath = \"feeds\"\n";
+    let other = "[[source]]\nname = \"other\"\npath = \"other\"\n";
+    let configure = |config: &str| std::fs::write(env.path("feeds.toml"), config).unwrap();
+
+    configure(&format!("{local}{other}"));
+    summary(&env, &["sync"]);
+    assert_eq!((stamps_of(&env, "local"), readme_reads(&env)), (2, 1));
+    summary(&env, &["sync"]);
+    assert_eq!(readme_reads(&env), 1, "unchanged files are skipped");
+
+    // Removed from the config: its stamps go, even when another source is synced by name.
+    configure(other);
+    summary(&env, &["sync", "--source", "other"]);
+    assert_eq!(stamps_of(&env, "local"), 0);
+    // Back again: its files are read again.
+    configure(&format!("{local}{other}"));
+    summary(&env, &["sync"]);
+    assert_eq!((stamps_of(&env, "local"), readme_reads(&env)), (2, 2));
+
+    // Made an inbound folder (which keeps no stamps: its files are moved away), and back.
+    configure(&format!("{}inbound = true\n{other}", local));
+    summary(&env, &["sync"]);
+    assert_eq!(stamps_of(&env, "local"), 0);
+    configure(&format!("{local}{other}"));
+    summary(&env, &["sync"]);
+    assert_eq!((stamps_of(&env, "local"), readme_reads(&env)), (2, 3));
+
+    // Pointed elsewhere (a folder that is not there, so the source fails), and back.
+    configure(&format!(
+        "{}{other}",
+        local.replace("\"feeds\"", "\"gone\"")
+    ));
+    assert_eq!(env.run(&["sync"]).status.code(), Some(2));
+    assert_eq!(stamps_of(&env, "local"), 0);
+    configure(&format!("{local}{other}"));
+    summary(&env, &["sync"]);
+    assert_eq!((stamps_of(&env, "local"), readme_reads(&env)), (2, 4));
+}
+
+#[test]
+fn a_packet_warning_names_its_file_once() {
+    let env = Env::new("");
+    // Trailing NULs after the terminator: tolerated, with a warning.
+    let mut pkt = std::fs::read(fixture("ftn/gateway-utf8.pkt")).unwrap();
+    pkt.extend_from_slice(&[0, 0, 0]);
+    let file = env.path("0000cc02.pkt");
+    std::fs::write(&file, &pkt).unwrap();
+    // And inside a bundle.
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    z.start_file("0000cc03.pkt", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut z, &pkt).unwrap();
+    let bundle = env.path("0000cc04.mo0");
+    std::fs::write(&bundle, z.finish().unwrap().into_inner()).unwrap();
+
+    let out = env.run(&["import", file.to_str().unwrap(), bundle.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = std::fs::read_to_string(env.path("index/echowatch.log")).unwrap();
+    let err = stderr(&out);
+    let warnings: Vec<&str> = log
+        .lines()
+        .chain(err.lines())
+        .filter(|l| l.contains("trailing NUL bytes"))
+        .collect();
+    assert!(warnings.len() >= 2, "{log}");
+    for (name, shown) in [
+        ("0000cc02.pkt", file.display().to_string()),
+        ("0000cc04.mo0", format!("{}/0000cc03.pkt", bundle.display())),
+    ] {
+        let mine: Vec<&&str> = warnings.iter().filter(|l| l.contains(name)).collect();
+        assert!(!mine.is_empty(), "{name} not named in {warnings:#?}");
+        for line in mine {
+            assert_eq!(line.matches(name).count(), 1, "{line}");
+            assert!(
+                line.contains(&format!("{shown}: 3 trailing NUL bytes")),
+                "{line}"
+            );
+        }
+    }
 }

@@ -28,13 +28,23 @@ pub fn sniff(bytes: &[u8]) -> bool {
 
 /// Parse a whole feed document. `base` (the URL it came from) resolves relative links.
 pub fn parse(bytes: &[u8], base: Option<&str>) -> Result<Vec<ParsedStory>, FeedError> {
+    parse_with_charset(bytes, base, None)
+}
+
+/// [`parse`] for a feed fetched over HTTP whose `Content-Type` named a `charset`: that charset
+/// decides how the bytes are read (RFC 7303), see [`to_utf8`].
+pub fn parse_with_charset(
+    bytes: &[u8],
+    base: Option<&str>,
+    http_charset: Option<&str>,
+) -> Result<Vec<ParsedStory>, FeedError> {
+    let transcoded = to_utf8(bytes, http_charset);
+    let bytes = transcoded.as_deref().unwrap_or(bytes);
     // Entity declarations are how "billion laughs" and external-entity tricks start; no
-    // legitimate feed needs them.
+    // legitimate feed needs them. Looked for after transcoding, so a UTF-16 body cannot hide one.
     if memfind(bytes, b"<!ENTITY") {
         return Err(FeedError::EntityDeclaration);
     }
-    let transcoded = undeclared_legacy_text(bytes);
-    let bytes = transcoded.as_deref().unwrap_or(bytes);
     let parser = feed_rs::parser::Builder::new().base_uri(base).build();
     let feed = parser
         .parse(bytes)
@@ -47,29 +57,97 @@ pub fn parse(bytes: &[u8], base: Option<&str>) -> Result<Vec<ParsedStory>, FeedE
         .collect())
 }
 
-/// An XML feed that is not UTF-8 and does not say what it is (no `encoding` in an XML
-/// declaration) is, by the XML rules, broken; in practice it is almost always Latin-1 or
-/// Windows-1252 from an old CMS. Read it as Windows-1252 (a superset of Latin-1's printable
-/// characters) rather than refusing it. A feed that declares its encoding is left to feed-rs.
-fn undeclared_legacy_text(bytes: &[u8]) -> Option<Vec<u8>> {
-    if std::str::from_utf8(bytes).is_ok() {
-        return None;
+/// The bytes as UTF-8 for feed-rs when they need transcoding, else None (feed-rs reads them
+/// as they are: UTF-8, a byte order mark, or the encoding the XML declaration names).
+///
+/// In order:
+/// - A byte order mark is the document's own unambiguous word and wins over everything, as
+///   in browsers. UTF-16 is decoded here.
+/// - The HTTP charset, when encoding_rs knows it, wins over the XML declaration (RFC 7303).
+///   Except for the most common misconfiguration: a server that labels every response
+///   `charset=iso-8859-1` (or another legacy charset) while the CMS writes UTF-8. Bytes that
+///   are valid UTF-8 and say so themselves (no declaration means UTF-8 in XML, or one that
+///   names UTF-8) are kept as UTF-8: legacy 8-bit text with non-ASCII letters is almost never
+///   valid UTF-8 by accident, and ASCII reads the same either way.
+/// - A `charset=utf-8` header on bytes that are not UTF-8 is plainly wrong: ignored.
+/// - Otherwise (no header, or an unknown charset) an XML feed that is not UTF-8 and does not
+///   say what it is (no `encoding` in an XML declaration) is, by the XML rules, broken; in
+///   practice it is almost always Latin-1 or Windows-1252 from an old CMS. Read it as
+///   Windows-1252 (a superset of Latin-1's printable characters) rather than refusing it.
+fn to_utf8(bytes: &[u8], http_charset: Option<&str>) -> Option<Vec<u8>> {
+    use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+
+    if let Some((encoding, bom)) = Encoding::for_bom(bytes) {
+        // feed-rs reads a UTF-8 BOM but finds no root element behind a UTF-16 one.
+        if encoding == UTF_8 {
+            return None;
+        }
+        let (text, _) = encoding.decode_without_bom_handling(&bytes[bom..]);
+        return Some(with_utf8_declaration(&text));
     }
+    let is_utf8 = std::str::from_utf8(bytes).is_ok();
+    let declared = declared_encoding(bytes);
+    let declares_utf8 = match declared {
+        None => true,
+        Some(label) => Encoding::for_label(label) == Some(UTF_8),
+    };
+    let from_header = http_charset
+        .and_then(|label| Encoding::for_label(label.trim().as_bytes()))
+        // The "replacement" encoding (labels of charsets unsafe on the web) decodes to U+FFFD.
+        .filter(|e| *e != encoding_rs::REPLACEMENT);
+    let encoding = match from_header {
+        Some(e) if e == UTF_8 && is_utf8 => {
+            // The header wins over a declaration that names another encoding, which feed-rs
+            // would otherwise follow: rewrite it.
+            return (!declares_utf8)
+                .then(|| with_utf8_declaration(&String::from_utf8_lossy(bytes)));
+        }
+        // NUL is no XML character: UTF-8-valid bytes holding one are UTF-16 without a BOM.
+        Some(_) if is_utf8 && declares_utf8 && !bytes.contains(&0) => return None,
+        Some(e) if e != UTF_8 => e,
+        _ if is_utf8 || declared.is_some() => return None,
+        _ => WINDOWS_1252,
+    };
+    let (text, _) = encoding.decode_without_bom_handling(bytes);
+    Some(with_utf8_declaration(&text))
+}
+
+/// The value of `encoding` in the XML declaration that starts `bytes`, if any.
+fn declared_encoding(bytes: &[u8]) -> Option<&[u8]> {
     let head = &bytes[..bytes.len().min(256)];
-    let declared = head.starts_with(b"<?xml")
-        && head
-            .split(|&b| b == b'>')
-            .next()
-            .is_some_and(|decl| memfind(decl, b"encoding"));
-    if declared
-        || head.starts_with(b"\xef\xbb\xbf")
-        || head.starts_with(&[0xfe, 0xff])
-        || head.starts_with(&[0xff, 0xfe])
-    {
+    let decl = head.strip_prefix(b"<?xml")?;
+    // `<?xml-stylesheet …?>` is another processing instruction, not the declaration.
+    if !decl.first().is_some_and(u8::is_ascii_whitespace) {
         return None;
     }
-    let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
-    Some(text.into_owned().into_bytes())
+    let decl = &decl[..decl.iter().position(|&b| b == b'>')?];
+    let at = decl.windows(8).position(|w| w == b"encoding")?;
+    let rest = decl[at + 8..]
+        .trim_ascii_start()
+        .strip_prefix(b"=")?
+        .trim_ascii_start();
+    let (&quote, rest) = rest.split_first()?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    Some(&rest[..rest.iter().position(|&b| b == quote)?])
+}
+
+/// `text` (now UTF-8) with its XML declaration, if any, saying so: left naming the original
+/// encoding, it would make feed-rs decode the text a second time.
+fn with_utf8_declaration(text: &str) -> Vec<u8> {
+    match text
+        .strip_prefix("<?xml")
+        .filter(|decl| decl.starts_with(|c: char| c.is_ascii_whitespace()))
+        .and_then(|decl| decl.split_once("?>"))
+    {
+        Some((_, rest)) => [
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+            rest.as_bytes(),
+        ]
+        .concat(),
+        None => text.as_bytes().to_vec(),
+    }
 }
 
 fn memfind(haystack: &[u8], needle: &[u8]) -> bool {
@@ -151,6 +229,97 @@ mod tests {
             b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss version=\"2.0\"><channel>\
             <title>T</title><item><title>\xdaltimas</title><guid>b</guid></item></channel></rss>";
         assert_eq!(parse(declared, None).unwrap()[0].title, "\u{da}ltimas");
+    }
+
+    fn rss(declaration: &str, title: &str) -> String {
+        format!(
+            "{declaration}<rss version=\"2.0\"><channel><title>T</title><item><title>{title}</title>\
+             <guid>g</guid></item></channel></rss>"
+        )
+    }
+
+    fn encoded(encoding: &'static encoding_rs::Encoding, text: &str) -> Vec<u8> {
+        encoding.encode(text).0.into_owned()
+    }
+
+    fn title_of(bytes: &[u8], charset: Option<&str>) -> String {
+        parse_with_charset(bytes, None, charset).unwrap()[0]
+            .title
+            .clone()
+    }
+
+    #[test]
+    fn the_http_charset_wins_over_the_guess_and_the_declaration() {
+        let polish = "Zażółć gęślą";
+        let latin2 = encoded(encoding_rs::ISO_8859_2, &rss("", polish));
+        assert_eq!(title_of(&latin2, Some("iso-8859-2")), polish);
+        // Without the header: the Windows-1252 guess, as before.
+        assert_ne!(title_of(&latin2, None), polish);
+        // A declaration that disagrees with the header: the header wins (RFC 7303).
+        let decl = "<?xml version=\"1.0\" encoding=\"windows-1250\" standalone=\"yes\"?>";
+        let declared = encoded(encoding_rs::ISO_8859_2, &rss(decl, "gęślą ąś"));
+        assert_eq!(title_of(&declared, Some("ISO-8859-2")), "gęślą ąś");
+        // UTF-8 bytes under a declaration of Latin-1 and a UTF-8 header: UTF-8.
+        let utf8 = rss("<?xml version='1.0' encoding='ISO-8859-1'?>", polish);
+        assert_eq!(title_of(utf8.as_bytes(), Some("utf-8")), polish);
+        // A header saying UTF-8 on bytes that are not: ignored, the declaration decides.
+        let latin1 = encoded(
+            encoding_rs::WINDOWS_1252,
+            &rss("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>", "Últimas"),
+        );
+        assert_eq!(title_of(&latin1, Some("utf-8")), "Últimas");
+    }
+
+    #[test]
+    fn utf8_that_says_so_survives_a_legacy_charset_header() {
+        let text = "Zażółć «gęślą»";
+        for decl in ["", "<?xml version=\"1.0\" encoding=\"utf-8\"?>", "\u{feff}"] {
+            let xml = rss(decl, text);
+            for charset in ["iso-8859-1", "ISO-8859-2", "koi8-r", "utf-16"] {
+                assert_eq!(
+                    title_of(xml.as_bytes(), Some(charset)),
+                    text,
+                    "{decl:?} {charset}"
+                );
+            }
+        }
+        // A BOM is the document's own word, whatever the header says.
+        let mut utf16 = vec![0xff, 0xfe];
+        utf16.extend(rss("", text).encode_utf16().flat_map(u16::to_le_bytes));
+        assert_eq!(title_of(&utf16, Some("iso-8859-1")), text);
+        // UTF-16 without a BOM, announced by the header (its NULs are valid UTF-8).
+        let bare: Vec<u8> = rss("", text)
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(title_of(&bare, Some("utf-16le")), text);
+    }
+
+    #[test]
+    fn unknown_charsets_and_stylesheets_change_nothing() {
+        let latin1 = encoded(encoding_rs::WINDOWS_1252, &rss("", "Not\u{ed}cias"));
+        assert_eq!(
+            title_of(&latin1, Some("x-no-such-charset")),
+            "Not\u{ed}cias"
+        );
+        let pi = "<?xml-stylesheet type=\"text/xsl\" href=\"encoding.xsl\"?>";
+        let styled = encoded(encoding_rs::ISO_8859_2, &rss(pi, "łódź"));
+        assert_eq!(title_of(&styled, Some("iso-8859-2")), "łódź");
+        assert_eq!(declared_encoding(pi.as_bytes()), None);
+        assert_eq!(
+            declared_encoding(b"<?xml version=\"1.0\" encoding = 'koi8-r' ?><rss/>"),
+            Some(&b"koi8-r"[..])
+        );
+    }
+
+    #[test]
+    fn an_entity_declaration_cannot_hide_in_another_charset() {
+        let xml = "<!DOCTYPE r [<!ENTITY a \"aaaa\">]><rss><channel><item><title>&a;</title></item></channel></rss>";
+        let utf16: Vec<u8> = xml.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert!(matches!(
+            parse_with_charset(&utf16, None, Some("utf-16be")),
+            Err(FeedError::EntityDeclaration)
+        ));
     }
 
     #[test]

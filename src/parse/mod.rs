@@ -63,17 +63,15 @@ pub fn any(
             netmail_skipped: 0,
         });
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let limits = ftn::Limits {
         max_total_bytes: max_bytes,
         ..ftn::Limits::default()
     };
-    let read = ftn::read_file(&name, bytes, charsets, limits)?;
+    // Each warning starts with the name it is given (and the bundle entry): the whole path,
+    // so the log names the file once and in full.
+    let read = ftn::read_file(&path.display().to_string(), bytes, charsets, limits)?;
     for w in &read.warnings {
-        tracing::warn!("{}: {w}", path.display());
+        tracing::warn!("{w}");
     }
     Ok(Parsed {
         stories: read.stories,

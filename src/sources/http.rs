@@ -84,6 +84,9 @@ pub enum FetchOutcome {
         /// URL after redirects.
         final_url: String,
         content_type: Option<String>,
+        /// The `charset` parameter of `content_type`, as sent (unquoted): it decides how
+        /// the body's bytes are read.
+        charset: Option<String>,
     },
     /// 304: the feed is unchanged. Validators are those the 304 sent, else the ones we sent.
     NotModified { validators: Validators },
@@ -354,6 +357,7 @@ impl Fetcher {
             last_modified: header_text(headers, &header::LAST_MODIFIED),
         };
         let content_type = header_text(headers, &header::CONTENT_TYPE);
+        let charset = content_type.as_deref().and_then(charset_param);
         let final_url = response.url().to_string();
 
         let too_large = || FetchError::TooLarge {
@@ -393,8 +397,26 @@ impl Fetcher {
             validators: new_validators,
             final_url,
             content_type,
+            charset,
         })
     }
+}
+
+/// The `charset` parameter of a media type (`text/xml; charset="koi8-r"` → `koi8-r`).
+fn charset_param(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("charset") {
+            return None;
+        }
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value)
+            .trim();
+        (!value.is_empty()).then(|| value.to_owned())
+    })
 }
 
 fn parse_url(url: &str) -> Result<Url, FetchError> {
@@ -592,8 +614,33 @@ mod tests {
                 validators,
                 final_url,
                 content_type,
+                ..
             } => (body, validators, final_url, content_type),
             other => panic!("expected Fetched, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_charset_parameter_is_found_in_any_spelling() {
+        for (content_type, charset) in [
+            (
+                "application/rss+xml; charset=ISO-8859-2",
+                Some("ISO-8859-2"),
+            ),
+            ("text/xml;charset=\"koi8-r\"", Some("koi8-r")),
+            (
+                "text/xml; foo=bar; CharSet = windows-1251 ",
+                Some("windows-1251"),
+            ),
+            ("application/rss+xml", None),
+            ("application/rss+xml; charset=", None),
+            ("application/rss+xml; charset=\"\"", None),
+        ] {
+            assert_eq!(
+                charset_param(content_type).as_deref(),
+                charset,
+                "{content_type}"
+            );
         }
     }
 

@@ -285,12 +285,32 @@ impl Store {
 
     /// [`Self::ensure_source`] for many sources in one transaction, writing only new sources
     /// and changed locations: a sync of 200 unchanged sources used to commit 200 times first.
-    pub fn ensure_sources(&mut self, sources: &[(&str, String)]) -> Result<Vec<SourceId>> {
+    /// `stamped`: the names of every path source that keeps file stamps (all of the config's,
+    /// inbound folders aside); the stamps of any other source are dropped, so a source removed
+    /// or made an inbound folder reads its files again if it comes back.
+    pub fn ensure_sources(
+        &mut self,
+        sources: &[(&str, String)],
+        stamped: Option<&[&str]>,
+    ) -> Result<Vec<SourceId>> {
         let tx = self.conn.transaction().ctx("begin sources")?;
         let ids = sources
             .iter()
             .map(|(name, location)| ensure_source_in(&tx, name, location))
             .collect::<Result<Vec<_>>>()?;
+        if let Some(names) = stamped {
+            let names: Vec<rusqlite::types::Value> = names
+                .iter()
+                .map(|n| rusqlite::types::Value::Text((*n).to_owned()))
+                .collect();
+            tx.prepare_cached(
+                "DELETE FROM source_files WHERE source_id IN
+                     (SELECT id FROM sources WHERE name NOT IN rarray(?1))",
+            )
+            .ctx("prepare drop stale file stamps")?
+            .execute([std::rc::Rc::new(names)])
+            .ctx("drop stale file stamps")?;
+        }
         tx.commit().ctx("commit sources")?;
         Ok(ids)
     }
@@ -1378,15 +1398,26 @@ fn ensure_source_in(conn: &Connection, name: &str, location: &str) -> Result<Sou
         .ctx("find source")?;
     match known {
         Some((id, known_location)) if known_location == location => Ok(id),
-        _ => conn
-            .prepare_cached(
-                "INSERT INTO sources (name, location) VALUES (?1, ?2)
-                 ON CONFLICT(name) DO UPDATE SET location = excluded.location
-                 RETURNING id",
-            )
-            .ctx("prepare ensure_source")?
-            .query_row(params![name, location], |r| r.get(0))
-            .ctx("ensure source"),
+        _ => {
+            let id = conn
+                .prepare_cached(
+                    "INSERT INTO sources (name, location) VALUES (?1, ?2)
+                     ON CONFLICT(name) DO UPDATE SET location = excluded.location
+                     RETURNING id",
+                )
+                .ctx("prepare ensure_source")?
+                .query_row(params![name, location], |r| r.get(0))
+                .ctx("ensure source")?;
+            if known.is_some() {
+                // Stamps are of the files at the old location: were it used again, its files
+                // would be skipped though nothing read them since.
+                conn.prepare_cached("DELETE FROM source_files WHERE source_id = ?1")
+                    .ctx("prepare drop moved file stamps")?
+                    .execute([id])
+                    .ctx("drop moved file stamps")?;
+            }
+            Ok(id)
+        }
     }
 }
 

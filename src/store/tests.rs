@@ -583,14 +583,55 @@ fn file_stamps_are_remembered_per_source_and_forgotten() {
 }
 
 #[test]
+fn file_stamps_go_with_a_source_that_moves_or_stops_keeping_them() {
+    let (_d, mut st) = store();
+    let stamp = FileStamp {
+        size: 1,
+        modified_ns: 1,
+        changed_ns: 1,
+        inode: 1,
+        reader: 1,
+    };
+    let ids = st
+        .ensure_sources(
+            &[("a", "/a".into()), ("b", "/b".into()), ("c", "/c".into())],
+            None,
+        )
+        .unwrap();
+    for (&id, file) in ids.iter().zip(["/a/x", "/b/x", "/c/x"]) {
+        write_file_stamp(&st.conn, id, Path::new(file), stamp).unwrap();
+    }
+    // `import` (no list) touches no stamps.
+    st.ensure_sources(&[("d", "/d".into())], None).unwrap();
+    assert!(ids.iter().all(|&id| st.file_stamps(id).unwrap().len() == 1));
+    // Only `b` and `c` still keep stamps (a sync of `c` alone); `b` has moved.
+    st.ensure_sources(
+        &[("c", "/c".into()), ("b", "/elsewhere".into())],
+        Some(&["b", "c"]),
+    )
+    .unwrap();
+    let kept: Vec<usize> = ids
+        .iter()
+        .map(|&id| st.file_stamps(id).unwrap().len())
+        .collect();
+    assert_eq!(kept, [0, 0, 1]);
+}
+
+#[test]
 fn sources_are_registered_in_one_pass_and_rewritten_only_when_moved() {
     let (_d, mut st) = store();
     let first = st
-        .ensure_sources(&[("a", "https://a.test/".into()), ("b", "/feeds".into())])
+        .ensure_sources(
+            &[("a", "https://a.test/".into()), ("b", "/feeds".into())],
+            None,
+        )
         .unwrap();
     let writes = st.conn.total_changes();
     let again = st
-        .ensure_sources(&[("b", "/feeds".into()), ("a", "https://a.test/".into())])
+        .ensure_sources(
+            &[("b", "/feeds".into()), ("a", "https://a.test/".into())],
+            None,
+        )
         .unwrap();
     assert_eq!(again, vec![first[1], first[0]]);
     assert_eq!(
@@ -599,7 +640,7 @@ fn sources_are_registered_in_one_pass_and_rewritten_only_when_moved() {
         "unchanged sources were rewritten"
     );
     let moved = st
-        .ensure_sources(&[("a", "https://a.example/".into())])
+        .ensure_sources(&[("a", "https://a.example/".into())], None)
         .unwrap();
     assert_eq!(moved, vec![first[0]]);
     assert_eq!(
