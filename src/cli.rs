@@ -138,9 +138,14 @@ struct FtnArgs {
     /// Charset of the messages
     #[arg(long, value_enum, default_value_t = FtnCharset::Utf8)]
     charset: FtnCharset,
-    /// Also place the packet in this binkd outbound (BSO) under its NNNNnnnn.out name
+    /// Also place the packets in this binkd outbound (BSO): into NNNNnnnn.out while it
+    /// stays within the size limit, the others attached through NNNNnnnn.flo
     #[arg(long, value_name = "DIR")]
     outbound: Option<PathBuf>,
+    /// Largest packet in KiB (0 = no limit); more stories make more packets, and a story
+    /// larger than the limit goes alone in its own
+    #[arg(long, value_name = "N", default_value_t = export::gateway::DEFAULT_MAX_PACKET_KB)]
+    max_packet_kb: u32,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -325,27 +330,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let opts = gateway_options(ftn, out)?;
             let stories = matching_stories(&ws, query)?;
             let report = export::gateway::post(&mut ws.store, &stories, &opts)?;
-            match &report.packet {
-                Some(p) => eprintln!(
-                    "posted {} stories to {} in {}{}; {} skipped (already posted there)",
-                    report.posted,
-                    opts.area,
-                    p.display(),
-                    report
-                        .outbound
-                        .as_ref()
-                        .map(|o| format!(" and {}", o.display()))
-                        .unwrap_or_default(),
-                    report.skipped
-                ),
-                None if stories.is_empty() => {
-                    eprintln!("nothing to post: no story matches the query")
-                }
-                None => eprintln!(
-                    "nothing to post: {} stories already posted to {}",
-                    report.skipped, opts.area
-                ),
-            }
+            eprint!("{}", gateway_summary(&report, &opts, stories.is_empty()));
             Ok(ExitCode::SUCCESS)
         }
         Command::Export {
@@ -447,7 +432,12 @@ fn matching_stories(
 
 fn gateway_options(a: FtnArgs, out: Option<PathBuf>) -> Result<export::gateway::GatewayOptions> {
     let missing = |what: &str| anyhow::anyhow!("export --format ftn needs {what}");
+    let max_packet_bytes = usize::try_from(a.max_packet_kb)
+        .ok()
+        .and_then(|kb| kb.checked_mul(1024))
+        .ok_or_else(|| anyhow::anyhow!("--max-packet-kb {} is too large", a.max_packet_kb))?;
     Ok(export::gateway::GatewayOptions {
+        max_packet_bytes,
         area: a.area.ok_or_else(|| missing("--area TAG"))?,
         from: a.from.ok_or_else(|| missing("--from Z:N/F[.P]"))?,
         to: a.to.ok_or_else(|| missing("--to Z:N/F[.P]"))?,
@@ -460,6 +450,65 @@ fn gateway_options(a: FtnArgs, out: Option<PathBuf>) -> Result<export::gateway::
         out_dir: out.ok_or_else(|| missing("--out DIR"))?,
         outbound: a.outbound,
     })
+}
+
+/// What a gateway run did, for stderr: the summary line, then with several packets one
+/// line for each (its messages, size, and where it went in the outbound).
+fn gateway_summary(
+    report: &export::gateway::GatewayReport,
+    opts: &export::gateway::GatewayOptions,
+    nothing_matched: bool,
+) -> String {
+    use export::gateway::OutboundPlacement;
+    // " and …" after the one packet's name; ", also in/as …" in the list of several.
+    let placed = |p: &export::gateway::PacketWritten, listed: bool| match &p.outbound {
+        None => String::new(),
+        Some(OutboundPlacement::Packet(out)) => {
+            let and = if listed { ", also in" } else { " and" };
+            format!("{and} {}", out.display())
+        }
+        Some(OutboundPlacement::Attached { file, flow }) => {
+            let and = if listed { ", also as" } else { " and" };
+            format!("{and} {} (attached in {})", file.display(), flow.display())
+        }
+    };
+    let skipped = format!("{} skipped (already posted there)", report.skipped);
+    match report.packets.as_slice() {
+        [] if nothing_matched => "nothing to post: no story matches the query\n".into(),
+        [] => format!(
+            "nothing to post: {} stories already posted to {}\n",
+            report.skipped, opts.area
+        ),
+        [one] => format!(
+            "posted {} stories to {} in {}{}; {skipped}\n",
+            report.posted,
+            opts.area,
+            one.path.display(),
+            placed(one, false)
+        ),
+        many => {
+            let limit = match opts.max_packet_bytes {
+                0 => String::new(),
+                b => format!(" (limit {} KiB a packet)", b / 1024),
+            };
+            let mut s = format!(
+                "posted {} stories to {} in {} packets{limit}; {skipped}\n",
+                report.posted,
+                opts.area,
+                many.len()
+            );
+            for p in many {
+                s.push_str(&format!(
+                    "  {}: {} stories, {} bytes{}\n",
+                    p.path.display(),
+                    p.messages,
+                    p.bytes,
+                    placed(p, true)
+                ));
+            }
+            s
+        }
+    }
 }
 
 /// Run an ingest with a progress bar on a terminal, or plain lines for failures otherwise.

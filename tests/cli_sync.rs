@@ -1067,6 +1067,61 @@ fn gating_echomail_stories_adds_the_gateway_layout_once() {
 }
 
 #[test]
+fn gateway_splits_into_packets_under_the_limit_and_lists_them() {
+    let env = Env::new("");
+    summary(&env, &["import", samples().join("feeds").to_str().unwrap()]);
+    let stories = env
+        .json_lines(&["search", "", "--json", "--limit", "100"])
+        .len();
+    let out_dir = env.path("split");
+    let mut args = gateway_args("TQW_TEST", &out_dir, None);
+    args.extend(["--max-packet-kb", "4"]);
+    let said = summary(&env, &args);
+    let packets = packets_in(&out_dir);
+    assert!(packets.len() >= 2, "{said}");
+    assert!(
+        said.starts_with(&format!(
+            "posted {stories} stories to TQW_TEST in {} packets (limit 4 KiB a packet)",
+            packets.len()
+        )),
+        "{said}"
+    );
+    for p in &packets {
+        assert!(
+            std::fs::metadata(p).unwrap().len() <= 4096,
+            "{}",
+            p.display()
+        );
+        assert!(said.contains(p.to_str().unwrap()), "{said}");
+    }
+    let mut msgids: Vec<String> = messages_in(&packets)
+        .into_iter()
+        .map(|m| m.msgid.unwrap())
+        .collect();
+    msgids.sort();
+    msgids.dedup();
+    assert_eq!(msgids.len(), stories);
+
+    // 0: no limit, one packet, the summary line as ever.
+    let one_dir = env.path("one");
+    let mut args = gateway_args("TQW_OTHER", &one_dir, None);
+    args.extend(["--max-packet-kb", "0"]);
+    let said = summary(&env, &args);
+    assert_eq!(packets_in(&one_dir).len(), 1);
+    assert!(
+        said.starts_with(&format!("posted {stories} stories to TQW_OTHER in ")),
+        "{said}"
+    );
+    assert_eq!(said.lines().count(), 1, "{said}");
+
+    let mut args = gateway_args("TQW_THIRD", &one_dir, None);
+    args.extend(["--max-packet-kb", "lots"]);
+    let out = env.run(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--max-packet-kb"), "{}", stderr(&out));
+}
+
+#[test]
 fn area_tags_no_tosser_files_are_refused() {
     let env = Env::new("");
     summary(&env, &["import", samples().join("feeds").to_str().unwrap()]);

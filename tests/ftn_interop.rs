@@ -1,6 +1,7 @@
 //! Interop: packets written by echowatch are tossed by Debian's crashmail (an independent
 //! tosser) into a *.MSG area with no `.bad` file, no error in its log, and subjects and
-//! bodies as sent. Skips when crashmail is not installed, unless ECHOWATCH_REQUIRE_INTEROP=1.
+//! bodies as sent; a gateway run split into several packets arrives whole, each message
+//! once. Skips when crashmail is not installed, unless ECHOWATCH_REQUIRE_INTEROP=1.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -147,11 +148,8 @@ fn posts(serial: u32) -> Vec<GatewayPost> {
     ]
 }
 
-#[test]
-fn crashmail_tosses_our_packets() {
-    let Some(crashmail) = crashmail() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let w = tmp.path();
+/// A crashmail setup in `w`: its folders and crashmail.prefs.
+fn crashmail_setup(w: &Path) {
     for d in [
         "inbound",
         "outbound",
@@ -165,6 +163,38 @@ fn crashmail_tosses_our_packets() {
         std::fs::create_dir_all(w.join(d)).unwrap();
     }
     std::fs::write(w.join("crashmail.prefs"), prefs(w)).unwrap();
+}
+
+/// Tosses what is in `w/inbound` and checks crashmail took all of it: nothing left in
+/// inbound (a rejected packet stays as *.bad), no error logged, nothing sent to BAD.
+fn toss_cleanly(crashmail: &Path, w: &Path) -> String {
+    let log = toss(crashmail, w);
+    let leftovers: Vec<_> = std::fs::read_dir(w.join("inbound"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "crashmail left {leftovers:?} in inbound (*.bad = rejected)\n{log}"
+    );
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("! ") || l.starts_with("% ") || l.starts_with("? "))
+        .collect();
+    assert!(errors.is_empty(), "crashmail logged errors: {errors:#?}");
+    assert!(
+        read_msg_dir(&w.join("msg/bad")).is_empty(),
+        "messages went to BAD\n{log}"
+    );
+    log
+}
+
+#[test]
+fn crashmail_tosses_our_packets() {
+    let Some(crashmail) = crashmail() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    crashmail_setup(w);
 
     let posted: DateTime<FixedOffset> =
         DateTime::parse_from_rfc3339("2026-06-12T09:30:00+02:00").unwrap();
@@ -190,24 +220,7 @@ fn crashmail_tosses_our_packets() {
         sent.extend(msgs);
     }
 
-    let log = toss(&crashmail, w);
-    let leftovers: Vec<_> = std::fs::read_dir(w.join("inbound"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert!(
-        leftovers.is_empty(),
-        "crashmail left {leftovers:?} in inbound (*.bad = rejected)\n{log}"
-    );
-    let errors: Vec<&str> = log
-        .lines()
-        .filter(|l| l.starts_with("! ") || l.starts_with("% ") || l.starts_with("? "))
-        .collect();
-    assert!(errors.is_empty(), "crashmail logged errors: {errors:#?}");
-    assert!(
-        read_msg_dir(&w.join("msg/bad")).is_empty(),
-        "messages went to BAD\n{log}"
-    );
+    let log = toss_cleanly(&crashmail, w);
 
     let stored = read_msg_dir(&w.join("msg/tech"));
     assert_eq!(stored.len(), sent.len(), "{log}");
@@ -254,4 +267,169 @@ fn crashmail_tosses_our_packets() {
     let log = toss(&crashmail, w);
     assert_eq!(read_msg_dir(&w.join("msg/tech")).len(), sent.len(), "{log}");
     assert_eq!(read_msg_dir(&w.join("msg/bad")).len(), 2, "{log}");
+}
+
+/// An RSS feed of `n` stories, each long enough that a few dozen fill a small packet.
+fn long_feed(n: usize) -> String {
+    let mut items = String::new();
+    for i in 0..n {
+        let para = format!(
+            "Story {i} of the split test: the ministry published a further list of controlled \
+             items, covering lithography parts, chip design software and services. "
+        );
+        items.push_str(&format!(
+            "<item><title>Split test story {i}: export rules widened again</title>\
+             <link>https://wire.test/split/{i}</link><guid>https://wire.test/split/{i}</guid>\
+             <pubDate>Thu, 11 Jun 2026 10:{:02}:00 GMT</pubDate>\
+             <description>{}</description></item>\n",
+            i % 60,
+            para.repeat(7)
+        ));
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel>\
+         <title>Wire</title><link>https://wire.test/</link><description>test</description>\n\
+         {items}</channel></rss>\n"
+    )
+}
+
+fn echowatch(config: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_echowatch"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("ECHOWATCH_DATA")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?} failed: {stderr}");
+    stderr
+}
+
+/// MSGID → subject of every message in the packets, as echowatch's reader sees them;
+/// panics on a MSGID that comes twice.
+fn packet_msgids(files: &[PathBuf]) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for f in files {
+        let bytes = std::fs::read(f).unwrap();
+        for m in ftn::read_packet(&bytes).unwrap().messages {
+            let m = ftn::EchoMessage::from_packed(&m, &ftn::Charsets::default());
+            let id = m.msgid.unwrap();
+            assert!(out.insert(id.clone(), m.subject).is_none(), "{id} twice");
+        }
+    }
+    out
+}
+
+/// Tosses the packets with a fresh crashmail and checks that every message arrived in
+/// the area exactly once: the stored MSGIDs are exactly the ones sent.
+fn toss_all_once(
+    crashmail: &Path,
+    packets: &[PathBuf],
+    sent: &std::collections::BTreeMap<String, String>,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    crashmail_setup(w);
+    for (i, p) in packets.iter().enumerate() {
+        // Tossers pick up `????????.pkt`; binkd gives a `.out` such a name when it sends it.
+        std::fs::copy(p, w.join("inbound").join(format!("{i:08x}.pkt"))).unwrap();
+    }
+    let log = toss_cleanly(crashmail, w);
+    let stored = read_msg_dir(&w.join("msg/tech"));
+    let mut got: Vec<String> = stored
+        .iter()
+        .map(|m| {
+            let text = String::from_utf8_lossy(&m.text);
+            let line = text
+                .split('\r')
+                .find_map(|l| l.strip_prefix("\u{1}MSGID: "))
+                .unwrap_or_else(|| panic!("no MSGID in {text}"));
+            line.to_string()
+        })
+        .collect();
+    got.sort();
+    let want: Vec<String> = sent.keys().cloned().collect();
+    assert_eq!(got, want, "{log}");
+}
+
+#[test]
+fn crashmail_tosses_every_packet_of_a_split_gateway_run() {
+    let Some(crashmail) = crashmail() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let config = d.join("feeds.toml");
+    std::fs::write(&config, "").unwrap();
+    let feed = d.join("wire.rss");
+    const STORIES: usize = 60;
+    const LIMIT_KB: usize = 16;
+    std::fs::write(&feed, long_feed(STORIES)).unwrap();
+    echowatch(&config, &["import", feed.to_str().unwrap()]);
+    let (out, outbound) = (d.join("out"), d.join("outbound"));
+    let summary = echowatch(
+        &config,
+        &[
+            "export",
+            "--format",
+            "ftn",
+            "--area",
+            "TQW_TECHNOLOGY",
+            "--from",
+            "1337:1/100",
+            "--to",
+            "1337:1/101",
+            "--password",
+            "pw100",
+            "--max-packet-kb",
+            &LIMIT_KB.to_string(),
+            "--out",
+            out.to_str().unwrap(),
+            "--outbound",
+            outbound.to_str().unwrap(),
+        ],
+    );
+
+    let mut packets: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    packets.sort();
+    assert!(packets.len() >= 3, "{packets:?}\n{summary}");
+    assert!(
+        summary.contains(&format!(
+            "posted {STORIES} stories to TQW_TECHNOLOGY in {} packets",
+            packets.len()
+        )),
+        "{summary}"
+    );
+    for p in &packets {
+        let name = p.file_name().unwrap().to_string_lossy();
+        assert!(summary.contains(&*name), "{name} not listed:\n{summary}");
+        let len = std::fs::metadata(p).unwrap().len() as usize;
+        assert!(len <= LIMIT_KB * 1024, "{name}: {len} bytes");
+    }
+    let sent = packet_msgids(&packets);
+    assert_eq!(sent.len(), STORIES);
+    let subjects: std::collections::BTreeSet<&String> = sent.values().collect();
+    assert_eq!(subjects.len(), STORIES, "a story is missing or repeated");
+    toss_all_once(&crashmail, &packets, &sent);
+
+    // The same messages through the outbound, as the uplink's mailer would get them: the
+    // .out, and the packets its flow file attaches (each to be deleted once sent).
+    let mut queued = vec![outbound.join("00010065.out")];
+    let flow = std::fs::read_to_string(outbound.join("00010065.flo")).unwrap();
+    for line in flow.lines() {
+        let file = line
+            .strip_prefix('^')
+            .expect("attached to be deleted once sent");
+        assert!(Path::new(file).is_absolute(), "{line}");
+        queued.push(PathBuf::from(file));
+    }
+    assert!(queued.len() >= 3, "{queued:?}");
+    for q in &queued {
+        let len = std::fs::metadata(q).unwrap().len() as usize;
+        assert!(len <= LIMIT_KB * 1024, "{}: {len} bytes", q.display());
+    }
+    assert_eq!(packet_msgids(&queued), sent);
+    toss_all_once(&crashmail, &queued, &sent);
 }

@@ -1,5 +1,5 @@
-//! The feed-to-echo gateway: stories out as one type 2+ echomail packet, with a ledger in
-//! the store so a story is never posted to the same area twice.
+//! The feed-to-echo gateway: stories out as type 2+ echomail packets of bounded size, with
+//! a ledger in the store so a story is never posted to the same area twice.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,7 +23,29 @@ pub enum GatewayError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path}: no free packet name after {tries} tries")]
+    NoFreeName { path: PathBuf, tries: u32 },
+    #[error("{path}: a flow file line cannot hold a path with a line break")]
+    UnlistablePath { path: PathBuf },
+    /// A failure after some packets went out: those are recorded as posted, the rest stay
+    /// reserved under their MSGIDs, and a new run posts just the rest.
+    #[error(
+        "{source} (stopped after {written} packets: their {posted} stories are recorded \
+         as posted; a new run posts the rest under the same MSGIDs)"
+    )]
+    Stopped {
+        written: usize,
+        posted: usize,
+        #[source]
+        source: Box<GatewayError>,
+    },
 }
+
+/// Packet size limit when none is given: 256 KiB. Tossers cap the packets they make
+/// (crashmail's `MAXPKTSIZE`, 50 KiB in its sample config; hpt's `pktSize`) and uplinks may
+/// refuse much larger ones; 256 KiB still holds a couple of hundred gateway posts (about
+/// 1.5 KB each), so a daily run is a packet or two.
+pub const DEFAULT_MAX_PACKET_KB: u32 = 256;
 
 /// Everything `export --format ftn` is told.
 #[derive(Debug, Clone)]
@@ -34,10 +56,13 @@ pub struct GatewayOptions {
     pub origin: Option<String>,
     pub password: Option<String>,
     pub charset: OutCharset,
-    /// Folder for the packet (`XXXXXXXX.pkt`).
+    /// Folder for the packets (`XXXXXXXX.pkt`).
     pub out_dir: PathBuf,
-    /// Also (or instead) place it in this binkd outbound under its BSO name.
+    /// Also place them in this binkd outbound (BSO) for `to`.
     pub outbound: Option<PathBuf>,
+    /// Largest packet in bytes, header included; 0 = no limit. A single message larger
+    /// than this goes out alone in its packet.
+    pub max_packet_bytes: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,18 +70,41 @@ pub struct GatewayReport {
     pub posted: usize,
     /// Already posted to this area before (the ledger) or carried from it.
     pub skipped: usize,
-    /// The packet written, if anything was posted.
-    pub packet: Option<PathBuf>,
-    pub outbound: Option<PathBuf>,
+    /// Every packet written, in order (none when nothing was posted).
+    pub packets: Vec<PacketWritten>,
+}
+
+/// One packet a gateway run wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketWritten {
+    /// Where it is in the out folder.
+    pub path: PathBuf,
+    pub messages: usize,
+    pub bytes: usize,
+    /// Where its messages went in the outbound, when there is one.
+    pub outbound: Option<OutboundPlacement>,
+}
+
+/// How a packet went into a BSO outbound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboundPlacement {
+    /// Its messages are in the unsent packet `NNNNnnnn.out` (appended, or it started it).
+    Packet(PathBuf),
+    /// The `.out` had no room under the limit: a copy of the packet, listed in the flow file
+    /// `NNNNnnnn.flo` to be sent and then deleted by the mailer (as crashmail sends
+    /// unpacked mail).
+    Attached { file: PathBuf, flow: PathBuf },
 }
 
 /// Longest description a gateway post carries; the link leads to the rest.
 const MAX_DESCRIPTION: usize = 1500;
 
-/// Post the given stories. Their MSGIDs are reserved in the ledger first, the packet is
-/// written (durably, by rename), then the ledger marks them posted: a crash in between can
-/// only mean a repeated post under the same reserved MSGID, which every dupe checker drops,
-/// never a story silently left out.
+/// Post the given stories. Their MSGIDs are all reserved in the ledger first; then each
+/// packet is written (durably, by rename) and its stories marked posted before the next
+/// packet is made. A crash in between leaves the packets before it recorded and the rest
+/// reserved: a new run posts the rest under the same MSGIDs, so the worst case is one
+/// packet repeated under the same MSGIDs, which every dupe checker drops, never a story
+/// silently left out.
 pub fn post(
     store: &mut Store,
     stories: &[StoryRecord],
@@ -107,31 +155,126 @@ pub fn post(
         })
         .collect();
     let header = writer::gateway_header(&cfg, now, opts.password.as_deref());
-    let bytes = writer::write_packet(&header, &messages)?;
-
-    let name = format!("{:08x}.pkt", packet_serial());
-    let packet = opts.out_dir.join(name);
-    write_atomically(&packet, &bytes)?;
-    report.packet = Some(packet);
-    if let Some(outbound) = &opts.outbound {
-        let target = writer::bso_packet_path(outbound, opts.from.zone, opts.to, Flavour::Normal);
-        // An unsent packet already waiting there is appended to, never replaced.
-        let combined = match std::fs::read(&target) {
-            Ok(existing) => writer::append_packets(&existing, &bytes)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bytes.clone(),
-            Err(source) => {
-                return Err(GatewayError::Io {
-                    path: target,
-                    source,
+    for packet in writer::split_packets(&header, &messages, opts.max_packet_bytes)? {
+        let ids = posted_ids.get(packet.messages.clone()).unwrap_or_default();
+        let done = write_one(&packet.bytes, opts).and_then(|written| {
+            store.ledger_confirm(ids, &cfg.area, Utc::now())?;
+            Ok(written)
+        });
+        let written = match done {
+            Ok(w) => w,
+            Err(e) if report.packets.is_empty() => return Err(e),
+            Err(e) => {
+                return Err(GatewayError::Stopped {
+                    written: report.packets.len(),
+                    posted: report.posted,
+                    source: Box::new(e),
                 });
             }
         };
-        write_atomically(&target, &combined)?;
-        report.outbound = Some(target);
+        report.posted += ids.len();
+        report.packets.push(PacketWritten {
+            messages: ids.len(),
+            ..written
+        });
     }
-    store.ledger_confirm(&posted_ids, &cfg.area, Utc::now())?;
-    report.posted = posted_ids.len();
     Ok(report)
+}
+
+/// One packet into the out folder under a new name, and into the outbound if there is one.
+fn write_one(bytes: &[u8], opts: &GatewayOptions) -> Result<PacketWritten, GatewayError> {
+    let path = write_new_packet(&opts.out_dir, bytes)?;
+    let outbound = match &opts.outbound {
+        Some(dir) => Some(place_in_outbound(dir, bytes, opts)?),
+        None => None,
+    };
+    Ok(PacketWritten {
+        path,
+        messages: 0,
+        bytes: bytes.len(),
+        outbound,
+    })
+}
+
+/// An unsent `.out` waiting there is appended to, never replaced, while it stays within
+/// the limit; past that the packet is attached through the flow file instead, so the
+/// uplink never gets a packet larger than the limit (or larger than it was).
+fn place_in_outbound(
+    outbound: &Path,
+    bytes: &[u8],
+    opts: &GatewayOptions,
+) -> Result<OutboundPlacement, GatewayError> {
+    let target = writer::bso_packet_path(outbound, opts.from.zone, opts.to, Flavour::Normal);
+    let combined = match std::fs::read(&target) {
+        Ok(existing) => Some(writer::append_packets(&existing, bytes)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(GatewayError::Io {
+                path: target,
+                source,
+            });
+        }
+    };
+    match combined {
+        None => write_atomically(&target, bytes)?,
+        Some(c) if opts.max_packet_bytes == 0 || c.len() <= opts.max_packet_bytes => {
+            write_atomically(&target, &c)?
+        }
+        Some(_) => {
+            let flow = writer::bso_flow_path(outbound, opts.from.zone, opts.to, Flavour::Normal);
+            let dir = flow.parent().unwrap_or(outbound);
+            let file = write_new_packet(dir, bytes)?;
+            if let Err(e) = attach(&flow, &file) {
+                // Unlisted, it would never be sent: do not leave it lying there.
+                let _ = std::fs::remove_file(&file);
+                return Err(e);
+            }
+            return Ok(OutboundPlacement::Attached { file, flow });
+        }
+    }
+    Ok(OutboundPlacement::Packet(target))
+}
+
+/// Adds `^FILE` (send, then delete) to a BSO flow file. Appended in place, as mailers
+/// edit flow files in place while sending, and after the file it names is durable.
+fn attach(flow: &Path, file: &Path) -> Result<(), GatewayError> {
+    let io = |source| GatewayError::Io {
+        path: flow.to_path_buf(),
+        source,
+    };
+    // Mailers resolve flow file lines from their own working folder: absolute paths only.
+    let file = std::path::absolute(file).map_err(io)?;
+    let name = file.as_os_str().as_encoded_bytes();
+    if name.contains(&b'\n') || name.contains(&b'\r') {
+        return Err(GatewayError::UnlistablePath { path: file });
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(flow)
+        .map_err(io)?;
+    // A line cut short by a crash must not swallow ours.
+    let mut line = Vec::with_capacity(name.len() + 2);
+    let len = f.metadata().map_err(io)?.len();
+    if len > 0 {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut last = [0u8; 1];
+        f.seek(SeekFrom::Start(len - 1)).map_err(io)?;
+        f.read_exact(&mut last).map_err(io)?;
+        if last[0] != b'\n' {
+            line.push(b'\n');
+        }
+    }
+    line.push(b'^');
+    line.extend_from_slice(name);
+    line.push(b'\n');
+    f.write_all(&line).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    if len == 0 {
+        sync_dir(flow)?;
+    }
+    Ok(())
 }
 
 /// The first paragraphs of the body, cut at a paragraph or word boundary.
@@ -163,6 +306,58 @@ fn packet_serial() -> u32 {
     base.wrapping_add(BUMP.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Tries at a free packet name before giving up (each try is a new serial).
+const NAME_TRIES: u32 = 1000;
+
+/// Writes a packet into `dir` under a new `XXXXXXXX.pkt` name: never over a file already
+/// there (another run's packet, or another program's, may share a time-based name), and
+/// whole or not at all: it is written and synced under a temporary name first, then linked
+/// to its name, which fails rather than replace an existing file.
+fn write_new_packet(dir: &Path, bytes: &[u8]) -> Result<PathBuf, GatewayError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| GatewayError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    // Not `*.pkt`: a tosser scanning the folder passes it over.
+    let tmp = dir.join(format!(
+        ".echowatch-{}-{:08x}.tmp",
+        std::process::id(),
+        packet_serial()
+    ));
+    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(bytes).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    drop(f);
+    let result = (|| {
+        for _ in 0..NAME_TRIES {
+            let path = dir.join(format!("{:08x}.pkt", packet_serial()));
+            match std::fs::hard_link(&tmp, &path) {
+                Ok(()) => return Ok(path),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                // A file system without hard links: rename, after looking.
+                Err(_) => match std::fs::symlink_metadata(&path) {
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+                        return Ok(path);
+                    }
+                    Err(e) => return Err(io(&path)(e)),
+                },
+            }
+        }
+        Err(GatewayError::NoFreeName {
+            path: dir.to_path_buf(),
+            tries: NAME_TRIES,
+        })
+    })();
+    // Gone already after a rename; a failure to remove it only leaves a hidden file behind.
+    let _ = std::fs::remove_file(&tmp);
+    let path = result?;
+    sync_dir(&path)?;
+    Ok(path)
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), GatewayError> {
     let io = |source| GatewayError::Io {
         path: path.to_path_buf(),
@@ -176,12 +371,256 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), GatewayError> {
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     f.write_all(bytes).map_err(io)?;
     f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    std::fs::rename(&tmp, path).map_err(io)?;
+    sync_dir(path)
+}
+
+/// Syncs the folder of `path`, so a new name in it survives a power cut.
+#[cfg(not(unix))]
+fn sync_dir(_path: &Path) -> Result<(), GatewayError> {
+    // Folders cannot be opened (or synced) as files there; the rename is as durable as it gets.
+    Ok(())
+}
+
+/// Syncs the folder of `path`, so a new name in it survives a power cut.
+#[cfg(unix)]
+fn sync_dir(path: &Path) -> Result<(), GatewayError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| GatewayError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ftn::{Charsets, EchoMessage, read_packet, to_story};
+    use crate::model::{ParsedStory, StoryKind};
+    use crate::store::Incoming;
+    use std::collections::BTreeMap;
+
+    const AREA: &str = "TQW_TEST";
+
+    /// A store with `n` feed stories of about 1 KB each, and those stories.
+    fn store_with(n: usize) -> (tempfile::TempDir, Store, Vec<StoryRecord>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("store.sqlite")).unwrap();
+        let src = store
+            .ensure_source("wire", "https://wire.test/feed")
+            .unwrap();
+        let batch: Vec<Incoming> = (0..n)
+            .map(|i| {
+                let mut s = ParsedStory::new(StoryKind::Feed, format!("Wire story number {i}"));
+                s.guid = Some(format!("g{i}"));
+                s.link = Some(format!("https://wire.test/story/{i}"));
+                s.body = format!("Story {i} says: {}", "export controls tighten ".repeat(40));
+                Incoming {
+                    story: s,
+                    auto_tags: vec![],
+                }
+            })
+            .collect();
+        store.ingest_batch(src, &[], &batch, Utc::now()).unwrap();
+        let stories = store.stories_after_brief(0, n + 1).unwrap();
+        assert_eq!(stories.len(), n);
+        (dir, store, stories)
+    }
+
+    fn options(dir: &Path, max_packet_bytes: usize) -> GatewayOptions {
+        GatewayOptions {
+            area: AREA.into(),
+            from: "1337:1/100".parse().unwrap(),
+            to: "1337:1/101".parse().unwrap(),
+            origin: None,
+            password: None,
+            charset: OutCharset::Utf8,
+            out_dir: dir.join("out"),
+            outbound: None,
+            max_packet_bytes,
+        }
+    }
+
+    /// Link → MSGID of every message in the packets; panics if a link comes twice.
+    fn msgids_by_link(files: &[PathBuf]) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for f in files {
+            let bytes = std::fs::read(f).unwrap();
+            for m in read_packet(&bytes).unwrap().messages {
+                let m = EchoMessage::from_packed(&m, &Charsets::default());
+                let link = to_story(&m).link.unwrap();
+                let old = out.insert(link.clone(), m.msgid.unwrap());
+                assert!(old.is_none(), "{link} twice");
+            }
+        }
+        out
+    }
+
+    /// The packets the outbound holds for the uplink: the `.out`, then the flow file's.
+    fn outbound_packets(outbound: &Path) -> Vec<PathBuf> {
+        let mut files = vec![outbound.join("00010065.out")];
+        if let Ok(flow) = std::fs::read_to_string(outbound.join("00010065.flo")) {
+            files.extend(
+                flow.lines()
+                    .map(|l| PathBuf::from(l.strip_prefix('^').unwrap())),
+            );
+        }
+        files
+    }
+
+    #[test]
+    fn many_stories_make_packets_within_the_limit_each_recorded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(40);
+        let mut opts = options(tmp.path(), 8 * 1024);
+        opts.outbound = Some(tmp.path().join("outbound"));
+        let report = post(&mut store, &stories, &opts).unwrap();
+        assert_eq!(report.posted, 40);
+        assert!(report.packets.len() >= 3, "{report:?}");
+        let paths: Vec<PathBuf> = report.packets.iter().map(|p| p.path.clone()).collect();
+        let mut names = paths.clone();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), paths.len(), "names repeat: {paths:?}");
+        for p in &report.packets {
+            let len = std::fs::metadata(&p.path).unwrap().len() as usize;
+            assert_eq!(len, p.bytes);
+            assert!(len <= opts.max_packet_bytes, "{}: {len}", p.path.display());
+        }
+        assert_eq!(report.packets.iter().map(|p| p.messages).sum::<usize>(), 40);
+        let sent = msgids_by_link(&paths);
+        assert_eq!(sent.len(), 40);
+        for s in &stories {
+            assert!(store.ledger_contains(s.id, AREA).unwrap());
+        }
+        // The outbound: the first packet became the .out, the others (no room left in it
+        // under the limit) are attached through the flow file; every story once.
+        let outbound = opts.outbound.clone().unwrap();
+        assert_eq!(
+            report.packets[0].outbound,
+            Some(OutboundPlacement::Packet(outbound.join("00010065.out")))
+        );
+        assert!(matches!(
+            report.packets[1].outbound,
+            Some(OutboundPlacement::Attached { .. })
+        ));
+        let queued = outbound_packets(&outbound);
+        assert_eq!(queued.len(), report.packets.len());
+        for f in &queued {
+            assert!(std::fs::metadata(f).unwrap().len() as usize <= opts.max_packet_bytes);
+        }
+        assert_eq!(msgids_by_link(&queued), sent);
+
+        let again = post(&mut store, &stories, &opts).unwrap();
+        assert_eq!((again.posted, again.skipped), (0, 40));
+        assert!(again.packets.is_empty());
+    }
+
+    #[test]
+    fn no_limit_makes_one_packet_and_appends_to_the_waiting_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(40);
+        let mut opts = options(tmp.path(), 0);
+        opts.outbound = Some(tmp.path().join("outbound"));
+        let (first, second) = stories.split_at(10);
+        let a = post(&mut store, first, &opts).unwrap();
+        let b = post(&mut store, second, &opts).unwrap();
+        assert_eq!((a.packets.len(), b.packets.len()), (1, 1));
+        assert!(b.packets[0].bytes > 8 * 1024);
+        let out = tmp.path().join("outbound/00010065.out");
+        assert_eq!(
+            b.packets[0].outbound,
+            Some(OutboundPlacement::Packet(out.clone()))
+        );
+        assert!(!tmp.path().join("outbound/00010065.flo").exists());
+        assert_eq!(msgids_by_link(&[out]).len(), 40);
+    }
+
+    #[test]
+    fn a_failure_after_some_packets_leaves_those_recorded_and_the_rest_reserved() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(40);
+        let mut opts = options(tmp.path(), 8 * 1024);
+        let outbound = tmp.path().join("outbound");
+        opts.outbound = Some(outbound.clone());
+        // The first packet becomes the .out; the second must be attached, and the flow
+        // file cannot be written (a folder stands in its way): the run stops there.
+        std::fs::create_dir_all(outbound.join("00010065.flo")).unwrap();
+        let err = post(&mut store, &stories, &opts).unwrap_err();
+        let GatewayError::Stopped {
+            written, posted, ..
+        } = &err
+        else {
+            panic!("{err}");
+        };
+        assert_eq!(*written, 1);
+        assert!(err.to_string().contains("00010065.flo"), "{err}");
+        let first = msgids_by_link(&[outbound.join("00010065.out")]);
+        assert_eq!(first.len(), *posted);
+        let (done, rest): (Vec<&StoryRecord>, Vec<&StoryRecord>) = stories
+            .iter()
+            .partition(|s| first.contains_key(s.link.as_deref().unwrap()));
+        assert_eq!(done.len(), *posted);
+        for s in &done {
+            assert!(store.ledger_contains(s.id, AREA).unwrap());
+        }
+        for s in &rest {
+            assert!(!store.ledger_contains(s.id, AREA).unwrap());
+        }
+        // Their MSGIDs stay reserved: asking again hands out the same ones.
+        let rest_ids: Vec<StoryId> = rest.iter().map(|s| s.id).collect();
+        let reserved = store
+            .ledger_reserve(&rest_ids, AREA, "1337:1/100", Utc::now())
+            .unwrap();
+
+        // Fixed, a new run posts just the rest, under those MSGIDs.
+        std::fs::remove_dir(outbound.join("00010065.flo")).unwrap();
+        let before: Vec<PathBuf> = std::fs::read_dir(&opts.out_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let report = post(&mut store, &stories, &opts).unwrap();
+        assert_eq!((report.posted, report.skipped), (rest.len(), done.len()));
+        let paths: Vec<PathBuf> = report.packets.iter().map(|p| p.path.clone()).collect();
+        assert!(paths.iter().all(|p| !before.contains(p)));
+        let second = msgids_by_link(&paths);
+        for (s, serial) in rest.iter().zip(reserved) {
+            let msgid = &second[s.link.as_deref().unwrap()];
+            assert_eq!(msgid, &format!("1337:1/100 {serial:08x}"));
+        }
+        // The uplink gets every story exactly once.
+        assert_eq!(msgids_by_link(&outbound_packets(&outbound)).len(), 40);
+    }
+
+    #[test]
+    fn packet_names_never_replace_a_file_already_there() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        // Take the next 300 names this process would try.
+        let s0 = packet_serial();
+        for s in s0.wrapping_add(1)..=s0.wrapping_add(300) {
+            std::fs::write(dir.join(format!("{s:08x}.pkt")), b"theirs").unwrap();
+        }
+        let path = write_new_packet(dir, b"ours").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"ours");
+        let name = path.file_stem().unwrap().to_str().unwrap();
+        let serial = u32::from_str_radix(name, 16).unwrap();
+        assert!(serial.wrapping_sub(s0) > 300, "{name}");
+        let entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        // Theirs untouched, no temporary file left behind.
+        assert_eq!(entries.len(), 301, "{entries:?}");
+        for e in entries.iter().filter(|e| **e != path) {
+            assert_eq!(std::fs::read(e).unwrap(), b"theirs");
+        }
+    }
 
     #[test]
     fn long_bodies_are_cut_at_a_boundary() {

@@ -2,6 +2,7 @@
 //! expect (AREA line, MSGID/PID/TZUTC/CHRS kludges, tear line, origin, SEEN-BY, PATH), the
 //! gateway-post body layout, and BinkleyTerm-style outbound (BSO) file names.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Datelike, FixedOffset, Timelike, Utc};
@@ -186,6 +187,85 @@ pub fn write_packet(
     }
     out.extend_from_slice(&[0, 0]);
     Ok(out)
+}
+
+/// One packet of [`split_packets`]: its bytes and which of the messages (by index) it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketBytes {
+    pub bytes: Vec<u8>,
+    pub messages: Range<usize>,
+}
+
+/// Writes the messages into as many packets as it takes to keep each within `max_bytes`
+/// (header and terminator included; 0 = no limit, one packet), in order, as tossers that
+/// cap packet size do (crashmail's `MAXPKTSIZE`, hpt's `pktSize`). A message too large for
+/// any packet still goes out, whole and alone in its packet: it is never dropped or cut.
+/// Packets are made one at a time as the iterator is driven, so a run of thousands of
+/// messages never holds all its packets in memory. No messages, no packets.
+///
+/// Fails, before any packet is made, where [`write_packet`] would.
+pub fn split_packets<'a>(
+    header: &PacketHeader,
+    messages: &'a [EchoMessageOut],
+    max_bytes: usize,
+) -> Result<PacketSplit<'a>, FtnError> {
+    for m in messages {
+        check_area_tag(&m.area)?;
+    }
+    let mut head = Vec::with_capacity(HEADER_LEN);
+    write_header(header, &mut head)?;
+    Ok(PacketSplit {
+        header: head,
+        messages,
+        next: 0,
+        max_bytes,
+        pending: None,
+    })
+}
+
+/// The packets of [`split_packets`], made one per `next()`.
+#[derive(Debug)]
+pub struct PacketSplit<'a> {
+    header: Vec<u8>,
+    messages: &'a [EchoMessageOut],
+    next: usize,
+    max_bytes: usize,
+    /// Message `next`, already encoded, that did not fit the packet before.
+    pending: Option<Vec<u8>>,
+}
+
+impl Iterator for PacketSplit<'_> {
+    type Item = PacketBytes;
+
+    fn next(&mut self) -> Option<PacketBytes> {
+        let first = self.next;
+        if first >= self.messages.len() {
+            return None;
+        }
+        let mut out = self.header.clone();
+        while let Some(m) = self.messages.get(self.next) {
+            let encoded = self.pending.take().unwrap_or_else(|| {
+                let mut one = Vec::with_capacity(m.body.len() + 512);
+                write_message(m, &mut one);
+                one
+            });
+            // The first message always goes in, however large: the limit splits, never drops.
+            let full = self.max_bytes != 0
+                && self.next > first
+                && out.len() + encoded.len() + 2 > self.max_bytes;
+            if full {
+                self.pending = Some(encoded);
+                break;
+            }
+            out.extend_from_slice(&encoded);
+            self.next += 1;
+        }
+        out.extend_from_slice(&[0, 0]);
+        Some(PacketBytes {
+            bytes: out,
+            messages: first..self.next,
+        })
+    }
 }
 
 fn put16(out: &mut Vec<u8>, v: u16) {
@@ -604,7 +684,8 @@ pub fn gateway_header(
     h
 }
 
-/// BSO flavours of a netmail/packet flow file (`.out`, `.cut`, `.hut`, `.dut`, `.iut`).
+/// BSO flavours of a packet (`.out`, `.cut`, `.hut`, `.dut`, `.iut`) and of a flow file
+/// (`.flo`, `.clo`, `.hlo`, `.dlo`, `.ilo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Flavour {
     #[default]
@@ -624,6 +705,44 @@ pub fn bso_packet_path(
     dest: FtnAddress,
     flavour: Flavour,
 ) -> PathBuf {
+    bso_node_file(outbound, own_zone, dest, flavour.packet_ext())
+}
+
+/// The flow (file attach) file for `dest` in a BSO outbound (`NNNNnnnn.flo`, `.clo` …,
+/// laid out as [`bso_packet_path`]): one file to send a line, `^` before the path meaning
+/// "delete once sent". Tossers attach packets there that do not go into the `.?ut`.
+pub fn bso_flow_path(
+    outbound: &Path,
+    own_zone: u16,
+    dest: FtnAddress,
+    flavour: Flavour,
+) -> PathBuf {
+    bso_node_file(outbound, own_zone, dest, flavour.flow_ext())
+}
+
+impl Flavour {
+    fn packet_ext(self) -> &'static str {
+        match self {
+            Flavour::Normal => "out",
+            Flavour::Crash => "cut",
+            Flavour::Hold => "hut",
+            Flavour::Direct => "dut",
+            Flavour::Immediate => "iut",
+        }
+    }
+
+    fn flow_ext(self) -> &'static str {
+        match self {
+            Flavour::Normal => "flo",
+            Flavour::Crash => "clo",
+            Flavour::Hold => "hlo",
+            Flavour::Direct => "dlo",
+            Flavour::Immediate => "ilo",
+        }
+    }
+}
+
+fn bso_node_file(outbound: &Path, own_zone: u16, dest: FtnAddress, ext: &str) -> PathBuf {
     let mut dir = outbound.to_path_buf();
     if dest.zone != own_zone && dest.zone != 0 {
         let base = outbound
@@ -632,13 +751,6 @@ pub fn bso_packet_path(
             .unwrap_or_else(|| "outbound".into());
         dir = outbound.with_file_name(format!("{base}.{:03x}", dest.zone));
     }
-    let ext = match flavour {
-        Flavour::Normal => "out",
-        Flavour::Crash => "cut",
-        Flavour::Hold => "hut",
-        Flavour::Direct => "dut",
-        Flavour::Immediate => "iut",
-    };
     let netnode = format!("{:04x}{:04x}", dest.net, dest.node);
     if dest.point != 0 {
         dir.join(format!("{netnode}.pnt"))
@@ -709,9 +821,125 @@ mod tests {
             Path::new("/o/outbound/00680024.cut")
         );
         assert_eq!(
+            bso_flow_path(out, 2, FtnAddress::new(2, 104, 36, 0), Flavour::Normal),
+            Path::new("/o/outbound/00680024.flo")
+        );
+        assert_eq!(
+            bso_flow_path(out, 2, FtnAddress::new(1, 104, 36, 45), Flavour::Hold),
+            Path::new("/o/outbound.001/00680024.pnt/0000002d.hlo")
+        );
+        assert_eq!(
             bso_packet_path(out, 2, FtnAddress::new(1, 104, 36, 45), Flavour::Normal),
             Path::new("/o/outbound.001/00680024.pnt/0000002d.out")
         );
+    }
+
+    fn split_fixture(bodies: &[usize]) -> (PacketHeader, Vec<EchoMessageOut>) {
+        let cfg = GatewayConfig::new(
+            "TQW_TEST",
+            FtnAddress::new(1, 1, 100, 0),
+            FtnAddress::new(1, 1, 101, 0),
+        );
+        let now = DateTime::parse_from_rfc3339("2026-06-12T09:30:00+02:00").unwrap();
+        let msgs = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, len)| {
+                GatewayPost {
+                    serial: 0x6a00_0000 + i as u32,
+                    title: format!("Story {i}"),
+                    published: None,
+                    description: "word ".repeat(len / 5),
+                    link: Some(format!("https://example.com/{i}")),
+                }
+                .to_message(&cfg, now)
+            })
+            .collect();
+        (gateway_header(&cfg, now, None), msgs)
+    }
+
+    /// Bytes a message takes in a packet.
+    fn packed_len(m: &EchoMessageOut) -> usize {
+        let mut v = Vec::new();
+        write_message(m, &mut v);
+        v.len()
+    }
+
+    /// The messages of the packets, in order, as the reader sees them.
+    fn msgids(packets: &[PacketBytes]) -> Vec<String> {
+        packets
+            .iter()
+            .flat_map(|p| {
+                let pkt = crate::ftn::read_packet(&p.bytes).unwrap();
+                pkt.messages
+                    .iter()
+                    .map(|m| {
+                        crate::ftn::EchoMessage::from_packed(m, &Default::default())
+                            .msgid
+                            .unwrap()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn packets_split_at_the_limit() {
+        let (header, msgs) = split_fixture(&[600; 10]);
+        let all: Vec<String> = msgs.iter().map(|m| m.msgid.clone()).collect();
+        let one = packed_len(&msgs[0]);
+        assert!(msgs.iter().all(|m| packed_len(m) == one));
+        // Exactly three messages fit: a packet may be as large as the limit, not larger.
+        let limit = HEADER_LEN + 3 * one + 2;
+        for (max, per_packet) in [(limit, 3), (limit - 1, 2), (limit + one - 1, 3)] {
+            let packets: Vec<PacketBytes> = split_packets(&header, &msgs, max).unwrap().collect();
+            assert_eq!(packets.len(), 10usize.div_ceil(per_packet), "limit {max}");
+            for (i, p) in packets.iter().enumerate() {
+                assert!(p.bytes.len() <= max, "{} > {max}", p.bytes.len());
+                assert_eq!(p.messages.start, i * per_packet);
+                assert_eq!(p.messages.len(), per_packet.min(10 - i * per_packet));
+                assert_eq!(&p.bytes[..HEADER_LEN], &packets[0].bytes[..HEADER_LEN]);
+            }
+            assert_eq!(packets[0].bytes.len(), HEADER_LEN + per_packet * one + 2);
+            // Every message once, in order.
+            assert_eq!(msgids(&packets), all);
+        }
+    }
+
+    #[test]
+    fn a_message_larger_than_the_limit_goes_alone_and_whole() {
+        let (header, msgs) = split_fixture(&[200, 200, 1400, 200]);
+        let big = packed_len(&msgs[2]);
+        let max = HEADER_LEN + packed_len(&msgs[0]) * 2 + 2;
+        assert!(big + HEADER_LEN + 2 > max);
+        let packets: Vec<PacketBytes> = split_packets(&header, &msgs, max).unwrap().collect();
+        let ranges: Vec<Range<usize>> = packets.iter().map(|p| p.messages.clone()).collect();
+        assert_eq!(ranges, [0..2, 2..3, 3..4]);
+        assert_eq!(packets[1].bytes.len(), HEADER_LEN + big + 2);
+        let pkt = crate::ftn::read_packet(&packets[1].bytes).unwrap();
+        assert_eq!(pkt.messages.len(), 1);
+        assert_eq!(pkt.messages[0].text, &message_text(&msgs[2])[..]);
+        // Even a limit smaller than a header: one message a packet, none lost.
+        let tiny: Vec<PacketBytes> = split_packets(&header, &msgs, 1).unwrap().collect();
+        assert_eq!(tiny.len(), 4);
+        assert_eq!(msgids(&tiny).len(), 4);
+    }
+
+    #[test]
+    fn no_limit_is_one_packet_as_write_packet_makes_it() {
+        let (header, msgs) = split_fixture(&[1400; 50]);
+        let packets: Vec<PacketBytes> = split_packets(&header, &msgs, 0).unwrap().collect();
+        assert_eq!(packets.len(), 1);
+        assert_eq!(packets[0].messages, 0..50);
+        assert_eq!(packets[0].bytes, write_packet(&header, &msgs).unwrap());
+        assert_eq!(split_packets(&header, &[], 1000).unwrap().count(), 0);
+        // A bad area tag is refused before any packet is made.
+        let mut bad = msgs.clone();
+        bad[49].area = "BAD AREA".into();
+        assert!(matches!(
+            split_packets(&header, &bad, 0),
+            Err(FtnError::BadAreaTag { .. })
+        ));
     }
 
     #[test]
