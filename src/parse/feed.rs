@@ -155,9 +155,9 @@ fn memfind(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 fn story_of(entry: Entry, base: Option<&url::Url>) -> ParsedStory {
-    let link = pick_link(&entry, base);
-    let item_base = link.as_deref().and_then(|l| url::Url::parse(l).ok());
-    let base = item_base.as_ref().or(base);
+    let item_url = pick_link(&entry, base);
+    let link = item_url.as_ref().map(url::Url::to_string);
+    let base = item_url.as_ref().or(base);
 
     let title = entry
         .title
@@ -199,7 +199,8 @@ fn text_line(text: &Text, base: Option<&url::Url>) -> String {
 }
 
 /// The story's own page: the `alternate` link (or one without a rel), else the first one.
-fn pick_link(entry: &Entry, base: Option<&url::Url>) -> Option<String> {
+/// Parsed once: it is also the base for the item's relative links.
+fn pick_link(entry: &Entry, base: Option<&url::Url>) -> Option<url::Url> {
     let chosen = entry
         .links
         .iter()
@@ -210,7 +211,7 @@ fn pick_link(entry: &Entry, base: Option<&url::Url>) -> Option<String> {
         Ok(u) => u,
         Err(_) => base?.join(href).ok()?,
     };
-    matches!(url.scheme(), "http" | "https").then(|| url.to_string())
+    matches!(url.scheme(), "http" | "https").then_some(url)
 }
 
 #[cfg(test)]

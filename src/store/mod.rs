@@ -1254,17 +1254,16 @@ fn ingest_one(
             (id, Change::Unchanged)
         }
         None => {
-            let id: StoryId = tx
-                .prepare_cached(
+            // Not `RETURNING id`: SQLite runs that through an ephemeral table, which cost
+            // about as much as the insert itself.
+            tx.prepare_cached(
                     "INSERT INTO stories (canonical_link, msgid, link, title, body, links, published,
                         first_seen, updated, author, kind, area, origin, content_hash, primary_source,
                         auto_tags)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-                     RETURNING id",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 )
                 .ctx("prepare insert")?
-                .query_row(
-                    params![
+                .execute(params![
                         canonical,
                         msgid,
                         story.link,
@@ -1280,10 +1279,9 @@ fn ingest_one(
                         hash,
                         source,
                         auto_tags_json(&inc.auto_tags)
-                    ],
-                    |r| r.get(0),
-                )
+                ])
                 .ctx("insert story")?;
+            let id: StoryId = tx.last_insert_rowid();
             (id, Change::New)
         }
     };
