@@ -45,7 +45,10 @@ pub fn parse_with_charset(
     if memfind(bytes, b"<!ENTITY") {
         return Err(FeedError::EntityDeclaration);
     }
-    let parser = feed_rs::parser::Builder::new().base_uri(base).build();
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(base)
+        .timestamp_parser(super::date::timestamp)
+        .build();
     let feed = parser
         .parse(bytes)
         .map_err(|e| FeedError::Parse(e.to_string()))?;

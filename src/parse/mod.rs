@@ -3,6 +3,7 @@
 //! outside text is sanitised.
 
 pub mod canonical;
+mod date;
 pub mod feed;
 pub mod html;
 pub mod sanitize;
