@@ -32,9 +32,7 @@ pub fn english_analyzer() -> TextAnalyzer {
 #[derive(Clone, Default)]
 struct EnglishTokenizer {
     token: Token,
-    /// The lower-cased token before stemming.
-    lower: String,
-    memo: FxHashMap<String, String>,
+    memo: FxHashMap<String, Stem>,
 }
 
 impl Tokenizer for EnglishTokenizer {
@@ -49,7 +47,6 @@ impl Tokenizer for EnglishTokenizer {
             text,
             at: 0,
             token: &mut self.token,
-            lower: &mut self.lower,
             memo: &mut self.memo,
         }
     }
@@ -60,8 +57,7 @@ struct EnglishTokenStream<'a> {
     /// Byte offset where the search for the next token starts.
     at: usize,
     token: &'a mut Token,
-    lower: &'a mut String,
-    memo: &'a mut FxHashMap<String, String>,
+    memo: &'a mut FxHashMap<String, Stem>,
 }
 
 /// The non-ASCII character at byte `i`, if it is alphanumeric (what splits tokens in
@@ -70,6 +66,14 @@ fn non_ascii_at(text: &str, i: usize) -> (bool, usize) {
     text.get(i..)
         .and_then(|r| r.chars().next())
         .map_or((false, 1), |c| (c.is_alphanumeric(), c.len_utf8()))
+}
+
+/// A word's stem, as remembered.
+#[derive(Clone)]
+enum Stem {
+    /// The first this many bytes of the (lower-cased) word.
+    Prefix(usize),
+    Other(String),
 }
 
 /// Byte classes for the scan: an ASCII separator, an ASCII letter or digit, or a byte of a
@@ -146,27 +150,38 @@ impl TokenStream for EnglishTokenStream<'_> {
                 continue;
             }
             let word = self.text.get(start..end).unwrap_or_default();
-            self.lower.clear();
+            // Lower-cased straight into the token, which then becomes its stem: most English
+            // stems are a prefix of the word ("exports" → "export"), a truncation.
+            let text = &mut self.token.text;
+            text.clear();
             if ascii {
-                self.lower.push_str(word);
-                self.lower.make_ascii_lowercase();
+                text.push_str(word);
+                text.make_ascii_lowercase();
             } else {
                 // As tantivy's LowerCaser: per character, no final-sigma rule.
                 for c in word.chars() {
-                    self.lower.extend(c.to_lowercase());
+                    text.extend(c.to_lowercase());
                 }
             }
             self.token.offset_from = start;
             self.token.offset_to = end;
-            self.token.text.clear();
-            match self.memo.get(self.lower.as_str()) {
-                Some(stem) => self.token.text.push_str(stem),
+            let stem = match self.memo.get(text.as_str()) {
+                Some(stem) => stem,
                 None => {
-                    let stem = Stemmer::create(Algorithm::English)
-                        .stem(self.lower)
-                        .into_owned();
-                    self.token.text.push_str(&stem);
-                    self.memo.insert(self.lower.clone(), stem);
+                    let stem = Stemmer::create(Algorithm::English).stem(text);
+                    let stem = if text.starts_with(stem.as_ref()) {
+                        Stem::Prefix(stem.len())
+                    } else {
+                        Stem::Other(stem.into_owned())
+                    };
+                    self.memo.entry(text.clone()).or_insert(stem)
+                }
+            };
+            match stem {
+                Stem::Prefix(len) => text.truncate(*len),
+                Stem::Other(other) => {
+                    text.clear();
+                    text.push_str(other);
                 }
             }
             return true;
