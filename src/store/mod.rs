@@ -1044,7 +1044,7 @@ fn auto_tags_json(tags: &[AutoTag]) -> String {
             out.push(b',');
         }
         out.extend_from_slice(b"{\"tag\":");
-        json_str(&mut out, &t.tag.to_string());
+        json_tag(&mut out, &t.tag);
         out.extend_from_slice(b",\"score\":");
         json_f32(&mut out, t.score);
         out.extend_from_slice(b",\"evidence\":[");
@@ -1078,9 +1078,31 @@ fn auto_tags_json(tags: &[AutoTag]) -> String {
     String::from_utf8(out).unwrap_or_else(|_| "[]".into())
 }
 
+/// A tag as a JSON string, as its `Display` form, without formatting it first.
+fn json_tag(out: &mut Vec<u8>, tag: &Tag) {
+    let prefix: &[u8] = match tag.kind {
+        TagKind::Country => b"country:",
+        TagKind::Policy => b"policy:",
+        TagKind::Free => b"",
+    };
+    if plain_json(&tag.value) {
+        out.push(b'"');
+        out.extend_from_slice(prefix);
+        out.extend_from_slice(tag.value.as_bytes());
+        out.push(b'"');
+    } else {
+        json_str(out, &tag.to_string());
+    }
+}
+
+/// True when `s` goes into a JSON string as it is.
+fn plain_json(s: &str) -> bool {
+    s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
 /// A JSON string: copied as it is when nothing in it needs escaping (the usual case).
 fn json_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if plain_json(s) {
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');

@@ -715,12 +715,18 @@ proptest::proptest! {
                 ),
             ),
             0..5,
-        )
+        ),
+        // Tags read back from old stores are not held to the syntax: any text, any kind.
+        odd in proptest::option::of((0usize..3, ".{0,8}")),
     ) {
+        let odd_tag = odd.map(|(kind, value)| Tag {
+            kind: [TagKind::Country, TagKind::Policy, TagKind::Free][kind],
+            value,
+        });
         let tags: Vec<AutoTag> = tags
             .into_iter()
             .map(|(tag, score, evidence)| AutoTag {
-                tag: tag.parse().unwrap(),
+                tag: odd_tag.clone().unwrap_or_else(|| tag.parse().unwrap()),
                 score,
                 evidence: evidence
                     .into_iter()
