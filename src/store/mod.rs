@@ -1515,6 +1515,9 @@ fn write_fetch(
 const MAX_EVIDENCE: usize = 3;
 
 fn write_source_tags(tx: &Transaction<'_>, id: StoryId, tags: &[Tag]) -> Result<()> {
+    if tags.is_empty() {
+        return Ok(());
+    }
     let mut stmt = tx
         .prepare_cached("INSERT OR IGNORE INTO tags (story_id, tag, provenance, present) VALUES (?1, ?2, 'source', 1)")
         .ctx("prepare source tag")?;
