@@ -452,6 +452,11 @@ fn gateway_options(a: FtnArgs, out: Option<PathBuf>) -> Result<export::gateway::
     })
 }
 
+/// `n thing` or `n things`, as the summary lines say counts.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// What a gateway run did, for stderr: the summary line, then with several packets one
 /// line for each (its messages, size, and where it went in the outbound).
 fn gateway_summary(
@@ -473,15 +478,17 @@ fn gateway_summary(
         }
     };
     let skipped = format!("{} skipped (already posted there)", report.skipped);
+    let stories = |n| count(n, "story", "stories");
     match report.packets.as_slice() {
         [] if nothing_matched => "nothing to post: no story matches the query\n".into(),
         [] => format!(
-            "nothing to post: {} stories already posted to {}\n",
-            report.skipped, opts.area
+            "nothing to post: {} already posted to {}\n",
+            stories(report.skipped),
+            opts.area
         ),
         [one] => format!(
-            "posted {} stories to {} in {}{}; {skipped}\n",
-            report.posted,
+            "posted {} to {} in {}{}; {skipped}\n",
+            stories(report.posted),
             opts.area,
             one.path.display(),
             placed(one, false)
@@ -492,17 +499,17 @@ fn gateway_summary(
                 b => format!(" (limit {} KiB a packet)", b / 1024),
             };
             let mut s = format!(
-                "posted {} stories to {} in {} packets{limit}; {skipped}\n",
-                report.posted,
+                "posted {} to {} in {} packets{limit}; {skipped}\n",
+                stories(report.posted),
                 opts.area,
                 many.len()
             );
             for p in many {
                 s.push_str(&format!(
-                    "  {}: {} stories, {} bytes{}\n",
+                    "  {}: {}, {}{}\n",
                     p.path.display(),
-                    p.messages,
-                    p.bytes,
+                    stories(p.messages),
+                    count(p.bytes, "byte", "bytes"),
                     placed(p, true)
                 ));
             }

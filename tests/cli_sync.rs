@@ -495,10 +495,14 @@ fn gateway_export_posts_each_story_once_and_reads_back() {
     ];
     let out = env.run(&args);
     assert!(out.status.success(), "{}", stderr(&out));
+    let stories = |n: usize| match n {
+        1 => "1 story".to_string(),
+        n => format!("{n} stories"),
+    };
     assert!(
         stderr(&out).contains(&format!(
-            "posted {} stories to TQW_TECHNOLOGY",
-            wanted.len()
+            "posted {} to TQW_TECHNOLOGY",
+            stories(wanted.len())
         )),
         "{}",
         stderr(&out)
@@ -528,8 +532,8 @@ fn gateway_export_posts_each_story_once_and_reads_back() {
     let out = env.run(&args);
     assert!(
         stderr(&out).contains(&format!(
-            "nothing to post: {} stories already posted",
-            wanted.len()
+            "nothing to post: {} already posted",
+            stories(wanted.len())
         )),
         "{}",
         stderr(&out)

@@ -30,8 +30,10 @@ pub enum GatewayError {
     /// A failure after some packets went out: those are recorded as posted, the rest stay
     /// reserved under their MSGIDs, and a new run posts just the rest.
     #[error(
-        "{source} (stopped after {written} packets: their {posted} stories are recorded \
-         as posted; a new run posts the rest under the same MSGIDs)"
+        "{source} (stopped after {}: {} recorded as posted; a new run posts the rest under \
+         the same MSGIDs)",
+        count(*.written, "packet", "packets"),
+        count(*.posted, "story", "stories"),
     )]
     Stopped {
         written: usize,
@@ -179,6 +181,11 @@ pub fn post(
         });
     }
     Ok(report)
+}
+
+/// `n thing` or `n things`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// One packet into the out folder under a new name, and into the outbound if there is one.
@@ -560,6 +567,10 @@ mod tests {
         };
         assert_eq!(*written, 1);
         assert!(err.to_string().contains("00010065.flo"), "{err}");
+        assert!(
+            err.to_string().contains("stopped after 1 packet: "),
+            "{err}"
+        );
         let first = msgids_by_link(&[outbound.join("00010065.out")]);
         assert_eq!(first.len(), *posted);
         let (done, rest): (Vec<&StoryRecord>, Vec<&StoryRecord>) = stories
