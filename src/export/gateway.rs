@@ -326,27 +326,22 @@ fn write_new_packet(dir: &Path, bytes: &[u8]) -> Result<PathBuf, GatewayError> {
         move |source| GatewayError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    // Not `*.pkt`: a tosser scanning the folder passes it over.
-    let tmp = dir.join(format!(
-        ".echowatch-{}-{:08x}.tmp",
-        std::process::id(),
-        packet_serial()
-    ));
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
+    // Removed when dropped: after the link, and on every error.
+    let (tmp, mut f) = TempFile::create(dir)?;
+    f.write_all(bytes).map_err(io(&tmp.path))?;
+    f.sync_all().map_err(io(&tmp.path))?;
     drop(f);
     let result = (|| {
         for _ in 0..NAME_TRIES {
             let path = dir.join(format!("{:08x}.pkt", packet_serial()));
-            match std::fs::hard_link(&tmp, &path) {
+            match std::fs::hard_link(&tmp.path, &path) {
                 Ok(()) => return Ok(path),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 // A file system without hard links: rename, after looking.
                 Err(_) => match std::fs::symlink_metadata(&path) {
                     Ok(_) => continue,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+                        std::fs::rename(&tmp.path, &path).map_err(io(&path))?;
                         return Ok(path);
                     }
                     Err(e) => return Err(io(&path)(e)),
@@ -358,28 +353,89 @@ fn write_new_packet(dir: &Path, bytes: &[u8]) -> Result<PathBuf, GatewayError> {
             tries: NAME_TRIES,
         })
     })();
-    // Gone already after a rename; a failure to remove it only leaves a hidden file behind.
-    let _ = std::fs::remove_file(&tmp);
+    drop(tmp);
     let path = result?;
     sync_dir(&path)?;
     Ok(path)
 }
 
+/// Replaces `path` by `bytes` whole: written and synced under a temporary name of this
+/// run's own in the same folder, then renamed over it.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), GatewayError> {
-    let io = |source| GatewayError::Io {
-        path: path.to_path_buf(),
-        source,
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| GatewayError::Io { path, source }
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let (mut tmp, mut f) = TempFile::create(dir)?;
+    f.write_all(bytes).map_err(io(&tmp.path))?;
+    f.sync_all().map_err(io(&tmp.path))?;
+    drop(f);
+    std::fs::rename(&tmp.path, path).map_err(io(path))?;
+    tmp.keep = true;
     sync_dir(path)
+}
+
+/// A temporary file of this run, removed when dropped unless kept (renamed into place).
+/// Named `.echowatch-PID-N.tmp`: unique among runs at once (PID) and within one (N), and
+/// neither `*.pkt` nor a BSO name, so tossers and mailers scanning the folder pass it over.
+#[derive(Debug)]
+struct TempFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl TempFile {
+    /// A fresh name in `dir`, not yet a file (removed when dropped if it becomes one).
+    fn new_name(dir: &Path) -> TempFile {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        TempFile {
+            path: dir.join(format!(".echowatch-{}-{n}.tmp", std::process::id())),
+            keep: false,
+        }
+    }
+
+    /// A new temporary file in `dir`, created exclusively: one a crashed run left behind
+    /// under the same PID is passed over, never written into.
+    fn create(dir: &Path) -> Result<(TempFile, std::fs::File), GatewayError> {
+        for _ in 0..NAME_TRIES {
+            let mut tmp = TempFile::new_name(dir);
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp.path)
+            {
+                Ok(f) => return Ok((tmp, f)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    // Not ours: leave it be.
+                    tmp.keep = true;
+                }
+                Err(source) => {
+                    tmp.keep = true;
+                    return Err(GatewayError::Io {
+                        path: tmp.path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        Err(GatewayError::NoFreeName {
+            path: dir.to_path_buf(),
+            tries: NAME_TRIES,
+        })
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            // Gone already after a rename; failing to remove it only leaves a hidden file.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Syncs the folder of `path`, so a new name in it survives a power cut.
@@ -631,6 +687,47 @@ mod tests {
         for e in entries.iter().filter(|e| **e != path) {
             assert_eq!(std::fs::read(e).unwrap(), b"theirs");
         }
+    }
+
+    /// Files in `dir` whose names start with `.echowatch-` (temporary files).
+    fn temp_files(dir: &Path) -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains(".echowatch-"))
+            .collect()
+    }
+
+    #[test]
+    fn replacing_a_file_uses_a_temporary_name_of_its_own() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("00010065.out");
+        // The fixed name older versions used, as another run might have it open: untouched.
+        std::fs::write(tmp.path().join("00010065.out.tmp"), b"other run").unwrap();
+        // Runs at once (threads here; the PID sets processes apart): each write whole.
+        std::thread::scope(|scope| {
+            for i in 0..4u8 {
+                let target = &target;
+                scope.spawn(move || {
+                    for _ in 0..25 {
+                        write_atomically(target, &[i; 4096]).unwrap();
+                    }
+                });
+            }
+        });
+        let got = std::fs::read(&target).unwrap();
+        assert!(got.len() == 4096 && got.iter().all(|b| *b == got[0]));
+        assert_eq!(
+            std::fs::read(tmp.path().join("00010065.out.tmp")).unwrap(),
+            b"other run"
+        );
+        assert!(temp_files(tmp.path()).is_empty());
+        // A failed rename (a folder in the way) leaves no temporary file behind.
+        let blocked = tmp.path().join("blocked.out");
+        std::fs::create_dir_all(blocked.join("x")).unwrap();
+        let err = write_atomically(&blocked, b"data").unwrap_err();
+        assert!(err.to_string().contains("blocked.out"), "{err}");
+        assert!(temp_files(tmp.path()).is_empty());
     }
 
     #[test]
