@@ -139,13 +139,18 @@ struct FtnArgs {
     #[arg(long, value_enum, default_value_t = FtnCharset::Utf8)]
     charset: FtnCharset,
     /// Also place the packets in this binkd outbound (BSO): into NNNNnnnn.out while it
-    /// stays within the size limit, the others attached through NNNNnnnn.flo
+    /// stays within the size limit, the others attached through NNNNnnnn.flo, holding the
+    /// uplink's busy flag NNNNnnnn.bsy meanwhile (waited for a few seconds if binkd has it)
     #[arg(long, value_name = "DIR")]
     outbound: Option<PathBuf>,
     /// Largest packet in KiB (0 = no limit); more stories make more packets, and a story
     /// larger than the limit goes alone in its own
     #[arg(long, value_name = "N", default_value_t = export::gateway::DEFAULT_MAX_PACKET_KB)]
     max_packet_kb: u32,
+    /// How long to wait for the uplink's busy flag (NNNNnnnn.bsy) in the outbound, in
+    /// milliseconds. Hidden: for the tests, which must not sleep for seconds.
+    #[arg(long, value_name = "MS", hide = true)]
+    busy_wait_ms: Option<u64>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -449,7 +454,16 @@ fn gateway_options(a: FtnArgs, out: Option<PathBuf>) -> Result<export::gateway::
         },
         out_dir: out.ok_or_else(|| missing("--out DIR"))?,
         outbound: a.outbound,
+        busy_wait: a.busy_wait_ms.map_or(
+            export::gateway::DEFAULT_BUSY_WAIT,
+            std::time::Duration::from_millis,
+        ),
     })
+}
+
+/// `n thing` or `n things`, as the summary lines say counts.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// What a gateway run did, for stderr: the summary line, then with several packets one
@@ -473,15 +487,17 @@ fn gateway_summary(
         }
     };
     let skipped = format!("{} skipped (already posted there)", report.skipped);
-    match report.packets.as_slice() {
+    let stories = |n| count(n, "story", "stories");
+    let mut s = match report.packets.as_slice() {
         [] if nothing_matched => "nothing to post: no story matches the query\n".into(),
         [] => format!(
-            "nothing to post: {} stories already posted to {}\n",
-            report.skipped, opts.area
+            "nothing to post: {} already posted to {}\n",
+            stories(report.skipped),
+            opts.area
         ),
         [one] => format!(
-            "posted {} stories to {} in {}{}; {skipped}\n",
-            report.posted,
+            "posted {} to {} in {}{}; {skipped}\n",
+            stories(report.posted),
             opts.area,
             one.path.display(),
             placed(one, false)
@@ -492,23 +508,36 @@ fn gateway_summary(
                 b => format!(" (limit {} KiB a packet)", b / 1024),
             };
             let mut s = format!(
-                "posted {} stories to {} in {} packets{limit}; {skipped}\n",
-                report.posted,
+                "posted {} to {} in {} packets{limit}; {skipped}\n",
+                stories(report.posted),
                 opts.area,
                 many.len()
             );
             for p in many {
                 s.push_str(&format!(
-                    "  {}: {} stories, {} bytes{}\n",
+                    "  {}: {}, {}{}\n",
                     p.path.display(),
-                    p.messages,
-                    p.bytes,
+                    stories(p.messages),
+                    count(p.bytes, "byte", "bytes"),
                     placed(p, true)
                 ));
             }
             s
         }
+    };
+    // FTS-5005 asks for a word when a left-over flag is removed.
+    if let Some(stale) = &report.stale_flag {
+        s.push_str(&format!(
+            "removed a stale busy flag {} (untouched for {})\n",
+            stale.path.display(),
+            count(
+                usize::try_from(stale.age.as_secs() / 3600).unwrap_or(usize::MAX),
+                "hour",
+                "hours"
+            )
+        ));
     }
+    s
 }
 
 /// Run an ingest with a progress bar on a terminal, or plain lines for failures otherwise.

@@ -495,10 +495,14 @@ fn gateway_export_posts_each_story_once_and_reads_back() {
     ];
     let out = env.run(&args);
     assert!(out.status.success(), "{}", stderr(&out));
+    let stories = |n: usize| match n {
+        1 => "1 story".to_string(),
+        n => format!("{n} stories"),
+    };
     assert!(
         stderr(&out).contains(&format!(
-            "posted {} stories to TQW_TECHNOLOGY",
-            wanted.len()
+            "posted {} to TQW_TECHNOLOGY",
+            stories(wanted.len())
         )),
         "{}",
         stderr(&out)
@@ -528,8 +532,8 @@ fn gateway_export_posts_each_story_once_and_reads_back() {
     let out = env.run(&args);
     assert!(
         stderr(&out).contains(&format!(
-            "nothing to post: {} stories already posted",
-            wanted.len()
+            "nothing to post: {} already posted",
+            stories(wanted.len())
         )),
         "{}",
         stderr(&out)
@@ -1403,4 +1407,258 @@ fn a_packet_warning_names_its_file_once() {
             );
         }
     }
+}
+
+// ---- Gateway: the outbound's busy flag (FTS-5005), counts in words -------------------------
+
+/// An RSS feed of `n` stories under `prefix`, each with a word of its own in the title
+/// (`{prefix}word{i}`) and a body long enough that a few fill a small packet.
+fn busy_feed(prefix: &str, n: usize) -> String {
+    let items: String = (0..n)
+        .map(|i| {
+            format!(
+                "<item><title>{prefix}word{i}: export rules widened again</title>\
+                 <link>https://wire.test/{prefix}/{i}</link><guid>https://wire.test/{prefix}/{i}</guid>\
+                 <pubDate>Thu, 11 Jun 2026 10:{:02}:00 GMT</pubDate>\
+                 <description>{}</description></item>\n",
+                i % 60,
+                "The ministry published a further list of controlled items. ".repeat(20)
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel>\
+         <title>Wire {prefix}</title><link>https://wire.test/</link><description>t</description>\n\
+         {items}</channel></rss>\n"
+    )
+}
+
+/// An environment that has imported `busy_feed(prefix, n)`.
+fn env_with_feed(prefix: &str, n: usize) -> Env {
+    let env = Env::new("");
+    let feed = env.path(&format!("{prefix}.rss"));
+    std::fs::write(&feed, busy_feed(prefix, n)).unwrap();
+    summary(&env, &["import", feed.to_str().unwrap()]);
+    env
+}
+
+/// `gateway_args` with an outbound (the uplink 1337:1/101 is `00010065.*` there).
+fn outbound_args<'a>(
+    out: &'a Path,
+    outbound: &'a Path,
+    query: Option<&'a str>,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = gateway_args("TQW_TEST", out, None);
+    args.extend(["--outbound", outbound.to_str().unwrap()]);
+    args.extend(extra);
+    args.extend(query);
+    args
+}
+
+/// What the outbound holds for the uplink: the `.out`, then the packets its flow file attaches.
+fn queued_for_uplink(outbound: &Path) -> Vec<PathBuf> {
+    let mut files = vec![outbound.join("00010065.out")];
+    if let Ok(flow) = std::fs::read_to_string(outbound.join("00010065.flo")) {
+        files.extend(
+            flow.lines()
+                .map(|l| PathBuf::from(l.strip_prefix('^').unwrap())),
+        );
+    }
+    files
+}
+
+/// Link of every message in the packets; panics on a MSGID that comes twice.
+fn links_once(files: &[PathBuf]) -> Vec<String> {
+    let msgs = messages_in(files);
+    let mut ids: Vec<&str> = msgs.iter().map(|m| m.msgid.as_deref().unwrap()).collect();
+    ids.sort();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "a MSGID comes twice");
+    let mut links: Vec<String> = msgs
+        .iter()
+        .map(|m| echowatch::ftn::to_story(m).link.unwrap())
+        .collect();
+    links.sort();
+    links
+}
+
+/// Files in `dir` left by echowatch: busy flags and temporary files.
+fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    collect(dir, &mut found);
+    found.retain(|p| {
+        let name = p.file_name().unwrap().to_string_lossy();
+        name.ends_with(".bsy") || name.starts_with(".echowatch-")
+    });
+    found
+}
+
+#[test]
+fn gateway_takes_over_a_stale_busy_flag_lets_go_of_its_own_and_counts_in_words() {
+    let env = env_with_feed("busy", 3);
+    let (out, outbound) = (env.path("out"), env.path("outbound"));
+    let flag = outbound.join("00010065.bsy");
+    std::fs::create_dir_all(&outbound).unwrap();
+    // Left by a binkd that crashed 13 hours ago (binkd touches the flags it holds).
+    write_aged(&flag, "4242\n", std::time::Duration::from_secs(13 * 3600));
+    let said = summary(
+        &env,
+        &outbound_args(&out, &outbound, Some("busyword0"), &[]),
+    );
+    let out_file = outbound.join("00010065.out");
+    assert!(said.starts_with("posted 1 story to TQW_TEST in "), "{said}");
+    assert!(
+        said.contains(&format!(" and {}; 0 skipped", out_file.display())),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "removed a stale busy flag {} (untouched for 13 hours)",
+            flag.display()
+        )),
+        "{said}"
+    );
+    assert!(
+        leftovers(&outbound).is_empty(),
+        "{:?}",
+        leftovers(&outbound)
+    );
+    let again = summary(
+        &env,
+        &outbound_args(&out, &outbound, Some("busyword0"), &[]),
+    );
+    assert_eq!(
+        again,
+        "nothing to post: 1 story already posted to TQW_TEST\n"
+    );
+
+    // A run that fails in the outbound (a folder where the flow file goes; each story
+    // needs a packet of its own, attached there) still lets go of the flag, and records
+    // nothing it did not place there.
+    std::fs::create_dir_all(outbound.join("00010065.flo")).unwrap();
+    let failed = env.run(&outbound_args(
+        &out,
+        &outbound,
+        None,
+        &["--max-packet-kb", "1"],
+    ));
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("00010065.flo"),
+        "{}",
+        stderr(&failed)
+    );
+    assert!(
+        leftovers(&outbound).is_empty(),
+        "{:?}",
+        leftovers(&outbound)
+    );
+    std::fs::remove_dir(outbound.join("00010065.flo")).unwrap();
+    let said = summary(
+        &env,
+        &outbound_args(&out, &outbound, None, &["--max-packet-kb", "1"]),
+    );
+    assert!(
+        said.starts_with(
+            "posted 2 stories to TQW_TEST in 2 packets (limit 1 KiB a packet); 1 skipped"
+        ),
+        "{said}"
+    );
+    let lines: Vec<&str> = said.lines().skip(1).collect();
+    assert_eq!(lines.len(), 2, "{said}");
+    for l in lines {
+        assert!(
+            l.contains(": 1 story, ") && l.contains(" bytes, also as "),
+            "{l}"
+        );
+    }
+    // The uplink gets each story once.
+    let want: Vec<String> = (0..3)
+        .map(|i| format!("https://wire.test/busy/{i}"))
+        .collect();
+    assert_eq!(links_once(&queued_for_uplink(&outbound)), want);
+    assert!(
+        leftovers(&outbound).is_empty(),
+        "{:?}",
+        leftovers(&outbound)
+    );
+}
+
+#[test]
+fn concurrent_gateway_runs_into_one_outbound_neither_lose_nor_repeat_a_message() {
+    // Two gateways (data folders) sharing an uplink, and a second run of the first one at
+    // the same moment (cron and a hand-started run). Without the busy flag one run's
+    // rewrite of the .out drops the other's messages, and the same-store run posts the
+    // stories again under new MSGIDs.
+    const N: usize = 12;
+    let (a, b) = (env_with_feed("alpha", N), env_with_feed("beta", N));
+    let outbound = a.path("outbound");
+    let flag = outbound.join("00010065.bsy");
+    std::fs::create_dir_all(&outbound).unwrap();
+    // A session in progress: all three runs wait for it, then race for the flag at once.
+    std::fs::write(&flag, "1\n").unwrap();
+    let (a1, a2, b1) = (a.path("out1"), a.path("out2"), b.path("out"));
+    // The second gateway has an address of its own (MSGIDs are unique per address).
+    let spawn = |env: &Env, out: &Path, from: &str| {
+        let mut args = outbound_args(
+            out,
+            &outbound,
+            None,
+            &["--max-packet-kb", "8", "--busy-wait-ms", "60000"],
+        );
+        let at = args.iter().position(|a| *a == "--from").unwrap();
+        args[at + 1] = from;
+        Command::new(env!("CARGO_BIN_EXE_echowatch"))
+            .arg("--config")
+            .arg(env.path("feeds.toml"))
+            .args(args)
+            .env_remove("ECHOWATCH_DATA")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let runs = [
+        spawn(&a, &a1, "1337:1/100"),
+        spawn(&a, &a2, "1337:1/100"),
+        spawn(&b, &b1, "1337:1/102"),
+    ];
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    std::fs::remove_file(&flag).unwrap();
+    let said: Vec<String> = runs
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+            stderr(&out)
+        })
+        .collect();
+    // One of the first folder's runs posted its stories, the other found them posted.
+    let posted = said[..2]
+        .iter()
+        .filter(|s| s.starts_with(&format!("posted {N} stories")))
+        .count();
+    let found = said[..2]
+        .iter()
+        .filter(|s| s.starts_with(&format!("nothing to post: {N} stories already posted")))
+        .count();
+    assert_eq!((posted, found), (1, 1), "{said:#?}");
+    assert!(
+        said[2].starts_with(&format!("posted {N} stories")),
+        "{}",
+        said[2]
+    );
+    let mut want: Vec<String> = ["alpha", "beta"]
+        .iter()
+        .flat_map(|p| (0..N).map(move |i| format!("https://wire.test/{p}/{i}")))
+        .collect();
+    want.sort();
+    assert_eq!(links_once(&queued_for_uplink(&outbound)), want);
+    assert!(
+        leftovers(&outbound).is_empty(),
+        "{:?}",
+        leftovers(&outbound)
+    );
 }

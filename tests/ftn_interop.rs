@@ -433,3 +433,89 @@ fn crashmail_tosses_every_packet_of_a_split_gateway_run() {
     assert_eq!(packet_msgids(&queued), sent);
     toss_all_once(&crashmail, &queued, &sent);
 }
+
+#[test]
+fn crashmail_gets_every_message_once_after_a_run_that_found_the_outbound_busy() {
+    let Some(crashmail) = crashmail() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let config = d.join("feeds.toml");
+    std::fs::write(&config, "").unwrap();
+    let feed = d.join("wire.rss");
+    const STORIES: usize = 30;
+    std::fs::write(&feed, long_feed(STORIES)).unwrap();
+    echowatch(&config, &["import", feed.to_str().unwrap()]);
+    let (out, outbound) = (d.join("out"), d.join("outbound"));
+    let args = [
+        "export",
+        "--format",
+        "ftn",
+        "--area",
+        "TQW_TECHNOLOGY",
+        "--from",
+        "1337:1/100",
+        "--to",
+        "1337:1/101",
+        "--password",
+        "pw100",
+        "--max-packet-kb",
+        "16",
+        "--out",
+        out.to_str().unwrap(),
+        "--outbound",
+        outbound.to_str().unwrap(),
+        // A fifth of a second instead of the default few seconds: the test must not sleep.
+        "--busy-wait-ms",
+        "200",
+    ];
+    // binkd is in a session with the uplink: its busy flag, with its PID.
+    std::fs::create_dir_all(&outbound).unwrap();
+    let flag = outbound.join("00010065.bsy");
+    std::fs::write(&flag, "4242\n").unwrap();
+    let busy = Command::new(env!("CARGO_BIN_EXE_echowatch"))
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .env_remove("ECHOWATCH_DATA")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&busy.stderr);
+    assert_eq!(busy.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("outbound busy: {} exists", flag.display())),
+        "{said}"
+    );
+    assert!(said.contains("nothing was posted"), "{said}");
+    // Nothing placed, nothing written to the out folder, binkd's flag untouched.
+    let in_outbound: Vec<PathBuf> = std::fs::read_dir(&outbound)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(in_outbound, std::slice::from_ref(&flag));
+    assert_eq!(std::fs::read_to_string(&flag).unwrap(), "4242\n");
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().count() == 0);
+
+    // The session over, the next run places every message, and the uplink gets each once.
+    std::fs::remove_file(&flag).unwrap();
+    let summary = echowatch(&config, &args);
+    assert!(
+        summary.starts_with(&format!("posted {STORIES} stories to TQW_TECHNOLOGY")),
+        "{summary}"
+    );
+    assert!(!flag.exists(), "busy flag left behind");
+    let packets: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let sent = packet_msgids(&packets);
+    assert_eq!(sent.len(), STORIES);
+    let mut queued = vec![outbound.join("00010065.out")];
+    if let Ok(flow) = std::fs::read_to_string(outbound.join("00010065.flo")) {
+        queued.extend(
+            flow.lines()
+                .map(|l| PathBuf::from(l.strip_prefix('^').unwrap())),
+        );
+    }
+    assert_eq!(packet_msgids(&queued), sent);
+    toss_all_once(&crashmail, &queued, &sent);
+}

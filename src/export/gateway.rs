@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{Local, Utc};
 
@@ -27,11 +28,31 @@ pub enum GatewayError {
     NoFreeName { path: PathBuf, tries: u32 },
     #[error("{path}: a flow file line cannot hold a path with a line break")]
     UnlistablePath { path: PathBuf },
+    /// The uplink's busy flag stayed there (and fresh) for the whole wait. Taken before
+    /// anything is reserved or written: nothing of this run was posted, a later run posts it.
+    #[error(
+        "outbound busy: {flag} exists{holder} and stayed for {waited} s: binkd is in a \
+         session with the uplink or another program is changing its mail; nothing was \
+         posted, a later run posts these stories (a flag untouched for {stale_h} hours is \
+         taken as left over and removed)",
+        flag = .flag.display(),
+        holder = .holder.as_deref().map(|h| format!(" (it says {h})")).unwrap_or_default(),
+        waited = .waited.as_secs_f32(),
+        stale_h = STALE_BUSY_FLAG.as_secs() / 3600,
+    )]
+    Busy {
+        flag: PathBuf,
+        waited: Duration,
+        /// The flag's first line (binkd writes its PID), when it has one.
+        holder: Option<String>,
+    },
     /// A failure after some packets went out: those are recorded as posted, the rest stay
     /// reserved under their MSGIDs, and a new run posts just the rest.
     #[error(
-        "{source} (stopped after {written} packets: their {posted} stories are recorded \
-         as posted; a new run posts the rest under the same MSGIDs)"
+        "{source} (stopped after {}: {} recorded as posted; a new run posts the rest under \
+         the same MSGIDs)",
+        count(*.written, "packet", "packets"),
+        count(*.posted, "story", "stories"),
     )]
     Stopped {
         written: usize,
@@ -46,6 +67,20 @@ pub enum GatewayError {
 /// refuse much larger ones; 256 KiB still holds a couple of hundred gateway posts (about
 /// 1.5 KB each), so a daily run is a packet or two.
 pub const DEFAULT_MAX_PACKET_KB: u32 = 256;
+
+/// How long a run waits for the uplink's busy flag to go before it gives up. binkd holds
+/// it for a whole session (minutes with a large transfer), so waiting longer would mostly
+/// hold up a cron job; a few seconds cover a tosser's or another gateway run's brief turn.
+pub const DEFAULT_BUSY_WAIT: Duration = Duration::from_secs(5);
+
+/// A busy flag untouched for this long is left over from a crash and is removed (FTS-5005
+/// 5.1 suggests twice the longest session). binkd touches the flags it holds every minute,
+/// and 12 hours is the `kill-old-bsy 43200` binkd setups commonly use: we never take a flag
+/// binkd itself would still respect.
+pub const STALE_BUSY_FLAG: Duration = Duration::from_secs(12 * 3600);
+
+/// How often the busy flag is looked at again while waiting.
+const BUSY_POLL: Duration = Duration::from_millis(50);
 
 /// Everything `export --format ftn` is told.
 #[derive(Debug, Clone)]
@@ -63,6 +98,8 @@ pub struct GatewayOptions {
     /// Largest packet in bytes, header included; 0 = no limit. A single message larger
     /// than this goes out alone in its packet.
     pub max_packet_bytes: usize,
+    /// How long to wait for the outbound's busy flag ([`DEFAULT_BUSY_WAIT`]).
+    pub busy_wait: Duration,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,6 +109,16 @@ pub struct GatewayReport {
     pub skipped: usize,
     /// Every packet written, in order (none when nothing was posted).
     pub packets: Vec<PacketWritten>,
+    /// A busy flag left over from a crash that this run removed, to say so.
+    pub stale_flag: Option<StaleFlag>,
+}
+
+/// A busy flag older than [`STALE_BUSY_FLAG`] that a run took over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleFlag {
+    pub path: PathBuf,
+    /// How long it had gone untouched.
+    pub age: Duration,
 }
 
 /// One packet a gateway run wrote.
@@ -105,6 +152,11 @@ const MAX_DESCRIPTION: usize = 1500;
 /// reserved: a new run posts the rest under the same MSGIDs, so the worst case is one
 /// packet repeated under the same MSGIDs, which every dupe checker drops, never a story
 /// silently left out.
+///
+/// With an outbound, the uplink's busy flag (`NNNNnnnn.bsy`, FTS-5005) is taken before
+/// anything is reserved or written and held to the end, on every path: binkd never sends
+/// an `.out` while we rewrite it, and two runs take turns. If it stays busy, the run fails
+/// with [`GatewayError::Busy`] having posted nothing (no packet, no ledger change).
 pub fn post(
     store: &mut Store,
     stories: &[StoryRecord],
@@ -117,19 +169,31 @@ pub fn post(
         cfg.origin = origin.clone();
     }
     let now = Local::now().fixed_offset();
-    let mut report = GatewayReport::default();
-    let mut to_post = Vec::new();
-    for s in stories {
-        let from_this_area = s
-            .area
-            .as_deref()
-            .is_some_and(|a| a.eq_ignore_ascii_case(&cfg.area));
-        if from_this_area || store.ledger_contains(s.id, &cfg.area)? {
-            report.skipped += 1;
-            continue;
-        }
-        to_post.push(s);
+    let (mut to_post, mut skipped) = unposted(store, stories, &cfg.area)?;
+    if to_post.is_empty() {
+        return Ok(GatewayReport {
+            skipped,
+            ..GatewayReport::default()
+        });
     }
+    let mut stale_flag = None;
+    let busy = match &opts.outbound {
+        Some(dir) => {
+            let path = writer::bso_busy_path(dir, opts.from.zone, opts.to);
+            let (flag, stale) = take_busy_flag(&path, opts.busy_wait)?;
+            stale_flag = stale;
+            // Again, under the flag: a run on this store that held it before us may have
+            // posted some of them meanwhile.
+            (to_post, skipped) = unposted(store, stories, &cfg.area)?;
+            Some(flag)
+        }
+        None => None,
+    };
+    let mut report = GatewayReport {
+        skipped,
+        stale_flag,
+        ..GatewayReport::default()
+    };
     if to_post.is_empty() {
         return Ok(report);
     }
@@ -178,7 +242,202 @@ pub fn post(
             ..written
         });
     }
+    drop(busy);
     Ok(report)
+}
+
+/// The stories not yet posted to `area` (nor carried from it), and how many were.
+fn unposted<'a>(
+    store: &Store,
+    stories: &'a [StoryRecord],
+    area: &str,
+) -> Result<(Vec<&'a StoryRecord>, usize), GatewayError> {
+    let mut to_post = Vec::new();
+    let mut skipped = 0;
+    for s in stories {
+        let from_this_area = s
+            .area
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(area));
+        if from_this_area || store.ledger_contains(s.id, area)? {
+            skipped += 1;
+        } else {
+            to_post.push(s);
+        }
+    }
+    Ok((to_post, skipped))
+}
+
+/// A BSO busy flag we created; removed when dropped, on every path out of a run.
+#[derive(Debug)]
+struct BusyFlag {
+    path: PathBuf,
+    /// What we created, so that we never remove another program's flag.
+    created: std::fs::Metadata,
+}
+
+impl Drop for BusyFlag {
+    fn drop(&mut self) {
+        // Another program may have taken it over as stale had this run lasted for hours.
+        let still_ours =
+            std::fs::symlink_metadata(&self.path).is_ok_and(|now| same_file(&self.created, &now));
+        if still_ours {
+            // Nothing more can be done here; a flag left behind goes stale in time.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Creates the busy flag `path` exclusively (O_EXCL: of two programs, one gets it), with
+/// our PID in it as binkd writes its own. While another program holds it, looks again
+/// every [`BUSY_POLL`] for `wait`; a flag untouched for [`STALE_BUSY_FLAG`] is left over
+/// from a crash and is taken over (and returned, to be reported).
+fn take_busy_flag(
+    path: &Path,
+    wait: Duration,
+) -> Result<(BusyFlag, Option<StaleFlag>), GatewayError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| GatewayError::Io { path, source }
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let deadline = Instant::now() + wait;
+    let mut stale = None;
+    loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Ok(mut f) => {
+                let made = writeln!(f, "{}", std::process::id())
+                    .and_then(|()| f.sync_all())
+                    .and_then(|()| f.metadata());
+                return match made {
+                    Ok(created) => Ok((
+                        BusyFlag {
+                            path: path.to_path_buf(),
+                            created,
+                        },
+                        stale,
+                    )),
+                    Err(e) => {
+                        let _ = std::fs::remove_file(path);
+                        Err(io(path)(e))
+                    }
+                };
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(path)(e)),
+        }
+        match std::fs::symlink_metadata(path) {
+            // Gone meanwhile: try again at once.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(path)(e)),
+            Ok(found) => {
+                // One dated in the future (clocks apart) counts as fresh; anything but a
+                // plain file is not ours to remove.
+                let age = SystemTime::now()
+                    .duration_since(found.modified().map_err(io(path))?)
+                    .ok()
+                    .filter(|_| found.is_file());
+                if let Some(age) = age.filter(|a| *a > STALE_BUSY_FLAG)
+                    && remove_stale(path, &found)?
+                {
+                    stale = Some(StaleFlag {
+                        path: path.to_path_buf(),
+                        age,
+                    });
+                    continue;
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(GatewayError::Busy {
+                flag: path.to_path_buf(),
+                waited: wait,
+                holder: flag_holder(path),
+            });
+        }
+        std::thread::sleep(BUSY_POLL.min(left));
+    }
+}
+
+/// Removes the stale flag `path` that was `judged` stale. It is first renamed to a name of
+/// our own, which only one of several runs that judged it at once can do, and checked to
+/// be the very file judged: had another program replaced it by a fresh flag in between,
+/// that one is put back. False when there was nothing (left) to remove.
+fn remove_stale(path: &Path, judged: &std::fs::Metadata) -> Result<bool, GatewayError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| GatewayError::Io { path, source }
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut aside = TempFile::new_name(dir);
+    match std::fs::rename(path, &aside.path) {
+        Ok(()) => {}
+        Err(e) => {
+            aside.keep = true;
+            return match e.kind() {
+                // Another run took it first.
+                std::io::ErrorKind::NotFound => Ok(false),
+                _ => Err(io(path)(e)),
+            };
+        }
+    }
+    let moved = std::fs::symlink_metadata(&aside.path).map_err(io(&aside.path))?;
+    if same_file(judged, &moved) {
+        std::fs::remove_file(&aside.path).map_err(io(&aside.path))?;
+        return Ok(true);
+    }
+    // Someone's fresh flag: back in place (a link fails rather than replace a flag a
+    // third program made meanwhile); `aside` goes when dropped.
+    match std::fs::hard_link(&aside.path, path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(_) => {
+            if std::fs::symlink_metadata(path).is_err() {
+                std::fs::rename(&aside.path, path).map_err(io(path))?;
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The first line of a busy flag (binkd writes its PID there), for the error message.
+fn flag_holder(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(70)
+        .read_to_end(&mut head)
+        .ok()?;
+    let text = String::from_utf8_lossy(&head);
+    let line = text.lines().next()?.trim();
+    let printable = !line.is_empty() && line.chars().all(|c| !c.is_control());
+    printable.then(|| format!("{line:?}"))
+}
+
+/// Whether two looks at a path saw the same file: the same inode and, as inode numbers are
+/// reused, the same size and modification time. (Not the change time: a rename sets it.)
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if (a.dev(), a.ino()) != (b.dev(), b.ino()) {
+            return false;
+        }
+    }
+    a.len() == b.len() && matches!((a.modified(), b.modified()), (Ok(x), Ok(y)) if x == y)
+}
+
+/// `n thing` or `n things`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// One packet into the out folder under a new name, and into the outbound if there is one.
@@ -319,27 +578,22 @@ fn write_new_packet(dir: &Path, bytes: &[u8]) -> Result<PathBuf, GatewayError> {
         move |source| GatewayError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    // Not `*.pkt`: a tosser scanning the folder passes it over.
-    let tmp = dir.join(format!(
-        ".echowatch-{}-{:08x}.tmp",
-        std::process::id(),
-        packet_serial()
-    ));
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
+    // Removed when dropped: after the link, and on every error.
+    let (tmp, mut f) = TempFile::create(dir)?;
+    f.write_all(bytes).map_err(io(&tmp.path))?;
+    f.sync_all().map_err(io(&tmp.path))?;
     drop(f);
     let result = (|| {
         for _ in 0..NAME_TRIES {
             let path = dir.join(format!("{:08x}.pkt", packet_serial()));
-            match std::fs::hard_link(&tmp, &path) {
+            match std::fs::hard_link(&tmp.path, &path) {
                 Ok(()) => return Ok(path),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 // A file system without hard links: rename, after looking.
                 Err(_) => match std::fs::symlink_metadata(&path) {
                     Ok(_) => continue,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+                        std::fs::rename(&tmp.path, &path).map_err(io(&path))?;
                         return Ok(path);
                     }
                     Err(e) => return Err(io(&path)(e)),
@@ -351,28 +605,89 @@ fn write_new_packet(dir: &Path, bytes: &[u8]) -> Result<PathBuf, GatewayError> {
             tries: NAME_TRIES,
         })
     })();
-    // Gone already after a rename; a failure to remove it only leaves a hidden file behind.
-    let _ = std::fs::remove_file(&tmp);
+    drop(tmp);
     let path = result?;
     sync_dir(&path)?;
     Ok(path)
 }
 
+/// Replaces `path` by `bytes` whole: written and synced under a temporary name of this
+/// run's own in the same folder, then renamed over it.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), GatewayError> {
-    let io = |source| GatewayError::Io {
-        path: path.to_path_buf(),
-        source,
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| GatewayError::Io { path, source }
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let (mut tmp, mut f) = TempFile::create(dir)?;
+    f.write_all(bytes).map_err(io(&tmp.path))?;
+    f.sync_all().map_err(io(&tmp.path))?;
+    drop(f);
+    std::fs::rename(&tmp.path, path).map_err(io(path))?;
+    tmp.keep = true;
     sync_dir(path)
+}
+
+/// A temporary file of this run, removed when dropped unless kept (renamed into place).
+/// Named `.echowatch-PID-N.tmp`: unique among runs at once (PID) and within one (N), and
+/// neither `*.pkt` nor a BSO name, so tossers and mailers scanning the folder pass it over.
+#[derive(Debug)]
+struct TempFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl TempFile {
+    /// A fresh name in `dir`, not yet a file (removed when dropped if it becomes one).
+    fn new_name(dir: &Path) -> TempFile {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        TempFile {
+            path: dir.join(format!(".echowatch-{}-{n}.tmp", std::process::id())),
+            keep: false,
+        }
+    }
+
+    /// A new temporary file in `dir`, created exclusively: one a crashed run left behind
+    /// under the same PID is passed over, never written into.
+    fn create(dir: &Path) -> Result<(TempFile, std::fs::File), GatewayError> {
+        for _ in 0..NAME_TRIES {
+            let mut tmp = TempFile::new_name(dir);
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp.path)
+            {
+                Ok(f) => return Ok((tmp, f)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    // Not ours: leave it be.
+                    tmp.keep = true;
+                }
+                Err(source) => {
+                    tmp.keep = true;
+                    return Err(GatewayError::Io {
+                        path: tmp.path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        Err(GatewayError::NoFreeName {
+            path: dir.to_path_buf(),
+            tries: NAME_TRIES,
+        })
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            // Gone already after a rename; failing to remove it only leaves a hidden file.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Syncs the folder of `path`, so a new name in it survives a power cut.
@@ -443,6 +758,7 @@ mod tests {
             out_dir: dir.join("out"),
             outbound: None,
             max_packet_bytes,
+            busy_wait: Duration::from_millis(200),
         }
     }
 
@@ -519,6 +835,8 @@ mod tests {
         let again = post(&mut store, &stories, &opts).unwrap();
         assert_eq!((again.posted, again.skipped), (0, 40));
         assert!(again.packets.is_empty());
+        assert!(!outbound.join("00010065.bsy").exists(), "busy flag left");
+        assert_eq!(again.stale_flag, None);
     }
 
     #[test]
@@ -560,6 +878,12 @@ mod tests {
         };
         assert_eq!(*written, 1);
         assert!(err.to_string().contains("00010065.flo"), "{err}");
+        assert!(
+            err.to_string().contains("stopped after 1 packet: "),
+            "{err}"
+        );
+        // The failing run let go of the uplink's busy flag all the same.
+        assert!(!outbound.join("00010065.bsy").exists(), "busy flag left");
         let first = msgids_by_link(&[outbound.join("00010065.out")]);
         assert_eq!(first.len(), *posted);
         let (done, rest): (Vec<&StoryRecord>, Vec<&StoryRecord>) = stories
@@ -620,6 +944,194 @@ mod tests {
         for e in entries.iter().filter(|e| **e != path) {
             assert_eq!(std::fs::read(e).unwrap(), b"theirs");
         }
+    }
+
+    /// Files in `dir` whose names start with `.echowatch-` (temporary files).
+    fn temp_files(dir: &Path) -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains(".echowatch-"))
+            .collect()
+    }
+
+    #[test]
+    fn a_busy_outbound_stops_the_run_before_anything_is_posted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(40);
+        let mut opts = options(tmp.path(), 8 * 1024);
+        let outbound = tmp.path().join("outbound");
+        opts.outbound = Some(outbound.clone());
+        std::fs::create_dir_all(&outbound).unwrap();
+        // binkd in a session with the uplink: its flag, with its PID.
+        let flag = outbound.join("00010065.bsy");
+        std::fs::write(&flag, "4242\n").unwrap();
+        let started = Instant::now();
+        let err = post(&mut store, &stories, &opts).unwrap_err();
+        assert!(started.elapsed() >= opts.busy_wait, "did not wait");
+        let GatewayError::Busy {
+            flag: named,
+            holder,
+            ..
+        } = &err
+        else {
+            panic!("{err}");
+        };
+        assert_eq!(named, &flag);
+        assert_eq!(holder.as_deref(), Some("\"4242\""));
+        let text = err.to_string();
+        assert!(text.contains(&*flag.to_string_lossy()), "{text}");
+        assert!(text.contains("nothing was posted"), "{text}");
+        // Nothing was written, nothing recorded, and binkd's flag is as it was.
+        assert_eq!(std::fs::read(&flag).unwrap(), b"4242\n");
+        assert!(!opts.out_dir.exists() || std::fs::read_dir(&opts.out_dir).unwrap().count() == 0);
+        let left: Vec<PathBuf> = std::fs::read_dir(&outbound)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(left, std::slice::from_ref(&flag));
+        for s in &stories {
+            assert!(!store.ledger_contains(s.id, AREA).unwrap());
+        }
+
+        // The session over, the next run posts every story, once, and lets go of the flag.
+        std::fs::remove_file(&flag).unwrap();
+        let report = post(&mut store, &stories, &opts).unwrap();
+        assert_eq!((report.posted, report.skipped), (40, 0));
+        assert_eq!(msgids_by_link(&outbound_packets(&outbound)).len(), 40);
+        assert!(!flag.exists());
+    }
+
+    #[test]
+    fn a_point_uplink_is_flagged_in_its_point_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(3);
+        let mut opts = options(tmp.path(), 0);
+        opts.to = "1337:1/101.5".parse().unwrap();
+        let outbound = tmp.path().join("outbound");
+        opts.outbound = Some(outbound.clone());
+        let flag = outbound.join("00010065.pnt/00000005.bsy");
+        std::fs::create_dir_all(flag.parent().unwrap()).unwrap();
+        std::fs::write(&flag, "77\n").unwrap();
+        let err = post(&mut store, &stories, &opts).unwrap_err();
+        assert!(
+            matches!(&err, GatewayError::Busy { flag: f, .. } if *f == flag),
+            "{err}"
+        );
+        std::fs::remove_file(&flag).unwrap();
+        post(&mut store, &stories, &opts).unwrap();
+        assert!(outbound.join("00010065.pnt/00000005.out").exists());
+        assert!(!flag.exists());
+    }
+
+    #[test]
+    fn a_stale_flag_is_taken_over_and_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(3);
+        let mut opts = options(tmp.path(), 0);
+        let outbound = tmp.path().join("outbound");
+        opts.outbound = Some(outbound.clone());
+        std::fs::create_dir_all(&outbound).unwrap();
+        let flag = outbound.join("00010065.bsy");
+        std::fs::write(&flag, "4242\n").unwrap();
+        let old = SystemTime::now() - STALE_BUSY_FLAG - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&flag)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let report = post(&mut store, &stories, &opts).unwrap();
+        assert_eq!(report.posted, 3);
+        let stale = report.stale_flag.unwrap();
+        assert_eq!(stale.path, flag);
+        assert!(stale.age > STALE_BUSY_FLAG, "{stale:?}");
+        assert!(!flag.exists());
+        assert!(temp_files(&outbound).is_empty());
+    }
+
+    #[test]
+    fn the_flag_is_ours_alone_while_held_and_only_ours_is_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let flag = tmp.path().join("sub/00010065.bsy");
+        let (held, stale) = take_busy_flag(&flag, Duration::ZERO).unwrap();
+        assert_eq!(stale, None);
+        // Our PID in it, as binkd writes its own.
+        assert_eq!(
+            std::fs::read_to_string(&flag).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+        // A second taker (another run) waits, then gives up.
+        let err = take_busy_flag(&flag, Duration::from_millis(120)).unwrap_err();
+        assert!(matches!(err, GatewayError::Busy { .. }), "{err}");
+        drop(held);
+        assert!(!flag.exists());
+        // Another program took over the flag (ours judged stale after hours): its flag stays.
+        let (held, _) = take_busy_flag(&flag, Duration::ZERO).unwrap();
+        let theirs = tmp.path().join("sub/theirs");
+        std::fs::write(&theirs, "theirs\n").unwrap();
+        std::fs::rename(&theirs, &flag).unwrap();
+        drop(held);
+        assert_eq!(std::fs::read_to_string(&flag).unwrap(), "theirs\n");
+    }
+
+    #[test]
+    fn a_stale_flag_replaced_meanwhile_is_put_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let flag = tmp.path().join("00010065.bsy");
+        std::fs::write(&flag, "old\n").unwrap();
+        let judged = std::fs::metadata(&flag).unwrap();
+        // Between our look and our move, its holder finished and binkd made a fresh one.
+        std::fs::remove_file(&flag).unwrap();
+        std::fs::write(&flag, "fresh\n").unwrap();
+        let later = SystemTime::now() + Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&flag)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert!(!remove_stale(&flag, &judged).unwrap());
+        assert_eq!(std::fs::read_to_string(&flag).unwrap(), "fresh\n");
+        assert!(temp_files(tmp.path()).is_empty());
+        // The one judged is removed.
+        let judged = std::fs::metadata(&flag).unwrap();
+        assert!(remove_stale(&flag, &judged).unwrap());
+        assert!(!flag.exists());
+        // Gone already (another run took it): nothing to do.
+        assert!(!remove_stale(&flag, &judged).unwrap());
+    }
+
+    #[test]
+    fn replacing_a_file_uses_a_temporary_name_of_its_own() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("00010065.out");
+        // The fixed name older versions used, as another run might have it open: untouched.
+        std::fs::write(tmp.path().join("00010065.out.tmp"), b"other run").unwrap();
+        // Runs at once (threads here; the PID sets processes apart): each write whole.
+        std::thread::scope(|scope| {
+            for i in 0..4u8 {
+                let target = &target;
+                scope.spawn(move || {
+                    for _ in 0..25 {
+                        write_atomically(target, &[i; 4096]).unwrap();
+                    }
+                });
+            }
+        });
+        let got = std::fs::read(&target).unwrap();
+        assert!(got.len() == 4096 && got.iter().all(|b| *b == got[0]));
+        assert_eq!(
+            std::fs::read(tmp.path().join("00010065.out.tmp")).unwrap(),
+            b"other run"
+        );
+        assert!(temp_files(tmp.path()).is_empty());
+        // A failed rename (a folder in the way) leaves no temporary file behind.
+        let blocked = tmp.path().join("blocked.out");
+        std::fs::create_dir_all(blocked.join("x")).unwrap();
+        let err = write_atomically(&blocked, b"data").unwrap_err();
+        assert!(err.to_string().contains("blocked.out"), "{err}");
+        assert!(temp_files(tmp.path()).is_empty());
     }
 
     #[test]

@@ -720,6 +720,14 @@ pub fn bso_flow_path(
     bso_node_file(outbound, own_zone, dest, flavour.flow_ext())
 }
 
+/// The busy flag for `dest` in a BSO outbound (`NNNNnnnn.bsy`, laid out as
+/// [`bso_packet_path`]), one for every flavour: FTS-5005 5.1 has whoever changes a node's
+/// `.?ut`/`.?lo` files create it exclusively first and delete it when done; binkd holds it
+/// during a session with the node.
+pub fn bso_busy_path(outbound: &Path, own_zone: u16, dest: FtnAddress) -> PathBuf {
+    bso_node_file(outbound, own_zone, dest, "bsy")
+}
+
 impl Flavour {
     fn packet_ext(self) -> &'static str {
         match self {
@@ -831,6 +839,15 @@ mod tests {
         assert_eq!(
             bso_packet_path(out, 2, FtnAddress::new(1, 104, 36, 45), Flavour::Normal),
             Path::new("/o/outbound.001/00680024.pnt/0000002d.out")
+        );
+        // The busy flag sits beside the node's packet and flow files, zone and point alike.
+        assert_eq!(
+            bso_busy_path(out, 2, FtnAddress::new(2, 104, 36, 0)),
+            Path::new("/o/outbound/00680024.bsy")
+        );
+        assert_eq!(
+            bso_busy_path(out, 2, FtnAddress::new(1, 104, 36, 45)),
+            Path::new("/o/outbound.001/00680024.pnt/0000002d.bsy")
         );
     }
 
