@@ -11,7 +11,7 @@ use echowatch::config::Config;
 use echowatch::export::{self, HitInfo};
 use echowatch::index::{SearchRequest, Sort};
 use echowatch::ingest::{self, SourceEvent, SourceStatus, SyncReport};
-use echowatch::model::Tag;
+use echowatch::model::{Tag, counted};
 use echowatch::workspace::Workspace;
 
 /// `println!` for command output, except that a closed pipe (`echowatch stats | head -1`)
@@ -380,17 +380,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 }
             }
             exporter.finish()?;
-            eprintln!("exported {n} stories");
+            eprintln!("exported {}", counted(n, "story", "stories"));
             Ok(ExitCode::SUCCESS)
         }
         Command::Reindex => {
             let n = ws.reindex()?;
-            eprintln!("reindexed {n} stories");
+            eprintln!("reindexed {}", counted(n, "story", "stories"));
             Ok(ExitCode::SUCCESS)
         }
         Command::Retag => {
             let n = ws.retag()?;
-            eprintln!("retagged {n} stories");
+            eprintln!("retagged {}", counted(n, "story", "stories"));
             Ok(ExitCode::SUCCESS)
         }
         Command::Stats { query, json } => {
@@ -462,10 +462,6 @@ fn gateway_options(a: FtnArgs, out: Option<PathBuf>) -> Result<export::gateway::
 }
 
 /// `n thing` or `n things`, as the summary lines say counts.
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// What a gateway run did, for stderr: the summary line, then with several packets one
 /// line for each (its messages, size, and where it went in the outbound).
 fn gateway_summary(
@@ -487,7 +483,7 @@ fn gateway_summary(
         }
     };
     let skipped = format!("{} skipped (already posted there)", report.skipped);
-    let stories = |n| count(n, "story", "stories");
+    let stories = |n| counted(n, "story", "stories");
     let mut s = match report.packets.as_slice() {
         [] if nothing_matched => "nothing to post: no story matches the query\n".into(),
         [] => format!(
@@ -518,7 +514,7 @@ fn gateway_summary(
                     "  {}: {}, {}{}\n",
                     p.path.display(),
                     stories(p.messages),
-                    count(p.bytes, "byte", "bytes"),
+                    counted(p.bytes, "byte", "bytes"),
                     placed(p, true)
                 ));
             }
@@ -530,7 +526,7 @@ fn gateway_summary(
         s.push_str(&format!(
             "removed a stale busy flag {} (untouched for {})\n",
             stale.path.display(),
-            count(
+            counted(
                 usize::try_from(stale.age.as_secs() / 3600).unwrap_or(usize::MAX),
                 "hour",
                 "hours"

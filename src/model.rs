@@ -246,6 +246,11 @@ pub struct AutoTag {
     pub evidence: Vec<Evidence>,
 }
 
+/// A count with its noun, for messages: `1 story`, `2 stories`, `0 stories`.
+pub fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

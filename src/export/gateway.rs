@@ -10,6 +10,7 @@ use chrono::{Local, Utc};
 use crate::ftn::story::gateway_description;
 use crate::ftn::writer::{self, Flavour, GatewayConfig, GatewayPost, OutCharset};
 use crate::ftn::{FtnAddress, FtnError};
+use crate::model::counted;
 use crate::store::{Store, StoreError, StoryId, StoryRecord};
 
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +52,8 @@ pub enum GatewayError {
     #[error(
         "{source} (stopped after {}: {} recorded as posted; a new run posts the rest under \
          the same MSGIDs)",
-        count(*.written, "packet", "packets"),
-        count(*.posted, "story", "stories"),
+        counted(*.written, "packet", "packets"),
+        counted(*.posted, "story", "stories"),
     )]
     Stopped {
         written: usize,
@@ -436,10 +437,6 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 }
 
 /// `n thing` or `n things`.
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// One packet into the out folder under a new name, and into the outbound if there is one.
 fn write_one(bytes: &[u8], opts: &GatewayOptions) -> Result<PacketWritten, GatewayError> {
     let path = write_new_packet(&opts.out_dir, bytes)?;

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::index::{FacetField, Hit, IndexDoc, IndexError, SearchRequest, Sort, Trend};
-use crate::model::{StoryKind, Tag, TagKind};
+use crate::model::{StoryKind, Tag, TagKind, counted};
 use crate::store::{StoryId, StoryRecord, TagRecord};
 use crate::tui::jobs::{FacetCounts, Jobs, Reply, Request};
 use crate::tui::keys::{Action, Keymap};
@@ -751,7 +751,7 @@ impl App {
                 match result {
                     Ok(n) => {
                         self.list.rows.clear();
-                        self.info(format!("marked {n} stories read"));
+                        self.info(format!("marked {} read", counted(n, "story", "stories")));
                     }
                     Err(e) => self.error(format!("mark all read: {}", text::line(&e))),
                 }
@@ -1377,7 +1377,7 @@ impl App {
                     self.filters.clone(),
                 ) {
                     self.info(match count {
-                        Some(n) => format!("marking {n} stories read…"),
+                        Some(n) => format!("marking {} read…", counted(n, "story", "stories")),
                         None => "marking stories read…".to_string(),
                     });
                 }
@@ -1624,7 +1624,10 @@ impl App {
         let mut extra = Vec::new();
         for (field, prefix) in [(FacetField::Tag, ""), (FacetField::Policy, "policy:")] {
             for (v, n) in self.facets.get(&field).map(Vec::as_slice).unwrap_or(&[]) {
-                extra.push((format!("{prefix}{v}"), format!("{n} stories")));
+                extra.push((
+                    format!("{prefix}{v}"),
+                    counted(*n as usize, "story", "stories"),
+                ));
             }
         }
         let all = self.tag_universe.get_or_insert_with(Vec::new);
