@@ -198,13 +198,24 @@ pub fn post(
     if to_post.is_empty() {
         return Ok(report);
     }
-    let posted_ids: Vec<StoryId> = to_post.iter().map(|s| s.id).collect();
+    let ids: Vec<StoryId> = to_post.iter().map(|s| s.id).collect();
     let serials = store.ledger_reserve(
-        &posted_ids,
+        &ids,
         &cfg.area,
         &cfg.from.to_string(),
         now.with_timezone(&Utc),
     )?;
+    // A story another run on this store posted since `unposted` looked is left out here.
+    let (to_post, serials): (Vec<_>, Vec<u32>) = to_post
+        .into_iter()
+        .zip(serials)
+        .filter_map(|(s, serial)| serial.map(|n| (s, n)))
+        .unzip();
+    report.skipped += ids.len() - to_post.len();
+    if to_post.is_empty() {
+        return Ok(report);
+    }
+    let posted_ids: Vec<StoryId> = to_post.iter().map(|s| s.id).collect();
     let messages: Vec<_> = to_post
         .iter()
         .zip(serials)
@@ -910,7 +921,7 @@ mod tests {
         let paths: Vec<PathBuf> = report.packets.iter().map(|p| p.path.clone()).collect();
         assert!(paths.iter().all(|p| !before.contains(p)));
         let second = msgids_by_link(&paths);
-        for (s, serial) in rest.iter().zip(reserved) {
+        for (s, serial) in rest.iter().zip(reserved.into_iter().flatten()) {
             let msgid = &second[s.link.as_deref().unwrap()];
             assert_eq!(msgid, &format!("1337:1/100 {serial:08x}"));
         }

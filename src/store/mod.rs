@@ -852,7 +852,10 @@ impl Store {
 
     /// MSGID serials for posting these stories (not yet posted there, see
     /// [`Store::ledger_contains`]) to `area` from `address`, reserved in the ledger (as the
-    /// MSGID `address serial`, FTS-0009) until [`Store::ledger_confirm`].
+    /// MSGID `address serial`, FTS-0009) until [`Store::ledger_confirm`]. `None` for a story
+    /// posted there meanwhile (another gateway run on this store confirmed it between the
+    /// caller's check and this transaction): it must not go out again under a new MSGID,
+    /// which no dupe checker would catch.
     ///
     /// A story reserved before and never confirmed gets the same MSGID again: its packet may
     /// have gone out, and a repeat under the same MSGID is a dupe tossers drop. New serials
@@ -865,8 +868,9 @@ impl Store {
         area: &str,
         address: &str,
         now: DateTime<Utc>,
-    ) -> Result<Vec<u32>> {
-        // IMMEDIATE: two gateway runs on one store must not hand out the same serial.
+    ) -> Result<Vec<Option<u32>>> {
+        // IMMEDIATE: two gateway runs on one store must not hand out the same serial, and
+        // what one confirmed is seen by the other here.
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -882,21 +886,29 @@ impl Store {
         let mut next = last.map_or(0, |l| l + 1).max(now.timestamp()) & 0xFFFF_FFFF;
         let mut serials = Vec::with_capacity(ids.len());
         for &id in ids {
-            let reserved: Option<String> = tx
+            let row: Option<(String, bool)> = tx
                 .prepare_cached(
-                    "SELECT msgid FROM ftn_ledger WHERE story_id = ?1 AND area = ?2 AND NOT sent",
+                    "SELECT msgid, sent FROM ftn_ledger WHERE story_id = ?1 AND area = ?2",
                 )
                 .ctx("prepare reservation")?
-                .query_row(params![id, area], |r| r.get(0))
+                .query_row(params![id, area], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .ctx("read reservation")?;
+            let reserved = match row {
+                Some((_, true)) => {
+                    serials.push(None);
+                    continue;
+                }
+                Some((msgid, false)) => Some(msgid),
+                None => None,
+            };
             // A reservation made under another address (`--from` changed) is not reused.
             if let Some(serial) = reserved
                 .as_deref()
                 .and_then(|m| m.strip_prefix(&prefix))
                 .and_then(|hex| u32::from_str_radix(hex, 16).ok())
             {
-                serials.push(serial);
+                serials.push(Some(serial));
                 continue;
             }
             let (serial, msgid) = loop {
@@ -923,7 +935,7 @@ impl Store {
             .ctx("prepare reserve")?
             .execute(params![id, area, msgid, ts(now)])
             .ctx("reserve msgid")?;
-            serials.push(serial);
+            serials.push(Some(serial));
         }
         let last_given = (next - 1).rem_euclid(1 << 32);
         tx.prepare_cached(
