@@ -234,7 +234,7 @@ fn hits_at_word_starts(c: &Compiled, field: &Field<'_>, out: &mut Vec<Hit>) {
                 let end = i + k + 1;
                 if let Some(pid) = (0..nfa.match_len(sid))
                     .map(|n| nfa.match_pattern(sid, n))
-                    .find(|&pid| end - nfa.pattern_len(pid) == i)
+                    .find(|&pid| end.checked_sub(nfa.pattern_len(pid)) == Some(i))
                 {
                     ends.push((pid.as_usize(), end));
                 }
