@@ -389,4 +389,27 @@ second line</description></item>
         let _ = parse(b"<rss><channel><item><title>unclosed", None);
         assert!(parse(b"\xff\xfe\x00garbage", None).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_under_any_charset_never_panic(
+            // A feed's skeleton with arbitrary bytes spliced in where the declaration, the
+            // dates and the text go, so the transcoding and date paths are reached too.
+            decl in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            date in "\\PC{0,40}|(Mon|Thu|Xyz), [0-9]{1,3} (Jan|Oct|Foo) [0-9]{2,5} [0-9:]{5,9} [A-Z+0-9-]{0,6}",
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..120),
+            bom in proptest::sample::select(vec![&b""[..], b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"]),
+            charset in proptest::option::of("(utf-8|iso-8859-2|koi8-r|utf-16le|utf-16be|replacement|x-bogus|\\PC{0,12})"),
+        ) {
+            let mut bytes = bom.to_vec();
+            bytes.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"");
+            bytes.extend_from_slice(&decl);
+            bytes.extend_from_slice(b"\"?><rss version=\"2.0\"><channel><item><title>t</title><pubDate>");
+            bytes.extend_from_slice(date.as_bytes());
+            bytes.extend_from_slice(b"</pubDate><description>");
+            bytes.extend_from_slice(&body);
+            bytes.extend_from_slice(b"</description></item></channel></rss>");
+            let _ = parse_with_charset(&bytes, Some("http://example.test/feed"), charset.as_deref());
+        }
+    }
 }
