@@ -440,8 +440,9 @@ impl Store {
         }
         let mut outcome = BatchOutcome::default();
         let mut queued = Vec::new();
+        let mut hot = HotStatements::prepare(&tx)?;
         for (item, incoming) in batch.iter().enumerate() {
-            let (change, id) = ingest_one(&tx, source, source_tags, incoming, ts(at))?;
+            let (change, id) = ingest_one(&tx, &mut hot, source, source_tags, incoming, ts(at))?;
             match (&change, id) {
                 (Change::New, Some(id)) => queued.push(Queued::New { id, item }),
                 (_, Some(id)) => queued.push(Queued::Changed(id)),
@@ -454,6 +455,7 @@ impl Store {
                 Change::Duplicate => outcome.duplicates += 1,
             }
         }
+        drop(hot);
         tx.commit().ctx("commit batch")?;
         Ok((outcome, queued))
     }
@@ -1187,8 +1189,45 @@ fn content_hash(s: &ParsedStory) -> Vec<u8> {
 }
 
 /// Store one story; returns what happened and the id if it was queued for the index.
+/// The statements nearly every story of a batch runs, prepared once per batch: finding each
+/// in the statement cache (a hash of its SQL) and handing it back cost more than some of them
+/// take to run.
+struct HotStatements<'tx> {
+    by_guid: rusqlite::CachedStatement<'tx>,
+    read_hash: rusqlite::CachedStatement<'tx>,
+    by_link: rusqlite::CachedStatement<'tx>,
+    insert_story: rusqlite::CachedStatement<'tx>,
+    link_source: rusqlite::CachedStatement<'tx>,
+    queue: rusqlite::CachedStatement<'tx>,
+}
+
+impl<'tx> HotStatements<'tx> {
+    fn prepare(tx: &'tx Transaction<'_>) -> Result<Self> {
+        let prepare = |sql: &str| tx.prepare_cached(sql).ctx("prepare batch statement");
+        Ok(Self {
+            by_guid: prepare("SELECT story_id FROM story_sources WHERE source_id = ?1 AND guid = ?2")?,
+            read_hash: prepare("SELECT content_hash, primary_source FROM stories WHERE id = ?1")?,
+            by_link: prepare("SELECT id FROM stories WHERE canonical_link = ?1")?,
+            // Not `RETURNING id`: SQLite runs that through an ephemeral table, which cost
+            // about as much as the insert itself; the id is `last_insert_rowid`.
+            insert_story: prepare(
+                "INSERT INTO stories (canonical_link, msgid, link, title, body, links, published,
+                    first_seen, updated, author, kind, area, origin, content_hash, primary_source,
+                    auto_tags)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?,
+            link_source: prepare(
+                "INSERT INTO story_sources (story_id, source_id, guid, kind, area, first_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(story_id, source_id) DO NOTHING",
+            )?,
+            queue: prepare(QUEUE_SQL)?,
+        })
+    }
+}
+
 fn ingest_one(
     tx: &Transaction<'_>,
+    hot: &mut HotStatements<'_>,
     source: SourceId,
     source_tags: &[Tag],
     inc: &Incoming,
@@ -1203,17 +1242,15 @@ fn ingest_one(
     };
     let hash = content_hash(story);
 
-    let known: Option<StoryId> = tx
-        .prepare_cached("SELECT story_id FROM story_sources WHERE source_id = ?1 AND guid = ?2")
-        .ctx("prepare lookup")?
+    let known: Option<StoryId> = hot
+        .by_guid
         .query_row(params![source, key], |r| r.get(0))
         .optional()
         .ctx("look up by guid")?;
 
     if let Some(id) = known {
-        let (old_hash, primary): (Vec<u8>, SourceId) = tx
-            .prepare_cached("SELECT content_hash, primary_source FROM stories WHERE id = ?1")
-            .ctx("prepare hash")?
+        let (old_hash, primary): (Vec<u8>, SourceId) = hot
+            .read_hash
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
             .ctx("read hash")?;
         if old_hash == hash {
@@ -1236,16 +1273,15 @@ fn ingest_one(
         update_story(tx, id, story, canonical.as_deref(), &hash, now)?;
         write_auto_tags(tx, id, &inc.auto_tags)?;
         write_source_tags(tx, id, source_tags)?;
-        queue(tx, id)?;
+        hot.queue.execute([id]).ctx("queue story")?;
         return Ok((Change::Updated, Some(id)));
     }
 
     // Same story from another source: by canonical link, or by MSGID for echomail.
     let mut existing: Option<StoryId> = None;
     if let Some(c) = canonical.as_deref() {
-        existing = tx
-            .prepare_cached("SELECT id FROM stories WHERE canonical_link = ?1")
-            .ctx("prepare link lookup")?
+        existing = hot
+            .by_link
             .query_row([c], |r| r.get(0))
             .optional()
             .ctx("look up by link")?;
@@ -1288,46 +1324,41 @@ fn ingest_one(
             (id, Change::Unchanged)
         }
         None => {
-            // Not `RETURNING id`: SQLite runs that through an ephemeral table, which cost
-            // about as much as the insert itself.
-            tx.prepare_cached(
-                    "INSERT INTO stories (canonical_link, msgid, link, title, body, links, published,
-                        first_seen, updated, author, kind, area, origin, content_hash, primary_source,
-                        auto_tags)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-                )
-                .ctx("prepare insert")?
+            hot.insert_story
                 .execute(params![
-                        canonical,
-                        msgid,
-                        story.link,
-                        story.title,
-                        story.body,
-                        serde_json::to_string(&story.links).unwrap_or_else(|_| "[]".into()),
-                        story.published.map(ts),
-                        now,
-                        story.author,
-                        story.kind.as_str(),
-                        story.area,
-                        story.origin,
-                        hash,
-                        source,
-                        auto_tags_json(&inc.auto_tags)
+                    canonical,
+                    msgid,
+                    story.link,
+                    story.title,
+                    story.body,
+                    serde_json::to_string(&story.links).unwrap_or_else(|_| "[]".into()),
+                    story.published.map(ts),
+                    now,
+                    story.author,
+                    story.kind.as_str(),
+                    story.area,
+                    story.origin,
+                    hash,
+                    source,
+                    auto_tags_json(&inc.auto_tags)
                 ])
                 .ctx("insert story")?;
             let id: StoryId = tx.last_insert_rowid();
             (id, Change::New)
         }
     };
-    tx.prepare_cached(
-        "INSERT INTO story_sources (story_id, source_id, guid, kind, area, first_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT(story_id, source_id) DO NOTHING",
-    )
-    .ctx("prepare story source")?
-    .execute(params![id, source, key, story.kind.as_str(), story.area, now])
-    .ctx("link story to source")?;
+    hot.link_source
+        .execute(params![
+            id,
+            source,
+            key,
+            story.kind.as_str(),
+            story.area,
+            now
+        ])
+        .ctx("link story to source")?;
     write_source_tags(tx, id, source_tags)?;
-    queue(tx, id)?;
+    hot.queue.execute([id]).ctx("queue story")?;
     Ok((change, Some(id)))
 }
 
@@ -1540,8 +1571,10 @@ fn write_source_tags(tx: &Transaction<'_>, id: StoryId, tags: &[Tag]) -> Result<
     Ok(())
 }
 
+const QUEUE_SQL: &str = "INSERT OR IGNORE INTO index_queue VALUES (?1)";
+
 fn queue(tx: &Transaction<'_>, id: StoryId) -> Result<()> {
-    tx.prepare_cached("INSERT OR IGNORE INTO index_queue VALUES (?1)")
+    tx.prepare_cached(QUEUE_SQL)
         .ctx("prepare queue")?
         .execute([id])
         .ctx("queue story")?;
