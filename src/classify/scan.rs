@@ -794,6 +794,16 @@ mod tests {
 
     /// The hand-written loop leans on the library's internals: it must find exactly what the
     /// library's own search finds, on text made of pattern pieces, at every start and a few ends.
+    /// A small deterministic random source (xorshift): `pick(n)` is in `0..n`.
+    fn picker(mut seed: u64) -> impl FnMut(usize) -> usize {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        }
+    }
+
     #[test]
     fn word_start_walks_find_every_hit_of_the_full_scan() {
         let tagger = crate::classify::Tagger::builtin();
@@ -807,13 +817,7 @@ mod tests {
         let fillers = [
             " ", "the ", "x", "-", "'s ", "A", "and ", "U.S. ", "ai ", "Chin", "\n", "US ",
         ];
-        let mut seed = 0x0fed_cba9_8765_4321u64;
-        let mut pick = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut pick = picker(0x0fed_cba9_8765_4321u64);
         for _ in 0..3000 {
             let mut hay = String::new();
             let spaced = pick(2) == 0;
@@ -864,13 +868,7 @@ mod tests {
         let fillers = [
             " ", "the ", "x", "-", "'s ", "A", "and ", "\u{e9}", "U.S. ", "ai ", "Chin",
         ];
-        let mut seed = 0x1234_5678_9abc_def0u64;
-        let mut pick = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut pick = picker(0x1234_5678_9abc_def0u64);
         for _ in 0..1500 {
             let mut hay = String::new();
             for _ in 0..1 + pick(8) {
