@@ -1,4 +1,5 @@
-//! The FTN module and what it uses, compiled on their own for fuzzing.
+//! The readers (the FTN module, the feed parser) and what they use, compiled on their own for
+//! fuzzing.
 
 #[path = "../../src/ftn/mod.rs"]
 pub mod ftn;
