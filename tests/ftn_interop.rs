@@ -353,40 +353,54 @@ fn toss_all_once(
     assert_eq!(got, want, "{log}");
 }
 
+/// A data folder in `d` holding `stories` long stories, and the arguments that gate them
+/// into TQW_TECHNOLOGY (1337:1/100 → 1337:1/101) as packets of at most `limit_kb`, into
+/// `d/out` and the BSO outbound `d/outbound`: (config, out, outbound, args).
+fn split_gateway(
+    d: &Path,
+    stories: usize,
+    limit_kb: usize,
+) -> (PathBuf, PathBuf, PathBuf, Vec<String>) {
+    let config = d.join("feeds.toml");
+    std::fs::write(&config, "").unwrap();
+    let feed = d.join("wire.rss");
+    std::fs::write(&feed, long_feed(stories)).unwrap();
+    echowatch(&config, &["import", feed.to_str().unwrap()]);
+    let (out, outbound) = (d.join("out"), d.join("outbound"));
+    let args = [
+        "export",
+        "--format",
+        "ftn",
+        "--area",
+        "TQW_TECHNOLOGY",
+        "--from",
+        "1337:1/100",
+        "--to",
+        "1337:1/101",
+        "--password",
+        "pw100",
+        "--max-packet-kb",
+        &limit_kb.to_string(),
+        "--out",
+        out.to_str().unwrap(),
+        "--outbound",
+        outbound.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    (config, out, outbound, args)
+}
+
 #[test]
 fn crashmail_tosses_every_packet_of_a_split_gateway_run() {
     let Some(crashmail) = crashmail() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    let config = d.join("feeds.toml");
-    std::fs::write(&config, "").unwrap();
-    let feed = d.join("wire.rss");
     const STORIES: usize = 60;
     const LIMIT_KB: usize = 16;
-    std::fs::write(&feed, long_feed(STORIES)).unwrap();
-    echowatch(&config, &["import", feed.to_str().unwrap()]);
-    let (out, outbound) = (d.join("out"), d.join("outbound"));
+    let (config, out, outbound, args) = split_gateway(tmp.path(), STORIES, LIMIT_KB);
     let summary = echowatch(
         &config,
-        &[
-            "export",
-            "--format",
-            "ftn",
-            "--area",
-            "TQW_TECHNOLOGY",
-            "--from",
-            "1337:1/100",
-            "--to",
-            "1337:1/101",
-            "--password",
-            "pw100",
-            "--max-packet-kb",
-            &LIMIT_KB.to_string(),
-            "--out",
-            out.to_str().unwrap(),
-            "--outbound",
-            outbound.to_str().unwrap(),
-        ],
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
     );
 
     let mut packets: Vec<PathBuf> = std::fs::read_dir(&out)
@@ -438,36 +452,11 @@ fn crashmail_tosses_every_packet_of_a_split_gateway_run() {
 fn crashmail_gets_every_message_once_after_a_run_that_found_the_outbound_busy() {
     let Some(crashmail) = crashmail() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    let config = d.join("feeds.toml");
-    std::fs::write(&config, "").unwrap();
-    let feed = d.join("wire.rss");
     const STORIES: usize = 30;
-    std::fs::write(&feed, long_feed(STORIES)).unwrap();
-    echowatch(&config, &["import", feed.to_str().unwrap()]);
-    let (out, outbound) = (d.join("out"), d.join("outbound"));
-    let args = [
-        "export",
-        "--format",
-        "ftn",
-        "--area",
-        "TQW_TECHNOLOGY",
-        "--from",
-        "1337:1/100",
-        "--to",
-        "1337:1/101",
-        "--password",
-        "pw100",
-        "--max-packet-kb",
-        "16",
-        "--out",
-        out.to_str().unwrap(),
-        "--outbound",
-        outbound.to_str().unwrap(),
-        // A fifth of a second instead of the default few seconds: the test must not sleep.
-        "--busy-wait-ms",
-        "200",
-    ];
+    let (config, out, outbound, mut args) = split_gateway(tmp.path(), STORIES, 16);
+    // A fifth of a second instead of the default few seconds: the test must not sleep.
+    args.extend(["--busy-wait-ms".to_string(), "200".to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // binkd is in a session with the uplink: its busy flag, with its PID.
     std::fs::create_dir_all(&outbound).unwrap();
     let flag = outbound.join("00010065.bsy");
@@ -475,7 +464,7 @@ fn crashmail_gets_every_message_once_after_a_run_that_found_the_outbound_busy() 
     let busy = Command::new(env!("CARGO_BIN_EXE_echowatch"))
         .arg("--config")
         .arg(&config)
-        .args(args)
+        .args(&args)
         .env_remove("ECHOWATCH_DATA")
         .output()
         .unwrap();
