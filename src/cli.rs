@@ -39,6 +39,29 @@ pub struct Args {
     command: Option<Command>,
 }
 
+impl Args {
+    /// What clap cannot say in attributes: `--json` is `export --format ftn`'s only. With
+    /// jsonl it would say nothing new and with csv the opposite, so either is refused as
+    /// a usage error rather than silently ignored.
+    pub fn check(self) -> Result<Args, clap::Error> {
+        if let Some(Command::Export { format, ftn, .. }) = &self.command
+            && ftn.json
+            && *format != ExportFormat::Ftn
+        {
+            let mut cmd = <Args as clap::CommandFactory>::command();
+            // Built, so that the error shows `echowatch export`'s usage line.
+            cmd.build();
+            let export = cmd.find_subcommand("export").cloned();
+            return Err(export.unwrap_or(cmd).error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--json goes with --format ftn only, where it prints the gateway run's \
+                 report; --format jsonl already writes the stories as JSON, one a line",
+            ));
+        }
+        Ok(self)
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Fetch or read every source of the config (or those named), ingest, tag and index
@@ -151,6 +174,10 @@ struct FtnArgs {
     /// milliseconds. Hidden: for the tests, which must not sleep for seconds.
     #[arg(long, value_name = "MS", hide = true)]
     busy_wait_ms: Option<u64>,
+    /// With --format ftn: print the run's report as one JSON object on standard output (the
+    /// summary stays on standard error)
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -332,10 +359,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             out,
             ftn,
         } => {
+            let json = ftn.json;
             let opts = gateway_options(ftn, out)?;
             let stories = matching_stories(&ws, query)?;
             let report = export::gateway::post(&mut ws.store, &stories, &opts)?;
             eprint!("{}", gateway_summary(&report, &opts, stories.is_empty()));
+            if json {
+                outln!("{}", gateway_json(&report, &opts));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Export {
@@ -534,6 +565,54 @@ fn gateway_summary(
         ));
     }
     s
+}
+
+/// `export --format ftn --json`: what the run did, as one object. The field names are a
+/// contract (README, gateway paragraph): add to them, don't rename them.
+fn gateway_json(
+    report: &export::gateway::GatewayReport,
+    opts: &export::gateway::GatewayOptions,
+) -> serde_json::Value {
+    use export::gateway::OutboundPlacement;
+    use serde_json::{Value, json};
+    // The paths are the user's --out/--outbound and our ASCII names; one that is not UTF-8
+    // is shown with U+FFFD rather than failing a run whose packets are already out.
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let packets: Vec<Value> = report
+        .packets
+        .iter()
+        .map(|p| {
+            let outbound = match &p.outbound {
+                None => Value::Null,
+                Some(OutboundPlacement::Packet(out)) => {
+                    json!({ "placement": "packet", "path": path(out) })
+                }
+                Some(OutboundPlacement::Attached { file, flow }) => {
+                    json!({ "placement": "attached", "file": path(file), "flow": path(flow) })
+                }
+            };
+            json!({
+                "path": path(&p.path),
+                "messages": p.messages,
+                "bytes": p.bytes,
+                "outbound": outbound,
+            })
+        })
+        .collect();
+    let stale_flag = report
+        .stale_flag
+        .as_ref()
+        .map(|s| json!({ "path": path(&s.path), "age_seconds": s.age.as_secs() }));
+    json!({
+        // As the packets and the ledger have it (echo tags are upper case).
+        "area": opts.area.to_ascii_uppercase(),
+        "from": opts.from.to_string(),
+        "to": opts.to.to_string(),
+        "posted": report.posted,
+        "skipped": report.skipped,
+        "packets": packets,
+        "stale_flag": stale_flag,
+    })
 }
 
 /// Run an ingest with a progress bar on a terminal, or plain lines for failures otherwise.

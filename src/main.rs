@@ -11,7 +11,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     // A usage error exits 1 ("nothing could be done"), not clap's 2, which here means that
     // some sources failed.
-    let args = match cli::Args::try_parse() {
+    let args = match cli::Args::try_parse().and_then(cli::Args::check) {
         Ok(args) => args,
         Err(e) => {
             let _ = e.print();

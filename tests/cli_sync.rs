@@ -1662,3 +1662,162 @@ fn concurrent_gateway_runs_into_one_outbound_neither_lose_nor_repeat_a_message()
         leftovers(&outbound)
     );
 }
+
+// ---- Gateway: the --json report -------------------------------------------------------------
+
+/// A gateway run with `--json` that must succeed: the one JSON object on stdout, and the
+/// summary on stderr.
+fn gateway_report(env: &Env, args: &[&str]) -> (Value, String) {
+    let mut args = args.to_vec();
+    args.push("--json");
+    let out = env.run(&args);
+    assert!(out.status.success(), "{args:?} failed: {}", stderr(&out));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "not one line: {stdout}");
+    (serde_json::from_str(&stdout).unwrap(), stderr(&out))
+}
+
+fn path_of(v: &Value) -> PathBuf {
+    PathBuf::from(v.as_str().unwrap_or_else(|| panic!("not a path: {v}")))
+}
+
+#[test]
+fn gateway_json_report_matches_the_packets_on_disk() {
+    let env = env_with_feed("report", 4);
+    let (out, outbound) = (env.path("out"), env.path("outbound"));
+    std::fs::create_dir_all(&outbound).unwrap();
+    let flag = outbound.join("00010065.bsy");
+    write_aged(&flag, "4242\n", std::time::Duration::from_secs(13 * 3600));
+    // 1 KiB: each story alone in its packet; the first starts the .out, the rest are
+    // attached through the flow file.
+    let args = outbound_args(&out, &outbound, None, &["--max-packet-kb", "1"]);
+    let (v, said) = gateway_report(&env, &args);
+    // The summary stays on stderr, as without --json.
+    assert!(
+        said.starts_with("posted 4 stories to TQW_TEST in 4 packets"),
+        "{said}"
+    );
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "area",
+            "from",
+            "packets",
+            "posted",
+            "skipped",
+            "stale_flag",
+            "to"
+        ]
+    );
+    assert_eq!(
+        (&v["area"], &v["from"], &v["to"]),
+        (
+            &Value::from("TQW_TEST"),
+            &Value::from("1337:1/100"),
+            &Value::from("1337:1/101")
+        )
+    );
+    assert_eq!(
+        (&v["posted"], &v["skipped"]),
+        (&Value::from(4), &Value::from(0))
+    );
+    assert_eq!(path_of(&v["stale_flag"]["path"]), flag);
+    let age = v["stale_flag"]["age_seconds"].as_u64().unwrap();
+    assert!((13 * 3600..14 * 3600).contains(&age), "{age}");
+
+    // Every packet listed is on disk as described, and every packet on disk is listed.
+    let packets = v["packets"].as_array().unwrap();
+    let mut listed: Vec<PathBuf> = packets.iter().map(|p| path_of(&p["path"])).collect();
+    listed.sort();
+    assert_eq!(listed, packets_in(&out));
+    for p in packets {
+        let path = path_of(&p["path"]);
+        assert_eq!(p["bytes"], std::fs::metadata(&path).unwrap().len(), "{p}");
+        assert_eq!(p["messages"], messages_in(&[path]).len(), "{p}");
+    }
+    assert_eq!(
+        packets
+            .iter()
+            .map(|p| p["messages"].as_u64().unwrap())
+            .sum::<u64>(),
+        4
+    );
+    assert_eq!(packets[0]["outbound"]["placement"], "packet");
+    assert_eq!(
+        path_of(&packets[0]["outbound"]["path"]),
+        outbound.join("00010065.out")
+    );
+    assert_eq!(
+        std::fs::read(outbound.join("00010065.out")).unwrap(),
+        std::fs::read(path_of(&packets[0]["path"])).unwrap()
+    );
+    let flow = outbound.join("00010065.flo");
+    let flow_lines = std::fs::read_to_string(&flow).unwrap();
+    for p in &packets[1..] {
+        let placed = &p["outbound"];
+        assert_eq!(placed["placement"], "attached", "{p}");
+        assert_eq!(path_of(&placed["flow"]), flow);
+        let file = path_of(&placed["file"]);
+        assert!(
+            flow_lines
+                .lines()
+                .any(|l| l == format!("^{}", file.display())),
+            "{flow_lines}"
+        );
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            std::fs::read(path_of(&p["path"])).unwrap()
+        );
+    }
+
+    // Nothing left to post: still one object, with no packets.
+    let (v, said) = gateway_report(&env, &args);
+    assert_eq!(
+        said,
+        "nothing to post: 4 stories already posted to TQW_TEST\n"
+    );
+    assert_eq!(
+        (&v["posted"], &v["skipped"]),
+        (&Value::from(0), &Value::from(4))
+    );
+    assert_eq!(v["packets"], serde_json::json!([]));
+    assert_eq!(v["stale_flag"], Value::Null);
+    // Nor does a query that matches nothing.
+    let (v, _) = gateway_report(
+        &env,
+        &outbound_args(&out, &outbound, Some("nosuchwordanywhere"), &[]),
+    );
+    assert_eq!(
+        (&v["posted"], &v["skipped"]),
+        (&Value::from(0), &Value::from(0))
+    );
+    assert_eq!(v["packets"], serde_json::json!([]));
+
+    // Without an outbound a packet's placement is null; the area is reported as posted
+    // (upper case), whatever case it was given in.
+    let other = env.path("other");
+    let (v, _) = gateway_report(
+        &env,
+        &gateway_args("tqw_other", &other, Some("reportword1")),
+    );
+    assert_eq!(v["area"], "TQW_OTHER");
+    assert_eq!(v["posted"], 1);
+    let packets = v["packets"].as_array().unwrap();
+    assert_eq!(packets.len(), 1);
+    assert_eq!(packets[0]["outbound"], Value::Null);
+    assert_eq!(vec![path_of(&packets[0]["path"])], packets_in(&other));
+
+    // The other formats refuse --json (a usage error, exit 1) instead of ignoring it.
+    for format in ["jsonl", "csv"] {
+        let refused = env.run(&["export", "--format", format, "--json"]);
+        assert_eq!(refused.status.code(), Some(1), "{format}");
+        assert!(
+            stderr(&refused).contains("--json goes with --format ftn only"),
+            "{}",
+            stderr(&refused)
+        );
+        assert!(refused.stdout.is_empty(), "{format}");
+    }
+}
