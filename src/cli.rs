@@ -564,6 +564,16 @@ fn gateway_summary(
             )
         ));
     }
+    if report.temp_files_removed > 0 {
+        s.push_str(&format!(
+            "removed {} left by runs that were killed (.echowatch-PID-N.tmp)\n",
+            counted(
+                report.temp_files_removed,
+                "temporary file",
+                "temporary files"
+            )
+        ));
+    }
     s
 }
 
@@ -612,6 +622,7 @@ fn gateway_json(
         "skipped": report.skipped,
         "packets": packets,
         "stale_flag": stale_flag,
+        "temp_files_removed": report.temp_files_removed,
     })
 }
 

@@ -1708,9 +1708,11 @@ fn gateway_json_report_matches_the_packets_on_disk() {
             "posted",
             "skipped",
             "stale_flag",
+            "temp_files_removed",
             "to"
         ]
     );
+    assert_eq!(v["temp_files_removed"], 0);
     assert_eq!(
         (&v["area"], &v["from"], &v["to"]),
         (
@@ -1820,4 +1822,106 @@ fn gateway_json_report_matches_the_packets_on_disk() {
         );
         assert!(refused.stdout.is_empty(), "{format}");
     }
+}
+
+// ---- Gateway: temporary files left by killed runs ------------------------------------------
+
+/// A child process that is killed when dropped (a test that fails leaves no `sleep` behind).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The PID of a process that has run and exited (and been waited for: no zombie left).
+fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn gateway_removes_killed_runs_temporary_files_and_nothing_else() {
+    let env = env_with_feed("tmp", 3);
+    let (out, outbound) = (env.path("out"), env.path("outbound"));
+    let elsewhere = env.path("elsewhere");
+    for d in [&out, &outbound, &elsewhere] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let dead = dead_pid();
+    let sleeper = Running(Command::new("sleep").arg("60").spawn().unwrap());
+    let live = sleeper.0.id();
+    let this = std::process::id();
+    // Killed runs' files: in --out and in the uplink's outbound folder, removed.
+    let gone = [
+        out.join(format!(".echowatch-{dead}-0.tmp")),
+        out.join(format!(".echowatch-{dead}-17.tmp")),
+        outbound.join(format!(".echowatch-{dead}-3.tmp")),
+    ];
+    // Live processes' files (a run of this test's process; a run still writing, in the
+    // outbound one posting to another uplink, under that uplink's busy flag, not ours),
+    // files that only look like ours, a folder of our pattern, and a dead run's file in a
+    // folder this run does not write to: all kept.
+    let mut kept = vec![
+        out.join(format!(".echowatch-{this}-0.tmp")),
+        out.join(format!(".echowatch-{live}-2.tmp")),
+        outbound.join(format!(".echowatch-{live}-0.tmp")),
+        out.join(".echowatch-abc.tmp"),
+        out.join("x.tmp"),
+        out.join(format!(".echowatch-{dead}.tmp")),
+        out.join(format!(".echowatch-{dead}-1.tmp.bak")),
+        out.join(format!(".echowatch-0{dead}-1.tmp")),
+        out.join(format!("echowatch-{dead}-1.tmp")),
+        outbound.join(format!(".echowatch-{dead}-1-2.tmp")),
+        elsewhere.join(format!(".echowatch-{dead}-0.tmp")),
+    ];
+    for f in gone.iter().chain(&kept) {
+        std::fs::write(f, "partial packet").unwrap();
+    }
+    let folder = outbound.join(format!(".echowatch-{dead}-9.tmp"));
+    std::fs::create_dir(&folder).unwrap();
+    kept.push(folder);
+
+    // Nothing to post (a query matching nothing) writes nowhere, so removes nothing.
+    let (v, _) = gateway_report(
+        &env,
+        &outbound_args(&out, &outbound, Some("nosuchwordanywhere"), &[]),
+    );
+    assert_eq!(v["temp_files_removed"], 0);
+    assert!(gone.iter().all(|f| f.exists()));
+
+    let (v, said) = gateway_report(&env, &outbound_args(&out, &outbound, None, &[]));
+    assert_eq!(v["posted"], 3);
+    assert_eq!(v["temp_files_removed"], 3, "{said}");
+    assert!(
+        said.contains("removed 3 temporary files left by runs that were killed"),
+        "{said}"
+    );
+    for f in &gone {
+        assert!(!f.exists(), "{} left", f.display());
+    }
+    for f in &kept {
+        assert!(f.exists(), "{} removed", f.display());
+    }
+    // The run's own temporary files went as usual: only the ones kept above are left.
+    let mut left: Vec<PathBuf> = [&out, &outbound]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.to_string_lossy().contains("echowatch-") || p.extension().is_some_and(|e| e == "tmp")
+        })
+        .collect();
+    left.sort();
+    let mut want: Vec<PathBuf> = kept
+        .iter()
+        .filter(|p| !p.starts_with(&elsewhere))
+        .cloned()
+        .collect();
+    want.sort();
+    assert_eq!(left, want);
 }

@@ -112,6 +112,8 @@ pub struct GatewayReport {
     pub packets: Vec<PacketWritten>,
     /// A busy flag left over from a crash that this run removed, to say so.
     pub stale_flag: Option<StaleFlag>,
+    /// Temporary files (`.echowatch-PID-N.tmp`) of killed runs that this run removed.
+    pub temp_files_removed: usize,
 }
 
 /// A busy flag older than [`STALE_BUSY_FLAG`] that a run took over.
@@ -178,9 +180,12 @@ pub fn post(
         });
     }
     let mut stale_flag = None;
+    // The folders this run writes to: --out, and the uplink's folder in the outbound.
+    let mut folders = vec![opts.out_dir.clone()];
     let busy = match &opts.outbound {
         Some(dir) => {
             let path = writer::bso_busy_path(dir, opts.from.zone, opts.to);
+            folders.extend(path.parent().map(Path::to_path_buf));
             let (flag, stale) = take_busy_flag(&path, opts.busy_wait)?;
             stale_flag = stale;
             // Again, under the flag: a run on this store that held it before us may have
@@ -215,6 +220,8 @@ pub fn post(
     if to_post.is_empty() {
         return Ok(report);
     }
+    // Only where this run is about to write, so only when it has something to post.
+    report.temp_files_removed = folders.iter().map(|d| remove_dead_temp_files(d)).sum();
     let posted_ids: Vec<StoryId> = to_post.iter().map(|s| s.id).collect();
     let messages: Vec<_> = to_post
         .iter()
@@ -689,6 +696,114 @@ impl TempFile {
     }
 }
 
+/// The PID in a name of [`TempFile`]'s pattern, `.echowatch-PID-N.tmp` exactly (decimal
+/// numbers as we write them: no sign, no leading zero); None for any other name.
+fn temp_file_pid(name: &str) -> Option<u32> {
+    let (pid, n) = name
+        .strip_prefix(".echowatch-")?
+        .strip_suffix(".tmp")?
+        .split_once('-')?;
+    let number = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
+    };
+    if !number(pid) || !number(n) {
+        return None;
+    }
+    n.parse::<u64>().ok()?;
+    pid.parse().ok().filter(|p| *p != 0)
+}
+
+/// Removes from `dir` the temporary files of runs killed mid-write (kill -9, a power cut:
+/// no `Drop` ran), and says how many. Not the folder's subfolders, nor anything but a plain
+/// file named exactly as [`TempFile`] names them.
+///
+/// One goes only when no running process has its PID. Holding the uplink's busy flag does
+/// not make the other PIDs' files dead: the outbound folder is shared by every uplink of
+/// the zone (a point folder by the node's points), and a run posting to another uplink
+/// holds that one's flag, not ours; in --out there is no lock at all. Our own PID's files
+/// stay (another thread of this process, or a dead run that had our PID: a later run takes
+/// them). A file misjudged dead (a live run in another PID namespace, or on another host
+/// sharing the folder) makes that run's link or rename fail before it records the packet:
+/// an error it reports and a later run finishes, never a lost or doubled message.
+fn remove_dead_temp_files(dir: &Path) -> usize {
+    // Not there yet (or not readable): nothing to clean, and the write will say why.
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(temp_file_pid) else {
+            continue;
+        };
+        let path = entry.path();
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !meta.is_file() || !is_dead(process_running(pid), unchanged_for(&meta)) {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            // Another run cleaning at the same time took it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+        }
+    }
+    removed
+}
+
+/// Whether a temporary file is a dead run's: its process is gone, or, where that cannot
+/// be asked, the file has not changed for as long as makes a busy flag stale (a live run
+/// keeps one for the seconds a packet takes to write).
+fn is_dead(running: Option<bool>, unchanged_for: Option<Duration>) -> bool {
+    match running {
+        Some(running) => !running,
+        None => unchanged_for.is_some_and(|age| age > STALE_BUSY_FLAG),
+    }
+}
+
+/// Whether a process with this PID runs: asked of the kernel (`kill` with no signal), not
+/// of `/proc`, which `hidepid` makes hide other users' processes (and which a chroot may
+/// lack). Another user's process is running too (EPERM). None when it cannot be told.
+#[cfg(unix)]
+fn process_running(pid: u32) -> Option<bool> {
+    // Above pid_t's range a PID cannot exist, and 0 or less would name a process group.
+    let pid = libc::pid_t::try_from(pid).ok().filter(|p| *p > 0)?;
+    // SAFETY: signal 0 sends nothing; kill only checks the process exists and may be
+    // signalled. No memory is passed.
+    if unsafe { libc::kill(pid, 0) } == 0 {
+        return Some(true);
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::ESRCH) => Some(false),
+        Some(libc::EPERM) => Some(true),
+        _ => None,
+    }
+}
+
+#[cfg(not(unix))]
+fn process_running(_pid: u32) -> Option<bool> {
+    None
+}
+
+/// How long since the file last changed. On Unix the inode change time, which a rename
+/// sets too: a stale busy flag a live run has just renamed aside keeps its old mtime.
+fn unchanged_for(meta: &std::fs::Metadata) -> Option<Duration> {
+    #[cfg(unix)]
+    let changed = {
+        use std::os::unix::fs::MetadataExt;
+        let secs = u64::try_from(meta.ctime()).ok()?;
+        let nanos = u32::try_from(meta.ctime_nsec()).ok()?;
+        SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))?
+    };
+    #[cfg(not(unix))]
+    let changed = meta.modified().ok()?;
+    SystemTime::now().duration_since(changed).ok()
+}
+
 impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.keep {
@@ -1140,6 +1255,67 @@ mod tests {
         let err = write_atomically(&blocked, b"data").unwrap_err();
         assert!(err.to_string().contains("blocked.out"), "{err}");
         assert!(temp_files(tmp.path()).is_empty());
+    }
+
+    #[test]
+    fn only_our_temporary_names_are_taken_for_ours() {
+        let ours = TempFile::new_name(Path::new("x"));
+        let name = ours.path.file_name().unwrap().to_str().unwrap();
+        assert_eq!(temp_file_pid(name), Some(std::process::id()));
+        assert_eq!(temp_file_pid(".echowatch-4242-0.tmp"), Some(4242));
+        assert_eq!(temp_file_pid(".echowatch-7-10.tmp"), Some(7));
+        for other in [
+            ".echowatch-abc.tmp",
+            "x.tmp",
+            ".echowatch-4242.tmp",
+            ".echowatch-4242-.tmp",
+            ".echowatch--1.tmp",
+            ".echowatch-+42-1.tmp",
+            ".echowatch-042-1.tmp",
+            ".echowatch-42-01.tmp",
+            ".echowatch-0-1.tmp",
+            ".echowatch-42-1-2.tmp",
+            ".echowatch-42-1.tmp.bak",
+            ".echowatch-42-1.TMP",
+            "echowatch-42-1.tmp",
+            "a.echowatch-42-1.tmp",
+            ".echowatch-4294967296-1.tmp",
+            ".echowatch-42-99999999999999999999.tmp",
+            ".echowatch-٤٢-1.tmp",
+        ] {
+            assert_eq!(temp_file_pid(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_temporary_file_is_dead_when_its_process_is_gone_or_else_when_old() {
+        assert!(is_dead(Some(false), Some(Duration::ZERO)));
+        assert!(!is_dead(Some(true), Some(STALE_BUSY_FLAG * 2)));
+        // Where processes cannot be asked: by age, as the busy flag.
+        assert!(!is_dead(None, Some(Duration::from_secs(60))));
+        assert!(!is_dead(None, None));
+        assert!(is_dead(
+            None,
+            Some(STALE_BUSY_FLAG + Duration::from_secs(1))
+        ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn running_processes_are_told_from_gone_ones() {
+        assert_eq!(process_running(std::process::id()), Some(true));
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        assert_eq!(process_running(child.id()), Some(true));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(process_running(child.id()), Some(false));
+        // Not PIDs at all: never a process group, never "gone".
+        assert_eq!(process_running(u32::MAX), None);
+        // PID 1 (init) is another user's here, or ours in a container: running either way.
+        assert_eq!(process_running(1), Some(true));
     }
 
     #[test]
