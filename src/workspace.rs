@@ -95,8 +95,12 @@ impl Workspace {
             path: data_dir.to_path_buf(),
             source,
         })?;
+        // One opener at a time: two processes opening a fresh (or older) store at once both
+        // ran its migrations ("table sources already exists"). Held for the open alone.
+        let opening = lock_for_open(data_dir);
         let store = Store::open(&Workspace::store_path(data_dir))?;
         let (index, fresh) = SearchIndex::open_or_create(&data_dir.join("tantivy"))?;
+        drop(opening);
         if fresh && store.story_count()? > 0 {
             tracing::info!("search index was missing or unreadable: rebuilding it from the store");
             store.queue_all()?;
@@ -246,6 +250,27 @@ impl Workspace {
         }
         self.flush_index()?;
         Ok(n)
+    }
+}
+
+/// An exclusive lock on `<data>/open.lock` while the store and index are opened, readers
+/// included (milliseconds, unless a migration runs). Waits as long as the holder: it is
+/// working or dead (and then the system releases it). A folder where it cannot be created
+/// (read-only) goes without.
+fn lock_for_open(data_dir: &Path) -> Option<std::fs::File> {
+    let path = data_dir.join("open.lock");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .and_then(|f| f.lock().map(|()| f));
+    match file {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::warn!("{}: {e}; opening without it", path.display());
+            None
+        }
     }
 }
 

@@ -1662,3 +1662,33 @@ fn concurrent_gateway_runs_into_one_outbound_neither_lose_nor_repeat_a_message()
         leftovers(&outbound)
     );
 }
+
+// ---- Overlapping runs on one data folder ---------------------------------------------------
+
+impl Env {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_echowatch"));
+        c.arg("--config")
+            .arg(self.path("feeds.toml"))
+            .args(args)
+            .env_remove("ECHOWATCH_DATA")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    }
+}
+
+#[test]
+fn processes_opening_a_fresh_data_folder_at_once_all_succeed() {
+    // Each used to run the store's migrations: "apply migration: table sources already exists".
+    for round in 0..3 {
+        let env = Env::new("");
+        let runs: Vec<_> = (0..6)
+            .map(|_| env.command(&["stats", "--json"]).spawn().unwrap())
+            .collect();
+        for child in runs {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "round {round}: {}", stderr(&out));
+        }
+    }
+}
