@@ -188,6 +188,10 @@ fn run(
     rereads: Option<Rereads>,
     on_event: &mut dyn FnMut(SourceEvent<'_>),
 ) -> Result<SyncReport, IngestError> {
+    // One run at a time per data folder: two at once raced for the same inbound files (and
+    // for SQLite's write lock). Taken before anything is read, so the second run sees what
+    // the first left; the interface's background sync comes through here too.
+    let _lock = ws.lock_for_writing()?;
     let now = Utc::now();
     let mut report = SyncReport::default();
     let total = sources.len();

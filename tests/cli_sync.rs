@@ -1692,3 +1692,134 @@ fn processes_opening_a_fresh_data_folder_at_once_all_succeed() {
         }
     }
 }
+
+/// `n` packets of one echomail message each, every one under its own MSGID, named
+/// `0000NNNN.pkt` in `dir`.
+fn write_inbound_packets(dir: &Path, n: u32) {
+    use echowatch::ftn::writer::{self, GatewayConfig, GatewayPost};
+    std::fs::create_dir_all(dir).unwrap();
+    let cfg = GatewayConfig::new(
+        "TQW_TEST",
+        "1337:1/100".parse().unwrap(),
+        "1337:1/101".parse().unwrap(),
+    );
+    let posted = chrono::DateTime::parse_from_rfc3339("2026-06-12T09:30:00+02:00").unwrap();
+    for i in 0..n {
+        let post = GatewayPost {
+            serial: 0x5000_0000 + i,
+            title: format!("Inbound story {i} on export controls"),
+            published: None,
+            description: format!("Message {i} of the inbound."),
+            link: None,
+        };
+        let pkt = echowatch::ftn::write_packet(
+            &writer::gateway_header(&cfg, posted, None),
+            &[post.to_message(&cfg, posted)],
+        )
+        .unwrap();
+        std::fs::write(dir.join(format!("{i:08x}.pkt")), pkt).unwrap();
+    }
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+#[test]
+fn overlapping_syncs_take_turns_and_move_every_inbound_file_once() {
+    // QA's report: two syncs at once on 300 inbound packets. One died on SQLite's write lock,
+    // the other failed on files the first had moved, leaving empty files in done/ and bad/.
+    const N: u32 = 300;
+    let env = Env::new("[[source]]\nname = \"inbound\"\npath = \"inbound\"\ninbound = true\n");
+    // The store exists (a fresh one is the next test's).
+    env.run_ok(&["stats"]);
+    write_inbound_packets(&env.path("inbound"), N);
+    let runs: Vec<_> = (0..2)
+        .map(|_| env.command(&["sync"]).spawn().unwrap())
+        .collect();
+    for child in runs {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert!(names_in(&env.path("inbound")).is_empty());
+    assert!(
+        names_in(&env.path("index/ftn/bad")).is_empty(),
+        "{:?}",
+        names_in(&env.path("index/ftn/bad"))
+    );
+    let done = names_in(&env.path("index/ftn/done"));
+    assert_eq!(done.len(), N as usize, "{done:?}");
+    for name in &done {
+        assert!(!name.contains('~'), "moved twice: {name}");
+        let len = std::fs::metadata(env.path("index/ftn/done").join(name))
+            .unwrap()
+            .len();
+        assert!(len > 0, "{name} is empty");
+    }
+    let stats: Value = serde_json::from_str(&env.run_ok(&["stats", "--json"])).unwrap();
+    assert_eq!(stats["stories"], N, "{stats}");
+}
+
+#[test]
+fn a_run_finding_the_data_folder_held_gives_up_cleanly_and_readers_never_wait() {
+    let env = Env::new("[[source]]\nname = \"inbound\"\npath = \"inbound\"\ninbound = true\n");
+    write_inbound_packets(&env.path("inbound"), 1);
+    env.run_ok(&["stats"]);
+    // Another run holds the data folder (as a sync in progress does).
+    let held = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(env.path("index/echowatch.lock"))
+        .unwrap();
+    held.lock().unwrap();
+    let started = std::time::Instant::now();
+    let export_out = env.path("out");
+    let gateway = gateway_args("TQW_TEST", &export_out, None);
+    let writers: [&[&str]; 5] = [
+        &["sync"],
+        &["import", "inbound"],
+        &["reindex"],
+        &["retag"],
+        &gateway,
+    ];
+    for args in writers {
+        let out = env
+            .command(args)
+            .env("ECHOWATCH_LOCK_WAIT_MS", "300")
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("is busy"), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    // Nothing was done: the packet is still in the inbound, nothing stored, nothing posted.
+    assert_eq!(names_in(&env.path("inbound")), ["00000000.pkt"]);
+    assert!(!env.path("index/ftn").exists());
+    assert!(names_in(&export_out).is_empty());
+    // Readers do not take the lock.
+    let stats: Value = serde_json::from_str(&env.run_ok(&["stats", "--json"])).unwrap();
+    assert_eq!(stats["stories"], 0);
+    env.run_ok(&["search", "export"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    // Let go: a waiting run goes on as soon as it is free.
+    let waiting = env.command(&["sync"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    held.unlock().unwrap();
+    let out = waiting.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 new"), "{}", stderr(&out));
+}
