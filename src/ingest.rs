@@ -670,6 +670,22 @@ fn read_file(
     };
     let bytes = match local::read_capped(file, ctx.max_bytes) {
         Ok(bytes) => bytes,
+        // Listed, then gone: another tosser took it. Not a failure, and nothing to move.
+        Err(local::LocalError::Io { source: e, .. })
+            if inbound && e.kind() == std::io::ErrorKind::NotFound =>
+        {
+            tracing::info!(
+                "{}: gone before it was read (another program took it)",
+                file.display()
+            );
+            return Msg::Batch {
+                source,
+                stories: Vec::new(),
+                netmail_skipped: 0,
+                settle: None,
+                stamp: None,
+            };
+        }
         Err(e) => return failed(e.to_string(), inbound),
     };
     let name = file.file_name().map(|n| n.to_string_lossy());
@@ -763,11 +779,14 @@ fn settle_file(data_dir: &Path, file: &Path, error: Option<&str>) {
         None => ftn::inbound::Verdict::Done,
         Some(reason) => ftn::inbound::Verdict::Bad(reason),
     };
-    if let Err(e) = ftn::inbound::settle(data_dir, file, verdict) {
-        tracing::error!(
+    match ftn::inbound::settle(data_dir, file, verdict) {
+        Ok(_) => {}
+        // Someone else (another tosser) took it meanwhile: theirs to file, nothing lost.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => tracing::info!("{e}"),
+        Err(e) => tracing::error!(
             "cannot move {} out of the inbound folder: {e}",
             file.display()
-        );
+        ),
     }
 }
 
@@ -909,6 +928,24 @@ mod tests {
         assert!(!settled(
             &stamp(now - Duration::from_secs(1), now - hour),
             before
+        ));
+    }
+
+    #[test]
+    fn an_inbound_file_gone_before_it_is_read_is_no_failure_and_is_not_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("0000aaaa.pkt");
+        match read_file(0, &gone, false, true, None, &context(dir.path())) {
+            Msg::Batch {
+                stories, settle, ..
+            } => assert!(stories.is_empty() && settle.is_none()),
+            Msg::FileFailed { error, .. } => panic!("counted as a failure: {error}"),
+            _ => panic!("unexpected message"),
+        }
+        // Elsewhere a missing file is still an error.
+        assert!(matches!(
+            read_file(0, &gone, false, false, None, &context(dir.path())),
+            Msg::FileFailed { settle: false, .. }
         ));
     }
 }

@@ -79,7 +79,8 @@ pub enum Verdict<'a> {
 
 /// Moves `file` out of the inbound according to `verdict` and returns its new path. Name
 /// collisions get a `~N` suffix before the extension (`x.pkt` → `x~1.pkt`); nothing is
-/// overwritten.
+/// overwritten. A `file` that is gone fails with [`io::ErrorKind::NotFound`], having
+/// created nothing (no copy, no `.reason`).
 pub fn settle(data_dir: &Path, file: &Path, verdict: Verdict<'_>) -> io::Result<PathBuf> {
     let sub = match verdict {
         Verdict::Done => "done",
@@ -119,28 +120,55 @@ fn candidate_name(name: &str, n: u32) -> String {
     }
 }
 
+/// The error for a source file that vanished under us: another tosser (or another run)
+/// took it. Its kind stays `NotFound`, so callers can tell it from a failure.
+fn gone(src: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{} is gone (another program took it)", src.display()),
+    )
+}
+
 fn move_without_overwrite(src: &Path, dir: &Path, name: &str) -> io::Result<PathBuf> {
     for n in 0..10_000 {
         let target = dir.join(candidate_name(name, n));
         // A hard link fails when the target exists: an atomic "rename, but never overwrite".
         match fs::hard_link(src, &target) {
             Ok(()) => {
-                fs::remove_file(src)?;
+                remove_source(src)?;
                 return Ok(target);
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            // The source went away: nothing to move, and nothing must be created for it
+            // (the copy below used to leave an empty file behind).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(if src.symlink_metadata().is_err() {
+                    gone(src)
+                } else {
+                    e
+                });
+            }
             Err(_) => {
                 // Different file system or no hard links: copy into a new file, then unlink.
+                // The source is opened first, so a vanished one creates nothing.
+                let mut input = match fs::File::open(src) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(gone(src)),
+                    Err(e) => return Err(e),
+                };
                 match fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .open(&target)
                 {
                     Ok(mut out) => {
-                        let data = fs::read(src)?;
-                        out.write_all(&data)?;
-                        out.sync_all()?;
-                        fs::remove_file(src)?;
+                        if let Err(e) = io::copy(&mut input, &mut out).and_then(|_| out.sync_all())
+                        {
+                            // A partial copy is no copy: the source stays where it is.
+                            let _ = fs::remove_file(&target);
+                            return Err(e);
+                        }
+                        remove_source(src)?;
                         return Ok(target);
                     }
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -153,6 +181,14 @@ fn move_without_overwrite(src: &Path, dir: &Path, name: &str) -> io::Result<Path
         io::ErrorKind::AlreadyExists,
         format!("too many files named like {name}"),
     ))
+}
+
+/// Unlink the moved source; one already unlinked (by another program) is as good.
+fn remove_source(src: &Path) -> io::Result<()> {
+    match fs::remove_file(src) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -209,5 +245,39 @@ mod tests {
             "truncated at byte 12\n"
         );
         assert!(b.exists() && !inbound.join("b.MO0").exists());
+    }
+
+    #[test]
+    fn a_vanished_file_is_reported_gone_and_nothing_is_created() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("done");
+        fs::create_dir(&dir).unwrap();
+        // Another run already moved it here under its name: the collision must not send
+        // us on to create `x~1.pkt` either.
+        fs::write(dir.join("x.pkt"), "tossed by the other run").unwrap();
+        let missing = tmp.path().join("x.pkt");
+        let moved = move_without_overwrite(&missing, &dir, "x.pkt");
+        let left: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["x.pkt"]);
+        let e = moved.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+        assert!(e.to_string().contains("gone"), "{e}");
+        assert_eq!(
+            fs::read_to_string(dir.join("x.pkt")).unwrap(),
+            "tossed by the other run"
+        );
+
+        // Through `settle` as a broken file: no file and no `.reason` in bad/.
+        let data = tmp.path().join("data");
+        let e = settle(&data, &missing, Verdict::Bad("truncated")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        let bad: Vec<_> = fs::read_dir(data.join("ftn/bad"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(bad.is_empty(), "{bad:?}");
     }
 }
