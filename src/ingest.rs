@@ -668,6 +668,20 @@ fn read_file(
         error,
         settle,
     };
+    if inbound && is_foreign_text(file) {
+        // Not counted, not moved: the next sync looks again, hence debug, not info.
+        tracing::debug!(
+            "{}: left in the inbound: a .txt that is not a BBS text export",
+            file.display()
+        );
+        return Msg::Batch {
+            source,
+            stories: Vec::new(),
+            netmail_skipped: 0,
+            settle: None,
+            stamp: None,
+        };
+    }
     let bytes = match local::read_capped(file, ctx.max_bytes) {
         Ok(bytes) => bytes,
         // Listed, then gone: another tosser took it. Not a failure, and nothing to move.
@@ -715,6 +729,26 @@ fn read_file(
             stamp,
         },
         Err(error) => failed(error, false),
+    }
+}
+
+/// A `*.txt` in an inbound folder whose first 64 KiB (all any detector looks at) are not a
+/// BBS text export nor anything else we read: a README, a sysop's notes. It is not ours to
+/// move (binkd inbounds hold other programs' files). Unreadable ones are not judged here:
+/// the full read reports them.
+fn is_foreign_text(file: &Path) -> bool {
+    use std::io::Read;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    if !name.to_ascii_lowercase().ends_with(".txt") {
+        return false;
+    }
+    let mut head = Vec::new();
+    match std::fs::File::open(file).and_then(|f| f.take(65536).read_to_end(&mut head)) {
+        Ok(_) => !parse::recognised(&name, &head),
+        Err(_) => false,
     }
 }
 

@@ -1823,3 +1823,49 @@ fn a_run_finding_the_data_folder_held_gives_up_cleanly_and_readers_never_wait() 
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("1 new"), "{}", stderr(&out));
 }
+
+// ---- Inbound: files that are not ours stay where they are ----------------------------------
+
+#[test]
+fn inbound_leaves_readmes_and_tic_delivered_files_alone() {
+    let env = Env::new("[[source]]\nname = \"inbound\"\npath = \"inbound\"\ninbound = true\n");
+    let inbound = env.path("inbound");
+    std::fs::create_dir_all(&inbound).unwrap();
+    let export = std::fs::read(samples().join("echomail/tqwnet-export.txt")).unwrap();
+    // A file echo's delivery: the TIC names NEWS.TXT, which is the file tosser's even though
+    // it reads like a text export.
+    std::fs::write(
+        inbound.join("abcd1234.tic"),
+        "Area NEWSFILES\r\nOrigin 1337:1/1\r\nFrom 1337:1/1\r\nFile NEWS.TXT\r\nDesc News\r\n",
+    )
+    .unwrap();
+    std::fs::write(inbound.join("NEWS.TXT"), &export).unwrap();
+    std::fs::write(
+        inbound.join("README.txt"),
+        "This is the inbound of tqwNet 1337:1/100. Do not delete files here.\n",
+    )
+    .unwrap();
+    // Ours: a packet and a BBS text export.
+    std::fs::copy(
+        samples().join("echomail/d0774bf7.pkt"),
+        inbound.join("d0774bf7.pkt"),
+    )
+    .unwrap();
+    std::fs::write(inbound.join("tqwnet.txt"), &export).unwrap();
+
+    for round in 0..2 {
+        let out = env.run(&["sync"]);
+        assert!(out.status.success(), "round {round}: {}", stderr(&out));
+        assert!(stderr(&out).contains("0 failed"), "{}", stderr(&out));
+        assert_eq!(
+            names_in(&inbound),
+            ["NEWS.TXT", "README.txt", "abcd1234.tic"],
+            "round {round}"
+        );
+    }
+    assert_eq!(
+        names_in(&env.path("index/ftn/done")),
+        ["d0774bf7.pkt", "tqwnet.txt"]
+    );
+    assert!(!env.path("index/ftn/bad").exists());
+}

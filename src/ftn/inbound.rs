@@ -2,30 +2,39 @@
 //! Nothing here deletes data: files are moved (hard link + unlink, or copy + unlink across
 //! file systems) to `<data>/ftn/done/` or `<data>/ftn/bad/`, never over an existing file.
 
+use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::bundle::is_arcmail_name;
 
-/// Files of `dir` that are finished and ours to toss: packets (`*.pkt`), ArcMail bundles
-/// (`*.mo0`…) and text exports (`*.txt`), sorted by name. Skipped: binkd's partial and
-/// control files (`*.hr`, `*.dt`, `*.bsy`, `*.csy`, `*.tmp`, `*.$$$`), dot files, symlinks,
-/// directories, other kinds of files (TIC, nodelists … are not ours to move), and files
-/// modified less than `min_age` ago (still being written by something that is not binkd).
+/// Files of `dir` that are finished and may be ours to toss: packets (`*.pkt`), ArcMail
+/// bundles (`*.mo0`…) and text exports (`*.txt`; the caller leaves one that is not an
+/// export where it is), sorted by name. Skipped: binkd's partial and control files (`*.hr`,
+/// `*.dt`, `*.bsy`, `*.csy`, `*.tmp`, `*.$$$`), dot files, symlinks, directories, other
+/// kinds of files (TIC, nodelists … are not ours to move), files a TIC in `dir` names (a
+/// file echo's, whatever their name), and files modified less than `min_age` ago (still
+/// being written by something that is not binkd).
 pub fn finished_files(dir: &Path, min_age: Duration) -> io::Result<Vec<PathBuf>> {
     let now = SystemTime::now();
-    let mut out = Vec::new();
+    let mut names = Vec::new();
     for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if !is_candidate(name) {
+        let name = entry?.file_name();
+        if let Some(name) = name.to_str() {
+            names.push(name.to_string());
+        }
+    }
+    let ticked = named_by_tics(dir, &names);
+    let mut out = Vec::new();
+    for name in &names {
+        if !is_candidate(name) || ticked.contains(&name.to_ascii_lowercase()) {
             continue;
         }
+        let path = dir.join(name);
         // symlink_metadata: a symlink in the inbound is not a delivered file.
-        let meta = match fs::symlink_metadata(entry.path()) {
+        let meta = match fs::symlink_metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // gone meanwhile
             Err(e) => return Err(e),
@@ -39,10 +48,51 @@ pub fn finished_files(dir: &Path, min_age: Duration) -> io::Result<Vec<PathBuf>>
                 continue;
             }
         }
-        out.push(entry.path());
+        out.push(path);
     }
     out.sort();
     Ok(out)
+}
+
+/// Most bytes of a `*.tic` file read for the names it gives.
+const MAX_TIC_BYTES: u64 = 64 * 1024;
+
+/// Names (lower case) of the files the TIC files in `dir` deliver: a file echo's files,
+/// left for the file tosser whatever their extension (`NEWS.TXT`). An unreadable TIC names
+/// nothing.
+fn named_by_tics(dir: &Path, names: &[String]) -> HashSet<String> {
+    let mut named = HashSet::new();
+    for tic in names
+        .iter()
+        .filter(|n| n.to_ascii_lowercase().ends_with(".tic"))
+    {
+        let Ok(file) = fs::File::open(dir.join(tic)) else {
+            continue;
+        };
+        // A TIC is a few hundred bytes; a cap keeps a huge file called *.tic harmless.
+        let mut text = Vec::new();
+        if file.take(MAX_TIC_BYTES).read_to_end(&mut text).is_err() {
+            continue;
+        }
+        for line in String::from_utf8_lossy(&text).lines() {
+            let mut words = line.trim().splitn(2, char::is_whitespace);
+            let (Some(keyword), Some(value)) = (words.next(), words.next()) else {
+                continue;
+            };
+            // FSC-0087: `File` is the 8.3 name, `Lfile`/`Fullname` the long one.
+            if ["file", "lfile", "fullname"]
+                .iter()
+                .any(|k| keyword.eq_ignore_ascii_case(k))
+            {
+                let value = value.trim().trim_matches('"');
+                let base = value.rsplit(['/', '\\']).next().unwrap_or_default();
+                if !base.is_empty() {
+                    named.insert(base.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    named
 }
 
 fn is_candidate(name: &str) -> bool {
@@ -279,5 +329,31 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert!(bad.is_empty(), "{bad:?}");
+    }
+
+    #[test]
+    fn files_a_tic_delivers_are_never_listed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        fs::write(
+            dir.join("abcd1234.tic"),
+            "Area NEWSFILES\r\nOrigin 1337:1/1\r\nFile NEWS.TXT\r\n\
+             Desc Weekly news\r\nLfile Export-Rules-2026.pkt\r\nCrc 1A2B3C4D\r\n",
+        )
+        .unwrap();
+        for n in [
+            "news.txt",
+            "Export-Rules-2026.pkt",
+            "README.txt",
+            "0000aaaa.pkt",
+        ] {
+            fs::write(dir.join(n), n).unwrap();
+        }
+        let names: Vec<String> = finished_files(dir, Duration::ZERO)
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["0000aaaa.pkt", "README.txt"]);
     }
 }
