@@ -108,6 +108,9 @@ enum Msg {
         settle: Option<PathBuf>,
         /// The file the batch came from, to be skipped next time while it stays the same.
         stamp: Option<(PathBuf, FileStamp)>,
+        /// A bundle some of whose packets are broken: the others' stories are in this batch,
+        /// the bundle is a failure of its source and goes to bad/ with this reason.
+        broken: Option<String>,
     },
     /// One file of a folder source could not be used; the rest go on.
     FileFailed {
@@ -338,6 +341,7 @@ fn run(
                 netmail_skipped,
                 settle,
                 stamp,
+                broken,
             } => {
                 let s = &sources[source];
                 let from_file = stamp.as_ref().map(|(file, stamp)| (file.as_path(), *stamp));
@@ -374,8 +378,15 @@ fn run(
                     }
                     w.replace(&replaced).map_err(WorkspaceError::from)?;
                 }
+                // Set aside only now its good packets are committed: a crash before this
+                // tosses the bundle again, and MSGIDs make that a no-op.
+                if let Some(error) = &broken {
+                    tracing::warn!("{}: {error}", s.name);
+                    let tally = tallies.entry(source).or_default();
+                    tally.file_errors.push(error.clone());
+                }
                 if let Some(file) = settle {
-                    settle_file(&ctx.data_dir, &file, None);
+                    settle_file(&ctx.data_dir, &file, broken.as_deref());
                 }
             }
             Msg::FileFailed {
@@ -534,6 +545,7 @@ async fn fetch_source(
                             netmail_skipped: 0,
                             settle: None,
                             stamp: None,
+                            broken: None,
                         })
                         .await;
                     FetchRecord::Success {
@@ -680,6 +692,7 @@ fn read_file(
             netmail_skipped: 0,
             settle: None,
             stamp: None,
+            broken: None,
         };
     }
     let bytes = match local::read_capped(file, ctx.max_bytes) {
@@ -698,6 +711,7 @@ fn read_file(
                 netmail_skipped: 0,
                 settle: None,
                 stamp: None,
+                broken: None,
             };
         }
         Err(e) => return failed(e.to_string(), inbound),
@@ -714,7 +728,11 @@ fn read_file(
             settle: None,
             stamp,
             netmail_skipped: 0,
+            broken: None,
         };
+    }
+    if !ftn::packet::looks_like_packet(&bytes) && ftn::bundle::is_zip(&bytes) {
+        return read_bundle(source, file, &bytes, inbound, stamp, ctx);
     }
     let parsed = match parse::any(file, &bytes, &ctx.charsets, ctx.max_bytes) {
         Ok(parsed) => parsed,
@@ -727,6 +745,67 @@ fn read_file(
             netmail_skipped: parsed.netmail_skipped,
             settle: inbound.then(|| file.to_path_buf()),
             stamp,
+            broken: None,
+        },
+        Err(error) => failed(error, false),
+    }
+}
+
+/// A bundle, packet by packet: the stories of its good packets go to the store even when
+/// others are broken (as crashmail tosses them); the bundle is then still set aside in bad/,
+/// its reason naming the broken packets, and counted as a failure. Archive entry names are
+/// labels only, never paths ([`ftn::bundle`]).
+fn read_bundle(
+    source: usize,
+    file: &Path,
+    bytes: &[u8],
+    inbound: bool,
+    stamp: Option<(PathBuf, FileStamp)>,
+    ctx: &ProducerContext,
+) -> Msg {
+    let failed = |error: String, settle: bool| Msg::FileFailed {
+        source,
+        file: file.to_path_buf(),
+        error,
+        settle,
+    };
+    let limits = ftn::Limits {
+        max_total_bytes: ctx.max_bytes,
+        ..ftn::Limits::default()
+    };
+    let read =
+        match ftn::bundle::read_each(&file.display().to_string(), bytes, &ctx.charsets, limits) {
+            Ok(read) => read,
+            Err(e) => return failed(format!("{}: {e}", file.display()), inbound),
+        };
+    for w in &read.file.warnings {
+        tracing::warn!("{w}");
+    }
+    let broken = if read.broken.is_empty() {
+        None
+    } else {
+        let list: Vec<String> = read.broken.iter().map(ToString::to_string).collect();
+        let list = list.join("; ");
+        if read.read == 0 {
+            // Nothing good in it: a broken file like any other.
+            return failed(format!("{}: {list}", file.display()), inbound);
+        }
+        Some(format!(
+            "{}: {} of {} packets broken, the rest tossed: {list}",
+            file.display(),
+            read.broken.len(),
+            read.read + read.broken.len(),
+        ))
+    };
+    match ctx.tag_all(read.file.stories) {
+        Ok(stories) => Msg::Batch {
+            source,
+            stories,
+            netmail_skipped: read.file.netmail_skipped,
+            settle: inbound.then(|| file.to_path_buf()),
+            // Not remembered: a folder source reads it (and reports it) again next time.
+            stamp: stamp.filter(|_| broken.is_none()),
+            broken,
         },
         Err(error) => failed(error, false),
     }

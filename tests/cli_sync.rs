@@ -1869,3 +1869,79 @@ fn inbound_leaves_readmes_and_tic_delivered_files_alone() {
     );
     assert!(!env.path("index/ftn/bad").exists());
 }
+
+// ---- Inbound: a bundle with a broken packet ------------------------------------------------
+
+#[test]
+fn a_bundle_with_a_broken_packet_tosses_the_good_ones_and_is_set_aside() {
+    let env = Env::new("[[source]]\nname = \"inbound\"\npath = \"inbound\"\ninbound = true\n");
+    let inbound = env.path("inbound");
+    std::fs::create_dir_all(&inbound).unwrap();
+    // QA's bundle: a good packet, a truncated one, and a packet stored under a folder (its
+    // path is a label only).
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, data) in [
+        (
+            "0000aaaa.pkt",
+            std::fs::read(fixture("ftn/gateway-utf8.pkt")).unwrap(),
+        ),
+        (
+            "0000bbbb.pkt",
+            std::fs::read(fixture("ftn/broken-truncated.pkt")).unwrap(),
+        ),
+        (
+            "mail/d0774bf7.pkt",
+            std::fs::read(samples().join("echomail/d0774bf7.pkt")).unwrap(),
+        ),
+    ] {
+        z.start_file(name, opts).unwrap();
+        std::io::Write::write_all(&mut z, &data).unwrap();
+    }
+    let bundle = z.finish().unwrap().into_inner();
+    std::fs::write(inbound.join("0000dddd.th3"), &bundle).unwrap();
+
+    // What the two good packets hold, tossed on their own.
+    let control = Env::new("");
+    for p in [
+        fixture("ftn/gateway-utf8.pkt"),
+        samples().join("echomail/d0774bf7.pkt"),
+    ] {
+        summary(&control, &["import", p.to_str().unwrap()]);
+    }
+    let stories = |env: &Env| {
+        let stats: Value = serde_json::from_str(&env.run_ok(&["stats", "--json"])).unwrap();
+        stats["stories"].as_u64().unwrap()
+    };
+    let want = stories(&control);
+    assert!(want >= 4, "{want}");
+
+    let out = env.run(&["sync"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("1 of 3 packets broken"), "{err}");
+    assert!(err.contains("0000bbbb.pkt: truncated packet"), "{err}");
+    assert!(err.contains(&format!("stories: {want} new")), "{err}");
+    assert_eq!(stories(&env), want);
+    // Set aside whole, with its reason; nothing tossed into done/.
+    let bad = env.path("index/ftn/bad");
+    assert_eq!(std::fs::read(bad.join("0000dddd.th3")).unwrap(), bundle);
+    let reason = std::fs::read_to_string(bad.join("0000dddd.th3.reason")).unwrap();
+    assert!(reason.contains("0000bbbb.pkt"), "{reason}");
+    assert!(
+        !reason.contains("0000aaaa.pkt") && !reason.contains("d0774bf7.pkt"),
+        "{reason}"
+    );
+    assert!(names_in(&inbound).is_empty());
+    assert!(!env.path("index/ftn/done").exists());
+
+    // The sysop tosses the bundle again: MSGIDs make it a no-op, nothing doubles.
+    std::fs::copy(bad.join("0000dddd.th3"), inbound.join("0000dddd.th3")).unwrap();
+    let out = env.run(&["sync"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("stories: 0 new, 0 updated"), "{err}");
+    assert_eq!(stories(&env), want);
+    assert!(bad.join("0000dddd~1.th3").exists());
+}
