@@ -361,6 +361,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         } => {
             let json = ftn.json;
             let opts = gateway_options(ftn, out)?;
+            // The ledger is written: one writing run per data folder (see DataLock).
+            let _lock = ws.lock_for_writing()?;
             let stories = matching_stories(&ws, query)?;
             let report = export::gateway::post(&mut ws.store, &stories, &opts)?;
             eprint!("{}", gateway_summary(&report, &opts, stories.is_empty()));

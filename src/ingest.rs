@@ -108,6 +108,9 @@ enum Msg {
         settle: Option<PathBuf>,
         /// The file the batch came from, to be skipped next time while it stays the same.
         stamp: Option<(PathBuf, FileStamp)>,
+        /// A bundle some of whose packets are broken: the others' stories are in this batch,
+        /// the bundle is a failure of its source and goes to bad/ with this reason.
+        broken: Option<String>,
     },
     /// One file of a folder source could not be used; the rest go on.
     FileFailed {
@@ -188,6 +191,10 @@ fn run(
     rereads: Option<Rereads>,
     on_event: &mut dyn FnMut(SourceEvent<'_>),
 ) -> Result<SyncReport, IngestError> {
+    // One run at a time per data folder: two at once raced for the same inbound files (and
+    // for SQLite's write lock). Taken before anything is read, so the second run sees what
+    // the first left; the interface's background sync comes through here too.
+    let _lock = ws.lock_for_writing()?;
     let now = Utc::now();
     let mut report = SyncReport::default();
     let total = sources.len();
@@ -334,6 +341,7 @@ fn run(
                 netmail_skipped,
                 settle,
                 stamp,
+                broken,
             } => {
                 let s = &sources[source];
                 let from_file = stamp.as_ref().map(|(file, stamp)| (file.as_path(), *stamp));
@@ -370,8 +378,15 @@ fn run(
                     }
                     w.replace(&replaced).map_err(WorkspaceError::from)?;
                 }
+                // Set aside only now its good packets are committed: a crash before this
+                // tosses the bundle again, and MSGIDs make that a no-op.
+                if let Some(error) = &broken {
+                    tracing::warn!("{}: {error}", s.name);
+                    let tally = tallies.entry(source).or_default();
+                    tally.file_errors.push(error.clone());
+                }
                 if let Some(file) = settle {
-                    settle_file(&ctx.data_dir, &file, None);
+                    settle_file(&ctx.data_dir, &file, broken.as_deref());
                 }
             }
             Msg::FileFailed {
@@ -530,6 +545,7 @@ async fn fetch_source(
                             netmail_skipped: 0,
                             settle: None,
                             stamp: None,
+                            broken: None,
                         })
                         .await;
                     FetchRecord::Success {
@@ -664,8 +680,40 @@ fn read_file(
         error,
         settle,
     };
+    if inbound && is_foreign_text(file) {
+        // Not counted, not moved: the next sync looks again, hence debug, not info.
+        tracing::debug!(
+            "{}: left in the inbound: a .txt that is not a BBS text export",
+            file.display()
+        );
+        return Msg::Batch {
+            source,
+            stories: Vec::new(),
+            netmail_skipped: 0,
+            settle: None,
+            stamp: None,
+            broken: None,
+        };
+    }
     let bytes = match local::read_capped(file, ctx.max_bytes) {
         Ok(bytes) => bytes,
+        // Listed, then gone: another tosser took it. Not a failure, and nothing to move.
+        Err(local::LocalError::Io { source: e, .. })
+            if inbound && e.kind() == std::io::ErrorKind::NotFound =>
+        {
+            tracing::info!(
+                "{}: gone before it was read (another program took it)",
+                file.display()
+            );
+            return Msg::Batch {
+                source,
+                stories: Vec::new(),
+                netmail_skipped: 0,
+                settle: None,
+                stamp: None,
+                broken: None,
+            };
+        }
         Err(e) => return failed(e.to_string(), inbound),
     };
     let name = file.file_name().map(|n| n.to_string_lossy());
@@ -680,7 +728,11 @@ fn read_file(
             settle: None,
             stamp,
             netmail_skipped: 0,
+            broken: None,
         };
+    }
+    if !ftn::packet::looks_like_packet(&bytes) && ftn::bundle::is_zip(&bytes) {
+        return read_bundle(source, file, &bytes, inbound, stamp, ctx);
     }
     let parsed = match parse::any(file, &bytes, &ctx.charsets, ctx.max_bytes) {
         Ok(parsed) => parsed,
@@ -693,8 +745,89 @@ fn read_file(
             netmail_skipped: parsed.netmail_skipped,
             settle: inbound.then(|| file.to_path_buf()),
             stamp,
+            broken: None,
         },
         Err(error) => failed(error, false),
+    }
+}
+
+/// A bundle, packet by packet: the stories of its good packets go to the store even when
+/// others are broken (as crashmail tosses them); the bundle is then still set aside in bad/,
+/// its reason naming the broken packets, and counted as a failure. Archive entry names are
+/// labels only, never paths ([`ftn::bundle`]).
+fn read_bundle(
+    source: usize,
+    file: &Path,
+    bytes: &[u8],
+    inbound: bool,
+    stamp: Option<(PathBuf, FileStamp)>,
+    ctx: &ProducerContext,
+) -> Msg {
+    let failed = |error: String, settle: bool| Msg::FileFailed {
+        source,
+        file: file.to_path_buf(),
+        error,
+        settle,
+    };
+    let limits = ftn::Limits {
+        max_total_bytes: ctx.max_bytes,
+        ..ftn::Limits::default()
+    };
+    let read =
+        match ftn::bundle::read_each(&file.display().to_string(), bytes, &ctx.charsets, limits) {
+            Ok(read) => read,
+            Err(e) => return failed(format!("{}: {e}", file.display()), inbound),
+        };
+    for w in &read.file.warnings {
+        tracing::warn!("{w}");
+    }
+    let broken = if read.broken.is_empty() {
+        None
+    } else {
+        let list: Vec<String> = read.broken.iter().map(ToString::to_string).collect();
+        let list = list.join("; ");
+        if read.read == 0 {
+            // Nothing good in it: a broken file like any other.
+            return failed(format!("{}: {list}", file.display()), inbound);
+        }
+        Some(format!(
+            "{}: {} of {} packets broken, the rest tossed: {list}",
+            file.display(),
+            read.broken.len(),
+            read.read + read.broken.len(),
+        ))
+    };
+    match ctx.tag_all(read.file.stories) {
+        Ok(stories) => Msg::Batch {
+            source,
+            stories,
+            netmail_skipped: read.file.netmail_skipped,
+            settle: inbound.then(|| file.to_path_buf()),
+            // Not remembered: a folder source reads it (and reports it) again next time.
+            stamp: stamp.filter(|_| broken.is_none()),
+            broken,
+        },
+        Err(error) => failed(error, false),
+    }
+}
+
+/// A `*.txt` in an inbound folder whose first 64 KiB (all any detector looks at) are not a
+/// BBS text export nor anything else we read: a README, a sysop's notes. It is not ours to
+/// move (binkd inbounds hold other programs' files). Unreadable ones are not judged here:
+/// the full read reports them.
+fn is_foreign_text(file: &Path) -> bool {
+    use std::io::Read;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    if !name.to_ascii_lowercase().ends_with(".txt") {
+        return false;
+    }
+    let mut head = Vec::new();
+    match std::fs::File::open(file).and_then(|f| f.take(65536).read_to_end(&mut head)) {
+        Ok(_) => !parse::recognised(&name, &head),
+        Err(_) => false,
     }
 }
 
@@ -759,11 +892,14 @@ fn settle_file(data_dir: &Path, file: &Path, error: Option<&str>) {
         None => ftn::inbound::Verdict::Done,
         Some(reason) => ftn::inbound::Verdict::Bad(reason),
     };
-    if let Err(e) = ftn::inbound::settle(data_dir, file, verdict) {
-        tracing::error!(
+    match ftn::inbound::settle(data_dir, file, verdict) {
+        Ok(_) => {}
+        // Someone else (another tosser) took it meanwhile: theirs to file, nothing lost.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => tracing::info!("{e}"),
+        Err(e) => tracing::error!(
             "cannot move {} out of the inbound folder: {e}",
             file.display()
-        );
+        ),
     }
 }
 
@@ -905,6 +1041,24 @@ mod tests {
         assert!(!settled(
             &stamp(now - Duration::from_secs(1), now - hour),
             before
+        ));
+    }
+
+    #[test]
+    fn an_inbound_file_gone_before_it_is_read_is_no_failure_and_is_not_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("0000aaaa.pkt");
+        match read_file(0, &gone, false, true, None, &context(dir.path())) {
+            Msg::Batch {
+                stories, settle, ..
+            } => assert!(stories.is_empty() && settle.is_none()),
+            Msg::FileFailed { error, .. } => panic!("counted as a failure: {error}"),
+            _ => panic!("unexpected message"),
+        }
+        // Elsewhere a missing file is still an error.
+        assert!(matches!(
+            read_file(0, &gone, false, false, None, &context(dir.path())),
+            Msg::FileFailed { settle: false, .. }
         ));
     }
 }

@@ -28,10 +28,99 @@ pub enum WorkspaceError {
     UnknownPolicy { id: String, known: String },
     #[error("tagger rules {path}: {message}")]
     Rules { path: PathBuf, message: String },
+    #[error(
+        "data folder {path} is busy: another echowatch run{holder} (sync, import, reindex, retag or an FTN export) still holds it after {waited_s} s; nothing was done, try again later"
+    )]
+    Busy {
+        path: PathBuf,
+        /// ` (process N)` when the lock file names its holder.
+        holder: String,
+        waited_s: u64,
+    },
 }
 
 /// How long a writer waits for another echowatch process holding the index.
 pub const WRITER_WAIT: Duration = Duration::from_secs(60);
+
+/// How long a run that writes stories waits for another one on the same data folder
+/// (a cron sync overlapping the last, or the interface's). `ECHOWATCH_LOCK_WAIT_MS` overrides
+/// it (tests).
+pub const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// The data folder, held by the one run allowed to write stories or move inbound files at a
+/// time: sync, import, reindex, retag, the FTN gateway. Readers never take it. An advisory
+/// lock (flock) on `<data>/echowatch.lock`: the system drops it when the process dies, so
+/// a killed run leaves nothing to clean up. Released on drop.
+#[derive(Debug)]
+pub struct DataLock {
+    _file: std::fs::File,
+}
+
+impl DataLock {
+    /// Take the lock of `data_dir`, waiting up to `wait` for another run to finish.
+    pub fn acquire(data_dir: &Path, wait: Duration) -> Result<DataLock, WorkspaceError> {
+        use std::io::{Read, Seek, Write};
+        let path = data_dir.join("echowatch.lock");
+        let io_err = |source| WorkspaceError::DataDir {
+            path: path.clone(),
+            source,
+        };
+        // Never truncated or removed before it is held: unlinking a lock file lets two
+        // processes hold two different files.
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err)?;
+        let start = std::time::Instant::now();
+        let mut logged = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < wait => {
+                    if !logged {
+                        tracing::info!(
+                            "waiting for another echowatch run on {}",
+                            data_dir.display()
+                        );
+                        logged = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(100).min(wait));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let mut text = String::new();
+                    let _ = file.read_to_string(&mut text);
+                    let holder = match text.trim().parse::<u32>() {
+                        Ok(pid) => format!(" (process {pid})"),
+                        Err(_) => String::new(),
+                    };
+                    return Err(WorkspaceError::Busy {
+                        path: data_dir.to_path_buf(),
+                        holder,
+                        waited_s: wait.as_secs(),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
+            }
+        }
+        // Who holds it, for the message of a run that gives up waiting. Best effort.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{}", std::process::id()));
+        Ok(DataLock { _file: file })
+    }
+
+    /// [`LOCK_WAIT`], or `ECHOWATCH_LOCK_WAIT_MS`.
+    pub fn wait() -> Duration {
+        std::env::var("ECHOWATCH_LOCK_WAIT_MS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .map_or(LOCK_WAIT, Duration::from_millis)
+    }
+}
 
 pub struct Workspace {
     pub config: Config,
@@ -95,8 +184,12 @@ impl Workspace {
             path: data_dir.to_path_buf(),
             source,
         })?;
+        // One opener at a time: two processes opening a fresh (or older) store at once both
+        // ran its migrations ("table sources already exists"). Held for the open alone.
+        let opening = lock_for_open(data_dir);
         let store = Store::open(&Workspace::store_path(data_dir))?;
         let (index, fresh) = SearchIndex::open_or_create(&data_dir.join("tantivy"))?;
+        drop(opening);
         if fresh && store.story_count()? > 0 {
             tracing::info!("search index was missing or unreadable: rebuilding it from the store");
             store.queue_all()?;
@@ -146,6 +239,11 @@ impl Workspace {
         Ok(())
     }
 
+    /// Hold the data folder for a run that writes stories (see [`DataLock`]).
+    pub fn lock_for_writing(&self) -> Result<DataLock, WorkspaceError> {
+        DataLock::acquire(&self.data_dir, DataLock::wait())
+    }
+
     /// Where the store of a data folder lives (another connection to it: a background job).
     pub fn store_path(data_dir: &Path) -> PathBuf {
         data_dir.join("store.sqlite")
@@ -175,6 +273,7 @@ impl Workspace {
 
     /// Rebuild the whole index from the store. Returns the number of stories indexed.
     pub fn reindex(&mut self) -> Result<usize, WorkspaceError> {
+        let _lock = self.lock_for_writing()?;
         let mut writer = self.index.bulk_writer(WRITER_WAIT)?;
         writer.delete_all()?;
         let mut n = 0usize;
@@ -227,6 +326,7 @@ impl Workspace {
     /// Re-run the tagger over every stored story (after a change of rules), then reindex.
     /// Manual tags are untouched and keep winning. Returns the number of stories retagged.
     pub fn retag(&mut self) -> Result<usize, WorkspaceError> {
+        let _lock = self.lock_for_writing()?;
         let tagger = self.tagger()?;
         // A page at a time, one transaction each: memory stays flat however large the store.
         let mut after = 0;
@@ -246,6 +346,27 @@ impl Workspace {
         }
         self.flush_index()?;
         Ok(n)
+    }
+}
+
+/// An exclusive lock on `<data>/open.lock` while the store and index are opened, readers
+/// included (milliseconds, unless a migration runs). Waits as long as the holder: it is
+/// working or dead (and then the system releases it). A folder where it cannot be created
+/// (read-only) goes without.
+fn lock_for_open(data_dir: &Path) -> Option<std::fs::File> {
+    let path = data_dir.join("open.lock");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .and_then(|f| f.lock().map(|()| f));
+    match file {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::warn!("{}: {e}; opening without it", path.display());
+            None
+        }
     }
 }
 

@@ -1925,3 +1925,286 @@ fn gateway_removes_killed_runs_temporary_files_and_nothing_else() {
     want.sort();
     assert_eq!(left, want);
 }
+
+// ---- Overlapping runs on one data folder ---------------------------------------------------
+
+impl Env {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_echowatch"));
+        c.arg("--config")
+            .arg(self.path("feeds.toml"))
+            .args(args)
+            .env_remove("ECHOWATCH_DATA")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    }
+}
+
+#[test]
+fn processes_opening_a_fresh_data_folder_at_once_all_succeed() {
+    // Each used to run the store's migrations: "apply migration: table sources already exists".
+    for round in 0..3 {
+        let env = Env::new("");
+        let runs: Vec<_> = (0..6)
+            .map(|_| env.command(&["stats", "--json"]).spawn().unwrap())
+            .collect();
+        for child in runs {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "round {round}: {}", stderr(&out));
+        }
+    }
+}
+
+/// `n` packets of one echomail message each, every one under its own MSGID, named
+/// `0000NNNN.pkt` in `dir`.
+fn write_inbound_packets(dir: &Path, n: u32) {
+    use echowatch::ftn::writer::{self, GatewayConfig, GatewayPost};
+    std::fs::create_dir_all(dir).unwrap();
+    let cfg = GatewayConfig::new(
+        "TQW_TEST",
+        "1337:1/100".parse().unwrap(),
+        "1337:1/101".parse().unwrap(),
+    );
+    let posted = chrono::DateTime::parse_from_rfc3339("2026-06-12T09:30:00+02:00").unwrap();
+    for i in 0..n {
+        let post = GatewayPost {
+            serial: 0x5000_0000 + i,
+            title: format!("Inbound story {i} on export controls"),
+            published: None,
+            description: format!("Message {i} of the inbound."),
+            link: None,
+        };
+        let pkt = echowatch::ftn::write_packet(
+            &writer::gateway_header(&cfg, posted, None),
+            &[post.to_message(&cfg, posted)],
+        )
+        .unwrap();
+        std::fs::write(dir.join(format!("{i:08x}.pkt")), pkt).unwrap();
+    }
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+#[test]
+fn overlapping_syncs_take_turns_and_move_every_inbound_file_once() {
+    // QA's report: two syncs at once on 300 inbound packets. One died on SQLite's write lock,
+    // the other failed on files the first had moved, leaving empty files in done/ and bad/.
+    const N: u32 = 300;
+    let env = Env::new("[[source]]\nname = \"inbound\"\npath = \"inbound\"\ninbound = true\n");
+    // The store exists (a fresh one is the next test's).
+    env.run_ok(&["stats"]);
+    write_inbound_packets(&env.path("inbound"), N);
+    let runs: Vec<_> = (0..2)
+        .map(|_| env.command(&["sync"]).spawn().unwrap())
+        .collect();
+    for child in runs {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert!(names_in(&env.path("inbound")).is_empty());
+    assert!(
+        names_in(&env.path("index/ftn/bad")).is_empty(),
+        "{:?}",
+        names_in(&env.path("index/ftn/bad"))
+    );
+    let done = names_in(&env.path("index/ftn/done"));
+    assert_eq!(done.len(), N as usize, "{done:?}");
+    for name in &done {
+        assert!(!name.contains('~'), "moved twice: {name}");
+        let len = std::fs::metadata(env.path("index/ftn/done").join(name))
+            .unwrap()
+            .len();
+        assert!(len > 0, "{name} is empty");
+    }
+    let stats: Value = serde_json::from_str(&env.run_ok(&["stats", "--json"])).unwrap();
+    assert_eq!(stats["stories"], N, "{stats}");
+}
+
+#[test]
+fn a_run_finding_the_data_folder_held_gives_up_cleanly_and_readers_never_wait() {
+    let env = Env::new("[[source]]\nname = \"inbound\"\npath = \"inbound\"\ninbound = true\n");
+    write_inbound_packets(&env.path("inbound"), 1);
+    env.run_ok(&["stats"]);
+    // Another run holds the data folder (as a sync in progress does).
+    let held = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(env.path("index/echowatch.lock"))
+        .unwrap();
+    held.lock().unwrap();
+    let started = std::time::Instant::now();
+    let export_out = env.path("out");
+    let gateway = gateway_args("TQW_TEST", &export_out, None);
+    let writers: [&[&str]; 5] = [
+        &["sync"],
+        &["import", "inbound"],
+        &["reindex"],
+        &["retag"],
+        &gateway,
+    ];
+    for args in writers {
+        let out = env
+            .command(args)
+            .env("ECHOWATCH_LOCK_WAIT_MS", "300")
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("is busy"), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    // Nothing was done: the packet is still in the inbound, nothing stored, nothing posted.
+    assert_eq!(names_in(&env.path("inbound")), ["00000000.pkt"]);
+    assert!(!env.path("index/ftn").exists());
+    assert!(names_in(&export_out).is_empty());
+    // Readers do not take the lock.
+    let stats: Value = serde_json::from_str(&env.run_ok(&["stats", "--json"])).unwrap();
+    assert_eq!(stats["stories"], 0);
+    env.run_ok(&["search", "export"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    // Let go: a waiting run goes on as soon as it is free.
+    let waiting = env.command(&["sync"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    held.unlock().unwrap();
+    let out = waiting.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 new"), "{}", stderr(&out));
+}
+
+// ---- Inbound: files that are not ours stay where they are ----------------------------------
+
+#[test]
+fn inbound_leaves_readmes_and_tic_delivered_files_alone() {
+    let env = Env::new("[[source]]\nname = \"inbound\"\npath = \"inbound\"\ninbound = true\n");
+    let inbound = env.path("inbound");
+    std::fs::create_dir_all(&inbound).unwrap();
+    let export = std::fs::read(samples().join("echomail/tqwnet-export.txt")).unwrap();
+    // A file echo's delivery: the TIC names NEWS.TXT, which is the file tosser's even though
+    // it reads like a text export.
+    std::fs::write(
+        inbound.join("abcd1234.tic"),
+        "Area NEWSFILES\r\nOrigin 1337:1/1\r\nFrom 1337:1/1\r\nFile NEWS.TXT\r\nDesc News\r\n",
+    )
+    .unwrap();
+    std::fs::write(inbound.join("NEWS.TXT"), &export).unwrap();
+    std::fs::write(
+        inbound.join("README.txt"),
+        "This is the inbound of tqwNet 1337:1/100. Do not delete files here.\n",
+    )
+    .unwrap();
+    // Ours: a packet and a BBS text export.
+    std::fs::copy(
+        samples().join("echomail/d0774bf7.pkt"),
+        inbound.join("d0774bf7.pkt"),
+    )
+    .unwrap();
+    std::fs::write(inbound.join("tqwnet.txt"), &export).unwrap();
+
+    for round in 0..2 {
+        let out = env.run(&["sync"]);
+        assert!(out.status.success(), "round {round}: {}", stderr(&out));
+        assert!(stderr(&out).contains("0 failed"), "{}", stderr(&out));
+        assert_eq!(
+            names_in(&inbound),
+            ["NEWS.TXT", "README.txt", "abcd1234.tic"],
+            "round {round}"
+        );
+    }
+    assert_eq!(
+        names_in(&env.path("index/ftn/done")),
+        ["d0774bf7.pkt", "tqwnet.txt"]
+    );
+    assert!(!env.path("index/ftn/bad").exists());
+}
+
+// ---- Inbound: a bundle with a broken packet ------------------------------------------------
+
+#[test]
+fn a_bundle_with_a_broken_packet_tosses_the_good_ones_and_is_set_aside() {
+    let env = Env::new("[[source]]\nname = \"inbound\"\npath = \"inbound\"\ninbound = true\n");
+    let inbound = env.path("inbound");
+    std::fs::create_dir_all(&inbound).unwrap();
+    // QA's bundle: a good packet, a truncated one, and a packet stored under a folder (its
+    // path is a label only).
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, data) in [
+        (
+            "0000aaaa.pkt",
+            std::fs::read(fixture("ftn/gateway-utf8.pkt")).unwrap(),
+        ),
+        (
+            "0000bbbb.pkt",
+            std::fs::read(fixture("ftn/broken-truncated.pkt")).unwrap(),
+        ),
+        (
+            "mail/d0774bf7.pkt",
+            std::fs::read(samples().join("echomail/d0774bf7.pkt")).unwrap(),
+        ),
+    ] {
+        z.start_file(name, opts).unwrap();
+        std::io::Write::write_all(&mut z, &data).unwrap();
+    }
+    let bundle = z.finish().unwrap().into_inner();
+    std::fs::write(inbound.join("0000dddd.th3"), &bundle).unwrap();
+
+    // What the two good packets hold, tossed on their own.
+    let control = Env::new("");
+    for p in [
+        fixture("ftn/gateway-utf8.pkt"),
+        samples().join("echomail/d0774bf7.pkt"),
+    ] {
+        summary(&control, &["import", p.to_str().unwrap()]);
+    }
+    let stories = |env: &Env| {
+        let stats: Value = serde_json::from_str(&env.run_ok(&["stats", "--json"])).unwrap();
+        stats["stories"].as_u64().unwrap()
+    };
+    let want = stories(&control);
+    assert!(want >= 4, "{want}");
+
+    let out = env.run(&["sync"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("1 of 3 packets broken"), "{err}");
+    assert!(err.contains("0000bbbb.pkt: truncated packet"), "{err}");
+    assert!(err.contains(&format!("stories: {want} new")), "{err}");
+    assert_eq!(stories(&env), want);
+    // Set aside whole, with its reason; nothing tossed into done/.
+    let bad = env.path("index/ftn/bad");
+    assert_eq!(std::fs::read(bad.join("0000dddd.th3")).unwrap(), bundle);
+    let reason = std::fs::read_to_string(bad.join("0000dddd.th3.reason")).unwrap();
+    assert!(reason.contains("0000bbbb.pkt"), "{reason}");
+    assert!(
+        !reason.contains("0000aaaa.pkt") && !reason.contains("d0774bf7.pkt"),
+        "{reason}"
+    );
+    assert!(names_in(&inbound).is_empty());
+    assert!(!env.path("index/ftn/done").exists());
+
+    // The sysop tosses the bundle again: MSGIDs make it a no-op, nothing doubles.
+    std::fs::copy(bad.join("0000dddd.th3"), inbound.join("0000dddd.th3")).unwrap();
+    let out = env.run(&["sync"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("stories: 0 new, 0 updated"), "{err}");
+    assert_eq!(stories(&env), want);
+    assert!(bad.join("0000dddd~1.th3").exists());
+}

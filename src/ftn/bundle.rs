@@ -1,10 +1,11 @@
 //! ArcMail bundles (`*.mo0` … `*.su9` and friends): ZIP archives of packets, unpacked in
 //! memory. Limits are enforced on what inflating actually produces, not on the sizes the
-//! archive claims, and entry names are only labels, never paths.
+//! archive claims, and entry names are only labels, never paths. [`read_each`] reads the
+//! packets one by one, so a broken one does not cost the others.
 
 use std::io::{Cursor, Read};
 
-use super::FtnError;
+use super::{Charsets, FileStories, FtnError};
 
 /// Bounds for unpacking one bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,8 +57,25 @@ pub fn is_arcmail_name(name: &str) -> bool {
             .is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
-/// Unpacks every file entry (directories skipped) within `limits`.
+/// Unpacks every file entry (directories skipped) within `limits`; the first entry that
+/// cannot be inflated fails the whole bundle.
 pub fn unpack(bytes: &[u8], limits: Limits) -> Result<Vec<BundleEntry>, FtnError> {
+    unpack_each(bytes, limits)?
+        .into_iter()
+        .map(|entry| entry.map_err(|(label, e)| FtnError::Zip(format!("entry {label}: {e}"))))
+        .collect()
+}
+
+/// An entry that could not be inflated: its label (name, or number) and the ZIP reader's why.
+pub type BrokenEntry = (String, String);
+
+/// Unpacks every file entry (directories skipped) within `limits`, each on its own: an entry
+/// that cannot be inflated does not stop the others. The bundle as a whole fails when it is
+/// no ZIP or breaks `limits` (a zip bomb is not half read).
+pub fn unpack_each(
+    bytes: &[u8],
+    limits: Limits,
+) -> Result<Vec<Result<BundleEntry, BrokenEntry>>, FtnError> {
     let mut archive =
         zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| FtnError::Zip(e.to_string()))?;
     if archive.len() > limits.max_entries {
@@ -69,9 +87,13 @@ pub fn unpack(bytes: &[u8], limits: Limits) -> Result<Vec<BundleEntry>, FtnError
     let mut remaining = limits.max_total_bytes;
     let mut out = Vec::with_capacity(archive.len());
     for i in 0..archive.len() {
-        let entry = archive
-            .by_index(i)
-            .map_err(|e| FtnError::Zip(format!("entry {i}: {e}")))?;
+        let entry = match archive.by_index(i) {
+            Ok(entry) => entry,
+            Err(e) => {
+                out.push(Err((i.to_string(), e.to_string())));
+                continue;
+            }
+        };
         if entry.is_dir() {
             continue;
         }
@@ -81,9 +103,8 @@ pub fn unpack(bytes: &[u8], limits: Limits) -> Result<Vec<BundleEntry>, FtnError
             usize::try_from(entry.size().min(remaining).min(1 << 24)).unwrap_or(0),
         );
         let mut limited = entry.take(remaining.saturating_add(1));
-        limited
-            .read_to_end(&mut data)
-            .map_err(|e| FtnError::Zip(format!("entry {name}: {e}")))?;
+        let read = limited.read_to_end(&mut data);
+        // What was inflated counts against the budget, whole entry or not.
         let got = u64::try_from(data.len()).unwrap_or(u64::MAX);
         if got > remaining {
             return Err(FtnError::TooLarge {
@@ -91,7 +112,62 @@ pub fn unpack(bytes: &[u8], limits: Limits) -> Result<Vec<BundleEntry>, FtnError
             });
         }
         remaining -= got;
-        out.push(BundleEntry { name, data });
+        out.push(match read {
+            Ok(_) => Ok(BundleEntry { name, data }),
+            Err(e) => Err((name, e.to_string())),
+        });
+    }
+    Ok(out)
+}
+
+/// What [`read_each`] made of a bundle.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BundleStories {
+    /// The stories (and warnings) of its good packets.
+    pub file: FileStories,
+    /// Packets read.
+    pub read: usize,
+    /// The packets that could not be read, each a [`FtnError::BundleEntry`], in archive order.
+    pub broken: Vec<FtnError>,
+}
+
+/// Reads a bundle packet by packet: the stories of every good packet, the broken ones named.
+/// Tossers (crashmail) toss a bundle's good packets however broken its others are; the
+/// caller decides what becomes of the bundle. Fails as a whole only when the archive does
+/// (no ZIP, over `limits`).
+pub fn read_each(
+    name: &str,
+    bytes: &[u8],
+    charsets: &Charsets,
+    limits: Limits,
+) -> Result<BundleStories, FtnError> {
+    let mut out = BundleStories::default();
+    for entry in unpack_each(bytes, limits)? {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err((label, why)) => {
+                out.broken.push(FtnError::BundleEntry {
+                    name: label,
+                    source: Box::new(FtnError::Zip(why)),
+                });
+                continue;
+            }
+        };
+        let label = format!("{name}/{}", entry.name);
+        if entry.data.is_empty() {
+            out.file
+                .warnings
+                .push(format!("{label}: empty entry skipped"));
+            continue;
+        }
+        // Bundles carry packets only; anything else is broken with the packet reader's reason.
+        match super::stories_from_packet(&label, &entry.data, charsets, &mut out.file) {
+            Ok(()) => out.read += 1,
+            Err(e) => out.broken.push(FtnError::BundleEntry {
+                name: entry.name,
+                source: Box::new(e),
+            }),
+        }
     }
     Ok(out)
 }
@@ -150,5 +226,50 @@ mod tests {
                 && is_arcmail_name("x.sua")
                 && !is_arcmail_name("x.pkt")
         );
+    }
+
+    #[test]
+    fn read_each_keeps_the_good_packets_of_a_bundle_with_a_broken_one() {
+        let fixture = |name: &str| {
+            std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/ftn")
+                    .join(name),
+            )
+            .unwrap()
+        };
+        let good = fixture("gateway-utf8.pkt");
+        let cut = fixture("broken-truncated.pkt");
+        let z = zip_of(&[
+            ("0000aaaa.pkt", &good),
+            ("0000bbbb.pkt", &cut),
+            ("sub/../0000cccc.pkt", &good),
+        ]);
+        let cs = Charsets::default();
+        let read = read_each("0000dddd.th3", &z, &cs, Limits::default()).unwrap();
+        assert_eq!(read.read, 2);
+        assert_eq!(read.file.stories.len(), 4);
+        assert_eq!(read.broken.len(), 1);
+        assert!(
+            read.broken[0]
+                .to_string()
+                .starts_with("bundle entry 0000bbbb.pkt: truncated packet"),
+            "{}",
+            read.broken[0]
+        );
+        // The whole-file reader still refuses it, naming the same entry.
+        assert!(matches!(
+            super::super::read_file("0000dddd.th3", &z, &cs, Limits::default()),
+            Err(FtnError::BundleEntry { name, .. }) if name == "0000bbbb.pkt"
+        ));
+        // Over the limits the bundle fails as a whole: nothing of a zip bomb is half read.
+        let small = Limits {
+            max_entries: 10,
+            max_total_bytes: u64::try_from(good.len()).unwrap() + 10,
+        };
+        assert!(matches!(
+            read_each("x.th3", &z, &cs, small),
+            Err(FtnError::TooLarge { .. })
+        ));
     }
 }

@@ -2,30 +2,39 @@
 //! Nothing here deletes data: files are moved (hard link + unlink, or copy + unlink across
 //! file systems) to `<data>/ftn/done/` or `<data>/ftn/bad/`, never over an existing file.
 
+use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::bundle::is_arcmail_name;
 
-/// Files of `dir` that are finished and ours to toss: packets (`*.pkt`), ArcMail bundles
-/// (`*.mo0`…) and text exports (`*.txt`), sorted by name. Skipped: binkd's partial and
-/// control files (`*.hr`, `*.dt`, `*.bsy`, `*.csy`, `*.tmp`, `*.$$$`), dot files, symlinks,
-/// directories, other kinds of files (TIC, nodelists … are not ours to move), and files
-/// modified less than `min_age` ago (still being written by something that is not binkd).
+/// Files of `dir` that are finished and may be ours to toss: packets (`*.pkt`), ArcMail
+/// bundles (`*.mo0`…) and text exports (`*.txt`; the caller leaves one that is not an
+/// export where it is), sorted by name. Skipped: binkd's partial and control files (`*.hr`,
+/// `*.dt`, `*.bsy`, `*.csy`, `*.tmp`, `*.$$$`), dot files, symlinks, directories, other
+/// kinds of files (TIC, nodelists … are not ours to move), files a TIC in `dir` names (a
+/// file echo's, whatever their name), and files modified less than `min_age` ago (still
+/// being written by something that is not binkd).
 pub fn finished_files(dir: &Path, min_age: Duration) -> io::Result<Vec<PathBuf>> {
     let now = SystemTime::now();
-    let mut out = Vec::new();
+    let mut names = Vec::new();
     for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if !is_candidate(name) {
+        let name = entry?.file_name();
+        if let Some(name) = name.to_str() {
+            names.push(name.to_string());
+        }
+    }
+    let ticked = named_by_tics(dir, &names);
+    let mut out = Vec::new();
+    for name in &names {
+        if !is_candidate(name) || ticked.contains(&name.to_ascii_lowercase()) {
             continue;
         }
+        let path = dir.join(name);
         // symlink_metadata: a symlink in the inbound is not a delivered file.
-        let meta = match fs::symlink_metadata(entry.path()) {
+        let meta = match fs::symlink_metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // gone meanwhile
             Err(e) => return Err(e),
@@ -39,10 +48,51 @@ pub fn finished_files(dir: &Path, min_age: Duration) -> io::Result<Vec<PathBuf>>
                 continue;
             }
         }
-        out.push(entry.path());
+        out.push(path);
     }
     out.sort();
     Ok(out)
+}
+
+/// Most bytes of a `*.tic` file read for the names it gives.
+const MAX_TIC_BYTES: u64 = 64 * 1024;
+
+/// Names (lower case) of the files the TIC files in `dir` deliver: a file echo's files,
+/// left for the file tosser whatever their extension (`NEWS.TXT`). An unreadable TIC names
+/// nothing.
+fn named_by_tics(dir: &Path, names: &[String]) -> HashSet<String> {
+    let mut named = HashSet::new();
+    for tic in names
+        .iter()
+        .filter(|n| n.to_ascii_lowercase().ends_with(".tic"))
+    {
+        let Ok(file) = fs::File::open(dir.join(tic)) else {
+            continue;
+        };
+        // A TIC is a few hundred bytes; a cap keeps a huge file called *.tic harmless.
+        let mut text = Vec::new();
+        if file.take(MAX_TIC_BYTES).read_to_end(&mut text).is_err() {
+            continue;
+        }
+        for line in String::from_utf8_lossy(&text).lines() {
+            let mut words = line.trim().splitn(2, char::is_whitespace);
+            let (Some(keyword), Some(value)) = (words.next(), words.next()) else {
+                continue;
+            };
+            // FSC-0087: `File` is the 8.3 name, `Lfile`/`Fullname` the long one.
+            if ["file", "lfile", "fullname"]
+                .iter()
+                .any(|k| keyword.eq_ignore_ascii_case(k))
+            {
+                let value = value.trim().trim_matches('"');
+                let base = value.rsplit(['/', '\\']).next().unwrap_or_default();
+                if !base.is_empty() {
+                    named.insert(base.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    named
 }
 
 fn is_candidate(name: &str) -> bool {
@@ -79,7 +129,8 @@ pub enum Verdict<'a> {
 
 /// Moves `file` out of the inbound according to `verdict` and returns its new path. Name
 /// collisions get a `~N` suffix before the extension (`x.pkt` → `x~1.pkt`); nothing is
-/// overwritten.
+/// overwritten. A `file` that is gone fails with [`io::ErrorKind::NotFound`], having
+/// created nothing (no copy, no `.reason`).
 pub fn settle(data_dir: &Path, file: &Path, verdict: Verdict<'_>) -> io::Result<PathBuf> {
     let sub = match verdict {
         Verdict::Done => "done",
@@ -119,28 +170,55 @@ fn candidate_name(name: &str, n: u32) -> String {
     }
 }
 
+/// The error for a source file that vanished under us: another tosser (or another run)
+/// took it. Its kind stays `NotFound`, so callers can tell it from a failure.
+fn gone(src: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{} is gone (another program took it)", src.display()),
+    )
+}
+
 fn move_without_overwrite(src: &Path, dir: &Path, name: &str) -> io::Result<PathBuf> {
     for n in 0..10_000 {
         let target = dir.join(candidate_name(name, n));
         // A hard link fails when the target exists: an atomic "rename, but never overwrite".
         match fs::hard_link(src, &target) {
             Ok(()) => {
-                fs::remove_file(src)?;
+                remove_source(src)?;
                 return Ok(target);
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            // The source went away: nothing to move, and nothing must be created for it
+            // (the copy below used to leave an empty file behind).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(if src.symlink_metadata().is_err() {
+                    gone(src)
+                } else {
+                    e
+                });
+            }
             Err(_) => {
                 // Different file system or no hard links: copy into a new file, then unlink.
+                // The source is opened first, so a vanished one creates nothing.
+                let mut input = match fs::File::open(src) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(gone(src)),
+                    Err(e) => return Err(e),
+                };
                 match fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .open(&target)
                 {
                     Ok(mut out) => {
-                        let data = fs::read(src)?;
-                        out.write_all(&data)?;
-                        out.sync_all()?;
-                        fs::remove_file(src)?;
+                        if let Err(e) = io::copy(&mut input, &mut out).and_then(|_| out.sync_all())
+                        {
+                            // A partial copy is no copy: the source stays where it is.
+                            let _ = fs::remove_file(&target);
+                            return Err(e);
+                        }
+                        remove_source(src)?;
                         return Ok(target);
                     }
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -153,6 +231,14 @@ fn move_without_overwrite(src: &Path, dir: &Path, name: &str) -> io::Result<Path
         io::ErrorKind::AlreadyExists,
         format!("too many files named like {name}"),
     ))
+}
+
+/// Unlink the moved source; one already unlinked (by another program) is as good.
+fn remove_source(src: &Path) -> io::Result<()> {
+    match fs::remove_file(src) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -209,5 +295,65 @@ mod tests {
             "truncated at byte 12\n"
         );
         assert!(b.exists() && !inbound.join("b.MO0").exists());
+    }
+
+    #[test]
+    fn a_vanished_file_is_reported_gone_and_nothing_is_created() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("done");
+        fs::create_dir(&dir).unwrap();
+        // Another run already moved it here under its name: the collision must not send
+        // us on to create `x~1.pkt` either.
+        fs::write(dir.join("x.pkt"), "tossed by the other run").unwrap();
+        let missing = tmp.path().join("x.pkt");
+        let moved = move_without_overwrite(&missing, &dir, "x.pkt");
+        let left: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["x.pkt"]);
+        let e = moved.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+        assert!(e.to_string().contains("gone"), "{e}");
+        assert_eq!(
+            fs::read_to_string(dir.join("x.pkt")).unwrap(),
+            "tossed by the other run"
+        );
+
+        // Through `settle` as a broken file: no file and no `.reason` in bad/.
+        let data = tmp.path().join("data");
+        let e = settle(&data, &missing, Verdict::Bad("truncated")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        let bad: Vec<_> = fs::read_dir(data.join("ftn/bad"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(bad.is_empty(), "{bad:?}");
+    }
+
+    #[test]
+    fn files_a_tic_delivers_are_never_listed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        fs::write(
+            dir.join("abcd1234.tic"),
+            "Area NEWSFILES\r\nOrigin 1337:1/1\r\nFile NEWS.TXT\r\n\
+             Desc Weekly news\r\nLfile Export-Rules-2026.pkt\r\nCrc 1A2B3C4D\r\n",
+        )
+        .unwrap();
+        for n in [
+            "news.txt",
+            "Export-Rules-2026.pkt",
+            "README.txt",
+            "0000aaaa.pkt",
+        ] {
+            fs::write(dir.join(n), n).unwrap();
+        }
+        let names: Vec<String> = finished_files(dir, Duration::ZERO)
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["0000aaaa.pkt", "README.txt"]);
     }
 }
