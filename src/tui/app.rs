@@ -2,7 +2,7 @@
 //! (`mod.rs`) feeds keys and ticks in, and the components draw from this state, so the whole
 //! behaviour is testable with a temporary workspace and ratatui's `TestBackend`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -268,6 +268,8 @@ pub struct App {
     /// The sources that failed in the last sync run here, with why (shown under `?`).
     pub last_failures: Vec<(String, String)>,
     message_at: Instant,
+    /// Keys typed ahead of a list that is still being searched (see [`App::on_key`]).
+    held: VecDeque<KeyEvent>,
 }
 
 impl App {
@@ -317,6 +319,7 @@ impl App {
             tag_universe: None,
             last_failures: Vec::new(),
             message_at: now,
+            held: VecDeque::new(),
         };
         app.load_source_names();
         if let Some(p) = key_problems.first() {
@@ -654,6 +657,13 @@ impl App {
     }
 
     fn on_reply(&mut self, r: Reply) {
+        self.apply_reply(r);
+        if !self.held.is_empty() {
+            self.replay_held();
+        }
+    }
+
+    fn apply_reply(&mut self, r: Reply) {
         match r {
             Reply::Search {
                 seq,
@@ -980,11 +990,93 @@ impl App {
 
     // ---- keys ---------------------------------------------------------------------------------
 
+    /// A key from the terminal. Keys that act on the list (moves, open, star, read, tags,
+    /// link, next unread) while the list's query is still being searched are held and
+    /// replayed in order when its results land, like a shell's or vi's typeahead: `/word
+    /// Enter Enter` typed in one go opens the first result, not the story that was under the
+    /// cursor before. Searching stays in the background (a large index must never freeze the
+    /// screen), and keys that do not need the new list (typing in a prompt, quitting, help)
+    /// still act at once. Once one key is held, the ones after it wait too, so the order
+    /// typed is the order applied.
     pub fn on_key(&mut self, key: KeyEvent) {
         if key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('c')) {
             self.quit = true;
             return;
         }
+        if !self.held.is_empty() || self.waits_for_list(&key) {
+            self.held.push_back(key);
+            return;
+        }
+        self.handle_key(key);
+    }
+
+    /// Keys typed ahead and not yet applied.
+    pub fn held_keys(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Whether `key`, pressed now, would act on a list (or sidebar) whose new contents are
+    /// still on their way.
+    fn waits_for_list(&self, key: &KeyEvent) -> bool {
+        if !matches!(self.overlay, Overlay::None) || !(self.search_pending || self.facets_pending) {
+            return false;
+        }
+        let Some(action) = self.keys.action(key) else {
+            return false;
+        };
+        match (&self.screen, self.focus) {
+            (Screen::List, Focus::List) => {
+                self.search_pending
+                    && matches!(
+                        action,
+                        Action::Up
+                            | Action::Down
+                            | Action::PageUp
+                            | Action::PageDown
+                            | Action::Top
+                            | Action::Bottom
+                            | Action::Open
+                            | Action::Tags
+                            | Action::ToggleRead
+                            | Action::Star
+                            | Action::NextUnread
+                            | Action::OpenLink
+                    )
+            }
+            // The sidebar's entries are the facet counts of the new query.
+            (Screen::List, Focus::Sidebar) => {
+                self.facets_pending
+                    && matches!(
+                        action,
+                        Action::Up
+                            | Action::Down
+                            | Action::PageUp
+                            | Action::PageDown
+                            | Action::Top
+                            | Action::Bottom
+                            | Action::Open
+                    )
+            }
+            (Screen::Reader(_), _) => self.search_pending && action == Action::NextUnread,
+            _ => false,
+        }
+    }
+
+    /// Apply the held keys that no longer wait (after an answer of the index worker).
+    fn replay_held(&mut self) {
+        while let Some(key) = self.held.front().copied() {
+            if self.waits_for_list(&key) {
+                break;
+            }
+            self.held.pop_front();
+            self.handle_key(key);
+            if self.quit {
+                self.held.clear();
+            }
+        }
+    }
+
+    fn handle_key(&mut self, key: KeyEvent) {
         match &self.overlay {
             Overlay::Prompt(_) => return self.prompt_key(key),
             Overlay::Tags(_) => return self.tag_key(key),

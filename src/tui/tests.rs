@@ -560,6 +560,61 @@ fn reading_state_next_unread_star_and_mark_all_read_persist() {
 }
 
 #[test]
+fn keys_typed_before_the_results_land_act_on_the_new_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    let before = app.selected_id().unwrap();
+    // `/Geneva Enter Enter` in one burst: the second Enter comes before the search answers
+    // (replies are applied only by tick / wait_idle, so here the old list is still shown).
+    press(&mut app, key('/'));
+    typed(&mut app, "Geneva");
+    app.on_key(code(KeyCode::Enter));
+    app.on_key(code(KeyCode::Enter));
+    assert_eq!(app.held_keys(), 1);
+    assert!(matches!(app.screen, Screen::List));
+    app.wait_idle(Duration::from_secs(10));
+    let Screen::Reader(r) = &app.screen else {
+        panic!("no story opened: {:?}", app.message)
+    };
+    assert_eq!(r.story.title, "Tariff talks resume in Geneva");
+    assert!(!app.ws.store.story(before).unwrap().unwrap().read);
+    press(&mut app, key('q'));
+
+    // `s` right after a search stars its first result.
+    press(&mut app, key('/'));
+    app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    typed(&mut app, "lithography");
+    app.on_key(code(KeyCode::Enter));
+    app.on_key(key('s'));
+    app.wait_idle(Duration::from_secs(10));
+    let starred = app.selected_id().unwrap();
+    let story = app.ws.store.story(starred).unwrap().unwrap();
+    assert!(story.title.contains("lithography") && story.starred);
+
+    // `C G` goes to the last of the cleared list, not of the one-story result; j and k after
+    // it move from there, in the order typed.
+    app.on_key(key('C'));
+    app.on_key(key('G'));
+    app.on_key(key('k'));
+    app.on_key(key('k'));
+    app.on_key(key('j'));
+    app.wait_idle(Duration::from_secs(10));
+    assert_eq!(app.list.total, 8);
+    assert_eq!(app.list.selected, 6);
+    assert_eq!(app.held_keys(), 0);
+
+    // Typing into the search box and quitting never wait.
+    app.on_key(key('/'));
+    app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    typed(&mut app, "gallium");
+    app.on_key(code(KeyCode::Enter));
+    assert!(matches!(app.overlay, Overlay::None));
+    assert_eq!(app.query, "gallium");
+    app.on_key(key('q'));
+    assert!(app.quit);
+}
+
+#[test]
 fn links_other_than_web_are_refused_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = app_in(dir.path(), None);
