@@ -226,6 +226,9 @@ pub struct App {
 
     /// The query the list shows (while typing: the last one that ran).
     pub query: String,
+    /// The query text the list was last asked for (the typed query with a prefix star while
+    /// the search prompt is open, the query as is after it closes).
+    searched: String,
     pub filters: Vec<(FacetField, String)>,
     pub sort: Sort,
     pub highlighter: Highlighter,
@@ -284,6 +287,7 @@ impl App {
             jobs,
             opts,
             query: String::new(),
+            searched: String::new(),
             filters: Vec::new(),
             sort: Sort::Newest,
             highlighter: Highlighter::default(),
@@ -372,6 +376,7 @@ impl App {
     /// facet counts in the background. `keep` keeps the selection's position.
     pub fn refresh(&mut self, keep: bool) {
         self.highlighter = Highlighter::new(&self.query);
+        self.searched = self.search_text();
         let selected = if keep { self.list.selected } else { 0 };
         if !keep {
             self.list.top = 0;
@@ -396,10 +401,25 @@ impl App {
         self.request_facets();
     }
 
-    /// The query as searched: a last word without a space after it matches as a prefix, so
-    /// the list follows the typing (`lith` shows lithography stories).
+    /// The query as searched. While the search prompt is open, a last word without a space
+    /// after it matches as a prefix, so the list follows the typing (`lith` shows lithography
+    /// stories); once submitted the query is searched as written, exactly as the command
+    /// line and a saved watch search it.
     fn search_text(&self) -> String {
-        crate::index::as_you_type(&self.query)
+        match &self.overlay {
+            Overlay::Prompt(p) if p.kind == PromptKind::Search => {
+                crate::index::as_you_type(&self.query)
+            }
+            _ => self.query.clone(),
+        }
+    }
+
+    /// After the search prompt closes: search again if the list was found with the typed
+    /// prefix (or for another query), so what stays on screen is the query as written.
+    fn refresh_if_searched_differs(&mut self) {
+        if self.search_text() != self.searched || self.list.error.is_some() {
+            self.refresh(false);
+        }
     }
 
     fn page_request(&self, offset: usize) -> SearchRequest {
@@ -1484,9 +1504,9 @@ impl App {
                 let saved = std::mem::take(&mut p.saved_query);
                 self.overlay = Overlay::None;
                 self.search_due = None;
-                if kind == PromptKind::Search && saved != self.query {
+                if kind == PromptKind::Search {
                     self.query = saved;
-                    self.refresh(false);
+                    self.refresh_if_searched_differs();
                 }
             }
             KeyCode::Enter => self.submit_prompt(),
@@ -1522,10 +1542,8 @@ impl App {
                 }
                 self.overlay = Overlay::None;
                 self.search_due = None;
-                if input != self.query || !self.list.error.as_deref().unwrap_or("").is_empty() {
-                    self.query = input;
-                    self.refresh(false);
-                }
+                self.query = input;
+                self.refresh_if_searched_differs();
                 self.focus = Focus::List;
                 self.after_filter_change();
             }

@@ -352,6 +352,58 @@ fn search_as_you_type_is_debounced_and_bad_queries_show_errors() {
 }
 
 #[test]
+fn a_submitted_search_matches_what_the_command_line_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    let cli = |app: &App, q: &str| {
+        app.ws
+            .index
+            .search(&SearchRequest {
+                query: q.into(),
+                limit: 50,
+                ..Default::default()
+            })
+            .unwrap()
+            .total
+    };
+    let exact = cli(&app, "chip");
+    assert!(exact < cli(&app, "chip*"), "the fixture needs a chip… word");
+    // While typing, `chip` is a prefix (chipmakers too)…
+    press(&mut app, key('/'));
+    typed(&mut app, "chip");
+    app.tick(Instant::now() + Duration::from_millis(500));
+    app.wait_idle(Duration::from_secs(10));
+    assert_eq!(app.list.total, cli(&app, "chip*"));
+    // …once submitted it is the query as written, as `echowatch search chip` has it.
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(app.query, "chip");
+    assert_eq!(app.list.total, exact);
+    // A watch saved from it counts and shows the same stories.
+    press(&mut app, key('w'));
+    typed(&mut app, "chips");
+    press(&mut app, code(KeyCode::Enter));
+    press(&mut app, key('C'));
+    assert_eq!(app.list.total, 8);
+    press(&mut app, code(KeyCode::Tab));
+    press(&mut app, key('g'));
+    press(&mut app, key('j'));
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(app.query, "chip");
+    assert_eq!(app.list.total, exact);
+    // Typing on and back to the same text, then Esc: the list is the exact query again.
+    press(&mut app, key('/'));
+    for k in [key('s'), code(KeyCode::Backspace)] {
+        press(&mut app, k);
+        app.tick(Instant::now() + Duration::from_millis(500));
+        app.wait_idle(Duration::from_secs(10));
+    }
+    assert_eq!(app.list.total, cli(&app, "chip*"));
+    press(&mut app, code(KeyCode::Esc));
+    assert_eq!(app.query, "chip");
+    assert_eq!(app.list.total, exact);
+}
+
+#[test]
 fn facets_drill_down_combine_with_the_query_and_clear_with_one_key() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = app_in(dir.path(), None);
