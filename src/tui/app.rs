@@ -1298,11 +1298,45 @@ impl App {
         }
     }
 
-    /// The next story after the selection that is unread, looking a bounded way ahead.
+    /// The next unread story after the selection; past the end of the list it wraps to the
+    /// first unread from the top (as mutt and newsboat do), saying so. Looks a bounded way
+    /// in each direction, so a huge all-read list does not stall the screen.
     fn find_unread(&mut self) -> Option<usize> {
-        let from = self.list.selected + 1;
-        let end = from.saturating_add(UNREAD_SCAN).min(self.list.total);
-        for i in from..end {
+        let total = self.list.total;
+        let selected = self.list.selected;
+        let after = (selected + 1)..(selected + 1).saturating_add(UNREAD_SCAN).min(total);
+        let ahead_all = after.end >= total;
+        if let Some(i) = self.first_unread(after) {
+            return Some(i);
+        }
+        // Only wrap when the whole rest of the list was looked at.
+        let before = 0..selected.min(UNREAD_SCAN);
+        let behind_all = before.end >= selected;
+        if ahead_all && let Some(i) = self.first_unread(before) {
+            self.info("wrapped to the top: no unread story below");
+            return Some(i);
+        }
+        // The scan may have moved the window of hits away from the selection.
+        self.fetch_window_now(selected);
+        let current_unread = self
+            .list
+            .hit(selected)
+            .map(|h| h.id)
+            .and_then(|id| self.row_info(id).map(|r| !r.read))
+            .unwrap_or(false);
+        self.info(if !ahead_all || !behind_all {
+            format!("no unread story within {UNREAD_SCAN} of this one")
+        } else if current_unread {
+            "no other unread story in this list".to_string()
+        } else {
+            "no unread stories in this list".to_string()
+        });
+        None
+    }
+
+    /// The first unread story in `range` of the list (pages fetched as needed).
+    fn first_unread(&mut self, range: std::ops::Range<usize>) -> Option<usize> {
+        for i in range {
             self.fetch_window_now(i);
             let Some(id) = self.list.hit(i).map(|h| h.id) else {
                 break;
@@ -1311,11 +1345,6 @@ impl App {
                 return Some(i);
             }
         }
-        self.info(if end < self.list.total {
-            format!("no unread story in the next {UNREAD_SCAN}")
-        } else {
-            "no more unread stories".to_string()
-        });
         None
     }
 

@@ -667,6 +667,41 @@ fn keys_typed_before_the_results_land_act_on_the_new_list() {
 }
 
 #[test]
+fn next_unread_wraps_to_the_top_and_says_none_only_when_there_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    let message = |app: &App| app.message.clone().map(|m| m.0).unwrap_or_default();
+    // The first story read, the cursor on the last (unread): `n` wraps to the second.
+    press(&mut app, code(KeyCode::Enter));
+    press(&mut app, key('q'));
+    press(&mut app, key('G'));
+    assert_eq!(app.list.selected, 7);
+    press(&mut app, key('n'));
+    assert_eq!(app.list.selected, 1);
+    assert!(message(&app).contains("wrapped"), "{}", message(&app));
+    // Everything read but the last story: from it there is nowhere else to go.
+    let ids: Vec<_> = app.list.hits.iter().map(|h| h.id).collect();
+    app.ws.store.set_read(&ids[..7], true).unwrap();
+    app.list.rows.clear();
+    press(&mut app, key('G'));
+    press(&mut app, key('n'));
+    assert_eq!(app.list.selected, 7);
+    assert_eq!(message(&app), "no other unread story in this list");
+    // The first, from the bottom, wraps too: going down from the top of the list finds it.
+    app.ws.store.set_read(&ids[7..], true).unwrap();
+    app.ws.store.set_read(&ids[..1], false).unwrap();
+    app.list.rows.clear();
+    press(&mut app, key('n'));
+    assert_eq!(app.list.selected, 0);
+    assert!(message(&app).contains("wrapped"));
+    app.ws.store.set_read(&ids[..1], true).unwrap();
+    app.list.rows.clear();
+    press(&mut app, key('n'));
+    assert_eq!(app.list.selected, 0);
+    assert_eq!(message(&app), "no unread stories in this list");
+}
+
+#[test]
 fn links_other_than_web_are_refused_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = app_in(dir.path(), None);
