@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::index::{FacetField, Hit, IndexDoc, IndexError, SearchRequest, Sort, Trend};
+use crate::index::{FacetField, Hit, IndexDoc, IndexError, SearchRequest, Sort};
 use crate::model::{StoryKind, Tag, TagKind, counted};
 use crate::store::{StoryId, StoryRecord, TagRecord};
-use crate::tui::jobs::{FacetCounts, Jobs, Reply, Request};
+use crate::tui::jobs::{FacetCounts, Jobs, Reply, Request, TrendData};
 use crate::tui::keys::{Action, Keymap};
 use crate::tui::text::{self, Highlighter};
 use crate::tui::watches::{self, WatchEntry};
@@ -124,7 +124,7 @@ pub struct ReaderState {
 #[derive(Debug)]
 pub struct TrendState {
     pub split: FacetField,
-    pub data: Option<Trend>,
+    pub data: Option<TrendData>,
     pub error: Option<String>,
 }
 

@@ -978,6 +978,49 @@ fn snapshots_of_the_main_screens() {
 }
 
 #[test]
+fn trend_of_old_stories_ends_at_the_newest_and_says_when_there_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = workspace(dir.path(), None);
+    // Months after the newest fixture story (18 March 2025), as with the bundled samples.
+    let later = Utc.with_ymd_and_hms(2025, 9, 1, 12, 0, 0).single().unwrap();
+    let mut app = App::new(
+        ws,
+        AppOptions {
+            now: Some(later),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    app.wait_idle(Duration::from_secs(10));
+    press(&mut app, key('T'));
+    let Screen::Trend(t) = &app.screen else {
+        panic!("no trend")
+    };
+    let d = t.data.as_ref().expect("trend data");
+    assert_eq!(d.until_newest, Some(at(18, 9)));
+    assert_eq!(d.trend.total.iter().sum::<u64>(), 8);
+    assert!(!d.trend.series.is_empty());
+    let screen = screen_text(&mut app, 80, 24);
+    assert!(
+        screen.contains("up to the newest story, 2025-03-18"),
+        "{screen}"
+    );
+    // The snapshot shows the legend (all and the top countries) and the y axis of the data.
+    insta::assert_snapshot!(
+        "trend_old_stories_80x24",
+        render(&mut app, 80, 24).backend()
+    );
+    // A list with no story at all in the weeks shown says so instead of a flat line.
+    press(&mut app, key('q'));
+    press(&mut app, key('/'));
+    typed(&mut app, "nosuchword");
+    press(&mut app, code(KeyCode::Enter));
+    press(&mut app, key('T'));
+    let screen = screen_text(&mut app, 80, 24);
+    assert!(screen.contains("No stories of this list"), "{screen}");
+}
+
+#[test]
 fn first_run_on_an_empty_store_syncs_the_config_sources() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
