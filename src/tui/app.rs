@@ -188,13 +188,20 @@ pub enum Overlay {
     None,
     Prompt(Prompt),
     Tags(Box<TagEditor>),
-    Help { scroll: usize },
+    Help {
+        scroll: usize,
+    },
+    /// The sources that failed the last sync, each with its error.
+    Failures {
+        scroll: usize,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct SyncProgress {
     pub done: usize,
     pub total: usize,
+    /// The source that finished last (sources run in parallel and finish in any order).
     pub current: String,
     pub failed: usize,
 }
@@ -268,8 +275,11 @@ pub struct App {
     last_reload: Instant,
     last_sync: Instant,
     tag_universe: Option<Vec<(String, String)>>,
-    /// The sources that failed in the last sync run here, with why (shown under `?`).
+    /// The sources that failed in the last sync run here, with why (their own popup, and
+    /// marked in the sidebar).
     pub last_failures: Vec<(String, String)>,
+    /// A sync has finished since the interface started.
+    synced: bool,
     message_at: Instant,
     /// Keys typed ahead of a list that is still being searched (see [`App::on_key`]).
     held: VecDeque<KeyEvent>,
@@ -322,6 +332,7 @@ impl App {
             last_sync: now,
             tag_universe: None,
             last_failures: Vec::new(),
+            synced: false,
             message_at: now,
             held: VecDeque::new(),
         };
@@ -790,16 +801,20 @@ impl App {
                 self.jobs.sync_finished();
                 self.sync = None;
                 self.last_sync = Instant::now();
+                self.synced = true;
                 match result {
                     Ok(s) => {
-                        let line = match s.failures.first() {
-                            Some((name, e)) => format!(
-                                "sync: {}; {}: {} (? lists every failure)",
-                                s.line,
-                                text::line(name),
-                                text::line(e)
-                            ),
-                            None => format!("sync: {}", s.line),
+                        // The status line has room for counts, not for five errors: the
+                        // failures get their own popup, named by its key.
+                        let line = if s.failures.is_empty() {
+                            format!("sync: {}", s.line)
+                        } else {
+                            format!(
+                                "sync: {} failed, {} shows which and why; {}",
+                                counted(s.failures.len(), "source", "sources"),
+                                self.keys.first_key(Action::Failures),
+                                s.line
+                            )
                         };
                         self.last_failures = s.failures.clone();
                         if s.failures.is_empty() {
@@ -808,7 +823,10 @@ impl App {
                             self.error(line)
                         }
                     }
-                    Err(e) => self.error(format!("sync failed: {}", text::line(&e))),
+                    Err(e) => {
+                        self.last_failures.clear();
+                        self.error(format!("sync failed: {}", text::line(&e)))
+                    }
                 }
                 self.after_index_change();
             }
@@ -1100,12 +1118,14 @@ impl App {
         match &self.overlay {
             Overlay::Prompt(_) => return self.prompt_key(key),
             Overlay::Tags(_) => return self.tag_key(key),
-            Overlay::Help { .. } => {
+            Overlay::Help { .. } | Overlay::Failures { .. } => {
                 let action = self.keys.action(&key);
-                if let Overlay::Help { scroll } = &mut self.overlay {
+                if let Overlay::Help { scroll } | Overlay::Failures { scroll } = &mut self.overlay {
                     match action {
                         Some(Action::Down) => *scroll += 1,
                         Some(Action::Up) => *scroll = scroll.saturating_sub(1),
+                        Some(Action::PageDown) => *scroll += 10,
+                        Some(Action::PageUp) => *scroll = scroll.saturating_sub(10),
                         _ => self.overlay = Overlay::None,
                     }
                 }
@@ -1138,6 +1158,18 @@ impl App {
         match action {
             Action::Help => {
                 self.overlay = Overlay::Help { scroll: 0 };
+                return;
+            }
+            Action::Failures => {
+                if self.last_failures.is_empty() {
+                    self.info(if self.synced {
+                        "no source failed in the last sync"
+                    } else {
+                        "no sync has run since the interface started"
+                    });
+                } else {
+                    self.overlay = Overlay::Failures { scroll: 0 };
+                }
                 return;
             }
             Action::Search => {

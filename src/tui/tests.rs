@@ -799,22 +799,19 @@ fn keys_are_rebound_from_the_config_and_help_lists_them() {
     // Every key list fits its column: nothing of "PgDn C-f Space" is cut.
     assert!(screen.contains("PgDn C-f Space"), "{screen}");
 
-    // After a sync with failures, the help lists each failed source with its reason.
+    // After a sync with failures, their popup lists each failed source with its reason.
     app.last_failures = vec![
         ("Federal Register".into(), "HTTP status 503".into()),
         ("BIS press".into(), "timed out after 30 s".into()),
     ];
-    press(&mut app, key('?'));
+    press(&mut app, key('F'));
     let screen = screen_text(&mut app, 120, 40);
-    assert!(screen.contains("Failed in the last sync (2):"), "{screen}");
     assert!(
-        screen.contains("Federal Register: HTTP status 503"),
+        screen.contains("2 sources failed in the last sync"),
         "{screen}"
     );
-    assert!(
-        screen.contains("BIS press: timed out after 30 s"),
-        "{screen}"
-    );
+    assert!(screen.contains("HTTP status 503"), "{screen}");
+    assert!(screen.contains("timed out after 30 s"), "{screen}");
     press(&mut app, key('z'));
     press(&mut app, key('x'));
     assert!(app.quit);
@@ -848,6 +845,86 @@ fn sync_runs_in_the_background_and_the_list_refreshes() {
         app.message.clone().unwrap().0.starts_with("sync:"),
         "{:?}",
         app.message
+    );
+}
+
+#[test]
+fn sync_failures_are_listed_in_a_popup_and_marked_in_the_sidebar() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("feed.xml"),
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Local</title><link>https://local.test/</link><description>d</description>
+<item><title>Korea joins the chip alliance</title><link>https://local.test/a</link><guid>a</guid><pubDate>Wed, 19 Mar 2025 08:00:00 GMT</pubDate><description>Seoul agrees export controls.</description></item>
+</channel></rss>"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("broken.xml"), "<html>not a feed</html>").unwrap();
+    // The fixture's feed source, now pointing at a broken file: it has stories in the sidebar.
+    let cfg = Config::parse(
+        &dir.path().join("feeds.toml"),
+        "[[source]]\nname = \"Local\"\npath = \"feed.xml\"\n\
+         [[source]]\nname = \"Federal Register: BIS\"\npath = \"broken.xml\"\n\
+         [[source]]\nname = \"Gone\"\npath = \"missing.xml\"\n",
+    )
+    .unwrap();
+    let mut app = app_in(dir.path(), Some(cfg));
+    press(&mut app, key('F'));
+    assert!(matches!(app.overlay, Overlay::None));
+    assert!(app.message.clone().unwrap().0.contains("no sync has run"));
+    app.on_key(key('r'));
+    app.wait_idle(Duration::from_secs(20));
+    let (m, level) = app.message.clone().unwrap();
+    assert_eq!(level, super::app::Level::Error);
+    assert!(m.contains("F shows which and why"), "{m}");
+    // The key is named where an 80-column status line still shows it.
+    let screen = screen_text(&mut app, 80, 24);
+    assert!(
+        screen.contains("2 sources failed, F shows which and why"),
+        "{screen}"
+    );
+    // Sources are read in parallel: the failures come in any order.
+    let mut failed: Vec<&str> = app.last_failures.iter().map(|f| f.0.as_str()).collect();
+    failed.sort_unstable();
+    assert_eq!(failed, ["Federal Register: BIS", "Gone"], "{m}");
+    press(&mut app, key('F'));
+    assert!(matches!(app.overlay, Overlay::Failures { .. }));
+    let screen = screen_text(&mut app, 80, 24);
+    assert!(
+        screen.contains("2 sources failed in the last sync"),
+        "{screen}"
+    );
+    assert!(screen.contains("Gone"), "{screen}");
+    press(&mut app, key('x'));
+    assert!(matches!(app.overlay, Overlay::None));
+    // The failed source that has stories is marked in the sidebar.
+    let screen = screen_text(&mut app, 120, 40);
+    assert!(screen.contains("!Federal Register"), "{screen}");
+    assert!(screen.contains(" Local"), "{screen}");
+
+    // The popup sanitises and wraps what servers say (fixed texts: the real ones hold paths).
+    app.last_failures = vec![
+        (
+            "EU \u{1b}[31mpress\u{202e} corner".into(),
+            "HTTP 503 Service Unavailable from https://ec.europa.eu/commission/presscorner/api/rss?language=en after 3 tries; the server asked to wait (Retry-After: 3600)".into(),
+        ),
+        ("Gone".into(), "cannot read missing.xml: No such file or directory (os error 2)".into()),
+    ];
+    press(&mut app, key('F'));
+    let t = render(&mut app, 80, 24);
+    insta::assert_snapshot!("sync_failures_80x24", t.backend());
+    press(&mut app, code(KeyCode::Esc));
+
+    // The progress line names the last source finished, as finished.
+    app.sync = Some(super::app::SyncProgress {
+        done: 9,
+        total: 10,
+        current: "Not a feed".into(),
+        failed: 4,
+    });
+    let screen = screen_text(&mut app, 120, 40);
+    assert!(
+        screen.contains("⟳ sync 9/10 done, last: Not a feed (4 failed)"),
+        "{screen}"
     );
 }
 

@@ -91,25 +91,6 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         ),
         DIM,
     )));
-    if !app.last_failures.is_empty() {
-        lines.push(Line::default());
-        lines.push(Line::from(Span::styled(
-            text::truncate(
-                &format!("Failed in the last sync ({}):", app.last_failures.len()),
-                inner.width as usize,
-            ),
-            Style::new()
-                .fg(Color::LightRed)
-                .add_modifier(Modifier::BOLD),
-        )));
-        let width = (inner.width as usize).max(1);
-        for (name, error) in &app.last_failures {
-            let entry = format!("{}: {}", text::line(name), text::line(error));
-            for range in text::wrap(&entry, width) {
-                lines.push(Line::raw(entry.get(range).unwrap_or_default().to_string()));
-            }
-        }
-    }
     let max = lines.len().saturating_sub(inner.height as usize);
     let scroll = u16::try_from(scroll.min(max)).unwrap_or(0);
     f.render_widget(Paragraph::new(lines).scroll((scroll, 0)), inner);

@@ -89,7 +89,12 @@ pub fn draw_status(app: &App, f: &mut Frame, area: Rect) {
     let bar = Style::new().bg(Color::DarkGray).fg(Color::White);
     let mut left = String::new();
     if let Some(s) = &app.sync {
-        left.push_str(&format!("⟳ sync {}/{} {} ", s.done, s.total, s.current));
+        // Sources finish in any order: name the last one done, not one that looks stuck.
+        left.push_str(&format!("⟳ sync {}/{} done", s.done, s.total));
+        if !s.current.is_empty() {
+            left.push_str(&format!(", last: {}", s.current));
+        }
+        left.push(' ');
         if s.failed > 0 {
             left.push_str(&format!("({} failed) ", s.failed));
         }
