@@ -338,7 +338,8 @@ impl App {
         };
         app.load_source_names();
         if let Some(p) = key_problems.first() {
-            app.error(format!("{p} (see ? for the keys in use)"));
+            let help = app.keys.first_key(Action::Help);
+            app.error(format!("{p} (see {help} for the keys in use)"));
         }
         if let Some(e) = watch_error {
             app.error(e.to_string());

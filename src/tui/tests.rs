@@ -818,6 +818,71 @@ fn keys_are_rebound_from_the_config_and_help_lists_them() {
 }
 
 #[test]
+fn help_names_each_action_for_rebinding_and_cuts_no_description_at_80x24() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    press(&mut app, key('?'));
+    // Everything the help holds, scrolling through it as a user would at 80x24.
+    let mut seen = String::new();
+    for _ in 0..40 {
+        seen.push_str(&screen_text(&mut app, 80, 24));
+        app.on_key(key('j'));
+    }
+    for a in super::keys::Action::ALL {
+        let line = seen
+            .lines()
+            .find(|l| l.contains(&format!(" {} ", a.name())))
+            .unwrap_or_else(|| panic!("{} not in the help:\n{seen}", a.name()));
+        assert!(line.contains(a.describe()), "{a:?} cut: {line}");
+    }
+    assert!(seen.contains("[keys] name = "), "{seen}");
+}
+
+#[test]
+fn small_texts_count_hint_the_bound_keys_and_date_old_stories() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::empty(dir.path().join("feeds.toml"));
+    cfg.keys.insert("search".into(), "f".into());
+    cfg.keys.insert("clear_filters".into(), "x".into());
+    let ws = workspace(dir.path(), Some(cfg));
+    // A year after the fixture stories (March 2025).
+    let later = Utc
+        .with_ymd_and_hms(2026, 3, 20, 12, 0, 0)
+        .single()
+        .unwrap();
+    let mut app = App::new(
+        ws,
+        AppOptions {
+            now: Some(later),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    app.wait_idle(Duration::from_secs(10));
+    // 80 columns: the short date column says the year of a story from another year.
+    let screen = screen_text(&mut app, 80, 24);
+    assert!(screen.contains("Mar 2025"), "{screen}");
+    // One story: "story", not "stories".
+    press(&mut app, key('f'));
+    typed(&mut app, "Geneva");
+    press(&mut app, code(KeyCode::Enter));
+    press(&mut app, key('A'));
+    let screen = screen_text(&mut app, 80, 24);
+    assert!(screen.contains("mark 1 story read? [y/N]"), "{screen}");
+    press(&mut app, key('n'));
+    // Nothing matches: the hint names the keys as rebound.
+    press(&mut app, key('f'));
+    app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    typed(&mut app, "nosuchword");
+    press(&mut app, code(KeyCode::Enter));
+    let screen = screen_text(&mut app, 120, 40);
+    assert!(
+        screen.contains("x clears the filters, f changes the query"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn sync_runs_in_the_background_and_the_list_refreshes() {
     let dir = tempfile::tempdir().unwrap();
     let feed = dir.path().join("feed.xml");

@@ -9,6 +9,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{DIM, ERROR, count};
 use crate::index::Sort;
+use crate::model::counted;
 use crate::tui::app::{App, Level, Overlay, PromptKind};
 use crate::tui::keys::Action;
 use crate::tui::text;
@@ -39,7 +40,7 @@ pub fn draw_prompt(app: &App, f: &mut Frame, area: Rect) {
         PromptKind::Command => ":".to_string(),
         PromptKind::WatchName => "save search as watch named: ".to_string(),
         PromptKind::ConfirmMarkRead => match p.count {
-            Some(n) => format!("mark {} stories read? [y/N] ", count(n)),
+            Some(n) => format!("mark {} read? [y/N] ", counted(n, "story", "stories")),
             None => "mark all matching stories read (counting…)? [y/N] ".to_string(),
         },
     };
