@@ -261,3 +261,68 @@ fn is_zombie(proc_dir: &Path) -> bool {
         })
         .unwrap_or(true)
 }
+
+/// The fixture synced into a fresh data folder, with its config.
+fn fixture_workspace(dir: &Path) -> (PathBuf, PathBuf) {
+    std::fs::write(dir.join("feed.xml"), FEED).unwrap();
+    let config = dir.join("feeds.toml");
+    std::fs::write(
+        &config,
+        "[[source]]\nname = \"Fixture feed\"\npath = \"feed.xml\"\n",
+    )
+    .unwrap();
+    let data = dir.join("data");
+    echowatch(&config, &data, &["sync"]);
+    (config, data)
+}
+
+/// The line of the screen that shows `what`.
+fn line_with<'a>(screen: &'a str, what: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| l.contains(what))
+        .unwrap_or_else(|| panic!("no line with {what:?}; screen:\n{screen}"))
+}
+
+#[test]
+fn keys_typed_before_new_results_land_act_on_the_new_list() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (config, data) = fixture_workspace(dir.path());
+    let tmux = Tmux::start("typeahead", &config, &data, 100, 30);
+    tmux.wait_for("3 stories");
+    // Each group goes in one send-keys call: the interface reads it as one burst, before the
+    // search worker can answer, as when a fast typist (or a paste) gets there first.
+    // The newest story (Entity List) is under the cursor; the search finds only Gallium.
+    tmux.keys(&["/gallium", "Enter", "Enter"]);
+    let s = tmux.wait_for("Sources: Fixture feed");
+    assert!(
+        s.contains("Gallium prices") && !s.contains("Commerce adds"),
+        "Enter opened a story of the list before the search:\n{s}"
+    );
+    tmux.keys(&["q"]);
+    tmux.wait_for("query: gallium");
+    tmux.keys(&["/", "C-u", "lithography", "Enter", "s"]);
+    let s = tmux.wait_for("starred");
+    assert!(
+        line_with(&s, "Dutch government").contains('★'),
+        "s starred another story:\n{s}"
+    );
+    // Clearing then going to the bottom: the last of all three (the oldest), not of one.
+    tmux.keys(&["C", "G"]);
+    tmux.wait_for("3 stories");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("Sources: Fixture feed");
+    assert!(
+        s.contains("Gallium prices") && !s.contains("Commerce adds"),
+        "G went to the end of the old list:\n{s}"
+    );
+    tmux.keys(&["q"]);
+    let s = tmux.wait_for("3 stories");
+    // The story under the cursor before the first search was neither read nor starred.
+    let entity = line_with(&s, "Commerce adds");
+    assert!(entity.contains('●') && !entity.contains('★'), "{s}");
+    tmux.keys(&["q"]);
+}

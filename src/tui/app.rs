@@ -2,16 +2,16 @@
 //! (`mod.rs`) feeds keys and ticks in, and the components draw from this state, so the whole
 //! behaviour is testable with a temporary workspace and ratatui's `TestBackend`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::index::{FacetField, Hit, IndexDoc, IndexError, SearchRequest, Sort, Trend};
+use crate::index::{FacetField, Hit, IndexDoc, IndexError, SearchRequest, Sort};
 use crate::model::{StoryKind, Tag, TagKind, counted};
 use crate::store::{StoryId, StoryRecord, TagRecord};
-use crate::tui::jobs::{FacetCounts, Jobs, Reply, Request};
+use crate::tui::jobs::{FacetCounts, Jobs, Reply, Request, TrendData};
 use crate::tui::keys::{Action, Keymap};
 use crate::tui::text::{self, Highlighter};
 use crate::tui::watches::{self, WatchEntry};
@@ -124,7 +124,7 @@ pub struct ReaderState {
 #[derive(Debug)]
 pub struct TrendState {
     pub split: FacetField,
-    pub data: Option<Trend>,
+    pub data: Option<TrendData>,
     pub error: Option<String>,
 }
 
@@ -188,13 +188,20 @@ pub enum Overlay {
     None,
     Prompt(Prompt),
     Tags(Box<TagEditor>),
-    Help { scroll: usize },
+    Help {
+        scroll: usize,
+    },
+    /// The sources that failed the last sync, each with its error.
+    Failures {
+        scroll: usize,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct SyncProgress {
     pub done: usize,
     pub total: usize,
+    /// The source that finished last (sources run in parallel and finish in any order).
     pub current: String,
     pub failed: usize,
 }
@@ -226,6 +233,9 @@ pub struct App {
 
     /// The query the list shows (while typing: the last one that ran).
     pub query: String,
+    /// The query text the list was last asked for (the typed query with a prefix star while
+    /// the search prompt is open, the query as is after it closes).
+    searched: String,
     pub filters: Vec<(FacetField, String)>,
     pub sort: Sort,
     pub highlighter: Highlighter,
@@ -265,9 +275,14 @@ pub struct App {
     last_reload: Instant,
     last_sync: Instant,
     tag_universe: Option<Vec<(String, String)>>,
-    /// The sources that failed in the last sync run here, with why (shown under `?`).
+    /// The sources that failed in the last sync run here, with why (their own popup, and
+    /// marked in the sidebar).
     pub last_failures: Vec<(String, String)>,
+    /// A sync has finished since the interface started.
+    synced: bool,
     message_at: Instant,
+    /// Keys typed ahead of a list that is still being searched (see [`App::on_key`]).
+    held: VecDeque<KeyEvent>,
 }
 
 impl App {
@@ -282,6 +297,7 @@ impl App {
             jobs,
             opts,
             query: String::new(),
+            searched: String::new(),
             filters: Vec::new(),
             sort: Sort::Newest,
             highlighter: Highlighter::default(),
@@ -316,11 +332,14 @@ impl App {
             last_sync: now,
             tag_universe: None,
             last_failures: Vec::new(),
+            synced: false,
             message_at: now,
+            held: VecDeque::new(),
         };
         app.load_source_names();
         if let Some(p) = key_problems.first() {
-            app.error(format!("{p} (see ? for the keys in use)"));
+            let help = app.keys.first_key(Action::Help);
+            app.error(format!("{p} (see {help} for the keys in use)"));
         }
         if let Some(e) = watch_error {
             app.error(e.to_string());
@@ -369,6 +388,7 @@ impl App {
     /// facet counts in the background. `keep` keeps the selection's position.
     pub fn refresh(&mut self, keep: bool) {
         self.highlighter = Highlighter::new(&self.query);
+        self.searched = self.search_text();
         let selected = if keep { self.list.selected } else { 0 };
         if !keep {
             self.list.top = 0;
@@ -393,10 +413,25 @@ impl App {
         self.request_facets();
     }
 
-    /// The query as searched: a last word without a space after it matches as a prefix, so
-    /// the list follows the typing (`lith` shows lithography stories).
+    /// The query as searched. While the search prompt is open, a last word without a space
+    /// after it matches as a prefix, so the list follows the typing (`lith` shows lithography
+    /// stories); once submitted the query is searched as written, exactly as the command
+    /// line and a saved watch search it.
     fn search_text(&self) -> String {
-        crate::index::as_you_type(&self.query)
+        match &self.overlay {
+            Overlay::Prompt(p) if p.kind == PromptKind::Search => {
+                crate::index::as_you_type(&self.query)
+            }
+            _ => self.query.clone(),
+        }
+    }
+
+    /// After the search prompt closes: search again if the list was found with the typed
+    /// prefix (or for another query), so what stays on screen is the query as written.
+    fn refresh_if_searched_differs(&mut self) {
+        if self.search_text() != self.searched || self.list.error.is_some() {
+            self.refresh(false);
+        }
     }
 
     fn page_request(&self, offset: usize) -> SearchRequest {
@@ -654,6 +689,13 @@ impl App {
     }
 
     fn on_reply(&mut self, r: Reply) {
+        self.apply_reply(r);
+        if !self.held.is_empty() {
+            self.replay_held();
+        }
+    }
+
+    fn apply_reply(&mut self, r: Reply) {
         match r {
             Reply::Search {
                 seq,
@@ -760,16 +802,20 @@ impl App {
                 self.jobs.sync_finished();
                 self.sync = None;
                 self.last_sync = Instant::now();
+                self.synced = true;
                 match result {
                     Ok(s) => {
-                        let line = match s.failures.first() {
-                            Some((name, e)) => format!(
-                                "sync: {}; {}: {} (? lists every failure)",
-                                s.line,
-                                text::line(name),
-                                text::line(e)
-                            ),
-                            None => format!("sync: {}", s.line),
+                        // The status line has room for counts, not for five errors: the
+                        // failures get their own popup, named by its key.
+                        let line = if s.failures.is_empty() {
+                            format!("sync: {}", s.line)
+                        } else {
+                            format!(
+                                "sync: {} failed, {} shows which and why; {}",
+                                counted(s.failures.len(), "source", "sources"),
+                                self.keys.first_key(Action::Failures),
+                                s.line
+                            )
                         };
                         self.last_failures = s.failures.clone();
                         if s.failures.is_empty() {
@@ -778,7 +824,10 @@ impl App {
                             self.error(line)
                         }
                     }
-                    Err(e) => self.error(format!("sync failed: {}", text::line(&e))),
+                    Err(e) => {
+                        self.last_failures.clear();
+                        self.error(format!("sync failed: {}", text::line(&e)))
+                    }
                 }
                 self.after_index_change();
             }
@@ -980,20 +1029,104 @@ impl App {
 
     // ---- keys ---------------------------------------------------------------------------------
 
+    /// A key from the terminal. Keys that act on the list (moves, open, star, read, tags,
+    /// link, next unread) while the list's query is still being searched are held and
+    /// replayed in order when its results land, like a shell's or vi's typeahead: `/word
+    /// Enter Enter` typed in one go opens the first result, not the story that was under the
+    /// cursor before. Searching stays in the background (a large index must never freeze the
+    /// screen), and keys that do not need the new list (typing in a prompt, quitting, help)
+    /// still act at once. Once one key is held, the ones after it wait too, so the order
+    /// typed is the order applied.
     pub fn on_key(&mut self, key: KeyEvent) {
         if key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('c')) {
             self.quit = true;
             return;
         }
+        if !self.held.is_empty() || self.waits_for_list(&key) {
+            self.held.push_back(key);
+            return;
+        }
+        self.handle_key(key);
+    }
+
+    /// Keys typed ahead and not yet applied.
+    pub fn held_keys(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Whether `key`, pressed now, would act on a list (or sidebar) whose new contents are
+    /// still on their way.
+    fn waits_for_list(&self, key: &KeyEvent) -> bool {
+        if !matches!(self.overlay, Overlay::None) || !(self.search_pending || self.facets_pending) {
+            return false;
+        }
+        let Some(action) = self.keys.action(key) else {
+            return false;
+        };
+        match (&self.screen, self.focus) {
+            (Screen::List, Focus::List) => {
+                self.search_pending
+                    && matches!(
+                        action,
+                        Action::Up
+                            | Action::Down
+                            | Action::PageUp
+                            | Action::PageDown
+                            | Action::Top
+                            | Action::Bottom
+                            | Action::Open
+                            | Action::Tags
+                            | Action::ToggleRead
+                            | Action::Star
+                            | Action::NextUnread
+                            | Action::OpenLink
+                    )
+            }
+            // The sidebar's entries are the facet counts of the new query.
+            (Screen::List, Focus::Sidebar) => {
+                self.facets_pending
+                    && matches!(
+                        action,
+                        Action::Up
+                            | Action::Down
+                            | Action::PageUp
+                            | Action::PageDown
+                            | Action::Top
+                            | Action::Bottom
+                            | Action::Open
+                    )
+            }
+            (Screen::Reader(_), _) => self.search_pending && action == Action::NextUnread,
+            _ => false,
+        }
+    }
+
+    /// Apply the held keys that no longer wait (after an answer of the index worker).
+    fn replay_held(&mut self) {
+        while let Some(key) = self.held.front().copied() {
+            if self.waits_for_list(&key) {
+                break;
+            }
+            self.held.pop_front();
+            self.handle_key(key);
+            if self.quit {
+                self.held.clear();
+            }
+        }
+    }
+
+    fn handle_key(&mut self, key: KeyEvent) {
         match &self.overlay {
             Overlay::Prompt(_) => return self.prompt_key(key),
             Overlay::Tags(_) => return self.tag_key(key),
-            Overlay::Help { .. } => {
+            Overlay::Help { .. } | Overlay::Failures { .. } => {
                 let action = self.keys.action(&key);
-                if let Overlay::Help { scroll } = &mut self.overlay {
+                if let Overlay::Help { scroll } | Overlay::Failures { scroll } = &mut self.overlay {
                     match action {
                         Some(Action::Down) => *scroll += 1,
                         Some(Action::Up) => *scroll = scroll.saturating_sub(1),
+                        Some(Action::PageDown) => *scroll += 10,
+                        Some(Action::PageUp) => *scroll = scroll.saturating_sub(10),
                         _ => self.overlay = Overlay::None,
                     }
                 }
@@ -1026,6 +1159,18 @@ impl App {
         match action {
             Action::Help => {
                 self.overlay = Overlay::Help { scroll: 0 };
+                return;
+            }
+            Action::Failures => {
+                if self.last_failures.is_empty() {
+                    self.info(if self.synced {
+                        "no source failed in the last sync"
+                    } else {
+                        "no sync has run since the interface started"
+                    });
+                } else {
+                    self.overlay = Overlay::Failures { scroll: 0 };
+                }
                 return;
             }
             Action::Search => {
@@ -1186,11 +1331,45 @@ impl App {
         }
     }
 
-    /// The next story after the selection that is unread, looking a bounded way ahead.
+    /// The next unread story after the selection; past the end of the list it wraps to the
+    /// first unread from the top (as mutt and newsboat do), saying so. Looks a bounded way
+    /// in each direction, so a huge all-read list does not stall the screen.
     fn find_unread(&mut self) -> Option<usize> {
-        let from = self.list.selected + 1;
-        let end = from.saturating_add(UNREAD_SCAN).min(self.list.total);
-        for i in from..end {
+        let total = self.list.total;
+        let selected = self.list.selected;
+        let after = (selected + 1)..(selected + 1).saturating_add(UNREAD_SCAN).min(total);
+        let ahead_all = after.end >= total;
+        if let Some(i) = self.first_unread(after) {
+            return Some(i);
+        }
+        // Only wrap when the whole rest of the list was looked at.
+        let before = 0..selected.min(UNREAD_SCAN);
+        let behind_all = before.end >= selected;
+        if ahead_all && let Some(i) = self.first_unread(before) {
+            self.info("wrapped to the top: no unread story below");
+            return Some(i);
+        }
+        // The scan may have moved the window of hits away from the selection.
+        self.fetch_window_now(selected);
+        let current_unread = self
+            .list
+            .hit(selected)
+            .map(|h| h.id)
+            .and_then(|id| self.row_info(id).map(|r| !r.read))
+            .unwrap_or(false);
+        self.info(if !ahead_all || !behind_all {
+            format!("no unread story within {UNREAD_SCAN} of this one")
+        } else if current_unread {
+            "no other unread story in this list".to_string()
+        } else {
+            "no unread stories in this list".to_string()
+        });
+        None
+    }
+
+    /// The first unread story in `range` of the list (pages fetched as needed).
+    fn first_unread(&mut self, range: std::ops::Range<usize>) -> Option<usize> {
+        for i in range {
             self.fetch_window_now(i);
             let Some(id) = self.list.hit(i).map(|h| h.id) else {
                 break;
@@ -1199,11 +1378,6 @@ impl App {
                 return Some(i);
             }
         }
-        self.info(if end < self.list.total {
-            format!("no unread story in the next {UNREAD_SCAN}")
-        } else {
-            "no more unread stories".to_string()
-        });
         None
     }
 
@@ -1392,9 +1566,9 @@ impl App {
                 let saved = std::mem::take(&mut p.saved_query);
                 self.overlay = Overlay::None;
                 self.search_due = None;
-                if kind == PromptKind::Search && saved != self.query {
+                if kind == PromptKind::Search {
                     self.query = saved;
-                    self.refresh(false);
+                    self.refresh_if_searched_differs();
                 }
             }
             KeyCode::Enter => self.submit_prompt(),
@@ -1430,10 +1604,8 @@ impl App {
                 }
                 self.overlay = Overlay::None;
                 self.search_due = None;
-                if input != self.query || !self.list.error.as_deref().unwrap_or("").is_empty() {
-                    self.query = input;
-                    self.refresh(false);
-                }
+                self.query = input;
+                self.refresh_if_searched_differs();
                 self.focus = Focus::List;
                 self.after_filter_change();
             }

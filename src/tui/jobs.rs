@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::index::{FacetField, IndexError, SearchIndex, SearchPage, SearchRequest, Trend};
+use crate::index::{FacetField, IndexError, SearchIndex, SearchPage, SearchRequest, Sort, Trend};
 use crate::ingest::{self, SourceStatus};
 use crate::store::Store;
 use crate::workspace::Workspace;
@@ -63,7 +63,7 @@ pub enum Reply {
     },
     Trend {
         seq: u64,
-        result: Result<Trend, String>,
+        result: Result<TrendData, String>,
     },
     /// The index worker could not start; counts stay unavailable.
     WorkerFailed(String),
@@ -77,6 +77,15 @@ pub enum Reply {
     SyncDone(Result<SyncSummary, String>),
     /// Mark-all-read finished: how many stories, or why not.
     MarkedRead(Result<usize, String>),
+}
+
+/// Weekly counts and the day their window ends at.
+#[derive(Debug, Clone)]
+pub struct TrendData {
+    pub trend: Trend,
+    /// The window ends at the newest matching story, which is older than today (a store of
+    /// old stories, the bundled samples); `None` when it ends today.
+    pub until_newest: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -333,8 +342,25 @@ fn index_worker(index: &SearchIndex, requests: Receiver<Request>, replies: Sende
             now,
         }) = trend
         {
+            // The chart ends at the newest story of the filter when that is before today:
+            // the last weeks before today would be a flat zero for a store of old stories.
+            let newest = index
+                .search(&SearchRequest {
+                    query: query.clone(),
+                    filters: filters.clone(),
+                    sort: Sort::Newest,
+                    offset: 0,
+                    limit: 1,
+                })
+                .ok()
+                .and_then(|p| p.hits.first().map(|h| h.published))
+                .filter(|t| t.date_naive() < now.date_naive());
             let result = index
-                .weekly_counts(&query, &filters, split, 4, weeks, now)
+                .weekly_counts(&query, &filters, split, 4, weeks, newest.unwrap_or(now))
+                .map(|trend| TrendData {
+                    trend,
+                    until_newest: newest,
+                })
                 .map_err(|e| e.to_string());
             out.push(Reply::Trend { seq, result });
         }

@@ -32,11 +32,12 @@ pub enum Action {
     Sync,
     Watch,
     Trend,
+    Failures,
     Help,
 }
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 26] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -61,6 +62,7 @@ impl Action {
         Action::Sync,
         Action::Watch,
         Action::Trend,
+        Action::Failures,
         Action::Help,
     ];
 
@@ -91,6 +93,7 @@ impl Action {
             Action::Sync => "sync",
             Action::Watch => "watch",
             Action::Trend => "trend",
+            Action::Failures => "sync_failures",
             Action::Help => "help",
         }
     }
@@ -121,6 +124,7 @@ impl Action {
             Action::Sync => "sync sources now",
             Action::Watch => "save search as a watch",
             Action::Trend => "trend chart (again: split)",
+            Action::Failures => "sources that failed the last sync",
             Action::Help => "this help",
         }
     }
@@ -155,6 +159,7 @@ impl Action {
             Action::Sync => &["r"],
             Action::Watch => &["w"],
             Action::Trend => &["T"],
+            Action::Failures => &["F"],
             Action::Help => &["?", "F1"],
         }
     }

@@ -352,6 +352,58 @@ fn search_as_you_type_is_debounced_and_bad_queries_show_errors() {
 }
 
 #[test]
+fn a_submitted_search_matches_what_the_command_line_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    let cli = |app: &App, q: &str| {
+        app.ws
+            .index
+            .search(&SearchRequest {
+                query: q.into(),
+                limit: 50,
+                ..Default::default()
+            })
+            .unwrap()
+            .total
+    };
+    let exact = cli(&app, "chip");
+    assert!(exact < cli(&app, "chip*"), "the fixture needs a chip… word");
+    // While typing, `chip` is a prefix (chipmakers too)…
+    press(&mut app, key('/'));
+    typed(&mut app, "chip");
+    app.tick(Instant::now() + Duration::from_millis(500));
+    app.wait_idle(Duration::from_secs(10));
+    assert_eq!(app.list.total, cli(&app, "chip*"));
+    // …once submitted it is the query as written, as `echowatch search chip` has it.
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(app.query, "chip");
+    assert_eq!(app.list.total, exact);
+    // A watch saved from it counts and shows the same stories.
+    press(&mut app, key('w'));
+    typed(&mut app, "chips");
+    press(&mut app, code(KeyCode::Enter));
+    press(&mut app, key('C'));
+    assert_eq!(app.list.total, 8);
+    press(&mut app, code(KeyCode::Tab));
+    press(&mut app, key('g'));
+    press(&mut app, key('j'));
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(app.query, "chip");
+    assert_eq!(app.list.total, exact);
+    // Typing on and back to the same text, then Esc: the list is the exact query again.
+    press(&mut app, key('/'));
+    for k in [key('s'), code(KeyCode::Backspace)] {
+        press(&mut app, k);
+        app.tick(Instant::now() + Duration::from_millis(500));
+        app.wait_idle(Duration::from_secs(10));
+    }
+    assert_eq!(app.list.total, cli(&app, "chip*"));
+    press(&mut app, code(KeyCode::Esc));
+    assert_eq!(app.query, "chip");
+    assert_eq!(app.list.total, exact);
+}
+
+#[test]
 fn facets_drill_down_combine_with_the_query_and_clear_with_one_key() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = app_in(dir.path(), None);
@@ -560,6 +612,96 @@ fn reading_state_next_unread_star_and_mark_all_read_persist() {
 }
 
 #[test]
+fn keys_typed_before_the_results_land_act_on_the_new_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    let before = app.selected_id().unwrap();
+    // `/Geneva Enter Enter` in one burst: the second Enter comes before the search answers
+    // (replies are applied only by tick / wait_idle, so here the old list is still shown).
+    press(&mut app, key('/'));
+    typed(&mut app, "Geneva");
+    app.on_key(code(KeyCode::Enter));
+    app.on_key(code(KeyCode::Enter));
+    assert_eq!(app.held_keys(), 1);
+    assert!(matches!(app.screen, Screen::List));
+    app.wait_idle(Duration::from_secs(10));
+    let Screen::Reader(r) = &app.screen else {
+        panic!("no story opened: {:?}", app.message)
+    };
+    assert_eq!(r.story.title, "Tariff talks resume in Geneva");
+    assert!(!app.ws.store.story(before).unwrap().unwrap().read);
+    press(&mut app, key('q'));
+
+    // `s` right after a search stars its first result.
+    press(&mut app, key('/'));
+    app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    typed(&mut app, "lithography");
+    app.on_key(code(KeyCode::Enter));
+    app.on_key(key('s'));
+    app.wait_idle(Duration::from_secs(10));
+    let starred = app.selected_id().unwrap();
+    let story = app.ws.store.story(starred).unwrap().unwrap();
+    assert!(story.title.contains("lithography") && story.starred);
+
+    // `C G` goes to the last of the cleared list, not of the one-story result; j and k after
+    // it move from there, in the order typed.
+    app.on_key(key('C'));
+    app.on_key(key('G'));
+    app.on_key(key('k'));
+    app.on_key(key('k'));
+    app.on_key(key('j'));
+    app.wait_idle(Duration::from_secs(10));
+    assert_eq!(app.list.total, 8);
+    assert_eq!(app.list.selected, 6);
+    assert_eq!(app.held_keys(), 0);
+
+    // Typing into the search box and quitting never wait.
+    app.on_key(key('/'));
+    app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    typed(&mut app, "gallium");
+    app.on_key(code(KeyCode::Enter));
+    assert!(matches!(app.overlay, Overlay::None));
+    assert_eq!(app.query, "gallium");
+    app.on_key(key('q'));
+    assert!(app.quit);
+}
+
+#[test]
+fn next_unread_wraps_to_the_top_and_says_none_only_when_there_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    let message = |app: &App| app.message.clone().map(|m| m.0).unwrap_or_default();
+    // The first story read, the cursor on the last (unread): `n` wraps to the second.
+    press(&mut app, code(KeyCode::Enter));
+    press(&mut app, key('q'));
+    press(&mut app, key('G'));
+    assert_eq!(app.list.selected, 7);
+    press(&mut app, key('n'));
+    assert_eq!(app.list.selected, 1);
+    assert!(message(&app).contains("wrapped"), "{}", message(&app));
+    // Everything read but the last story: from it there is nowhere else to go.
+    let ids: Vec<_> = app.list.hits.iter().map(|h| h.id).collect();
+    app.ws.store.set_read(&ids[..7], true).unwrap();
+    app.list.rows.clear();
+    press(&mut app, key('G'));
+    press(&mut app, key('n'));
+    assert_eq!(app.list.selected, 7);
+    assert_eq!(message(&app), "no other unread story in this list");
+    // The first, from the bottom, wraps too: going down from the top of the list finds it.
+    app.ws.store.set_read(&ids[7..], true).unwrap();
+    app.ws.store.set_read(&ids[..1], false).unwrap();
+    app.list.rows.clear();
+    press(&mut app, key('n'));
+    assert_eq!(app.list.selected, 0);
+    assert!(message(&app).contains("wrapped"));
+    app.ws.store.set_read(&ids[..1], true).unwrap();
+    app.list.rows.clear();
+    press(&mut app, key('n'));
+    assert_eq!(app.list.selected, 0);
+    assert_eq!(message(&app), "no unread stories in this list");
+}
+
+#[test]
 fn links_other_than_web_are_refused_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = app_in(dir.path(), None);
@@ -657,25 +799,87 @@ fn keys_are_rebound_from_the_config_and_help_lists_them() {
     // Every key list fits its column: nothing of "PgDn C-f Space" is cut.
     assert!(screen.contains("PgDn C-f Space"), "{screen}");
 
-    // After a sync with failures, the help lists each failed source with its reason.
+    // After a sync with failures, their popup lists each failed source with its reason.
     app.last_failures = vec![
         ("Federal Register".into(), "HTTP status 503".into()),
         ("BIS press".into(), "timed out after 30 s".into()),
     ];
-    press(&mut app, key('?'));
+    press(&mut app, key('F'));
     let screen = screen_text(&mut app, 120, 40);
-    assert!(screen.contains("Failed in the last sync (2):"), "{screen}");
     assert!(
-        screen.contains("Federal Register: HTTP status 503"),
+        screen.contains("2 sources failed in the last sync"),
         "{screen}"
     );
-    assert!(
-        screen.contains("BIS press: timed out after 30 s"),
-        "{screen}"
-    );
+    assert!(screen.contains("HTTP status 503"), "{screen}");
+    assert!(screen.contains("timed out after 30 s"), "{screen}");
     press(&mut app, key('z'));
     press(&mut app, key('x'));
     assert!(app.quit);
+}
+
+#[test]
+fn help_names_each_action_for_rebinding_and_cuts_no_description_at_80x24() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    press(&mut app, key('?'));
+    // Everything the help holds, scrolling through it as a user would at 80x24.
+    let mut seen = String::new();
+    for _ in 0..40 {
+        seen.push_str(&screen_text(&mut app, 80, 24));
+        app.on_key(key('j'));
+    }
+    for a in super::keys::Action::ALL {
+        let line = seen
+            .lines()
+            .find(|l| l.contains(&format!(" {} ", a.name())))
+            .unwrap_or_else(|| panic!("{} not in the help:\n{seen}", a.name()));
+        assert!(line.contains(a.describe()), "{a:?} cut: {line}");
+    }
+    assert!(seen.contains("[keys] name = "), "{seen}");
+}
+
+#[test]
+fn small_texts_count_hint_the_bound_keys_and_date_old_stories() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::empty(dir.path().join("feeds.toml"));
+    cfg.keys.insert("search".into(), "f".into());
+    cfg.keys.insert("clear_filters".into(), "x".into());
+    let ws = workspace(dir.path(), Some(cfg));
+    // A year after the fixture stories (March 2025).
+    let later = Utc
+        .with_ymd_and_hms(2026, 3, 20, 12, 0, 0)
+        .single()
+        .unwrap();
+    let mut app = App::new(
+        ws,
+        AppOptions {
+            now: Some(later),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    app.wait_idle(Duration::from_secs(10));
+    // 80 columns: the short date column says the year of a story from another year.
+    let screen = screen_text(&mut app, 80, 24);
+    assert!(screen.contains("Mar 2025"), "{screen}");
+    // One story: "story", not "stories".
+    press(&mut app, key('f'));
+    typed(&mut app, "Geneva");
+    press(&mut app, code(KeyCode::Enter));
+    press(&mut app, key('A'));
+    let screen = screen_text(&mut app, 80, 24);
+    assert!(screen.contains("mark 1 story read? [y/N]"), "{screen}");
+    press(&mut app, key('n'));
+    // Nothing matches: the hint names the keys as rebound.
+    press(&mut app, key('f'));
+    app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    typed(&mut app, "nosuchword");
+    press(&mut app, code(KeyCode::Enter));
+    let screen = screen_text(&mut app, 120, 40);
+    assert!(
+        screen.contains("x clears the filters, f changes the query"),
+        "{screen}"
+    );
 }
 
 #[test]
@@ -706,6 +910,86 @@ fn sync_runs_in_the_background_and_the_list_refreshes() {
         app.message.clone().unwrap().0.starts_with("sync:"),
         "{:?}",
         app.message
+    );
+}
+
+#[test]
+fn sync_failures_are_listed_in_a_popup_and_marked_in_the_sidebar() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("feed.xml"),
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Local</title><link>https://local.test/</link><description>d</description>
+<item><title>Korea joins the chip alliance</title><link>https://local.test/a</link><guid>a</guid><pubDate>Wed, 19 Mar 2025 08:00:00 GMT</pubDate><description>Seoul agrees export controls.</description></item>
+</channel></rss>"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("broken.xml"), "<html>not a feed</html>").unwrap();
+    // The fixture's feed source, now pointing at a broken file: it has stories in the sidebar.
+    let cfg = Config::parse(
+        &dir.path().join("feeds.toml"),
+        "[[source]]\nname = \"Local\"\npath = \"feed.xml\"\n\
+         [[source]]\nname = \"Federal Register: BIS\"\npath = \"broken.xml\"\n\
+         [[source]]\nname = \"Gone\"\npath = \"missing.xml\"\n",
+    )
+    .unwrap();
+    let mut app = app_in(dir.path(), Some(cfg));
+    press(&mut app, key('F'));
+    assert!(matches!(app.overlay, Overlay::None));
+    assert!(app.message.clone().unwrap().0.contains("no sync has run"));
+    app.on_key(key('r'));
+    app.wait_idle(Duration::from_secs(20));
+    let (m, level) = app.message.clone().unwrap();
+    assert_eq!(level, super::app::Level::Error);
+    assert!(m.contains("F shows which and why"), "{m}");
+    // The key is named where an 80-column status line still shows it.
+    let screen = screen_text(&mut app, 80, 24);
+    assert!(
+        screen.contains("2 sources failed, F shows which and why"),
+        "{screen}"
+    );
+    // Sources are read in parallel: the failures come in any order.
+    let mut failed: Vec<&str> = app.last_failures.iter().map(|f| f.0.as_str()).collect();
+    failed.sort_unstable();
+    assert_eq!(failed, ["Federal Register: BIS", "Gone"], "{m}");
+    press(&mut app, key('F'));
+    assert!(matches!(app.overlay, Overlay::Failures { .. }));
+    let screen = screen_text(&mut app, 80, 24);
+    assert!(
+        screen.contains("2 sources failed in the last sync"),
+        "{screen}"
+    );
+    assert!(screen.contains("Gone"), "{screen}");
+    press(&mut app, key('x'));
+    assert!(matches!(app.overlay, Overlay::None));
+    // The failed source that has stories is marked in the sidebar.
+    let screen = screen_text(&mut app, 120, 40);
+    assert!(screen.contains("!Federal Register"), "{screen}");
+    assert!(screen.contains(" Local"), "{screen}");
+
+    // The popup sanitises and wraps what servers say (fixed texts: the real ones hold paths).
+    app.last_failures = vec![
+        (
+            "EU \u{1b}[31mpress\u{202e} corner".into(),
+            "HTTP 503 Service Unavailable from https://ec.europa.eu/commission/presscorner/api/rss?language=en after 3 tries; the server asked to wait (Retry-After: 3600)".into(),
+        ),
+        ("Gone".into(), "cannot read missing.xml: No such file or directory (os error 2)".into()),
+    ];
+    press(&mut app, key('F'));
+    let t = render(&mut app, 80, 24);
+    insta::assert_snapshot!("sync_failures_80x24", t.backend());
+    press(&mut app, code(KeyCode::Esc));
+
+    // The progress line names the last source finished, as finished.
+    app.sync = Some(super::app::SyncProgress {
+        done: 9,
+        total: 10,
+        current: "Not a feed".into(),
+        failed: 4,
+    });
+    let screen = screen_text(&mut app, 120, 40);
+    assert!(
+        screen.contains("⟳ sync 9/10 done, last: Not a feed (4 failed)"),
+        "{screen}"
     );
 }
 
@@ -833,6 +1117,49 @@ fn snapshots_of_the_main_screens() {
 
     press(&mut app, key('?'));
     snap(&mut app, "help");
+}
+
+#[test]
+fn trend_of_old_stories_ends_at_the_newest_and_says_when_there_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = workspace(dir.path(), None);
+    // Months after the newest fixture story (18 March 2025), as with the bundled samples.
+    let later = Utc.with_ymd_and_hms(2025, 9, 1, 12, 0, 0).single().unwrap();
+    let mut app = App::new(
+        ws,
+        AppOptions {
+            now: Some(later),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    app.wait_idle(Duration::from_secs(10));
+    press(&mut app, key('T'));
+    let Screen::Trend(t) = &app.screen else {
+        panic!("no trend")
+    };
+    let d = t.data.as_ref().expect("trend data");
+    assert_eq!(d.until_newest, Some(at(18, 9)));
+    assert_eq!(d.trend.total.iter().sum::<u64>(), 8);
+    assert!(!d.trend.series.is_empty());
+    let screen = screen_text(&mut app, 80, 24);
+    assert!(
+        screen.contains("up to the newest story, 2025-03-18"),
+        "{screen}"
+    );
+    // The snapshot shows the legend (all and the top countries) and the y axis of the data.
+    insta::assert_snapshot!(
+        "trend_old_stories_80x24",
+        render(&mut app, 80, 24).backend()
+    );
+    // A list with no story at all in the weeks shown says so instead of a flat line.
+    press(&mut app, key('q'));
+    press(&mut app, key('/'));
+    typed(&mut app, "nosuchword");
+    press(&mut app, code(KeyCode::Enter));
+    press(&mut app, key('T'));
+    let screen = screen_text(&mut app, 80, 24);
+    assert!(screen.contains("No stories of this list"), "{screen}");
 }
 
 #[test]

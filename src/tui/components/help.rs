@@ -23,15 +23,17 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
     );
     f.render_widget(Clear, popup);
     let block = Block::bordered()
-        .title(" Keys — any other key closes ")
+        .title(" Keys — [keys] name · j/k scroll · any other key closes ")
         .border_style(Style::new().fg(Color::Yellow));
     let inner = block.inner(popup);
     f.render_widget(block, popup);
+    let width = inner.width as usize;
 
     let key_style = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
-    let mut entries: Vec<(String, String)> = Action::ALL
+    // (keys, the action's name in the config's [keys] table, what it does)
+    let mut entries: Vec<(String, &str, &str)> = Action::ALL
         .iter()
-        .map(|a| (app.keys.keys_of(*a), a.describe().to_string()))
+        .map(|a| (app.keys.keys_of(*a), a.name(), a.describe()))
         .collect();
     entries.extend(
         [
@@ -42,72 +44,62 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
             ("Tab ↑↓", "tags: complete / choose"),
             ("+t -t", "tags: add / remove, Enter saves"),
         ]
-        .map(|(k, d)| (k.to_string(), d.to_string())),
+        .map(|(k, d)| (k.to_string(), "", d)),
     );
-    let two = inner.width >= 64;
-    let col_w = if two {
-        inner.width as usize / 2
-    } else {
-        inner.width as usize
+    let widest = |f: &dyn Fn(&(String, &str, &str)) -> usize| entries.iter().map(f).max();
+    let key_w = widest(&|e| text::width(&e.0)).unwrap_or(0);
+    let name_w = widest(&|e| text::width(e.1)).unwrap_or(0);
+    let desc_w = widest(&|e| text::width(e.2)).unwrap_or(0);
+    // One cell after each column and at the end, so columns never touch.
+    let entry_w = key_w + name_w + desc_w + 3;
+    // Two columns only when every description fits whole in them; otherwise one column
+    // (scrolled), and descriptions wrap rather than being cut.
+    let two = width >= 2 * entry_w;
+    let col_w = if two { width / 2 } else { width };
+    let key_w = key_w.min(col_w / 3);
+    let name_w = name_w.min(col_w / 3);
+    let desc_room = col_w.saturating_sub(key_w + name_w + 3).max(1);
+    let cell = |(k, name, d): &(String, &str, &str)| -> Vec<Vec<Span<'static>>> {
+        let mut out = Vec::new();
+        for (i, range) in text::wrap(d, desc_room).into_iter().enumerate() {
+            let piece = d.get(range).unwrap_or_default();
+            let (k, name) = if i == 0 {
+                (k.as_str(), *name)
+            } else {
+                ("", "")
+            };
+            out.push(vec![
+                Span::styled(text::fit(k, key_w), key_style),
+                Span::raw(" "),
+                Span::styled(text::fit(name, name_w), DIM),
+                Span::raw(" "),
+                Span::raw(text::fit(piece, desc_room)),
+                Span::raw(" "),
+            ]);
+        }
+        out
     };
-    // As wide as the widest key list ("PgDn C-f Space"), within half a column.
-    let key_w = entries
-        .iter()
-        .map(|(k, _)| text::width(k))
-        .max()
-        .unwrap_or(11)
-        .min(col_w / 2);
-    let cell = |(k, d): &(String, String)| -> Vec<Span<'static>> {
-        vec![
-            Span::styled(text::fit(k, key_w), key_style),
-            Span::raw(" "),
-            // One cell stays free so the columns never touch.
-            Span::raw(text::fit(d, col_w.saturating_sub(key_w + 2))),
-            Span::raw(" "),
-        ]
-    };
-    let mut lines = Vec::new();
+    let mut lines: Vec<Line<'static>> = Vec::new();
     if two {
         let half = entries.len().div_ceil(2);
         for i in 0..half {
-            let mut spans = cell(&entries[i]);
+            let mut spans = cell(&entries[i]).concat();
             if let Some(e) = entries.get(i + half) {
-                spans.extend(cell(e));
+                spans.extend(cell(e).concat());
             }
             lines.push(Line::from(spans));
         }
     } else {
-        lines.extend(entries.iter().map(|e| Line::from(cell(e))));
+        lines.extend(entries.iter().flat_map(cell).map(Line::from));
     }
     lines.push(Line::default());
-    lines.push(Line::from(Span::styled(
-        text::truncate("Query: words, \"phrases\", AND OR NOT, -word, country:CN policy:entity-list tag:brief source: area: kind:echomail", inner.width as usize),
-        DIM,
-    )));
-    lines.push(Line::from(Span::styled(
-        text::truncate(
-            "Keys are rebound in the config: [keys] action = \"key\"",
-            inner.width as usize,
-        ),
-        DIM,
-    )));
-    if !app.last_failures.is_empty() {
-        lines.push(Line::default());
-        lines.push(Line::from(Span::styled(
-            text::truncate(
-                &format!("Failed in the last sync ({}):", app.last_failures.len()),
-                inner.width as usize,
-            ),
-            Style::new()
-                .fg(Color::LightRed)
-                .add_modifier(Modifier::BOLD),
-        )));
-        let width = (inner.width as usize).max(1);
-        for (name, error) in &app.last_failures {
-            let entry = format!("{}: {}", text::line(name), text::line(error));
-            for range in text::wrap(&entry, width) {
-                lines.push(Line::raw(entry.get(range).unwrap_or_default().to_string()));
-            }
+    for note in [
+        "Query: words, \"phrases\", AND OR NOT, -word, country:CN policy:entity-list tag:brief source: area: kind:echomail",
+        "Keys are rebound in the config: [keys] name = \"key …\", e.g. star = \"*\"",
+    ] {
+        for range in text::wrap(note, width.max(1)) {
+            let piece = note.get(range).unwrap_or_default().to_string();
+            lines.push(Line::from(Span::styled(piece, DIM)));
         }
     }
     let max = lines.len().saturating_sub(inner.height as usize);

@@ -1,6 +1,7 @@
 //! The story list: one row per hit of the current page, drawn from the index window and the
 //! row details of visible stories only.
 
+use chrono::Datelike;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -10,6 +11,7 @@ use ratatui::widgets::{Block, Paragraph};
 use super::{DIM, ERROR, FOCUSED, count, highlighted};
 use crate::index::Sort;
 use crate::tui::app::{App, Focus, RowInfo};
+use crate::tui::keys::Action;
 use crate::tui::text;
 
 pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
@@ -57,10 +59,19 @@ pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
         return;
     }
     if app.list.total == 0 {
+        // The keys as bound (the config may have moved them), not the defaults.
+        let k = |a| app.keys.first_key(a);
         let msg = if app.ws.index.doc_count() == 0 {
-            "No stories yet: press r to sync the sources of the config, or run `echowatch import PATH`."
+            format!(
+                "No stories yet: press {} to sync the sources of the config, or run `echowatch import PATH`.",
+                k(Action::Sync)
+            )
         } else {
-            "No story matches. c clears the filters, / changes the query."
+            format!(
+                "No story matches. {} clears the filters, {} changes the query.",
+                k(Action::ClearFilters),
+                k(Action::Search)
+            )
         };
         f.render_widget(
             Paragraph::new(msg)
@@ -107,8 +118,12 @@ fn row(
     let date = info.map(|r| r.date).unwrap_or(published);
     let date = if w >= 70 {
         date.format("%Y-%m-%d").to_string()
+    } else if date.year() == app.now().year() {
+        // Narrow lists drop the year of this year's stories only; a 2011 story must not
+        // read as this November. One width for both, so the columns stay aligned.
+        date.format("%d %b  ").to_string()
     } else {
-        date.format("%d %b").to_string()
+        date.format("%b %Y").to_string()
     };
     let badge = match info {
         Some(r) if r.feed && r.echo => "both",

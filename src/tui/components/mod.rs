@@ -2,6 +2,7 @@
 //! region of the frame. Layout: sidebar | list (or reader, or trend), then a prompt line and
 //! a status line; help and the tag editor float above.
 
+mod failures;
 mod help;
 mod list;
 mod reader;
@@ -55,6 +56,7 @@ pub fn draw(app: &mut App, f: &mut Frame) {
     status::draw_status(app, f, status);
     match &app.overlay {
         Overlay::Help { .. } => help::draw(app, f, area),
+        Overlay::Failures { .. } => failures::draw(app, f, area),
         Overlay::Tags(_) => tags::draw(app, f, area),
         _ => {}
     }

@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::{DIM, FOCUSED, count};
+use crate::index::FacetField;
 use crate::tui::app::{App, Focus, SideItem};
 use crate::tui::text;
 
@@ -66,18 +67,37 @@ pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
             }
             SideItem::Facet(field, value, n) => {
                 let active = app.has_filter(*field, value);
-                let mark = if active { "✓" } else { " " };
+                // A source that failed the last sync: `!` in red (the failures key lists why).
+                let failed = *field == FacetField::Source
+                    && app
+                        .last_failures
+                        .iter()
+                        .any(|(name, _)| name.to_lowercase() == *value);
+                let mark = if active {
+                    "✓"
+                } else if failed {
+                    "!"
+                } else {
+                    " "
+                };
                 let style = if active {
                     Style::new().fg(Color::Cyan)
+                } else if failed {
+                    Style::new().fg(Color::LightRed)
                 } else {
                     DIM
+                };
+                let base = if failed && !active {
+                    Style::new().fg(Color::LightRed)
+                } else {
+                    style_if(active)
                 };
                 entry(
                     mark,
                     &app.facet_label(*field, value),
                     &count(*n as usize),
                     style,
-                    sel.patch(style_if(active)),
+                    sel.patch(base),
                     w,
                 )
             }

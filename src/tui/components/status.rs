@@ -9,6 +9,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{DIM, ERROR, count};
 use crate::index::Sort;
+use crate::model::counted;
 use crate::tui::app::{App, Level, Overlay, PromptKind};
 use crate::tui::keys::Action;
 use crate::tui::text;
@@ -39,7 +40,7 @@ pub fn draw_prompt(app: &App, f: &mut Frame, area: Rect) {
         PromptKind::Command => ":".to_string(),
         PromptKind::WatchName => "save search as watch named: ".to_string(),
         PromptKind::ConfirmMarkRead => match p.count {
-            Some(n) => format!("mark {} stories read? [y/N] ", count(n)),
+            Some(n) => format!("mark {} read? [y/N] ", counted(n, "story", "stories")),
             None => "mark all matching stories read (counting…)? [y/N] ".to_string(),
         },
     };
@@ -89,7 +90,12 @@ pub fn draw_status(app: &App, f: &mut Frame, area: Rect) {
     let bar = Style::new().bg(Color::DarkGray).fg(Color::White);
     let mut left = String::new();
     if let Some(s) = &app.sync {
-        left.push_str(&format!("⟳ sync {}/{} {} ", s.done, s.total, s.current));
+        // Sources finish in any order: name the last one done, not one that looks stuck.
+        left.push_str(&format!("⟳ sync {}/{} done", s.done, s.total));
+        if !s.current.is_empty() {
+            left.push_str(&format!(", last: {}", s.current));
+        }
+        left.push(' ');
         if s.failed > 0 {
             left.push_str(&format!("({} failed) ", s.failed));
         }

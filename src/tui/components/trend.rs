@@ -32,7 +32,8 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         FacetField::Policy => ("policy", "country"),
         _ => ("country", "policy"),
     };
-    let block = Block::bordered()
+    let until = t.data.as_ref().and_then(|d| d.until_newest);
+    let mut block = Block::bordered()
         .border_style(FOCUSED)
         .title(format!(" Stories per week, by {by} "))
         .title(
@@ -42,9 +43,16 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
             ))
             .right_aligned(),
         );
+    if let Some(u) = until {
+        // Said on screen: the weeks shown are not the last weeks before today.
+        block = block.title_bottom(format!(
+            " up to the newest story, {} ",
+            u.format("%Y-%m-%d")
+        ));
+    }
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let Some(data) = &t.data else {
+    let Some(data) = t.data.as_ref().map(|d| &d.trend) else {
         let msg = t
             .error
             .as_deref()
@@ -53,6 +61,30 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         f.render_widget(Paragraph::new(msg).style(DIM), inner);
         return;
     };
+    let max = data.total.iter().copied().max().unwrap_or(0);
+    if max == 0 {
+        // A flat line at zero under an axis reading 2 looked like a chart of nothing.
+        let end = data
+            .weeks
+            .last()
+            .map(|d| {
+                (*d + chrono::Duration::days(6))
+                    .format("%Y-%m-%d")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let msg = format!(
+            "No stories of this list were published in the {} weeks up to {end}.",
+            data.weeks.len()
+        );
+        f.render_widget(
+            Paragraph::new(msg)
+                .style(DIM)
+                .wrap(ratatui::widgets::Wrap { trim: true }),
+            inner,
+        );
+        return;
+    }
     let points = |counts: &[u64]| -> Vec<(f64, f64)> {
         counts
             .iter()
@@ -72,9 +104,11 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
             COLORS[i % COLORS.len()],
         ));
     }
-    let max = data.total.iter().copied().max().unwrap_or(0).max(1) as f64;
-    // Headroom above the highest week keeps the lines clear of the legend in the top corner.
-    let top = (max * 1.35).ceil();
+    // Headroom above the highest week keeps the lines clear of the legend in the top corner;
+    // an even top makes the middle label a whole number, so every label is where it says.
+    let top = ((max as f64 * 1.35).ceil() as u64)
+        .max(2)
+        .next_multiple_of(2);
     let datasets: Vec<Dataset<'_>> = series
         .iter()
         .map(|(name, pts, color)| {
@@ -87,29 +121,31 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         })
         .collect();
     let weeks = data.weeks.len().max(1);
-    let label = |i: usize| {
+    let label = |i: usize, format: &str| {
         data.weeks
             .get(i)
-            .map(|d| d.format("%m-%d").to_string())
+            .map(|d| d.format(format).to_string())
             .unwrap_or_default()
+    };
+    // The last week is still running when the window ends today: its point is low because
+    // it is not over.
+    let last = if until.is_none() {
+        format!("{} so far", label(weeks - 1, "%m-%d"))
+    } else {
+        label(weeks - 1, "%m-%d")
     };
     let chart = Chart::new(datasets)
         .x_axis(
             Axis::default()
                 .style(DIM)
                 .bounds([0.0, (weeks - 1) as f64])
-                // The last week is still running: its point is low because it is not over.
-                .labels([
-                    label(0),
-                    label(weeks / 2),
-                    format!("{} so far", label(weeks - 1)),
-                ]),
+                .labels([label(0, "%m-%d"), label(weeks / 2, "%m-%d"), last]),
         )
         .y_axis(
             Axis::default()
                 .style(DIM)
-                .bounds([0.0, top])
-                .labels(["0".to_string(), format!("{}", top as u64)]),
+                .bounds([0.0, top as f64])
+                .labels(["0".to_string(), (top / 2).to_string(), top.to_string()]),
         )
         .legend_position(Some(LegendPosition::TopLeft))
         .hidden_legend_constraints((Constraint::Ratio(1, 1), Constraint::Ratio(1, 1)));
