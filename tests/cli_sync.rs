@@ -1662,3 +1662,48 @@ fn concurrent_gateway_runs_into_one_outbound_neither_lose_nor_repeat_a_message()
         leftovers(&outbound)
     );
 }
+
+// ---- queries from the command line ---------------------------------------------------------
+
+/// The bundled samples, synced: 17 stories from three feeds and an echomail folder.
+fn samples_env() -> Env {
+    let env = Env::new(&samples_config());
+    env.run_ok(&["sync"]);
+    env
+}
+
+fn search_json(env: &Env, query: &str) -> Vec<Value> {
+    env.json_lines(&["search", "--json", "--limit", "1000", "--", query])
+}
+
+fn has(story: &Value, field: &str, value: &str) -> bool {
+    story[field]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|v| v == value))
+}
+
+#[test]
+fn a_query_of_exclusions_alone_means_every_story_except_those() {
+    let env = samples_env();
+    let all = search_json(&env, "").len();
+    let cn = search_json(&env, "country:CN").len();
+    assert!(cn > 0 && cn < all, "{cn} of {all}");
+    for q in ["-country:CN", "NOT country:CN"] {
+        let hits = search_json(&env, q);
+        assert_eq!(hits.len(), all - cn, "{q}");
+        assert!(hits.iter().all(|h| !has(h, "countries", "CN")), "{q}");
+        let stats: Value =
+            serde_json::from_str(&env.run_ok(&["stats", "--json", "--", q])).unwrap();
+        assert_eq!(stats["stories"], all - cn, "{q}");
+        assert_eq!(stats["by_country"].get("CN"), None, "{q}");
+        let out = env.run_ok(&["export", "--format", "jsonl", "--", q]);
+        assert_eq!(out.lines().count(), all - cn, "{q}");
+    }
+    // Mixed with a filter of its own.
+    let echo = search_json(&env, "kind:echomail").len();
+    let echo_cn = search_json(&env, "kind:echomail country:CN").len();
+    assert_eq!(
+        search_json(&env, "kind:echomail -country:CN").len(),
+        echo - echo_cn
+    );
+}

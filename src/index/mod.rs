@@ -16,8 +16,10 @@ use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::agg_result::{AggregationResult, AggregationResults, BucketResult};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, QueryParser, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, QueryParser,
+    QueryParserError, TermQuery,
 };
+use tantivy::query_grammar::{UserInputAst, UserInputLeaf};
 use tantivy::schema::{
     DateOptions, DateTimePrecision, Field, INDEXED, IndexRecordOption, STORED, Schema,
     TextFieldIndexing, TextOptions,
@@ -563,11 +565,7 @@ impl SearchIndex {
         let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.body]);
         parser.set_conjunction_by_default();
         parser.set_field_boost(f.title, 2.0);
-        let parse = |text: &str| {
-            parser
-                .parse_query(text)
-                .map_err(|e| IndexError::Query(describe_query_error(&e)))
-        };
+        let parse = |text: &str| self.parse_user(&parser, text);
         let user: Box<dyn Query> = if text.is_empty() {
             Box::new(AllQuery)
         } else if let Some((rest, word)) = trailing_prefix(text) {
@@ -599,6 +597,19 @@ impl SearchIndex {
             ));
         }
         Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// The user's query through tantivy's grammar and query builder, with what analysts type
+    /// and tantivy refuses adapted in between (see [`adapt`]).
+    fn parse_user(&self, parser: &QueryParser, text: &str) -> Result<Box<dyn Query>> {
+        let ast = tantivy::query_grammar::parse_query(text).map_err(|_| {
+            IndexError::Query(describe_query_error(&QueryParserError::SyntaxError(
+                text.to_string(),
+            )))
+        })?;
+        parser
+            .build_query_from_user_input_ast(adapt(ast))
+            .map_err(|e| IndexError::Query(describe_query_error(&e)))
     }
 
     /// Title or body words that start with `word`, compared as indexed (lower case, stemmed:
@@ -827,6 +838,30 @@ pub fn as_you_type(query: &str) -> String {
         with_star
     } else {
         query.to_string()
+    }
+}
+
+/// A query as parsed, made acceptable to tantivy's query builder: a group of exclusions
+/// alone (`-country:CN`, `NOT tag:brief`, `chip OR (-kind:feed)`) means every story except
+/// those, as analysts mean it. tantivy refuses it ("only excluding terms given") because
+/// exclusions have nothing to be taken from; the group gets "all stories" (`*`) for that.
+fn adapt(ast: UserInputAst) -> UserInputAst {
+    match ast {
+        UserInputAst::Clause(clauses) => {
+            let mut clauses: Vec<_> = clauses
+                .into_iter()
+                .map(|(occur, sub)| (occur, adapt(sub)))
+                .collect();
+            if !clauses.is_empty() && clauses.iter().all(|(o, _)| *o == Some(Occur::MustNot)) {
+                clauses.push((
+                    Some(Occur::Must),
+                    UserInputAst::Leaf(Box::new(UserInputLeaf::All)),
+                ));
+            }
+            UserInputAst::Clause(clauses)
+        }
+        UserInputAst::Boost(sub, boost) => UserInputAst::Boost(Box::new(adapt(*sub)), boost),
+        leaf @ UserInputAst::Leaf(_) => leaf,
     }
 }
 

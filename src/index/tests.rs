@@ -435,3 +435,83 @@ fn a_trailing_star_matches_the_last_word_as_a_prefix() {
     assert_eq!(as_you_type("chip OR"), "chip OR");
     assert_eq!(as_you_type(""), "");
 }
+
+/// An index of three stories: 1 (US CN, entity-list), 2 (NL), 3 (US CN, trade-negotiations).
+fn three_stories(dir: &Path) -> SearchIndex {
+    let (idx, _) = SearchIndex::open_or_create(&dir.join("tantivy")).unwrap();
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    w.upsert(&doc(
+        1,
+        "Commerce adds Chinese chipmakers to Entity List",
+        "The rule restricts chip exports.",
+        3,
+        &["US", "CN"],
+        &["entity-list"],
+    ))
+    .unwrap();
+    w.upsert(&doc(
+        2,
+        "Dutch lithography licences tightened",
+        "ASML must apply for chip licences.",
+        1,
+        &["NL"],
+        &["export-controls"],
+    ))
+    .unwrap();
+    w.upsert(&doc(
+        3,
+        "Tariff talks resume",
+        "Negotiators restricting nothing.",
+        2,
+        &["US", "CN"],
+        &["trade-negotiations"],
+    ))
+    .unwrap();
+    w.commit().unwrap();
+    idx
+}
+
+fn ids_of(idx: &SearchIndex, request: &SearchRequest) -> Vec<StoryId> {
+    let mut ids: Vec<_> = idx
+        .search(request)
+        .unwrap_or_else(|e| panic!("{:?}: {e}", request.query))
+        .hits
+        .iter()
+        .map(|h| h.id)
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn exclusions_alone_mean_every_story_except_those() {
+    let dir = tempfile::tempdir().unwrap();
+    let idx = three_stories(dir.path());
+    let ids = |q: &str| ids_of(&idx, &req(q));
+    assert_eq!(ids("-country:CN"), vec![2]);
+    assert_eq!(ids("NOT country:CN"), vec![2]);
+    assert_eq!(ids("-country:NL -policy:entity-list"), vec![3]);
+    assert_eq!(ids("-(country:NL OR policy:entity-list)"), vec![3]);
+    assert!(ids("-chip -country:US").is_empty());
+    // A group of exclusions inside a larger query.
+    assert_eq!(ids("chip OR (-country:US)"), vec![1, 2]);
+    assert_eq!(
+        ids("policy:trade-negotiations OR (NOT country:US)"),
+        vec![2, 3]
+    );
+    // Queries with something to match are as before.
+    assert_eq!(ids("chip -country:CN"), vec![2]);
+    assert_eq!(ids("country:US NOT tariff"), vec![1]);
+    // With the interface's facet filters, the trailing star, counts and validation.
+    let mut filtered = req("-policy:entity-list");
+    filtered.filters = vec![(FacetField::Country, "US".into())];
+    assert_eq!(ids_of(&idx, &filtered), vec![3]);
+    assert_eq!(ids("-country:CN lith*"), vec![2]);
+    let counts = idx.facet_counts("NOT country:NL", &[]).unwrap();
+    let countries: BTreeMap<_, _> = counts[&FacetField::Country].iter().cloned().collect();
+    assert_eq!(countries.get("cn"), Some(&2));
+    assert_eq!(countries.get("nl"), None);
+    assert!(idx.validate("-country:CN").is_ok());
+    assert_eq!(idx.matching_ids("-country:CN", &[]).unwrap(), vec![2]);
+    assert_eq!(idx.count_new_since("-country:CN", None).unwrap(), 1);
+}
