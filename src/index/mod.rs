@@ -608,8 +608,59 @@ impl SearchIndex {
             )))
         })?;
         parser
-            .build_query_from_user_input_ast(adapt(ast))
+            .build_query_from_user_input_ast(self.adapt(ast)?)
             .map_err(|e| IndexError::Query(describe_query_error(&e)))
+    }
+
+    /// A query as parsed, made acceptable to tantivy's query builder as analysts type it:
+    /// - a group of exclusions alone (`-country:CN`, `NOT tag:brief`, `chip OR (-kind:feed)`)
+    ///   means every story except those. tantivy refuses it ("only excluding terms given")
+    ///   as exclusions have nothing to be taken from: the group gets "all stories" (`*`).
+    /// - a date field takes plain dates (`published:[2026-08-01 TO *]`), which tantivy's
+    ///   RFC 3339 reader refuses; see [`date_leaf`].
+    fn adapt(&self, ast: UserInputAst) -> Result<UserInputAst> {
+        Ok(match ast {
+            UserInputAst::Clause(clauses) => {
+                let mut clauses = clauses
+                    .into_iter()
+                    .map(|(occur, sub)| Ok((occur, self.adapt(sub)?)))
+                    .collect::<Result<Vec<_>>>()?;
+                if !clauses.is_empty() && clauses.iter().all(|(o, _)| *o == Some(Occur::MustNot)) {
+                    clauses.push((
+                        Some(Occur::Must),
+                        UserInputAst::Leaf(Box::new(UserInputLeaf::All)),
+                    ));
+                }
+                UserInputAst::Clause(clauses)
+            }
+            UserInputAst::Boost(sub, boost) => {
+                UserInputAst::Boost(Box::new(self.adapt(*sub)?), boost)
+            }
+            UserInputAst::Leaf(leaf) => {
+                let field = match leaf.as_ref() {
+                    UserInputLeaf::Literal(l) => l.field_name.as_deref(),
+                    UserInputLeaf::Range { field, .. } | UserInputLeaf::Set { field, .. } => {
+                        field.as_deref()
+                    }
+                    _ => None,
+                };
+                let is_date = field
+                    .and_then(|name| self.index.schema().get_field(name).ok())
+                    .is_some_and(|f| {
+                        self.index
+                            .schema()
+                            .get_field_entry(f)
+                            .field_type()
+                            .value_type()
+                            == tantivy::schema::Type::Date
+                    });
+                if is_date {
+                    date_leaf(*leaf)?
+                } else {
+                    UserInputAst::Leaf(leaf)
+                }
+            }
+        })
     }
 
     /// Title or body words that start with `word`, compared as indexed (lower case, stemmed:
@@ -841,27 +892,88 @@ pub fn as_you_type(query: &str) -> String {
     }
 }
 
-/// A query as parsed, made acceptable to tantivy's query builder: a group of exclusions
-/// alone (`-country:CN`, `NOT tag:brief`, `chip OR (-kind:feed)`) means every story except
-/// those, as analysts mean it. tantivy refuses it ("only excluding terms given") because
-/// exclusions have nothing to be taken from; the group gets "all stories" (`*`) for that.
-fn adapt(ast: UserInputAst) -> UserInputAst {
-    match ast {
-        UserInputAst::Clause(clauses) => {
-            let mut clauses: Vec<_> = clauses
-                .into_iter()
-                .map(|(occur, sub)| (occur, adapt(sub)))
-                .collect();
-            if !clauses.is_empty() && clauses.iter().all(|(o, _)| *o == Some(Occur::MustNot)) {
-                clauses.push((
-                    Some(Occur::Must),
-                    UserInputAst::Leaf(Box::new(UserInputLeaf::All)),
-                ));
+/// A leaf on a date field with its values as tantivy reads them (RFC 3339). A plain date
+/// `2026-08-01` is midnight UTC as a range's bound; as a value of its own it is that whole
+/// day (midnight to midnight), since a story published at exactly midnight is not what
+/// `published:2026-08-01` asks for. A set of values is each value's match.
+fn date_leaf(leaf: UserInputLeaf) -> Result<UserInputAst> {
+    use tantivy::query_grammar::{UserInputBound as Bound, UserInputLiteral};
+    let field_name = |field: &Option<String>| field.clone().unwrap_or_default();
+    let bound = |field: &str, b: Bound| -> Result<Bound> {
+        Ok(match b {
+            Bound::Inclusive(v) if v != "*" => Bound::Inclusive(date_value(field, &v)?.0),
+            Bound::Exclusive(v) if v != "*" => Bound::Exclusive(date_value(field, &v)?.0),
+            other => other,
+        })
+    };
+    let leaf = match leaf {
+        UserInputLeaf::Literal(l) => {
+            let name = field_name(&l.field_name);
+            match date_value(&name, &l.phrase)? {
+                (start, Some(end)) => UserInputLeaf::Range {
+                    field: l.field_name,
+                    lower: Bound::Inclusive(start),
+                    upper: Bound::Exclusive(end),
+                },
+                (instant, None) => UserInputLeaf::Literal(UserInputLiteral {
+                    phrase: instant,
+                    ..l
+                }),
             }
-            UserInputAst::Clause(clauses)
         }
-        UserInputAst::Boost(sub, boost) => UserInputAst::Boost(Box::new(adapt(*sub)), boost),
-        leaf @ UserInputAst::Leaf(_) => leaf,
+        UserInputLeaf::Range {
+            field,
+            lower,
+            upper,
+        } => {
+            let name = field_name(&field);
+            UserInputLeaf::Range {
+                lower: bound(&name, lower)?,
+                upper: bound(&name, upper)?,
+                field,
+            }
+        }
+        UserInputLeaf::Set { field, elements } => {
+            let any = elements
+                .into_iter()
+                .map(|phrase| {
+                    let literal = UserInputLiteral {
+                        field_name: field.clone(),
+                        phrase,
+                        delimiter: tantivy::query_grammar::Delimiter::None,
+                        slop: 0,
+                        prefix: false,
+                    };
+                    Ok((
+                        Some(Occur::Should),
+                        date_leaf(UserInputLeaf::Literal(literal))?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(UserInputAst::Clause(any));
+        }
+        other => other,
+    };
+    Ok(UserInputAst::Leaf(Box::new(leaf)))
+}
+
+/// A date as typed, in RFC 3339 for tantivy: a plain date gives its midnight UTC and the next
+/// one (the end of that day); a full timestamp gives itself (in UTC).
+fn date_value(field: &str, text: &str) -> Result<(String, Option<String>)> {
+    let midnight = |d: chrono::NaiveDate| format!("{}T00:00:00Z", d.format("%Y-%m-%d"));
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let next = day.succ_opt().map(midnight);
+        return Ok((midnight(day), next));
+    }
+    match DateTime::parse_from_rfc3339(text) {
+        Ok(t) => Ok((
+            t.with_timezone(&Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            None,
+        )),
+        Err(_) => Err(IndexError::Query(format!(
+            "{field}: cannot read the date {text:?}: write it as 2026-08-01 (midnight UTC) or 2026-08-01T00:00:00Z"
+        ))),
     }
 }
 
@@ -871,6 +983,11 @@ fn describe_query_error(e: &tantivy::query::QueryParserError) -> String {
         E::FieldDoesNotExist(f) => format!(
             "unknown field {f:?} (fields: title, body, country, policy, tag, source, kind, area, published)"
         ),
+        // Only a date our own reading let through and tantivy's did not can get here.
+        E::DateFormatError(_) => {
+            "cannot read a date: write it as 2026-08-01 (midnight UTC) or 2026-08-01T00:00:00Z"
+                .to_string()
+        }
         other => other.to_string(),
     }
 }

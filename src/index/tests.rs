@@ -515,3 +515,48 @@ fn exclusions_alone_mean_every_story_except_those() {
     assert_eq!(idx.matching_ids("-country:CN", &[]).unwrap(), vec![2]);
     assert_eq!(idx.count_new_since("-country:CN", None).unwrap(), 1);
 }
+
+#[test]
+fn dates_are_read_as_analysts_type_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, _) = SearchIndex::open_or_create(&dir.path().join("tantivy")).unwrap();
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    for (id, when) in [
+        (1, "2026-07-31T23:59:59Z"),
+        (2, "2026-08-01T00:00:00Z"),
+        (3, "2026-08-01T15:00:00Z"),
+        (4, "2026-08-02T00:00:00Z"),
+    ] {
+        let mut d = doc(id, "Story", "Text.", 0, &[], &[]);
+        d.published = DateTime::parse_from_rfc3339(when).unwrap().to_utc();
+        w.upsert(&d).unwrap();
+    }
+    w.commit().unwrap();
+    let ids = |q: &str| ids_of(&idx, &req(q));
+    // A plain date is midnight UTC as a bound of a range.
+    assert_eq!(ids("published:[2026-08-01 TO *]"), vec![2, 3, 4]);
+    assert_eq!(ids("published:[* TO 2026-08-01}"), vec![1]);
+    assert_eq!(ids("published:[2026-08-01 TO 2026-08-02}"), vec![2, 3]);
+    assert_eq!(ids("published:>=2026-08-02"), vec![4]);
+    // On its own, that whole day.
+    assert_eq!(ids("published:2026-08-01"), vec![2, 3]);
+    assert_eq!(ids("-published:2026-08-01"), vec![1, 4]);
+    assert_eq!(ids("published: IN [2026-07-31 2026-08-02]"), vec![1, 4]);
+    // RFC 3339 as before, any offset.
+    assert_eq!(ids("published:[2026-08-01T12:00:00Z TO *]"), vec![3, 4]);
+    assert_eq!(
+        ids("published:[2026-08-01T14:00:00+02:00 TO *]"),
+        vec![3, 4]
+    );
+    assert_eq!(ids("published:\"2026-08-01T15:00:00Z\""), vec![3]);
+    // A date that cannot be read says which forms are.
+    for bad in ["published:[01.08.2026 TO *]", "published:yesterday"] {
+        match idx.search(&req(bad)) {
+            Err(IndexError::Query(message)) => assert!(
+                message.contains("2026-08-01 (midnight UTC) or 2026-08-01T00:00:00Z"),
+                "{bad}: {message}"
+            ),
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}
