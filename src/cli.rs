@@ -58,7 +58,8 @@ enum Command {
     /// Search stories (tantivy query syntax; fields country: policy: tag: source: kind: area:)
     Search {
         query: String,
-        #[arg(long, default_value_t = 20)]
+        /// Most stories to list; 0 lists every match (as `--max-packet-kb 0` means no limit)
+        #[arg(long, value_name = "N", default_value_t = 20)]
         limit: usize,
         #[arg(long, value_enum, default_value_t = SortArg::Relevance)]
         sort: SortArg,
@@ -258,6 +259,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 SortArg::Relevance => Sort::Relevance,
                 SortArg::Newest => Sort::Newest,
             };
+            // The index reads `usize::MAX` as "every match" (it caps limits at its size).
+            let limit = if limit == 0 { usize::MAX } else { limit };
             let page = ws.index.search(&SearchRequest {
                 query: query.clone(),
                 sort,

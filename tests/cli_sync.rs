@@ -1707,3 +1707,24 @@ fn a_query_of_exclusions_alone_means_every_story_except_those() {
         echo - echo_cn
     );
 }
+
+#[test]
+fn search_limit_zero_lists_every_match() {
+    let env = samples_env();
+    let all = search_json(&env, "").len();
+    assert!(all > 2, "{all}");
+    let listed = env.run_ok(&["search", "", "--limit", "0"]);
+    assert!(
+        listed.ends_with(&format!("{all} of {all} matching stories\n")),
+        "{listed}"
+    );
+    assert_eq!(listed.lines().count(), all + 1, "{listed}");
+    let json = env.json_lines(&["search", "", "--limit", "0", "--json"]);
+    assert_eq!(json.len(), all);
+    // Any other limit still limits.
+    assert_eq!(
+        env.json_lines(&["search", "", "--limit", "2", "--json"])
+            .len(),
+        2
+    );
+}
