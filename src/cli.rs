@@ -11,7 +11,7 @@ use echowatch::config::Config;
 use echowatch::export::{self, HitInfo};
 use echowatch::index::{SearchRequest, Sort};
 use echowatch::ingest::{self, SourceEvent, SourceStatus, SyncReport};
-use echowatch::model::{Tag, counted};
+use echowatch::model::{Provenance, Tag, counted};
 use echowatch::workspace::Workspace;
 
 /// `println!` for command output, except that a closed pipe (`echowatch stats | head -1`)
@@ -73,10 +73,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Add or remove tags by hand: +country:CN -policy:tariffs +brief
+    /// Add or remove tags by hand: +country:CN -policy:tariffs brief (a bare tag is added)
     Tag {
         id: i64,
-        #[arg(allow_hyphen_values = true, required = true, value_name = "+TAG|-TAG")]
+        #[arg(allow_hyphen_values = true, required = true, value_name = "[+|-]TAG")]
         changes: Vec<String>,
     },
     /// Write stories (all, or those matching QUERY) as JSON lines, CSV, or an echomail packet
@@ -310,19 +310,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Tag { id, changes } => {
-            let mut add = Vec::new();
-            let mut remove = Vec::new();
-            for change in &changes {
-                let (list, text) = match change.split_at_checked(1) {
-                    Some(("+", rest)) => (&mut add, rest),
-                    Some(("-", rest)) => (&mut remove, rest),
-                    _ => bail!("tag changes start with + or -: {change:?}"),
-                };
-                list.push(Tag::from_input(text)?);
+            let Some(story) = ws.store.story(id)? else {
+                bail!("no story with id {id}")
+            };
+            let (add, remove) = tag_changes(&ws, &changes)?;
+            // Saying that a tag the story already has was "added" would imply a change. One
+            // set by hand before is left alone; one from the tagger or the source is also set
+            // by hand, so that a later retag cannot take it away.
+            let mut by_hand = Vec::new();
+            for tag in add {
+                match story.tags.iter().find(|t| t.tag == tag) {
+                    Some(t) if t.provenance == Provenance::Manual => {
+                        eprintln!("{tag}: already there");
+                    }
+                    Some(t) => {
+                        let from = match t.provenance {
+                            Provenance::Source => "a tag of its source",
+                            _ => "set by the tagger",
+                        };
+                        eprintln!("{tag}: already there ({from}), now also set by hand");
+                        by_hand.push(tag);
+                    }
+                    None => by_hand.push(tag),
+                }
             }
-            ws.check_policies(&add)?;
-            ws.store.set_manual_tags(id, &add, &remove)?;
-            ws.flush_index()?;
+            if !by_hand.is_empty() || !remove.is_empty() {
+                ws.store.set_manual_tags(id, &by_hand, &remove)?;
+                ws.flush_index()?;
+            }
             if let Some(story) = ws.store.story(id)? {
                 let tags: Vec<String> = story.tags.iter().map(|t| t.tag.to_string()).collect();
                 outln!("{id}: {}", tags.join(" "));
@@ -406,6 +421,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::EvalTags { .. } => unreachable!("handled before opening the data folder"),
+    }
+}
+
+/// `tag`'s arguments as tags to add and to remove: `+TAG` or a bare `TAG` adds (as in the
+/// interface's tag editor), `-TAG` removes. Every bad one is reported, not only the first,
+/// and nothing is changed then.
+fn tag_changes(ws: &Workspace, changes: &[String]) -> Result<(Vec<Tag>, Vec<Tag>)> {
+    let mut add = Vec::new();
+    let mut remove = Vec::new();
+    let mut bad = Vec::new();
+    for change in changes {
+        let (list, text) = match change.split_at_checked(1) {
+            Some(("+", rest)) => (&mut add, rest),
+            Some(("-", rest)) => (&mut remove, rest),
+            _ => (&mut add, change.as_str()),
+        };
+        match Tag::from_input(text) {
+            Ok(tag) => list.push(tag),
+            Err(e) => bad.push(e.to_string()),
+        }
+    }
+    if let Err(e) = ws.check_policies(&add) {
+        bad.push(e.to_string());
+    }
+    match bad.as_slice() {
+        [] => Ok((add, remove)),
+        [one] => bail!("{one}"),
+        many => bail!("no tag changed:\n  {}", many.join("\n  ")),
     }
 }
 

@@ -1728,3 +1728,45 @@ fn search_limit_zero_lists_every_match() {
         2
     );
 }
+
+#[test]
+fn tag_adds_a_bare_tag_says_what_was_there_and_names_every_bad_one() {
+    let env = samples_env();
+    let story = search_json(&env, "country:CN")[0].clone();
+    let id = story["id"].to_string();
+    let tags_of = |id: &str| env.json_lines(&["show", id, "--json"])[0]["tags"].clone();
+
+    // A bare tag is added, as the interface's tag editor does.
+    let out = env.run(&["tag", &id, "brief"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    assert!(has(&serde_json::json!({ "t": tags_of(&id) }), "t", "brief"));
+    // Added again: said to be there already, not reported as a change.
+    let out = env.run(&["tag", &id, "+brief"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "brief: already there\n");
+    // One the tagger set: there already, and now set by hand as well.
+    let out = env.run(&["tag", &id, "+country:CN"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("country:CN: already there (set by the tagger)"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Every bad tag is named, and nothing is changed.
+    let out = env.run(&[
+        "tag",
+        &id,
+        "+policy:bogus",
+        "+country:ZZ",
+        "policy:nope",
+        "-brief",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    for bad in ["\"bogus\"", "\"ZZ\"", "\"nope\""] {
+        assert!(err.contains(bad), "{bad} not named in {err}");
+    }
+    assert!(has(&serde_json::json!({ "t": tags_of(&id) }), "t", "brief"));
+}
