@@ -19,7 +19,7 @@ use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, QueryParser,
     QueryParserError, TermQuery,
 };
-use tantivy::query_grammar::{UserInputAst, UserInputLeaf};
+use tantivy::query_grammar::{UserInputAst, UserInputLeaf, UserInputLiteral};
 use tantivy::schema::{
     DateOptions, DateTimePrecision, Field, INDEXED, IndexRecordOption, STORED, Schema,
     TextFieldIndexing, TextOptions,
@@ -616,6 +616,8 @@ impl SearchIndex {
     /// - a group of exclusions alone (`-country:CN`, `NOT tag:brief`, `chip OR (-kind:feed)`)
     ///   means every story except those. tantivy refuses it ("only excluding terms given")
     ///   as exclusions have nothing to be taken from: the group gets "all stories" (`*`).
+    /// - `source:` takes words of a source's name as well as the whole name; see
+    ///   [`Self::source_leaf`].
     /// - a date field takes plain dates (`published:[2026-08-01 TO *]`), which tantivy's
     ///   RFC 3339 reader refuses; see [`date_leaf`].
     fn adapt(&self, ast: UserInputAst) -> Result<UserInputAst> {
@@ -654,13 +656,72 @@ impl SearchIndex {
                             .value_type()
                             == tantivy::schema::Type::Date
                     });
-                if is_date {
-                    date_leaf(*leaf)?
-                } else {
-                    UserInputAst::Leaf(leaf)
+                match *leaf {
+                    leaf if is_date => date_leaf(leaf)?,
+                    UserInputLeaf::Literal(l) if field == Some(FacetField::Source.name()) => {
+                        self.source_leaf(l)?
+                    }
+                    leaf => UserInputAst::Leaf(Box::new(leaf)),
                 }
             }
         })
+    }
+
+    /// `source:VALUE`. Source names are indexed whole (lower-cased), which keeps counts per
+    /// source exact, so `source:RegWatch` would find nothing of "Sample: RegWatch". A value
+    /// that is a whole name matches that source only, as before; any other matches the
+    /// sources whose names hold its words in a row (`RegWatch`, `"federal register"`), read
+    /// from the index's own list of names.
+    fn source_leaf(&self, literal: UserInputLiteral) -> Result<UserInputAst> {
+        let words = |s: &str| -> Vec<String> {
+            s.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+                .collect()
+        };
+        let value = literal.phrase.to_lowercase();
+        let wanted = words(&value);
+        let names = self.source_names()?;
+        if wanted.is_empty() || names.contains(&value) {
+            return Ok(UserInputAst::Leaf(Box::new(UserInputLeaf::Literal(
+                literal,
+            ))));
+        }
+        let elements: Vec<String> = names
+            .into_iter()
+            .filter(|name| words(name).windows(wanted.len()).any(|w| w == wanted))
+            .collect();
+        if elements.is_empty() {
+            return Ok(UserInputAst::Leaf(Box::new(UserInputLeaf::Literal(
+                literal,
+            ))));
+        }
+        Ok(UserInputAst::Leaf(Box::new(UserInputLeaf::Set {
+            field: literal.field_name,
+            elements,
+        })))
+    }
+
+    /// Every source name in the index's term dictionary (lower-cased, as indexed). A name
+    /// left only by deleted documents may be among them; it matches nothing.
+    fn source_names(&self) -> Result<std::collections::BTreeSet<String>> {
+        let searcher = self.reader.searcher();
+        let mut names = std::collections::BTreeSet::new();
+        for segment in searcher.segment_readers() {
+            let inverted = segment
+                .inverted_index(self.fields.source)
+                .map_err(self.tv())?;
+            let mut terms = inverted.terms().stream().map_err(|source| IndexError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
+            while terms.advance() {
+                if let Ok(name) = std::str::from_utf8(terms.key()) {
+                    names.insert(name.to_string());
+                }
+            }
+        }
+        Ok(names)
     }
 
     /// Title or body words that start with `word`, compared as indexed (lower case, stemmed:
@@ -897,7 +958,7 @@ pub fn as_you_type(query: &str) -> String {
 /// day (midnight to midnight), since a story published at exactly midnight is not what
 /// `published:2026-08-01` asks for. A set of values is each value's match.
 fn date_leaf(leaf: UserInputLeaf) -> Result<UserInputAst> {
-    use tantivy::query_grammar::{UserInputBound as Bound, UserInputLiteral};
+    use tantivy::query_grammar::UserInputBound as Bound;
     let field_name = |field: &Option<String>| field.clone().unwrap_or_default();
     let bound = |field: &str, b: Bound| -> Result<Bound> {
         Ok(match b {

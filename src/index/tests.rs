@@ -560,3 +560,45 @@ fn dates_are_read_as_analysts_type_them() {
         }
     }
 }
+
+#[test]
+fn source_takes_words_of_a_name_as_well_as_the_whole_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, _) = SearchIndex::open_or_create(&dir.path().join("tantivy")).unwrap();
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    for (id, source) in [
+        (1, "Sample: RegWatch"),
+        (2, "Federal Register: BIS"),
+        (3, "RegWatch"),
+        (4, "Sample: RegWatchers"),
+    ] {
+        let mut d = doc(id, "Story", "Text.", id, &[], &[]);
+        d.sources = vec![source.into()];
+        w.upsert(&d).unwrap();
+    }
+    w.commit().unwrap();
+    let ids = |q: &str| ids_of(&idx, &req(q));
+    // Whole names match as before, in any case; a whole name matches only itself.
+    assert_eq!(ids("source:\"Sample: RegWatch\""), vec![1]);
+    assert_eq!(ids("source:\"sample: regwatch\""), vec![1]);
+    assert_eq!(ids("source:RegWatch"), vec![3]);
+    // Words of a name, in a row, in any case.
+    assert_eq!(ids("source:sample"), vec![1, 4]);
+    assert_eq!(ids("source:BIS"), vec![2]);
+    assert_eq!(ids("source:\"federal register\""), vec![2]);
+    assert_eq!(ids("source:RegWatchers"), vec![4]);
+    assert!(ids("source:\"register federal\"").is_empty());
+    assert!(ids("source:Reg").is_empty());
+    assert_eq!(ids("-source:sample"), vec![2, 3]);
+    assert_eq!(ids("source:sample OR source:bis"), vec![1, 2, 4]);
+    // Counts stay per whole name.
+    let counts = idx.facet_counts("source:sample", &[]).unwrap();
+    let sources: BTreeMap<_, _> = counts[&FacetField::Source].iter().cloned().collect();
+    assert_eq!(
+        sources,
+        BTreeMap::from([
+            ("sample: regwatch".to_string(), 1),
+            ("sample: regwatchers".to_string(), 1)
+        ])
+    );
+}
