@@ -806,8 +806,25 @@ fn print_stats(v: &serde_json::Value) -> Result<()> {
             .map(|(k, n)| (k, n.as_u64().unwrap_or(0)))
             .collect();
         rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let stories = v["stories"].as_u64().unwrap_or(0);
+        let sum: u64 = rows.iter().map(|r| r.1).sum();
+        let counted_twice = sum.saturating_sub(stories);
         for (k, n) in rows {
             outln!("  {n:>7}  {k}");
+        }
+        // A story is counted under each source and kind it came by, so these add up to more
+        // than the stories; say why rather than leave the sum looking wrong. (Countries and
+        // policies are plainly several per story.)
+        match key {
+            "by_kind" if counted_twice > 0 => outln!(
+                "  ({} came both by feed and by echomail: counted under each kind)",
+                counted(counted_twice as usize, "story", "stories")
+            ),
+            "by_source" if counted_twice > 0 => outln!(
+                "  (a story carried by several sources is counted under each: {sum} counts for {})",
+                counted(stories as usize, "story", "stories")
+            ),
+            _ => {}
         }
     }
     Ok(())

@@ -1770,3 +1770,55 @@ fn tag_adds_a_bare_tag_says_what_was_there_and_names_every_bad_one() {
     }
     assert!(has(&serde_json::json!({ "t": tags_of(&id) }), "t", "brief"));
 }
+
+#[test]
+fn stats_says_why_kinds_add_up_to_more_than_the_stories() {
+    let env = samples_env();
+    let json: Value = serde_json::from_str(&env.run_ok(&["stats", "--json"])).unwrap();
+    let stories = json["stories"].as_u64().unwrap();
+    let kinds: u64 = json["by_kind"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert!(kinds > stories, "{json}");
+    let both = kinds - stories;
+    // --json is as DESIGN.md has it: no note in there.
+    let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "by_area",
+            "by_country",
+            "by_kind",
+            "by_policy",
+            "by_source",
+            "by_tag",
+            "stories"
+        ]
+    );
+    let text = env.run_ok(&["stats"]);
+    let note = if both == 1 {
+        "(1 story came both by feed and by echomail: counted under each kind)".to_string()
+    } else {
+        format!("({both} stories came both by feed and by echomail: counted under each kind)")
+    };
+    let kind_section = text.split("by kind:").nth(1).unwrap_or("");
+    assert!(kind_section.contains(&note), "{text}");
+    let sources: u64 = json["by_source"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert!(
+        text.contains(&format!(
+            "(a story carried by several sources is counted under each: {sources} counts for {stories} stories)"
+        )),
+        "{text}"
+    );
+    // Without a story that came both ways, there is nothing to explain.
+    let text = env.run_ok(&["stats", "kind:feed -kind:echomail"]);
+    assert!(!text.contains("counted under each kind"), "{text}");
+}
