@@ -12,7 +12,7 @@ use echowatch::export::{self, HitInfo};
 use echowatch::index::{SearchRequest, Sort};
 use echowatch::ingest::{self, SourceEvent, SourceStatus, SyncReport};
 use echowatch::model::{Provenance, Tag, counted};
-use echowatch::workspace::Workspace;
+use echowatch::workspace::{Workspace, WorkspaceError};
 
 /// `println!` for command output, except that a closed pipe (`echowatch stats | head -1`)
 /// becomes an error the command returns, which `main` ends quietly on, instead of a panic.
@@ -231,8 +231,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         write!(std::io::stdout().lock(), "{report}")?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut ws = Workspace::open(config, &data)
-        .with_context(|| format!("cannot open data folder {}", data.display()))?;
+    // The folder's own error names it already: context would say it twice.
+    let mut ws = Workspace::open(config, &data).map_err(|e| match e {
+        e @ WorkspaceError::DataDir { .. } => anyhow::Error::new(e),
+        e => anyhow::Error::new(e).context(format!("cannot open data folder {}", data.display())),
+    })?;
     match command {
         Command::Sync { sources, reread } => {
             let rereads = if reread {

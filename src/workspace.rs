@@ -14,7 +14,7 @@ use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
-    #[error("data folder {path}: {source}")]
+    #[error("cannot create data folder {path}: {source}")]
     DataDir {
         path: PathBuf,
         #[source]

@@ -1822,3 +1822,19 @@ fn stats_says_why_kinds_add_up_to_more_than_the_stories() {
     let text = env.run_ok(&["stats", "kind:feed -kind:echomail"]);
     assert!(!text.contains("counted under each kind"), "{text}");
 }
+
+#[test]
+fn an_unusable_data_folder_is_named_once() {
+    let env = Env::new("");
+    std::fs::write(env.path("file"), "not a folder").unwrap();
+    let data = env.path("file/data");
+    let data = data.to_str().unwrap();
+    let out = env.run(&["--data", data, "stats"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.matches(data).count(), 1, "{err}");
+    assert!(
+        err.starts_with("echowatch: cannot create data folder"),
+        "{err}"
+    );
+}
