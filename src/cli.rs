@@ -11,8 +11,8 @@ use echowatch::config::Config;
 use echowatch::export::{self, HitInfo};
 use echowatch::index::{SearchRequest, Sort};
 use echowatch::ingest::{self, SourceEvent, SourceStatus, SyncReport};
-use echowatch::model::{Tag, counted};
-use echowatch::workspace::Workspace;
+use echowatch::model::{Provenance, Tag, counted};
+use echowatch::workspace::{Workspace, WorkspaceError};
 
 /// `println!` for command output, except that a closed pipe (`echowatch stats | head -1`)
 /// becomes an error the command returns, which `main` ends quietly on, instead of a panic.
@@ -81,7 +81,8 @@ enum Command {
     /// Search stories (tantivy query syntax; fields country: policy: tag: source: kind: area:)
     Search {
         query: String,
-        #[arg(long, default_value_t = 20)]
+        /// Most stories to list; 0 lists every match (as `--max-packet-kb 0` means no limit)
+        #[arg(long, value_name = "N", default_value_t = 20)]
         limit: usize,
         #[arg(long, value_enum, default_value_t = SortArg::Relevance)]
         sort: SortArg,
@@ -95,10 +96,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Add or remove tags by hand: +country:CN -policy:tariffs +brief
+    /// Add or remove tags by hand: +country:CN -policy:tariffs brief (a bare tag is added)
     Tag {
         id: i64,
-        #[arg(allow_hyphen_values = true, required = true, value_name = "+TAG|-TAG")]
+        #[arg(allow_hyphen_values = true, required = true, value_name = "[+|-]TAG")]
         changes: Vec<String>,
     },
     /// Write stories (all, or those matching QUERY) as JSON lines, CSV, or an echomail packet
@@ -257,8 +258,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         write!(std::io::stdout().lock(), "{report}")?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut ws = Workspace::open(config, &data)
-        .with_context(|| format!("cannot open data folder {}", data.display()))?;
+    // The folder's own error names it already: context would say it twice.
+    let mut ws = Workspace::open(config, &data).map_err(|e| match e {
+        e @ WorkspaceError::DataDir { .. } => anyhow::Error::new(e),
+        e => anyhow::Error::new(e).context(format!("cannot open data folder {}", data.display())),
+    })?;
     match command {
         Command::Sync { sources, reread } => {
             let rereads = if reread {
@@ -285,6 +289,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 SortArg::Relevance => Sort::Relevance,
                 SortArg::Newest => Sort::Newest,
             };
+            // The index reads `usize::MAX` as "every match" (it caps limits at its size).
+            let limit = if limit == 0 { usize::MAX } else { limit };
             let page = ws.index.search(&SearchRequest {
                 query: query.clone(),
                 sort,
@@ -334,19 +340,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Tag { id, changes } => {
-            let mut add = Vec::new();
-            let mut remove = Vec::new();
-            for change in &changes {
-                let (list, text) = match change.split_at_checked(1) {
-                    Some(("+", rest)) => (&mut add, rest),
-                    Some(("-", rest)) => (&mut remove, rest),
-                    _ => bail!("tag changes start with + or -: {change:?}"),
-                };
-                list.push(Tag::from_input(text)?);
+            let Some(story) = ws.store.story(id)? else {
+                bail!("no story with id {id}")
+            };
+            let (add, remove) = tag_changes(&ws, &changes)?;
+            // Saying that a tag the story already has was "added" would imply a change. One
+            // set by hand before is left alone; one from the tagger or the source is also set
+            // by hand, so that a later retag cannot take it away.
+            let mut by_hand = Vec::new();
+            for tag in add {
+                match story.tags.iter().find(|t| t.tag == tag) {
+                    Some(t) if t.provenance == Provenance::Manual => {
+                        eprintln!("{tag}: already there");
+                    }
+                    Some(t) => {
+                        let from = match t.provenance {
+                            Provenance::Source => "a tag of its source",
+                            _ => "set by the tagger",
+                        };
+                        eprintln!("{tag}: already there ({from}), now also set by hand");
+                        by_hand.push(tag);
+                    }
+                    None => by_hand.push(tag),
+                }
             }
-            ws.check_policies(&add)?;
-            ws.store.set_manual_tags(id, &add, &remove)?;
-            ws.flush_index()?;
+            if !by_hand.is_empty() || !remove.is_empty() {
+                ws.store.set_manual_tags(id, &by_hand, &remove)?;
+                ws.flush_index()?;
+            }
             if let Some(story) = ws.store.story(id)? {
                 let tags: Vec<String> = story.tags.iter().map(|t| t.tag.to_string()).collect();
                 outln!("{id}: {}", tags.join(" "));
@@ -436,6 +457,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::EvalTags { .. } => unreachable!("handled before opening the data folder"),
+    }
+}
+
+/// `tag`'s arguments as tags to add and to remove: `+TAG` or a bare `TAG` adds (as in the
+/// interface's tag editor), `-TAG` removes. Every bad one is reported, not only the first,
+/// and nothing is changed then.
+fn tag_changes(ws: &Workspace, changes: &[String]) -> Result<(Vec<Tag>, Vec<Tag>)> {
+    let mut add = Vec::new();
+    let mut remove = Vec::new();
+    let mut bad = Vec::new();
+    for change in changes {
+        let (list, text) = match change.split_at_checked(1) {
+            Some(("+", rest)) => (&mut add, rest),
+            Some(("-", rest)) => (&mut remove, rest),
+            _ => (&mut add, change.as_str()),
+        };
+        match Tag::from_input(text) {
+            Ok(tag) => list.push(tag),
+            Err(e) => bad.push(e.to_string()),
+        }
+    }
+    if let Err(e) = ws.check_policies(&add) {
+        bad.push(e.to_string());
+    }
+    match bad.as_slice() {
+        [] => Ok((add, remove)),
+        [one] => bail!("{one}"),
+        many => bail!("no tag changed:\n  {}", many.join("\n  ")),
     }
 }
 
@@ -852,8 +901,25 @@ fn print_stats(v: &serde_json::Value) -> Result<()> {
             .map(|(k, n)| (k, n.as_u64().unwrap_or(0)))
             .collect();
         rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let stories = v["stories"].as_u64().unwrap_or(0);
+        let sum: u64 = rows.iter().map(|r| r.1).sum();
+        let counted_twice = sum.saturating_sub(stories);
         for (k, n) in rows {
             outln!("  {n:>7}  {k}");
+        }
+        // A story is counted under each source and kind it came by, so these add up to more
+        // than the stories; say why rather than leave the sum looking wrong. (Countries and
+        // policies are plainly several per story.)
+        match key {
+            "by_kind" if counted_twice > 0 => outln!(
+                "  ({} came both by feed and by echomail: counted under each kind)",
+                counted(counted_twice as usize, "story", "stories")
+            ),
+            "by_source" if counted_twice > 0 => outln!(
+                "  (a story carried by several sources is counted under each: {sum} counts for {})",
+                counted(stories as usize, "story", "stories")
+            ),
+            _ => {}
         }
     }
     Ok(())

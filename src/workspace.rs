@@ -14,7 +14,7 @@ use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
-    #[error("data folder {path}: {source}")]
+    #[error("cannot create data folder {path}: {source}")]
     DataDir {
         path: PathBuf,
         #[source]
@@ -24,8 +24,8 @@ pub enum WorkspaceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Index(#[from] IndexError),
-    #[error("unknown policy {id:?}; the policies are: {known}")]
-    UnknownPolicy { id: String, known: String },
+    #[error("unknown {} {}; the policies are: {known}", if ids.len() == 1 { "policy" } else { "policies" }, quoted(ids))]
+    UnknownPolicy { ids: Vec<String>, known: String },
     #[error("tagger rules {path}: {message}")]
     Rules { path: PathBuf, message: String },
     #[error(
@@ -301,21 +301,23 @@ impl Workspace {
         self.tagger.get()
     }
 
-    /// Refuse a policy tag the rules do not know (`policy:tarifs`): typed by a person, it
-    /// would make a facet of its own that no story of the tagger ever joins.
+    /// Refuse policy tags the rules do not know (`policy:tarifs`): typed by a person, one
+    /// would make a facet of its own that no story of the tagger ever joins. Names them all.
     pub fn check_policies(&self, tags: &[Tag]) -> Result<(), WorkspaceError> {
         let tagger = self.tagger()?;
         let known = tagger.policy_ids();
-        match tags
+        let ids: Vec<String> = tags
             .iter()
-            .find(|t| t.kind == TagKind::Policy && !known.contains(&t.value))
-        {
-            Some(t) => Err(WorkspaceError::UnknownPolicy {
-                id: t.value.clone(),
-                known: known.join(", "),
-            }),
-            None => Ok(()),
+            .filter(|t| t.kind == TagKind::Policy && !known.contains(&t.value))
+            .map(|t| t.value.clone())
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
         }
+        Err(WorkspaceError::UnknownPolicy {
+            ids,
+            known: known.join(", "),
+        })
     }
 
     /// A handle to give to other threads.
@@ -368,6 +370,12 @@ fn lock_for_open(data_dir: &Path) -> Option<std::fs::File> {
             None
         }
     }
+}
+
+/// `"a", "b"` for a message.
+fn quoted(values: &[String]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+    quoted.join(", ")
 }
 
 fn load_tagger(rules: Option<&Path>) -> Result<Tagger, String> {

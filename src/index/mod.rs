@@ -16,8 +16,10 @@ use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::agg_result::{AggregationResult, AggregationResults, BucketResult};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, QueryParser, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, QueryParser,
+    QueryParserError, TermQuery,
 };
+use tantivy::query_grammar::{UserInputAst, UserInputLeaf, UserInputLiteral};
 use tantivy::schema::{
     DateOptions, DateTimePrecision, Field, INDEXED, IndexRecordOption, STORED, Schema,
     TextFieldIndexing, TextOptions,
@@ -563,11 +565,7 @@ impl SearchIndex {
         let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.body]);
         parser.set_conjunction_by_default();
         parser.set_field_boost(f.title, 2.0);
-        let parse = |text: &str| {
-            parser
-                .parse_query(text)
-                .map_err(|e| IndexError::Query(describe_query_error(&e)))
-        };
+        let parse = |text: &str| self.parse_user(&parser, text);
         let user: Box<dyn Query> = if text.is_empty() {
             Box::new(AllQuery)
         } else if let Some((rest, word)) = trailing_prefix(text) {
@@ -599,6 +597,131 @@ impl SearchIndex {
             ));
         }
         Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// The user's query through tantivy's grammar and query builder, with what analysts type
+    /// and tantivy refuses adapted in between (see [`adapt`]).
+    fn parse_user(&self, parser: &QueryParser, text: &str) -> Result<Box<dyn Query>> {
+        let ast = tantivy::query_grammar::parse_query(text).map_err(|_| {
+            IndexError::Query(describe_query_error(&QueryParserError::SyntaxError(
+                text.to_string(),
+            )))
+        })?;
+        parser
+            .build_query_from_user_input_ast(self.adapt(ast)?)
+            .map_err(|e| IndexError::Query(describe_query_error(&e)))
+    }
+
+    /// A query as parsed, made acceptable to tantivy's query builder as analysts type it:
+    /// - a group of exclusions alone (`-country:CN`, `NOT tag:brief`, `chip OR (-kind:feed)`)
+    ///   means every story except those. tantivy refuses it ("only excluding terms given")
+    ///   as exclusions have nothing to be taken from: the group gets "all stories" (`*`).
+    /// - `source:` takes words of a source's name as well as the whole name; see
+    ///   [`Self::source_leaf`].
+    /// - a date field takes plain dates (`published:[2026-08-01 TO *]`), which tantivy's
+    ///   RFC 3339 reader refuses; see [`date_leaf`].
+    fn adapt(&self, ast: UserInputAst) -> Result<UserInputAst> {
+        Ok(match ast {
+            UserInputAst::Clause(clauses) => {
+                let mut clauses = clauses
+                    .into_iter()
+                    .map(|(occur, sub)| Ok((occur, self.adapt(sub)?)))
+                    .collect::<Result<Vec<_>>>()?;
+                if !clauses.is_empty() && clauses.iter().all(|(o, _)| *o == Some(Occur::MustNot)) {
+                    clauses.push((
+                        Some(Occur::Must),
+                        UserInputAst::Leaf(Box::new(UserInputLeaf::All)),
+                    ));
+                }
+                UserInputAst::Clause(clauses)
+            }
+            UserInputAst::Boost(sub, boost) => {
+                UserInputAst::Boost(Box::new(self.adapt(*sub)?), boost)
+            }
+            UserInputAst::Leaf(leaf) => {
+                let field = match leaf.as_ref() {
+                    UserInputLeaf::Literal(l) => l.field_name.as_deref(),
+                    UserInputLeaf::Range { field, .. } | UserInputLeaf::Set { field, .. } => {
+                        field.as_deref()
+                    }
+                    _ => None,
+                };
+                let is_date = field
+                    .and_then(|name| self.index.schema().get_field(name).ok())
+                    .is_some_and(|f| {
+                        self.index
+                            .schema()
+                            .get_field_entry(f)
+                            .field_type()
+                            .value_type()
+                            == tantivy::schema::Type::Date
+                    });
+                match *leaf {
+                    leaf if is_date => date_leaf(leaf)?,
+                    UserInputLeaf::Literal(l) if field == Some(FacetField::Source.name()) => {
+                        self.source_leaf(l)?
+                    }
+                    leaf => UserInputAst::Leaf(Box::new(leaf)),
+                }
+            }
+        })
+    }
+
+    /// `source:VALUE`. Source names are indexed whole (lower-cased), which keeps counts per
+    /// source exact, so `source:RegWatch` would find nothing of "Sample: RegWatch". A value
+    /// that is a whole name matches that source only, as before; any other matches the
+    /// sources whose names hold its words in a row (`RegWatch`, `"federal register"`), read
+    /// from the index's own list of names.
+    fn source_leaf(&self, literal: UserInputLiteral) -> Result<UserInputAst> {
+        let words = |s: &str| -> Vec<String> {
+            s.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+                .collect()
+        };
+        let value = literal.phrase.to_lowercase();
+        let wanted = words(&value);
+        let names = self.source_names()?;
+        if wanted.is_empty() || names.contains(&value) {
+            return Ok(UserInputAst::Leaf(Box::new(UserInputLeaf::Literal(
+                literal,
+            ))));
+        }
+        let elements: Vec<String> = names
+            .into_iter()
+            .filter(|name| words(name).windows(wanted.len()).any(|w| w == wanted))
+            .collect();
+        if elements.is_empty() {
+            return Ok(UserInputAst::Leaf(Box::new(UserInputLeaf::Literal(
+                literal,
+            ))));
+        }
+        Ok(UserInputAst::Leaf(Box::new(UserInputLeaf::Set {
+            field: literal.field_name,
+            elements,
+        })))
+    }
+
+    /// Every source name in the index's term dictionary (lower-cased, as indexed). A name
+    /// left only by deleted documents may be among them; it matches nothing.
+    fn source_names(&self) -> Result<std::collections::BTreeSet<String>> {
+        let searcher = self.reader.searcher();
+        let mut names = std::collections::BTreeSet::new();
+        for segment in searcher.segment_readers() {
+            let inverted = segment
+                .inverted_index(self.fields.source)
+                .map_err(self.tv())?;
+            let mut terms = inverted.terms().stream().map_err(|source| IndexError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
+            while terms.advance() {
+                if let Ok(name) = std::str::from_utf8(terms.key()) {
+                    names.insert(name.to_string());
+                }
+            }
+        }
+        Ok(names)
     }
 
     /// Title or body words that start with `word`, compared as indexed (lower case, stemmed:
@@ -830,12 +953,102 @@ pub fn as_you_type(query: &str) -> String {
     }
 }
 
+/// A leaf on a date field with its values as tantivy reads them (RFC 3339). A plain date
+/// `2026-08-01` is midnight UTC as a range's bound; as a value of its own it is that whole
+/// day (midnight to midnight), since a story published at exactly midnight is not what
+/// `published:2026-08-01` asks for. A set of values is each value's match.
+fn date_leaf(leaf: UserInputLeaf) -> Result<UserInputAst> {
+    use tantivy::query_grammar::UserInputBound as Bound;
+    let field_name = |field: &Option<String>| field.clone().unwrap_or_default();
+    let bound = |field: &str, b: Bound| -> Result<Bound> {
+        Ok(match b {
+            Bound::Inclusive(v) if v != "*" => Bound::Inclusive(date_value(field, &v)?.0),
+            Bound::Exclusive(v) if v != "*" => Bound::Exclusive(date_value(field, &v)?.0),
+            other => other,
+        })
+    };
+    let leaf = match leaf {
+        UserInputLeaf::Literal(l) => {
+            let name = field_name(&l.field_name);
+            match date_value(&name, &l.phrase)? {
+                (start, Some(end)) => UserInputLeaf::Range {
+                    field: l.field_name,
+                    lower: Bound::Inclusive(start),
+                    upper: Bound::Exclusive(end),
+                },
+                (instant, None) => UserInputLeaf::Literal(UserInputLiteral {
+                    phrase: instant,
+                    ..l
+                }),
+            }
+        }
+        UserInputLeaf::Range {
+            field,
+            lower,
+            upper,
+        } => {
+            let name = field_name(&field);
+            UserInputLeaf::Range {
+                lower: bound(&name, lower)?,
+                upper: bound(&name, upper)?,
+                field,
+            }
+        }
+        UserInputLeaf::Set { field, elements } => {
+            let any = elements
+                .into_iter()
+                .map(|phrase| {
+                    let literal = UserInputLiteral {
+                        field_name: field.clone(),
+                        phrase,
+                        delimiter: tantivy::query_grammar::Delimiter::None,
+                        slop: 0,
+                        prefix: false,
+                    };
+                    Ok((
+                        Some(Occur::Should),
+                        date_leaf(UserInputLeaf::Literal(literal))?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(UserInputAst::Clause(any));
+        }
+        other => other,
+    };
+    Ok(UserInputAst::Leaf(Box::new(leaf)))
+}
+
+/// A date as typed, in RFC 3339 for tantivy: a plain date gives its midnight UTC and the next
+/// one (the end of that day); a full timestamp gives itself (in UTC).
+fn date_value(field: &str, text: &str) -> Result<(String, Option<String>)> {
+    let midnight = |d: chrono::NaiveDate| format!("{}T00:00:00Z", d.format("%Y-%m-%d"));
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let next = day.succ_opt().map(midnight);
+        return Ok((midnight(day), next));
+    }
+    match DateTime::parse_from_rfc3339(text) {
+        Ok(t) => Ok((
+            t.with_timezone(&Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            None,
+        )),
+        Err(_) => Err(IndexError::Query(format!(
+            "{field}: cannot read the date {text:?}: write it as 2026-08-01 (midnight UTC) or 2026-08-01T00:00:00Z"
+        ))),
+    }
+}
+
 fn describe_query_error(e: &tantivy::query::QueryParserError) -> String {
     use tantivy::query::QueryParserError as E;
     match e {
         E::FieldDoesNotExist(f) => format!(
             "unknown field {f:?} (fields: title, body, country, policy, tag, source, kind, area, published)"
         ),
+        // Only a date our own reading let through and tantivy's did not can get here.
+        E::DateFormatError(_) => {
+            "cannot read a date: write it as 2026-08-01 (midnight UTC) or 2026-08-01T00:00:00Z"
+                .to_string()
+        }
         other => other.to_string(),
     }
 }

@@ -435,3 +435,170 @@ fn a_trailing_star_matches_the_last_word_as_a_prefix() {
     assert_eq!(as_you_type("chip OR"), "chip OR");
     assert_eq!(as_you_type(""), "");
 }
+
+/// An index of three stories: 1 (US CN, entity-list), 2 (NL), 3 (US CN, trade-negotiations).
+fn three_stories(dir: &Path) -> SearchIndex {
+    let (idx, _) = SearchIndex::open_or_create(&dir.join("tantivy")).unwrap();
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    w.upsert(&doc(
+        1,
+        "Commerce adds Chinese chipmakers to Entity List",
+        "The rule restricts chip exports.",
+        3,
+        &["US", "CN"],
+        &["entity-list"],
+    ))
+    .unwrap();
+    w.upsert(&doc(
+        2,
+        "Dutch lithography licences tightened",
+        "ASML must apply for chip licences.",
+        1,
+        &["NL"],
+        &["export-controls"],
+    ))
+    .unwrap();
+    w.upsert(&doc(
+        3,
+        "Tariff talks resume",
+        "Negotiators restricting nothing.",
+        2,
+        &["US", "CN"],
+        &["trade-negotiations"],
+    ))
+    .unwrap();
+    w.commit().unwrap();
+    idx
+}
+
+fn ids_of(idx: &SearchIndex, request: &SearchRequest) -> Vec<StoryId> {
+    let mut ids: Vec<_> = idx
+        .search(request)
+        .unwrap_or_else(|e| panic!("{:?}: {e}", request.query))
+        .hits
+        .iter()
+        .map(|h| h.id)
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn exclusions_alone_mean_every_story_except_those() {
+    let dir = tempfile::tempdir().unwrap();
+    let idx = three_stories(dir.path());
+    let ids = |q: &str| ids_of(&idx, &req(q));
+    assert_eq!(ids("-country:CN"), vec![2]);
+    assert_eq!(ids("NOT country:CN"), vec![2]);
+    assert_eq!(ids("-country:NL -policy:entity-list"), vec![3]);
+    assert_eq!(ids("-(country:NL OR policy:entity-list)"), vec![3]);
+    assert!(ids("-chip -country:US").is_empty());
+    // A group of exclusions inside a larger query.
+    assert_eq!(ids("chip OR (-country:US)"), vec![1, 2]);
+    assert_eq!(
+        ids("policy:trade-negotiations OR (NOT country:US)"),
+        vec![2, 3]
+    );
+    // Queries with something to match are as before.
+    assert_eq!(ids("chip -country:CN"), vec![2]);
+    assert_eq!(ids("country:US NOT tariff"), vec![1]);
+    // With the interface's facet filters, the trailing star, counts and validation.
+    let mut filtered = req("-policy:entity-list");
+    filtered.filters = vec![(FacetField::Country, "US".into())];
+    assert_eq!(ids_of(&idx, &filtered), vec![3]);
+    assert_eq!(ids("-country:CN lith*"), vec![2]);
+    let counts = idx.facet_counts("NOT country:NL", &[]).unwrap();
+    let countries: BTreeMap<_, _> = counts[&FacetField::Country].iter().cloned().collect();
+    assert_eq!(countries.get("cn"), Some(&2));
+    assert_eq!(countries.get("nl"), None);
+    assert!(idx.validate("-country:CN").is_ok());
+    assert_eq!(idx.matching_ids("-country:CN", &[]).unwrap(), vec![2]);
+    assert_eq!(idx.count_new_since("-country:CN", None).unwrap(), 1);
+}
+
+#[test]
+fn dates_are_read_as_analysts_type_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, _) = SearchIndex::open_or_create(&dir.path().join("tantivy")).unwrap();
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    for (id, when) in [
+        (1, "2026-07-31T23:59:59Z"),
+        (2, "2026-08-01T00:00:00Z"),
+        (3, "2026-08-01T15:00:00Z"),
+        (4, "2026-08-02T00:00:00Z"),
+    ] {
+        let mut d = doc(id, "Story", "Text.", 0, &[], &[]);
+        d.published = DateTime::parse_from_rfc3339(when).unwrap().to_utc();
+        w.upsert(&d).unwrap();
+    }
+    w.commit().unwrap();
+    let ids = |q: &str| ids_of(&idx, &req(q));
+    // A plain date is midnight UTC as a bound of a range.
+    assert_eq!(ids("published:[2026-08-01 TO *]"), vec![2, 3, 4]);
+    assert_eq!(ids("published:[* TO 2026-08-01}"), vec![1]);
+    assert_eq!(ids("published:[2026-08-01 TO 2026-08-02}"), vec![2, 3]);
+    assert_eq!(ids("published:>=2026-08-02"), vec![4]);
+    // On its own, that whole day.
+    assert_eq!(ids("published:2026-08-01"), vec![2, 3]);
+    assert_eq!(ids("-published:2026-08-01"), vec![1, 4]);
+    assert_eq!(ids("published: IN [2026-07-31 2026-08-02]"), vec![1, 4]);
+    // RFC 3339 as before, any offset.
+    assert_eq!(ids("published:[2026-08-01T12:00:00Z TO *]"), vec![3, 4]);
+    assert_eq!(
+        ids("published:[2026-08-01T14:00:00+02:00 TO *]"),
+        vec![3, 4]
+    );
+    assert_eq!(ids("published:\"2026-08-01T15:00:00Z\""), vec![3]);
+    // A date that cannot be read says which forms are.
+    for bad in ["published:[01.08.2026 TO *]", "published:yesterday"] {
+        match idx.search(&req(bad)) {
+            Err(IndexError::Query(message)) => assert!(
+                message.contains("2026-08-01 (midnight UTC) or 2026-08-01T00:00:00Z"),
+                "{bad}: {message}"
+            ),
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn source_takes_words_of_a_name_as_well_as_the_whole_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, _) = SearchIndex::open_or_create(&dir.path().join("tantivy")).unwrap();
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    for (id, source) in [
+        (1, "Sample: RegWatch"),
+        (2, "Federal Register: BIS"),
+        (3, "RegWatch"),
+        (4, "Sample: RegWatchers"),
+    ] {
+        let mut d = doc(id, "Story", "Text.", id, &[], &[]);
+        d.sources = vec![source.into()];
+        w.upsert(&d).unwrap();
+    }
+    w.commit().unwrap();
+    let ids = |q: &str| ids_of(&idx, &req(q));
+    // Whole names match as before, in any case; a whole name matches only itself.
+    assert_eq!(ids("source:\"Sample: RegWatch\""), vec![1]);
+    assert_eq!(ids("source:\"sample: regwatch\""), vec![1]);
+    assert_eq!(ids("source:RegWatch"), vec![3]);
+    // Words of a name, in a row, in any case.
+    assert_eq!(ids("source:sample"), vec![1, 4]);
+    assert_eq!(ids("source:BIS"), vec![2]);
+    assert_eq!(ids("source:\"federal register\""), vec![2]);
+    assert_eq!(ids("source:RegWatchers"), vec![4]);
+    assert!(ids("source:\"register federal\"").is_empty());
+    assert!(ids("source:Reg").is_empty());
+    assert_eq!(ids("-source:sample"), vec![2, 3]);
+    assert_eq!(ids("source:sample OR source:bis"), vec![1, 2, 4]);
+    // Counts stay per whole name.
+    let counts = idx.facet_counts("source:sample", &[]).unwrap();
+    let sources: BTreeMap<_, _> = counts[&FacetField::Source].iter().cloned().collect();
+    assert_eq!(
+        sources,
+        BTreeMap::from([
+            ("sample: regwatch".to_string(), 1),
+            ("sample: regwatchers".to_string(), 1)
+        ])
+    );
+}
