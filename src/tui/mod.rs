@@ -28,7 +28,8 @@ pub use app::{App, AppOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TuiError {
-    #[error("cannot open the data folder: {0}")]
+    /// Its own message names the folder or file (and not every one is about opening).
+    #[error(transparent)]
     Workspace(#[from] WorkspaceError),
     #[error("terminal: {0}")]
     Terminal(#[from] std::io::Error),

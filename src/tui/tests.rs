@@ -1236,3 +1236,14 @@ fn mark_all_read_counts_the_query_being_searched_not_the_last_list() {
     assert!(matches!(app.overlay, Overlay::None), "{:?}", app.overlay);
     assert!(app.message.clone().unwrap().0.contains("nothing to mark"));
 }
+
+#[test]
+fn a_data_folder_error_is_named_once() {
+    let err = super::TuiError::from(crate::workspace::WorkspaceError::DataDir {
+        path: "/proc/nope".into(),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    });
+    let text = err.to_string();
+    assert_eq!(text.matches("data folder").count(), 1, "{text}");
+    assert!(text.contains("/proc/nope"), "{text}");
+}
