@@ -174,6 +174,10 @@ struct FtnArgs {
     /// milliseconds. Hidden: for the tests, which must not sleep for seconds.
     #[arg(long, value_name = "MS", hide = true)]
     busy_wait_ms: Option<u64>,
+    /// Stop for ever after writing packet N, before recording it. Hidden: for the tests,
+    /// which kill the run there.
+    #[arg(long, value_name = "N", hide = true)]
+    hang_before_confirm: Option<usize>,
     /// With --format ftn: print the run's report as one JSON object on standard output (the
     /// summary stays on standard error)
     #[arg(long)]
@@ -489,6 +493,7 @@ fn gateway_options(a: FtnArgs, out: Option<PathBuf>) -> Result<export::gateway::
             export::gateway::DEFAULT_BUSY_WAIT,
             std::time::Duration::from_millis,
         ),
+        hang_before_confirm: a.hang_before_confirm,
     })
 }
 
@@ -564,6 +569,12 @@ fn gateway_summary(
             )
         ));
     }
+    if report.adopted > 0 {
+        s.push_str(&format!(
+            "recorded {} that a killed run had written into its packets (not posted again)\n",
+            stories(report.adopted)
+        ));
+    }
     if report.temp_files_removed > 0 {
         s.push_str(&format!(
             "removed {} left by runs that were killed (.echowatch-PID-N.tmp)\n",
@@ -623,6 +634,7 @@ fn gateway_json(
         "packets": packets,
         "stale_flag": stale_flag,
         "temp_files_removed": report.temp_files_removed,
+        "adopted": report.adopted,
     })
 }
 

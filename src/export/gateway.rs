@@ -101,6 +101,9 @@ pub struct GatewayOptions {
     pub max_packet_bytes: usize,
     /// How long to wait for the outbound's busy flag ([`DEFAULT_BUSY_WAIT`]).
     pub busy_wait: Duration,
+    /// For the tests only: after writing this packet (1 = the first), stop before
+    /// recording it, for ever, so that a test can kill the run right there.
+    pub hang_before_confirm: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,6 +117,9 @@ pub struct GatewayReport {
     pub stale_flag: Option<StaleFlag>,
     /// Temporary files (`.echowatch-PID-N.tmp`) of killed runs that this run removed.
     pub temp_files_removed: usize,
+    /// Stories a killed run had written into a packet still in the out folder but not
+    /// recorded: recorded now, not posted again (also counted in `skipped` when asked for).
+    pub adopted: usize,
 }
 
 /// A busy flag older than [`STALE_BUSY_FLAG`] that a run took over.
@@ -172,10 +178,12 @@ pub fn post(
         cfg.origin = origin.clone();
     }
     let now = Local::now().fixed_offset();
+    let adopted = adopt_written(store, &cfg.area)?;
     let (mut to_post, mut skipped) = unposted(store, stories, &cfg.area)?;
     if to_post.is_empty() {
         return Ok(GatewayReport {
             skipped,
+            adopted,
             ..GatewayReport::default()
         });
     }
@@ -198,6 +206,7 @@ pub fn post(
     let mut report = GatewayReport {
         skipped,
         stale_flag,
+        adopted,
         ..GatewayReport::default()
     };
     if to_post.is_empty() {
@@ -238,9 +247,18 @@ pub fn post(
         })
         .collect();
     let header = writer::gateway_header(&cfg, now, opts.password.as_deref());
-    for packet in writer::split_packets(&header, &messages, opts.max_packet_bytes)? {
+    let packets = writer::split_packets(&header, &messages, opts.max_packet_bytes)?;
+    for (n, packet) in packets.enumerate() {
         let ids = posted_ids.get(packet.messages.clone()).unwrap_or_default();
-        let done = write_one(&packet.bytes, opts).and_then(|written| {
+        let done = write_one(&packet.bytes, opts, |path| {
+            record_packet(store, ids, &cfg.area, path)
+        })
+        .and_then(|written| {
+            if opts.hang_before_confirm == Some(n + 1) {
+                loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
+            }
             store.ledger_confirm(ids, &cfg.area, Utc::now())?;
             Ok(written)
         });
@@ -263,6 +281,73 @@ pub fn post(
     }
     drop(busy);
     Ok(report)
+}
+
+/// Notes in the ledger that the reserved stories `ids` are about to go into the packet
+/// `path`, before it gets that name (see [`adopt_written`]).
+fn record_packet(
+    store: &mut Store,
+    ids: &[StoryId],
+    area: &str,
+    path: &Path,
+) -> Result<(), GatewayError> {
+    // A path that is not UTF-8 is recorded lossily: it is then never found, and its stories
+    // are posted again under their MSGIDs, the old worst case.
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    store.ledger_set_packet(ids, area, &path.to_string_lossy())?;
+    Ok(())
+}
+
+/// Finishes what a killed run left: stories reserved for `area` whose packet was written
+/// into the out folder but not recorded. Returns how many were recorded now.
+///
+/// The rule: a reservation names the packet before that name is given to it, and the out
+/// folder gets the packet only after the outbound did. So a packet that is there under
+/// that name and carries the story's MSGID was written whole (it is linked into place after
+/// being synced) and also placed in the outbound: the story is recorded as posted, not
+/// posted again. A packet that is not there tells nothing: the run may have been killed
+/// before writing it, or another program (a tosser reading the folder, a mailer sending
+/// it) took it away since. Its stories are posted again under the same MSGIDs, which dupe
+/// checkers drop: a repeat at worst, never a story left out. A file of that name without
+/// the MSGID is another packet that came to have the name, and proves nothing either.
+fn adopt_written(store: &mut Store, area: &str) -> Result<usize, GatewayError> {
+    use std::collections::{BTreeMap, HashSet};
+    let mut by_packet: BTreeMap<String, Vec<(StoryId, String)>> = BTreeMap::new();
+    for (id, msgid, packet) in store.ledger_unconfirmed(area)? {
+        by_packet.entry(packet).or_default().push((id, msgid));
+    }
+    let mut adopted = 0;
+    for (packet, entries) in by_packet {
+        let bytes = match std::fs::read(&packet) {
+            Ok(b) => b,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!("cannot read {packet}: {e}; its stories are posted again");
+                }
+                continue;
+            }
+        };
+        let Ok(pkt) = crate::ftn::read_packet(&bytes) else {
+            continue;
+        };
+        let msgids: HashSet<String> = pkt
+            .messages
+            .iter()
+            .filter_map(|m| {
+                crate::ftn::EchoMessage::from_packed(m, &crate::ftn::Charsets::default()).msgid
+            })
+            .collect();
+        let found: Vec<StoryId> = entries
+            .iter()
+            .filter(|(_, msgid)| msgids.contains(msgid))
+            .map(|(id, _)| *id)
+            .collect();
+        if !found.is_empty() {
+            store.ledger_confirm(&found, area, Utc::now())?;
+            adopted += found.len();
+        }
+    }
+    Ok(adopted)
 }
 
 /// The stories not yet posted to `area` (nor carried from it), and how many were.
@@ -454,14 +539,19 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     a.len() == b.len() && matches!((a.modified(), b.modified()), (Ok(x), Ok(y)) if x == y)
 }
 
-/// `n thing` or `n things`.
-/// One packet into the out folder under a new name, and into the outbound if there is one.
-fn write_one(bytes: &[u8], opts: &GatewayOptions) -> Result<PacketWritten, GatewayError> {
-    let path = write_new_packet(&opts.out_dir, bytes)?;
+/// One packet into the outbound if there is one, then into the out folder under a new name,
+/// `before_link` called with each name before it is given (see [`adopt_written`]). The out
+/// folder comes last: a packet there is one the outbound has too.
+fn write_one(
+    bytes: &[u8],
+    opts: &GatewayOptions,
+    before_link: impl FnMut(&Path) -> Result<(), GatewayError>,
+) -> Result<PacketWritten, GatewayError> {
     let outbound = match &opts.outbound {
         Some(dir) => Some(place_in_outbound(dir, bytes, opts)?),
         None => None,
     };
+    let path = write_new_packet_with(&opts.out_dir, bytes, before_link)?;
     Ok(PacketWritten {
         path,
         messages: 0,
@@ -479,19 +569,24 @@ fn place_in_outbound(
     opts: &GatewayOptions,
 ) -> Result<OutboundPlacement, GatewayError> {
     let target = writer::bso_packet_path(outbound, opts.from.zone, opts.to, Flavour::Normal);
+    // An .out we cannot read, or that is not a packet from us to the uplink (another
+    // program's, or left damaged), is left as it is and ours is attached beside it, as
+    // crashmail does, rather than failing the run.
     let combined = match std::fs::read(&target) {
-        Ok(existing) => Some(writer::append_packets(&existing, bytes)?),
+        Ok(existing) => Some(
+            appendable(&existing, opts)
+                .then(|| writer::append_packets(&existing, bytes).ok())
+                .flatten(),
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(GatewayError::Io {
-                path: target,
-                source,
-            });
+        Err(e) => {
+            tracing::warn!("cannot read {}: {e}; attaching instead", target.display());
+            Some(None)
         }
     };
     match combined {
         None => write_atomically(&target, bytes)?,
-        Some(c) if opts.max_packet_bytes == 0 || c.len() <= opts.max_packet_bytes => {
+        Some(Some(c)) if opts.max_packet_bytes == 0 || c.len() <= opts.max_packet_bytes => {
             write_atomically(&target, &c)?
         }
         Some(_) => {
@@ -507,6 +602,14 @@ fn place_in_outbound(
         }
     }
     Ok(OutboundPlacement::Packet(target))
+}
+
+/// Whether our messages may go into the waiting packet `existing`: one whose header says it
+/// is from us to the uplink. Its header is what the uplink checks and answers to, so
+/// messages appended to another sender's packet would be taken for that sender's.
+fn appendable(existing: &[u8], opts: &GatewayOptions) -> bool {
+    crate::ftn::read_packet(existing)
+        .is_ok_and(|p| p.header.orig == opts.from && p.header.dest == opts.to)
 }
 
 /// Adds `^FILE` (send, then delete) to a BSO flow file. Appended in place, as mailers
@@ -588,6 +691,15 @@ const NAME_TRIES: u32 = 1000;
 /// whole or not at all: it is written and synced under a temporary name first, then linked
 /// to its name, which fails rather than replace an existing file.
 fn write_new_packet(dir: &Path, bytes: &[u8]) -> Result<PathBuf, GatewayError> {
+    write_new_packet_with(dir, bytes, |_| Ok(()))
+}
+
+/// [`write_new_packet`], calling `before_link` with each name before trying it.
+fn write_new_packet_with(
+    dir: &Path,
+    bytes: &[u8],
+    mut before_link: impl FnMut(&Path) -> Result<(), GatewayError>,
+) -> Result<PathBuf, GatewayError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| GatewayError::Io { path, source }
@@ -601,6 +713,10 @@ fn write_new_packet(dir: &Path, bytes: &[u8]) -> Result<PathBuf, GatewayError> {
     let result = (|| {
         for _ in 0..NAME_TRIES {
             let path = dir.join(format!("{:08x}.pkt", packet_serial()));
+            if std::fs::symlink_metadata(&path).is_ok() {
+                continue;
+            }
+            before_link(&path)?;
             match std::fs::hard_link(&tmp.path, &path) {
                 Ok(()) => return Ok(path),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -882,6 +998,7 @@ mod tests {
             outbound: None,
             max_packet_bytes,
             busy_wait: Duration::from_millis(200),
+            hang_before_confirm: None,
         }
     }
 
@@ -1042,6 +1159,104 @@ mod tests {
         }
         // The uplink gets every story exactly once.
         assert_eq!(msgids_by_link(&outbound_packets(&outbound)).len(), 40);
+    }
+
+    #[test]
+    fn a_packet_a_killed_run_wrote_is_recorded_not_posted_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(9);
+        let opts = options(tmp.path(), 0);
+        let cfg = GatewayConfig::new(AREA, opts.from, opts.to);
+        let now = Local::now().fixed_offset();
+        // What a run does up to writing a packet, for three packets of three stories,
+        // killed before confirming any of them.
+        let mut names = Vec::new();
+        for chunk in stories.chunks(3) {
+            let ids: Vec<StoryId> = chunk.iter().map(|s| s.id).collect();
+            let serials = store
+                .ledger_reserve(&ids, AREA, "1337:1/100", Utc::now())
+                .unwrap();
+            let msgs: Vec<_> = chunk
+                .iter()
+                .zip(serials)
+                .map(|(s, serial)| {
+                    GatewayPost {
+                        serial: serial.unwrap(),
+                        title: s.title.clone(),
+                        published: None,
+                        description: String::new(),
+                        link: s.link.clone(),
+                    }
+                    .to_message(&cfg, now)
+                })
+                .collect();
+            let bytes =
+                writer::write_packet(&writer::gateway_header(&cfg, now, None), &msgs).unwrap();
+            let path = write_new_packet_with(&opts.out_dir, &bytes, |p| {
+                record_packet(&mut store, &ids, AREA, p)
+            })
+            .unwrap();
+            names.push(path);
+        }
+        let before = msgids_by_link(&names);
+        // The second packet was taken away (a tosser read the folder): nothing tells it was
+        // written. The third's name now holds another packet, without those MSGIDs.
+        std::fs::remove_file(&names[1]).unwrap();
+        std::fs::copy(&names[0], &names[2]).unwrap();
+        let report = post(&mut store, &stories, &opts).unwrap();
+        assert_eq!(report.adopted, 3);
+        assert_eq!((report.posted, report.skipped), (6, 3));
+        // The first three are not posted again; the rest are, under the MSGIDs reserved.
+        let paths: Vec<PathBuf> = report.packets.iter().map(|p| p.path.clone()).collect();
+        let again = msgids_by_link(&paths);
+        assert_eq!(again.len(), 6);
+        for s in &stories[..3] {
+            assert!(!again.contains_key(s.link.as_deref().unwrap()));
+        }
+        for s in &stories[3..] {
+            let link = s.link.as_deref().unwrap();
+            assert_eq!(again[link], before[link]);
+        }
+        for s in &stories {
+            assert!(store.ledger_contains(s.id, AREA).unwrap());
+        }
+        let next = post(&mut store, &stories, &opts).unwrap();
+        assert_eq!((next.adopted, next.posted, next.skipped), (0, 0, 9));
+    }
+
+    #[test]
+    fn an_out_not_from_us_to_the_uplink_is_left_and_ours_attached() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(3);
+        let mut opts = options(tmp.path(), 0);
+        let outbound = tmp.path().join("outbound");
+        opts.outbound = Some(outbound.clone());
+        std::fs::create_dir_all(&outbound).unwrap();
+        // Another node's packet waiting for the uplink, and then one that is not a packet.
+        let cfg = GatewayConfig::new(AREA, "1337:1/99".parse().unwrap(), opts.to);
+        let theirs = writer::write_packet(
+            &writer::gateway_header(&cfg, Local::now().fixed_offset(), None),
+            &[],
+        )
+        .unwrap();
+        let out = outbound.join("00010065.out");
+        for (waiting, stories) in [
+            (theirs, &stories[..2]),
+            (b"garbage".to_vec(), &stories[2..]),
+        ] {
+            std::fs::write(&out, &waiting).unwrap();
+            let report = post(&mut store, stories, &opts).unwrap();
+            assert_eq!(report.posted, stories.len());
+            let Some(OutboundPlacement::Attached { file, .. }) = &report.packets[0].outbound else {
+                panic!("{report:?}");
+            };
+            assert_eq!(
+                msgids_by_link(std::slice::from_ref(file)).len(),
+                stories.len()
+            );
+            assert_eq!(std::fs::read(&out).unwrap(), waiting);
+        }
+        assert_eq!(msgids_by_link(&outbound_packets(&outbound)[1..]).len(), 3);
     }
 
     #[test]
