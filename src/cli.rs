@@ -558,7 +558,14 @@ fn gateway_summary(
         }
     };
     // FTS-5005 asks for a word when a left-over flag is removed.
-    if let Some(stale) = &report.stale_flag {
+    if let Some(stale) = &report.stale_flag
+        && let Some(pid) = stale.killed_run
+    {
+        s.push_str(&format!(
+            "removed the busy flag {} of a killed echowatch run (PID {pid}, no longer running)\n",
+            stale.path.display()
+        ));
+    } else if let Some(stale) = &report.stale_flag {
         s.push_str(&format!(
             "removed a stale busy flag {} (untouched for {})\n",
             stale.path.display(),
@@ -623,7 +630,7 @@ fn gateway_json(
     let stale_flag = report
         .stale_flag
         .as_ref()
-        .map(|s| json!({ "path": path(&s.path), "age_seconds": s.age.as_secs() }));
+        .map(|s| json!({ "path": path(&s.path), "age_seconds": s.age.as_secs(), "killed_run_pid": s.killed_run }));
     json!({
         // As the packets and the ledger have it (echo tags are upper case).
         "area": opts.area.to_ascii_uppercase(),

@@ -2012,3 +2012,30 @@ fn an_out_for_another_node_is_left_alone_and_the_run_posts_once() {
     assert_eq!(links_once(&packets_in(&out)).len(), 3);
     assert_eq!(links_once(&queued_for_uplink(&outbound)[1..]).len(), 3);
 }
+
+#[test]
+fn a_busy_flag_our_killed_run_left_is_taken_over_by_the_next_run() {
+    let env = env_with_feed("flagkill", 4);
+    let (out, outbound) = (env.path("out"), env.path("outbound"));
+    let args = outbound_args(&out, &outbound, None, &["--max-packet-kb", "1"]);
+    let mut hang = args.clone();
+    hang.extend(["--hang-before-confirm", "2"]);
+    let run = Running(command(&env, &hang).spawn().unwrap());
+    let pid = run.0.id();
+    wait_for_packets(&out, 2);
+    drop(run);
+    let flag = outbound.join("00010065.bsy");
+    assert!(flag.exists(), "the killed run's flag");
+    let said = summary(&env, &args);
+    assert!(
+        said.contains(&format!(
+            "removed the busy flag {} of a killed echowatch run (PID {pid}, no longer running)",
+            flag.display()
+        )),
+        "{said}"
+    );
+    assert!(said.starts_with("posted 2 stories "), "{said}");
+    assert!(leftovers(&outbound).is_empty(), "{:?}", leftovers(&outbound));
+    // The uplink gets each story once.
+    assert_eq!(links_once(&queued_for_uplink(&outbound)).len(), 4);
+}

@@ -32,12 +32,16 @@ pub enum GatewayError {
     /// The uplink's busy flag stayed there (and fresh) for the whole wait. Taken before
     /// anything is reserved or written: nothing of this run was posted, a later run posts it.
     #[error(
-        "outbound busy: {flag} exists{holder} and stayed for {waited} s: binkd is in a \
-         session with the uplink or another program is changing its mail; nothing was \
+        "outbound busy: {flag} exists{holder} and stayed for {waited} s: {who}; nothing was \
          posted, a later run posts these stories (a flag untouched for {stale_h} hours is \
          taken as left over and removed)",
         flag = .flag.display(),
         holder = .holder.as_deref().map(|h| format!(" (it says {h})")).unwrap_or_default(),
+        who = if *.by_echowatch {
+            "another echowatch run is posting to this uplink"
+        } else {
+            "binkd is in a session with the uplink or another program is changing its mail"
+        },
         waited = .waited.as_secs_f32(),
         stale_h = STALE_BUSY_FLAG.as_secs() / 3600,
     )]
@@ -46,6 +50,8 @@ pub enum GatewayError {
         waited: Duration,
         /// The flag's first line (binkd writes its PID), when it has one.
         holder: Option<String>,
+        /// The flag is an echowatch run's (still running, or on another host).
+        by_echowatch: bool,
     },
     /// A failure after some packets went out: those are recorded as posted, the rest stay
     /// reserved under their MSGIDs, and a new run posts just the rest.
@@ -128,6 +134,9 @@ pub struct StaleFlag {
     pub path: PathBuf,
     /// How long it had gone untouched.
     pub age: Duration,
+    /// The PID of the killed echowatch run on this host that left it, when it was one
+    /// (taken over at once, not after [`STALE_BUSY_FLAG`]).
+    pub killed_run: Option<u32>,
 }
 
 /// One packet a gateway run wrote.
@@ -416,7 +425,8 @@ fn take_busy_flag(
             .open(path)
         {
             Ok(mut f) => {
-                let made = writeln!(f, "{}", std::process::id())
+                let made = f
+                    .write_all(flag_content(std::process::id()).as_bytes())
                     .and_then(|()| f.sync_all())
                     .and_then(|()| f.metadata());
                 return match made {
@@ -453,6 +463,17 @@ fn take_busy_flag(
                     stale = Some(StaleFlag {
                         path: path.to_path_buf(),
                         age,
+                        killed_run: None,
+                    });
+                    continue;
+                }
+                if let Some(pid) = killed_run_flag(path)
+                    && remove_stale(path, &found)?
+                {
+                    stale = Some(StaleFlag {
+                        path: path.to_path_buf(),
+                        age: age.unwrap_or_default(),
+                        killed_run: Some(pid),
                     });
                     continue;
                 }
@@ -464,6 +485,10 @@ fn take_busy_flag(
                 flag: path.to_path_buf(),
                 waited: wait,
                 holder: flag_holder(path),
+                by_echowatch: read_flag(path)
+                    .as_deref()
+                    .and_then(echowatch_flag)
+                    .is_some(),
             });
         }
         std::thread::sleep(BUSY_POLL.min(left));
@@ -509,6 +534,71 @@ fn remove_stale(path: &Path, judged: &std::fs::Metadata) -> Result<bool, Gateway
         }
     }
     Ok(false)
+}
+
+/// What echowatch writes into a busy flag it holds: `PID echowatch HOST`. binkd writes just
+/// its PID; the name tells our flags from binkd's, and the host name tells whose PID it is
+/// on a folder several hosts share.
+fn flag_content(pid: u32) -> String {
+    format!("{pid} echowatch {}\n", host_name().unwrap_or_default())
+}
+
+/// The PID and host of a flag whose content is what [`flag_content`] writes.
+fn echowatch_flag(content: &str) -> Option<(u32, &str)> {
+    let line = content.strip_suffix('\n')?;
+    let (pid, host) = line.split_once(" echowatch ")?;
+    let pid: u32 = pid.parse().ok().filter(|p| *p != 0)?;
+    (pid.to_string().len() == line.len() - host.len() - " echowatch ".len()
+        && !host.is_empty()
+        && !host.contains(['\n', ' ']))
+    .then_some((pid, host))
+}
+
+/// The PID of a killed echowatch run whose flag `path` is: content exactly as we write it,
+/// naming this host, and no process with that PID running here. Only our own flags are
+/// judged by PID: binkd writes a bare PID, and one from binkd on another host sharing the
+/// folder, or in another PID namespace (a container), names no process here although it
+/// runs; such flags wait for [`STALE_BUSY_FLAG`]. A PID reused since by another process
+/// only makes us wait as for a live one.
+fn killed_run_flag(path: &Path) -> Option<u32> {
+    let content = read_flag(path)?;
+    let (pid, host) = echowatch_flag(&content)?;
+    let here = host_name()?;
+    (host == here
+        && pid != std::process::id()
+        && process_running(pid) == Some(false)
+        && content == flag_content(pid))
+    .then_some(pid)
+}
+
+/// The start of a busy flag, for telling whose it is.
+fn read_flag(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(300)
+        .read_to_end(&mut head)
+        .ok()?;
+    String::from_utf8(head).ok()
+}
+
+/// This host's name, None where it cannot be told (then no flag is taken for a killed run's).
+#[cfg(unix)]
+fn host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer and its length are passed together; gethostname writes within it.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|b| *b == 0)?;
+    let name = std::str::from_utf8(buf.get(..end)?).ok()?;
+    (!name.is_empty() && !name.contains([' ', '\n'])).then(|| name.to_string())
+}
+
+#[cfg(not(unix))]
+fn host_name() -> Option<String> {
+    None
 }
 
 /// The first line of a busy flag (binkd writes its PID there), for the error message.
@@ -1394,10 +1484,11 @@ mod tests {
         let flag = tmp.path().join("sub/00010065.bsy");
         let (held, stale) = take_busy_flag(&flag, Duration::ZERO).unwrap();
         assert_eq!(stale, None);
-        // Our PID in it, as binkd writes its own.
+        // Our PID in it, as binkd writes its own, and who we are.
+        let content = std::fs::read_to_string(&flag).unwrap();
         assert_eq!(
-            std::fs::read_to_string(&flag).unwrap(),
-            format!("{}\n", std::process::id())
+            echowatch_flag(&content),
+            Some((std::process::id(), host_name().unwrap().as_str()))
         );
         // A second taker (another run) waits, then gives up.
         let err = take_busy_flag(&flag, Duration::from_millis(120)).unwrap_err();
@@ -1411,6 +1502,55 @@ mod tests {
         std::fs::rename(&theirs, &flag).unwrap();
         drop(held);
         assert_eq!(std::fs::read_to_string(&flag).unwrap(), "theirs\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_flag_our_killed_run_left_is_taken_over_at_once_and_no_other() {
+        let tmp = tempfile::tempdir().unwrap();
+        let flag = tmp.path().join("00010065.bsy");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let host = host_name().unwrap();
+        // Kept: binkd's (a bare PID, dead or not), a live run's, another host's, one
+        // with more in it, and one that is not a file.
+        for kept in [
+            format!("{dead}\n"),
+            format!("{} echowatch {host}\n", sleeper.id()),
+            format!("{dead} echowatch other-{host}\n"),
+            format!("{dead} echowatch {host}\nmore\n"),
+            format!("0{dead} echowatch {host}\n"),
+        ] {
+            std::fs::write(&flag, &kept).unwrap();
+            let err = take_busy_flag(&flag, Duration::from_millis(60)).unwrap_err();
+            let GatewayError::Busy { by_echowatch, .. } = &err else {
+                panic!("{err}");
+            };
+            assert_eq!(
+                *by_echowatch,
+                echowatch_flag(&kept).is_some(),
+                "{kept:?}: {err}"
+            );
+            // Only binkd's flag blames binkd.
+            assert_eq!(
+                err.to_string().contains("binkd is in a session"),
+                !by_echowatch
+            );
+            assert_eq!(std::fs::read_to_string(&flag).unwrap(), kept);
+        }
+        // The killed run's own flag on this host: taken over at once, and said so.
+        std::fs::write(&flag, flag_content(dead)).unwrap();
+        let (held, stale) = take_busy_flag(&flag, Duration::ZERO).unwrap();
+        assert_eq!(stale.unwrap().killed_run, Some(dead));
+        drop(held);
+        assert!(!flag.exists());
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
     }
 
     #[test]
