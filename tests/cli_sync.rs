@@ -2035,7 +2035,11 @@ fn a_busy_flag_our_killed_run_left_is_taken_over_by_the_next_run() {
         "{said}"
     );
     assert!(said.starts_with("posted 2 stories "), "{said}");
-    assert!(leftovers(&outbound).is_empty(), "{:?}", leftovers(&outbound));
+    assert!(
+        leftovers(&outbound).is_empty(),
+        "{:?}",
+        leftovers(&outbound)
+    );
     // The uplink gets each story once.
     assert_eq!(links_once(&queued_for_uplink(&outbound)).len(), 4);
 }

@@ -695,11 +695,15 @@ fn place_in_outbound(
 }
 
 /// Whether our messages may go into the waiting packet `existing`: one whose header says it
-/// is from us to the uplink. Its header is what the uplink checks and answers to, so
-/// messages appended to another sender's packet would be taken for that sender's.
+/// is from us to the uplink, under our password (or none when we give none). Its header is
+/// what the uplink checks and answers to: messages appended to another sender's packet
+/// would be taken for that sender's, and under another password (a stale one, or none)
+/// the uplink would refuse ours or take them unchecked.
 fn appendable(existing: &[u8], opts: &GatewayOptions) -> bool {
-    crate::ftn::read_packet(existing)
-        .is_ok_and(|p| p.header.orig == opts.from && p.header.dest == opts.to)
+    let ours = opts.password.as_deref().unwrap_or_default().as_bytes();
+    crate::ftn::read_packet(existing).is_ok_and(|p| {
+        p.header.orig == opts.from && p.header.dest == opts.to && p.header.password == ours
+    })
 }
 
 /// Adds `^FILE` (send, then delete) to a BSO flow file. Appended in place, as mailers
@@ -1347,6 +1351,44 @@ mod tests {
             assert_eq!(std::fs::read(&out).unwrap(), waiting);
         }
         assert_eq!(msgids_by_link(&outbound_packets(&outbound)[1..]).len(), 3);
+    }
+
+    #[test]
+    fn an_out_under_another_password_is_not_appended_to() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(4);
+        let mut opts = options(tmp.path(), 0);
+        let outbound = tmp.path().join("outbound");
+        opts.outbound = Some(outbound.clone());
+        let out = outbound.join("00010065.out");
+        // Our own earlier run, without a password, started the .out.
+        post(&mut store, &stories[..1], &opts).unwrap();
+        let waiting = std::fs::read(&out).unwrap();
+        // Now with one: ours goes beside it, under our password.
+        opts.password = Some("SECRET".into());
+        let report = post(&mut store, &stories[1..2], &opts).unwrap();
+        let Some(OutboundPlacement::Attached { file, .. }) = &report.packets[0].outbound else {
+            panic!("{report:?}");
+        };
+        assert_eq!(std::fs::read(&out).unwrap(), waiting);
+        let attached = crate::ftn::read_packet(&std::fs::read(file).unwrap())
+            .unwrap()
+            .header;
+        assert_eq!(attached.password, b"SECRET");
+        // An .out under the same password is appended to, as before.
+        std::fs::remove_file(&out).unwrap();
+        post(&mut store, &stories[2..3], &opts).unwrap();
+        let report = post(&mut store, &stories[3..], &opts).unwrap();
+        assert_eq!(
+            report.packets[0].outbound,
+            Some(OutboundPlacement::Packet(out.clone()))
+        );
+        let pkt = std::fs::read(&out).unwrap();
+        assert_eq!(
+            crate::ftn::read_packet(&pkt).unwrap().header.password,
+            b"SECRET"
+        );
+        assert_eq!(msgids_by_link(&[out]).len(), 2);
     }
 
     #[test]
