@@ -24,7 +24,8 @@ pub enum OutCharset {
     /// `CHRS: UTF-8 4`.
     #[default]
     Utf8,
-    /// `CHRS: CP437 2`, characters outside CP437 transliterated (`—` → `-`, `ő` → `o`).
+    /// `CHRS: CP437 2`, characters outside CP437 transliterated (`—` → `-`, `ő` → `o`,
+    /// `Новости` → `Novosti`, with `deunicode` for other scripts).
     Cp437,
 }
 
@@ -108,8 +109,16 @@ fn encode_cp437_char(c: char, out: &mut Vec<u8>) {
             any = true;
         }
     }
-    if !any {
-        out.push(b'?');
+    if any {
+        return;
+    }
+    // Other scripts (Cyrillic, Greek letters CP437 lacks, CJK, emoji): transliterated to
+    // ASCII, so that a CP437 reader sees words, not a line of `?`.
+    match deunicode::deunicode_char(c) {
+        Some(ascii) if !ascii.is_empty() => {
+            out.extend(ascii.bytes().filter(|b| b.is_ascii() && *b != 0));
+        }
+        _ => out.push(b'?'),
     }
 }
 
@@ -812,6 +821,36 @@ mod tests {
         assert_eq!(
             OutCharset::Cp437.encode("Café — “Łódź” ì…"),
             b"Caf\x82 - \"L\xA2dz\" i...".to_vec()
+        );
+    }
+
+    #[test]
+    fn cp437_transliterates_other_scripts_and_keeps_its_own() {
+        let enc = |s: &str| String::from_utf8(OutCharset::Cp437.encode(s)).unwrap();
+        assert_eq!(enc("Новости: Экспорт"), "Novosti: Eksport");
+        assert_eq!(enc("Ψυχή"), "Psukhe");
+        assert!(
+            enc("中国出口管制").starts_with("Zhong Guo "),
+            "{}",
+            enc("中国出口管制")
+        );
+        let emoji = enc("rules 🚀 tighten");
+        assert!(
+            emoji.starts_with("rules ") && emoji.ends_with(" tighten"),
+            "{emoji}"
+        );
+        for s in ["Новости", "Ψυχή", "中国", "🚀"] {
+            assert!(!enc(s).contains('?'), "{s}: {}", enc(s));
+        }
+        // CP437's own characters stay as they are: é, ü, box drawing, its Greek letters.
+        assert_eq!(
+            OutCharset::Cp437.encode("é ü ─┼ π"),
+            b"\x82 \x81 \xC4\xC5 \xE3".to_vec()
+        );
+        // And a whole gateway subject: words, not question marks.
+        assert_eq!(
+            fit_subject("Минпромторг: экспортный контроль", OutCharset::Cp437),
+            b"Minpromtorg: eksportnyi kontrol'".to_vec()
         );
     }
 
