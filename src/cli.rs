@@ -156,7 +156,7 @@ struct FtnArgs {
     #[arg(long, value_name = "TEXT")]
     origin: Option<String>,
     /// Packet password agreed with the uplink
-    #[arg(long, value_name = "PW")]
+    #[arg(long, value_name = "PW", value_parser = packet_password)]
     password: Option<String>,
     /// Charset of the messages
     #[arg(long, value_enum, default_value_t = FtnCharset::Utf8)]
@@ -182,6 +182,17 @@ struct FtnArgs {
     /// summary stays on standard error)
     #[arg(long)]
     json: bool,
+}
+
+/// A packet password fits the header's 8 bytes (FTS-0001); refused before anything is done.
+fn packet_password(s: &str) -> Result<String, String> {
+    if s.len() > 8 {
+        return Err(format!(
+            "a packet password has at most 8 bytes, this one {}",
+            s.len()
+        ));
+    }
+    Ok(s.to_string())
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -497,7 +508,6 @@ fn gateway_options(a: FtnArgs, out: Option<PathBuf>) -> Result<export::gateway::
     })
 }
 
-/// `n thing` or `n things`, as the summary lines say counts.
 /// What a gateway run did, for stderr: the summary line, then with several packets one
 /// line for each (its messages, size, and where it went in the outbound).
 fn gateway_summary(
@@ -518,6 +528,8 @@ fn gateway_summary(
             format!("{and} {} (attached in {})", file.display(), flow.display())
         }
     };
+    // Upper case, as the packets and the ledger have it.
+    let area = opts.area.to_ascii_uppercase();
     let skipped = format!("{} skipped (already posted there)", report.skipped);
     let stories = |n| counted(n, "story", "stories");
     let mut s = match report.packets.as_slice() {
@@ -525,12 +537,12 @@ fn gateway_summary(
         [] => format!(
             "nothing to post: {} already posted to {}\n",
             stories(report.skipped),
-            opts.area
+            area
         ),
         [one] => format!(
             "posted {} to {} in {}{}; {skipped}\n",
             stories(report.posted),
-            opts.area,
+            area,
             one.path.display(),
             placed(one, false)
         ),
@@ -542,7 +554,7 @@ fn gateway_summary(
             let mut s = format!(
                 "posted {} to {} in {} packets{limit}; {skipped}\n",
                 stories(report.posted),
-                opts.area,
+                area,
                 many.len()
             );
             for p in many {

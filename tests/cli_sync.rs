@@ -2043,3 +2043,41 @@ fn a_busy_flag_our_killed_run_left_is_taken_over_by_the_next_run() {
     // The uplink gets each story once.
     assert_eq!(links_once(&queued_for_uplink(&outbound)).len(), 4);
 }
+
+#[test]
+fn gateway_edges_a_long_password_a_file_for_out_and_a_lower_case_area() {
+    let env = env_with_feed("edge", 2);
+    let out = env.path("out");
+    // A password longer than the header's 8 bytes: a usage error, nothing done.
+    let mut args = gateway_args("tqw_test", &out, None);
+    args.extend(["--password", "NINEBYTES"]);
+    let failed = env.run(&args);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("at most 8 bytes"),
+        "{}",
+        stderr(&failed)
+    );
+    assert!(!out.exists());
+    // --out naming a file: said so.
+    let afile = env.path("afile");
+    std::fs::write(&afile, "x").unwrap();
+    let failed = env.run(&gateway_args("tqw_test", &afile, None));
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        stderr(&failed).contains("afile: not a folder"),
+        "{}",
+        stderr(&failed)
+    );
+    // The summary names the area as the packets do.
+    let said = summary(&env, &gateway_args("tqw_test", &out, None));
+    assert!(
+        said.starts_with("posted 2 stories to TQW_TEST in "),
+        "{said}"
+    );
+    let again = summary(&env, &gateway_args("tqw_test", &out, None));
+    assert_eq!(
+        again,
+        "nothing to post: 2 stories already posted to TQW_TEST\n"
+    );
+}

@@ -25,6 +25,8 @@ pub enum GatewayError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{}: not a folder (--out names the folder the packets go into)", .path.display())]
+    NotAFolder { path: PathBuf },
     #[error("{path}: no free packet name after {tries} tries")]
     NoFreeName { path: PathBuf, tries: u32 },
     #[error("{path}: a flow file line cannot hold a path with a line break")]
@@ -181,6 +183,12 @@ pub fn post(
     opts: &GatewayOptions,
 ) -> Result<GatewayReport, GatewayError> {
     writer::check_area_tag(&opts.area)?;
+    // Before anything is reserved or written (create_dir_all would say "File exists").
+    if std::fs::metadata(&opts.out_dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(GatewayError::NotAFolder {
+            path: opts.out_dir.clone(),
+        });
+    }
     let mut cfg = GatewayConfig::new(&opts.area, opts.from, opts.to);
     cfg.charset = opts.charset;
     if let Some(origin) = &opts.origin {
@@ -1389,6 +1397,18 @@ mod tests {
             b"SECRET"
         );
         assert_eq!(msgids_by_link(&[out]).len(), 2);
+    }
+
+    #[test]
+    fn an_out_folder_that_is_a_file_is_refused_before_anything() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(2);
+        let opts = options(tmp.path(), 0);
+        std::fs::write(&opts.out_dir, b"a file").unwrap();
+        let err = post(&mut store, &stories, &opts).unwrap_err();
+        assert!(err.to_string().contains(": not a folder"), "{err}");
+        assert!(store.ledger_unconfirmed(AREA).unwrap().is_empty());
+        assert!(!store.ledger_contains(stories[0].id, AREA).unwrap());
     }
 
     #[test]

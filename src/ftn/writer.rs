@@ -450,8 +450,10 @@ pub fn message_text(m: &EchoMessageOut) -> Vec<u8> {
     let body = m.body.trim_end();
     for line in body.split('\n') {
         let line = clean_body_line(line);
-        // The gateway link line stays whole, as gateway readers look for the URL on it;
-        // a URL cannot be wrapped anyway.
+        // The gateway link line stays whole, past 79 columns if need be: gateway readers
+        // look for the URL on it, and a URL cannot be wrapped anyway (wrap_line gives a long
+        // word a line of its own, never breaks it). FTS-0001 sets no line length; lines end
+        // at a CR and readers wrap long ones.
         if line.starts_with("Link to news story: ") {
             cr(&mut t, &line);
             continue;
@@ -495,7 +497,11 @@ fn clean_body_line(line: &str) -> String {
         .collect();
     let trimmed_len = s.trim_end().len();
     s.truncate(trimmed_len);
-    if s.starts_with("SEEN-BY") || s.starts_with("AREA:") || s.trim_start().starts_with("* Origin:")
+    // A `---` line would be taken for the tear line (FTS-0004), which ends the text.
+    if s.starts_with("SEEN-BY")
+        || s.starts_with("AREA:")
+        || s.starts_with("---")
+        || s.trim_start().starts_with("* Origin:")
     {
         s.insert(0, ' ');
     }
@@ -852,6 +858,20 @@ mod tests {
             fit_subject("Минпромторг: экспортный контроль", OutCharset::Cp437),
             b"Minpromtorg: eksportnyi kontrol'".to_vec()
         );
+    }
+
+    #[test]
+    fn body_lines_like_control_lines_are_escaped() {
+        for line in [
+            "--- not a tear line",
+            "---",
+            "SEEN-BY: 1/1",
+            "AREA:X",
+            " * Origin: x",
+        ] {
+            assert!(clean_body_line(line).starts_with(' '), "{line}");
+        }
+        assert_eq!(clean_body_line("-- signature"), "-- signature");
     }
 
     #[test]
