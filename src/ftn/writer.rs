@@ -37,6 +37,16 @@ impl OutCharset {
         }
     }
 
+    /// The text as it will read once encoded: for CP437, what it lacks transliterated
+    /// (`ж` → `zh`, `漢` → `Han `). Lines are wrapped after this, as transliteration can
+    /// make them longer.
+    pub fn transliterate(self, text: &str) -> String {
+        match self {
+            OutCharset::Utf8 => text.to_string(),
+            OutCharset::Cp437 => super::charset::Charset::Cp437.decode(&self.encode(text)),
+        }
+    }
+
     /// Encodes text; never emits NUL or the soft-CR byte 0x8D.
     pub fn encode(self, text: &str) -> Vec<u8> {
         match self {
@@ -116,7 +126,7 @@ fn encode_cp437_char(c: char, out: &mut Vec<u8>) {
     // ASCII, so that a CP437 reader sees words, not a line of `?`.
     match deunicode::deunicode_char(c) {
         Some(ascii) if !ascii.is_empty() => {
-            out.extend(ascii.bytes().filter(|b| b.is_ascii() && *b != 0));
+            out.extend(ascii.bytes().filter(|b| b.is_ascii_graphic() || *b == b' '));
         }
         _ => out.push(b'?'),
     }
@@ -449,7 +459,7 @@ pub fn message_text(m: &EchoMessageOut) -> Vec<u8> {
     cr(&mut t, &format!("\u{1}CHRS: {}", m.charset.chrs()));
     let body = m.body.trim_end();
     for line in body.split('\n') {
-        let line = clean_body_line(line);
+        let line = clean_body_line(&m.charset.transliterate(line));
         // The gateway link line stays whole, past 79 columns if need be: gateway readers
         // look for the URL on it, and a URL cannot be wrapped anyway (wrap_line gives a long
         // word a line of its own, never breaks it). FTS-0001 sets no line length; lines end
@@ -474,7 +484,10 @@ pub fn message_text(m: &EchoMessageOut) -> Vec<u8> {
             format!("--- {tear}")
         },
     );
-    cr(&mut t, &origin_line(&m.origin, m.orig));
+    cr(
+        &mut t,
+        &origin_line(&m.charset.transliterate(&m.origin), m.orig),
+    );
     for l in net_node_lines("SEEN-BY:", &sorted_2d(&m.seen_by)) {
         cr(&mut t, &l);
     }
@@ -853,6 +866,25 @@ mod tests {
             OutCharset::Cp437.encode("é ü ─┼ π"),
             b"\x82 \x81 \xC4\xC5 \xE3".to_vec()
         );
+        // Lines are wrapped after transliteration, which makes them longer.
+        let line = "漢字 ".repeat(30);
+        let cfg = GatewayConfig::new(
+            "TQW_TEST",
+            FtnAddress::new(1, 1, 100, 0),
+            FtnAddress::new(1, 1, 101, 0),
+        );
+        let now = DateTime::parse_from_rfc3339("2026-06-12T09:30:00+02:00").unwrap();
+        let mut m = GatewayPost {
+            serial: 1,
+            title: "t".into(),
+            published: None,
+            description: line,
+            link: None,
+        }
+        .to_message(&cfg, now);
+        m.charset = OutCharset::Cp437;
+        let text = message_text(&m);
+        assert!(text.split(|b| *b == b'\r').all(|l| l.len() <= 79));
         // And a whole gateway subject: words, not question marks.
         assert_eq!(
             fit_subject("Минпромторг: экспортный контроль", OutCharset::Cp437),
