@@ -157,7 +157,7 @@ struct FtnArgs {
     #[arg(long, value_name = "TEXT")]
     origin: Option<String>,
     /// Packet password agreed with the uplink
-    #[arg(long, value_name = "PW")]
+    #[arg(long, value_name = "PW", value_parser = packet_password)]
     password: Option<String>,
     /// Charset of the messages
     #[arg(long, value_enum, default_value_t = FtnCharset::Utf8)]
@@ -175,10 +175,25 @@ struct FtnArgs {
     /// milliseconds. Hidden: for the tests, which must not sleep for seconds.
     #[arg(long, value_name = "MS", hide = true)]
     busy_wait_ms: Option<u64>,
+    /// Stop for ever after writing packet N, before recording it. Hidden: for the tests,
+    /// which kill the run there.
+    #[arg(long, value_name = "N", hide = true)]
+    hang_before_confirm: Option<usize>,
     /// With --format ftn: print the run's report as one JSON object on standard output (the
     /// summary stays on standard error)
     #[arg(long)]
     json: bool,
+}
+
+/// A packet password fits the header's 8 bytes (FTS-0001); refused before anything is done.
+fn packet_password(s: &str) -> Result<String, String> {
+    if s.len() > 8 {
+        return Err(format!(
+            "a packet password has at most 8 bytes, this one {}",
+            s.len()
+        ));
+    }
+    Ok(s.to_string())
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -540,10 +555,10 @@ fn gateway_options(a: FtnArgs, out: Option<PathBuf>) -> Result<export::gateway::
             export::gateway::DEFAULT_BUSY_WAIT,
             std::time::Duration::from_millis,
         ),
+        hang_before_confirm: a.hang_before_confirm,
     })
 }
 
-/// `n thing` or `n things`, as the summary lines say counts.
 /// What a gateway run did, for stderr: the summary line, then with several packets one
 /// line for each (its messages, size, and where it went in the outbound).
 fn gateway_summary(
@@ -564,6 +579,8 @@ fn gateway_summary(
             format!("{and} {} (attached in {})", file.display(), flow.display())
         }
     };
+    // Upper case, as the packets and the ledger have it.
+    let area = opts.area.to_ascii_uppercase();
     let skipped = format!("{} skipped (already posted there)", report.skipped);
     let stories = |n| counted(n, "story", "stories");
     let mut s = match report.packets.as_slice() {
@@ -571,12 +588,12 @@ fn gateway_summary(
         [] => format!(
             "nothing to post: {} already posted to {}\n",
             stories(report.skipped),
-            opts.area
+            area
         ),
         [one] => format!(
             "posted {} to {} in {}{}; {skipped}\n",
             stories(report.posted),
-            opts.area,
+            area,
             one.path.display(),
             placed(one, false)
         ),
@@ -588,7 +605,7 @@ fn gateway_summary(
             let mut s = format!(
                 "posted {} to {} in {} packets{limit}; {skipped}\n",
                 stories(report.posted),
-                opts.area,
+                area,
                 many.len()
             );
             for p in many {
@@ -604,7 +621,14 @@ fn gateway_summary(
         }
     };
     // FTS-5005 asks for a word when a left-over flag is removed.
-    if let Some(stale) = &report.stale_flag {
+    if let Some(stale) = &report.stale_flag
+        && let Some(pid) = stale.killed_run
+    {
+        s.push_str(&format!(
+            "removed the busy flag {} of a killed echowatch run (PID {pid}, no longer running)\n",
+            stale.path.display()
+        ));
+    } else if let Some(stale) = &report.stale_flag {
         s.push_str(&format!(
             "removed a stale busy flag {} (untouched for {})\n",
             stale.path.display(),
@@ -613,6 +637,12 @@ fn gateway_summary(
                 "hour",
                 "hours"
             )
+        ));
+    }
+    if report.adopted > 0 {
+        s.push_str(&format!(
+            "recorded {} that a killed run had written into its packets (not posted again)\n",
+            stories(report.adopted)
         ));
     }
     if report.temp_files_removed > 0 {
@@ -663,7 +693,7 @@ fn gateway_json(
     let stale_flag = report
         .stale_flag
         .as_ref()
-        .map(|s| json!({ "path": path(&s.path), "age_seconds": s.age.as_secs() }));
+        .map(|s| json!({ "path": path(&s.path), "age_seconds": s.age.as_secs(), "killed_run_pid": s.killed_run }));
     json!({
         // As the packets and the ledger have it (echo tags are upper case).
         "area": opts.area.to_ascii_uppercase(),
@@ -674,6 +704,7 @@ fn gateway_json(
         "packets": packets,
         "stale_flag": stale_flag,
         "temp_files_removed": report.temp_files_removed,
+        "adopted": report.adopted,
     })
 }
 

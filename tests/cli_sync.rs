@@ -1702,6 +1702,7 @@ fn gateway_json_report_matches_the_packets_on_disk() {
     assert_eq!(
         keys,
         [
+            "adopted",
             "area",
             "from",
             "packets",
@@ -2382,5 +2383,160 @@ fn an_unusable_data_folder_is_named_once() {
     assert!(
         err.starts_with("echowatch: cannot create data folder"),
         "{err}"
+    );
+}
+
+// ---- Gateway: killed and failed runs never post a story twice -------------------------------
+
+/// `echowatch` with the environment's config, as `Env::run` starts it.
+fn command(env: &Env, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_echowatch"));
+    c.arg("--config")
+        .arg(env.path("feeds.toml"))
+        .args(args)
+        .env_remove("ECHOWATCH_DATA");
+    c
+}
+
+/// Waits (up to 60 s) until `dir` holds `n` packets.
+fn wait_for_packets(dir: &Path, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !dir.exists() || packets_in(dir).len() < n {
+        assert!(std::time::Instant::now() < deadline, "no packet {n}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_run_killed_between_writing_a_packet_and_recording_it_is_finished_not_repeated() {
+    let env = env_with_feed("kill", 4);
+    let out = env.path("out");
+    let mut args = gateway_args("TQW_TEST", &out, None);
+    args.extend(["--max-packet-kb", "1"]);
+    // Killed (SIGKILL) right after writing its second packet, before recording it.
+    let mut hang = args.clone();
+    hang.extend(["--hang-before-confirm", "2"]);
+    let run = Running(command(&env, &hang).spawn().unwrap());
+    wait_for_packets(&out, 2);
+    drop(run);
+    let written = packets_in(&out);
+    assert_eq!(written.len(), 2);
+    let said = summary(&env, &args);
+    assert!(
+        said.contains("recorded 1 story that a killed run had written into its packets"),
+        "{said}"
+    );
+    assert!(said.starts_with("posted 2 stories "), "{said}");
+    // Every story once in --out, none twice.
+    let want: Vec<String> = (0..4)
+        .map(|i| format!("https://wire.test/kill/{i}"))
+        .collect();
+    assert_eq!(links_once(&packets_in(&out)), want);
+    let again = summary(&env, &args);
+    assert_eq!(
+        again,
+        "nothing to post: 4 stories already posted to TQW_TEST\n"
+    );
+}
+
+#[test]
+fn an_out_for_another_node_is_left_alone_and_the_run_posts_once() {
+    use echowatch::ftn::{FtnAddress, PacketHeader, write_packet};
+    let env = env_with_feed("foreign", 3);
+    let (out, outbound) = (env.path("out"), env.path("outbound"));
+    std::fs::create_dir_all(&outbound).unwrap();
+    // The uplink's .out holds a packet another program made for another node.
+    let other: FtnAddress = "1337:1/102".parse().unwrap();
+    let header = PacketHeader::new(
+        "1337:1/101".parse().unwrap(),
+        other,
+        chrono::NaiveDate::from_ymd_opt(2026, 6, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap(),
+    );
+    let theirs = write_packet(&header, &[]).unwrap();
+    let waiting = outbound.join("00010065.out");
+    std::fs::write(&waiting, &theirs).unwrap();
+    let (v, said) = gateway_report(&env, &outbound_args(&out, &outbound, None, &[]));
+    assert_eq!(v["posted"], 3, "{said}");
+    assert_eq!(v["packets"][0]["outbound"]["placement"], "attached", "{v}");
+    assert_eq!(std::fs::read(&waiting).unwrap(), theirs);
+    // Recorded: a run without the outbound has nothing left to post.
+    let again = summary(&env, &gateway_args("TQW_TEST", &out, None));
+    assert_eq!(
+        again,
+        "nothing to post: 3 stories already posted to TQW_TEST\n"
+    );
+    assert_eq!(links_once(&packets_in(&out)).len(), 3);
+    assert_eq!(links_once(&queued_for_uplink(&outbound)[1..]).len(), 3);
+}
+
+#[test]
+fn a_busy_flag_our_killed_run_left_is_taken_over_by_the_next_run() {
+    let env = env_with_feed("flagkill", 4);
+    let (out, outbound) = (env.path("out"), env.path("outbound"));
+    let args = outbound_args(&out, &outbound, None, &["--max-packet-kb", "1"]);
+    let mut hang = args.clone();
+    hang.extend(["--hang-before-confirm", "2"]);
+    let run = Running(command(&env, &hang).spawn().unwrap());
+    let pid = run.0.id();
+    wait_for_packets(&out, 2);
+    drop(run);
+    let flag = outbound.join("00010065.bsy");
+    assert!(flag.exists(), "the killed run's flag");
+    let said = summary(&env, &args);
+    assert!(
+        said.contains(&format!(
+            "removed the busy flag {} of a killed echowatch run (PID {pid}, no longer running)",
+            flag.display()
+        )),
+        "{said}"
+    );
+    assert!(said.starts_with("posted 2 stories "), "{said}");
+    assert!(
+        leftovers(&outbound).is_empty(),
+        "{:?}",
+        leftovers(&outbound)
+    );
+    // The uplink gets each story once.
+    assert_eq!(links_once(&queued_for_uplink(&outbound)).len(), 4);
+}
+
+#[test]
+fn gateway_edges_a_long_password_a_file_for_out_and_a_lower_case_area() {
+    let env = env_with_feed("edge", 2);
+    let out = env.path("out");
+    // A password longer than the header's 8 bytes: a usage error, nothing done.
+    let mut args = gateway_args("tqw_test", &out, None);
+    args.extend(["--password", "NINEBYTES"]);
+    let failed = env.run(&args);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("at most 8 bytes"),
+        "{}",
+        stderr(&failed)
+    );
+    assert!(!out.exists());
+    // --out naming a file: said so.
+    let afile = env.path("afile");
+    std::fs::write(&afile, "x").unwrap();
+    let failed = env.run(&gateway_args("tqw_test", &afile, None));
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        stderr(&failed).contains("afile: not a folder"),
+        "{}",
+        stderr(&failed)
+    );
+    // The summary names the area as the packets do.
+    let said = summary(&env, &gateway_args("tqw_test", &out, None));
+    assert!(
+        said.starts_with("posted 2 stories to TQW_TEST in "),
+        "{said}"
+    );
+    let again = summary(&env, &gateway_args("tqw_test", &out, None));
+    assert_eq!(
+        again,
+        "nothing to post: 2 stories already posted to TQW_TEST\n"
     );
 }

@@ -25,6 +25,8 @@ pub enum GatewayError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{}: not a folder (--out names the folder the packets go into)", .path.display())]
+    NotAFolder { path: PathBuf },
     #[error("{path}: no free packet name after {tries} tries")]
     NoFreeName { path: PathBuf, tries: u32 },
     #[error("{path}: a flow file line cannot hold a path with a line break")]
@@ -32,12 +34,16 @@ pub enum GatewayError {
     /// The uplink's busy flag stayed there (and fresh) for the whole wait. Taken before
     /// anything is reserved or written: nothing of this run was posted, a later run posts it.
     #[error(
-        "outbound busy: {flag} exists{holder} and stayed for {waited} s: binkd is in a \
-         session with the uplink or another program is changing its mail; nothing was \
+        "outbound busy: {flag} exists{holder} and stayed for {waited} s: {who}; nothing was \
          posted, a later run posts these stories (a flag untouched for {stale_h} hours is \
          taken as left over and removed)",
         flag = .flag.display(),
         holder = .holder.as_deref().map(|h| format!(" (it says {h})")).unwrap_or_default(),
+        who = if *.by_echowatch {
+            "another echowatch run is posting to this uplink"
+        } else {
+            "binkd is in a session with the uplink or another program is changing its mail"
+        },
         waited = .waited.as_secs_f32(),
         stale_h = STALE_BUSY_FLAG.as_secs() / 3600,
     )]
@@ -46,6 +52,8 @@ pub enum GatewayError {
         waited: Duration,
         /// The flag's first line (binkd writes its PID), when it has one.
         holder: Option<String>,
+        /// The flag is an echowatch run's (still running, or on another host).
+        by_echowatch: bool,
     },
     /// A failure after some packets went out: those are recorded as posted, the rest stay
     /// reserved under their MSGIDs, and a new run posts just the rest.
@@ -101,6 +109,9 @@ pub struct GatewayOptions {
     pub max_packet_bytes: usize,
     /// How long to wait for the outbound's busy flag ([`DEFAULT_BUSY_WAIT`]).
     pub busy_wait: Duration,
+    /// For the tests only: after writing this packet (1 = the first), stop before
+    /// recording it, for ever, so that a test can kill the run right there.
+    pub hang_before_confirm: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,6 +125,9 @@ pub struct GatewayReport {
     pub stale_flag: Option<StaleFlag>,
     /// Temporary files (`.echowatch-PID-N.tmp`) of killed runs that this run removed.
     pub temp_files_removed: usize,
+    /// Stories a killed run had written into a packet still in the out folder but not
+    /// recorded: recorded now, not posted again (also counted in `skipped` when asked for).
+    pub adopted: usize,
 }
 
 /// A busy flag older than [`STALE_BUSY_FLAG`] that a run took over.
@@ -122,6 +136,9 @@ pub struct StaleFlag {
     pub path: PathBuf,
     /// How long it had gone untouched.
     pub age: Duration,
+    /// The PID of the killed echowatch run on this host that left it, when it was one
+    /// (taken over at once, not after [`STALE_BUSY_FLAG`]).
+    pub killed_run: Option<u32>,
 }
 
 /// One packet a gateway run wrote.
@@ -166,16 +183,24 @@ pub fn post(
     opts: &GatewayOptions,
 ) -> Result<GatewayReport, GatewayError> {
     writer::check_area_tag(&opts.area)?;
+    // Before anything is reserved or written (create_dir_all would say "File exists").
+    if std::fs::metadata(&opts.out_dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(GatewayError::NotAFolder {
+            path: opts.out_dir.clone(),
+        });
+    }
     let mut cfg = GatewayConfig::new(&opts.area, opts.from, opts.to);
     cfg.charset = opts.charset;
     if let Some(origin) = &opts.origin {
         cfg.origin = origin.clone();
     }
     let now = Local::now().fixed_offset();
+    let adopted = adopt_written(store, &cfg.area)?;
     let (mut to_post, mut skipped) = unposted(store, stories, &cfg.area)?;
     if to_post.is_empty() {
         return Ok(GatewayReport {
             skipped,
+            adopted,
             ..GatewayReport::default()
         });
     }
@@ -198,6 +223,7 @@ pub fn post(
     let mut report = GatewayReport {
         skipped,
         stale_flag,
+        adopted,
         ..GatewayReport::default()
     };
     if to_post.is_empty() {
@@ -238,9 +264,18 @@ pub fn post(
         })
         .collect();
     let header = writer::gateway_header(&cfg, now, opts.password.as_deref());
-    for packet in writer::split_packets(&header, &messages, opts.max_packet_bytes)? {
+    let packets = writer::split_packets(&header, &messages, opts.max_packet_bytes)?;
+    for (n, packet) in packets.enumerate() {
         let ids = posted_ids.get(packet.messages.clone()).unwrap_or_default();
-        let done = write_one(&packet.bytes, opts).and_then(|written| {
+        let done = write_one(&packet.bytes, opts, |path| {
+            record_packet(store, ids, &cfg.area, path)
+        })
+        .and_then(|written| {
+            if opts.hang_before_confirm == Some(n + 1) {
+                loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
+            }
             store.ledger_confirm(ids, &cfg.area, Utc::now())?;
             Ok(written)
         });
@@ -263,6 +298,73 @@ pub fn post(
     }
     drop(busy);
     Ok(report)
+}
+
+/// Notes in the ledger that the reserved stories `ids` are about to go into the packet
+/// `path`, before it gets that name (see [`adopt_written`]).
+fn record_packet(
+    store: &mut Store,
+    ids: &[StoryId],
+    area: &str,
+    path: &Path,
+) -> Result<(), GatewayError> {
+    // A path that is not UTF-8 is recorded lossily: it is then never found, and its stories
+    // are posted again under their MSGIDs, the old worst case.
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    store.ledger_set_packet(ids, area, &path.to_string_lossy())?;
+    Ok(())
+}
+
+/// Finishes what a killed run left: stories reserved for `area` whose packet was written
+/// into the out folder but not recorded. Returns how many were recorded now.
+///
+/// The rule: a reservation names the packet before that name is given to it, and the out
+/// folder gets the packet only after the outbound did. So a packet that is there under
+/// that name and carries the story's MSGID was written whole (it is linked into place after
+/// being synced) and also placed in the outbound: the story is recorded as posted, not
+/// posted again. A packet that is not there tells nothing: the run may have been killed
+/// before writing it, or another program (a tosser reading the folder, a mailer sending
+/// it) took it away since. Its stories are posted again under the same MSGIDs, which dupe
+/// checkers drop: a repeat at worst, never a story left out. A file of that name without
+/// the MSGID is another packet that came to have the name, and proves nothing either.
+fn adopt_written(store: &mut Store, area: &str) -> Result<usize, GatewayError> {
+    use std::collections::{BTreeMap, HashSet};
+    let mut by_packet: BTreeMap<String, Vec<(StoryId, String)>> = BTreeMap::new();
+    for (id, msgid, packet) in store.ledger_unconfirmed(area)? {
+        by_packet.entry(packet).or_default().push((id, msgid));
+    }
+    let mut adopted = 0;
+    for (packet, entries) in by_packet {
+        let bytes = match std::fs::read(&packet) {
+            Ok(b) => b,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!("cannot read {packet}: {e}; its stories are posted again");
+                }
+                continue;
+            }
+        };
+        let Ok(pkt) = crate::ftn::read_packet(&bytes) else {
+            continue;
+        };
+        let msgids: HashSet<String> = pkt
+            .messages
+            .iter()
+            .filter_map(|m| {
+                crate::ftn::EchoMessage::from_packed(m, &crate::ftn::Charsets::default()).msgid
+            })
+            .collect();
+        let found: Vec<StoryId> = entries
+            .iter()
+            .filter(|(_, msgid)| msgids.contains(msgid))
+            .map(|(id, _)| *id)
+            .collect();
+        if !found.is_empty() {
+            store.ledger_confirm(&found, area, Utc::now())?;
+            adopted += found.len();
+        }
+    }
+    Ok(adopted)
 }
 
 /// The stories not yet posted to `area` (nor carried from it), and how many were.
@@ -331,7 +433,8 @@ fn take_busy_flag(
             .open(path)
         {
             Ok(mut f) => {
-                let made = writeln!(f, "{}", std::process::id())
+                let made = f
+                    .write_all(flag_content(std::process::id()).as_bytes())
                     .and_then(|()| f.sync_all())
                     .and_then(|()| f.metadata());
                 return match made {
@@ -368,6 +471,17 @@ fn take_busy_flag(
                     stale = Some(StaleFlag {
                         path: path.to_path_buf(),
                         age,
+                        killed_run: None,
+                    });
+                    continue;
+                }
+                if let Some(pid) = killed_run_flag(path)
+                    && remove_stale(path, &found)?
+                {
+                    stale = Some(StaleFlag {
+                        path: path.to_path_buf(),
+                        age: age.unwrap_or_default(),
+                        killed_run: Some(pid),
                     });
                     continue;
                 }
@@ -379,6 +493,10 @@ fn take_busy_flag(
                 flag: path.to_path_buf(),
                 waited: wait,
                 holder: flag_holder(path),
+                by_echowatch: read_flag(path)
+                    .as_deref()
+                    .and_then(echowatch_flag)
+                    .is_some(),
             });
         }
         std::thread::sleep(BUSY_POLL.min(left));
@@ -426,6 +544,71 @@ fn remove_stale(path: &Path, judged: &std::fs::Metadata) -> Result<bool, Gateway
     Ok(false)
 }
 
+/// What echowatch writes into a busy flag it holds: `PID echowatch HOST`. binkd writes just
+/// its PID; the name tells our flags from binkd's, and the host name tells whose PID it is
+/// on a folder several hosts share.
+fn flag_content(pid: u32) -> String {
+    format!("{pid} echowatch {}\n", host_name().unwrap_or_default())
+}
+
+/// The PID and host of a flag whose content is what [`flag_content`] writes.
+fn echowatch_flag(content: &str) -> Option<(u32, &str)> {
+    let line = content.strip_suffix('\n')?;
+    let (pid, host) = line.split_once(" echowatch ")?;
+    let pid: u32 = pid.parse().ok().filter(|p| *p != 0)?;
+    (pid.to_string().len() == line.len() - host.len() - " echowatch ".len()
+        && !host.is_empty()
+        && !host.contains(['\n', ' ']))
+    .then_some((pid, host))
+}
+
+/// The PID of a killed echowatch run whose flag `path` is: content exactly as we write it,
+/// naming this host, and no process with that PID running here. Only our own flags are
+/// judged by PID: binkd writes a bare PID, and one from binkd on another host sharing the
+/// folder, or in another PID namespace (a container), names no process here although it
+/// runs; such flags wait for [`STALE_BUSY_FLAG`]. A PID reused since by another process
+/// only makes us wait as for a live one.
+fn killed_run_flag(path: &Path) -> Option<u32> {
+    let content = read_flag(path)?;
+    let (pid, host) = echowatch_flag(&content)?;
+    let here = host_name()?;
+    (host == here
+        && pid != std::process::id()
+        && process_running(pid) == Some(false)
+        && content == flag_content(pid))
+    .then_some(pid)
+}
+
+/// The start of a busy flag, for telling whose it is.
+fn read_flag(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(300)
+        .read_to_end(&mut head)
+        .ok()?;
+    String::from_utf8(head).ok()
+}
+
+/// This host's name, None where it cannot be told (then no flag is taken for a killed run's).
+#[cfg(unix)]
+fn host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer and its length are passed together; gethostname writes within it.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|b| *b == 0)?;
+    let name = std::str::from_utf8(buf.get(..end)?).ok()?;
+    (!name.is_empty() && !name.contains([' ', '\n'])).then(|| name.to_string())
+}
+
+#[cfg(not(unix))]
+fn host_name() -> Option<String> {
+    None
+}
+
 /// The first line of a busy flag (binkd writes its PID there), for the error message.
 fn flag_holder(path: &Path) -> Option<String> {
     use std::io::Read;
@@ -454,14 +637,19 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     a.len() == b.len() && matches!((a.modified(), b.modified()), (Ok(x), Ok(y)) if x == y)
 }
 
-/// `n thing` or `n things`.
-/// One packet into the out folder under a new name, and into the outbound if there is one.
-fn write_one(bytes: &[u8], opts: &GatewayOptions) -> Result<PacketWritten, GatewayError> {
-    let path = write_new_packet(&opts.out_dir, bytes)?;
+/// One packet into the outbound if there is one, then into the out folder under a new name,
+/// `before_link` called with each name before it is given (see [`adopt_written`]). The out
+/// folder comes last: a packet there is one the outbound has too.
+fn write_one(
+    bytes: &[u8],
+    opts: &GatewayOptions,
+    before_link: impl FnMut(&Path) -> Result<(), GatewayError>,
+) -> Result<PacketWritten, GatewayError> {
     let outbound = match &opts.outbound {
         Some(dir) => Some(place_in_outbound(dir, bytes, opts)?),
         None => None,
     };
+    let path = write_new_packet_with(&opts.out_dir, bytes, before_link)?;
     Ok(PacketWritten {
         path,
         messages: 0,
@@ -479,19 +667,24 @@ fn place_in_outbound(
     opts: &GatewayOptions,
 ) -> Result<OutboundPlacement, GatewayError> {
     let target = writer::bso_packet_path(outbound, opts.from.zone, opts.to, Flavour::Normal);
+    // An .out we cannot read, or that is not a packet from us to the uplink (another
+    // program's, or left damaged), is left as it is and ours is attached beside it, as
+    // crashmail does, rather than failing the run.
     let combined = match std::fs::read(&target) {
-        Ok(existing) => Some(writer::append_packets(&existing, bytes)?),
+        Ok(existing) => Some(
+            appendable(&existing, opts)
+                .then(|| writer::append_packets(&existing, bytes).ok())
+                .flatten(),
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(GatewayError::Io {
-                path: target,
-                source,
-            });
+        Err(e) => {
+            tracing::warn!("cannot read {}: {e}; attaching instead", target.display());
+            Some(None)
         }
     };
     match combined {
         None => write_atomically(&target, bytes)?,
-        Some(c) if opts.max_packet_bytes == 0 || c.len() <= opts.max_packet_bytes => {
+        Some(Some(c)) if opts.max_packet_bytes == 0 || c.len() <= opts.max_packet_bytes => {
             write_atomically(&target, &c)?
         }
         Some(_) => {
@@ -507,6 +700,18 @@ fn place_in_outbound(
         }
     }
     Ok(OutboundPlacement::Packet(target))
+}
+
+/// Whether our messages may go into the waiting packet `existing`: one whose header says it
+/// is from us to the uplink, under our password (or none when we give none). Its header is
+/// what the uplink checks and answers to: messages appended to another sender's packet
+/// would be taken for that sender's, and under another password (a stale one, or none)
+/// the uplink would refuse ours or take them unchecked.
+fn appendable(existing: &[u8], opts: &GatewayOptions) -> bool {
+    let ours = opts.password.as_deref().unwrap_or_default().as_bytes();
+    crate::ftn::read_packet(existing).is_ok_and(|p| {
+        p.header.orig == opts.from && p.header.dest == opts.to && p.header.password == ours
+    })
 }
 
 /// Adds `^FILE` (send, then delete) to a BSO flow file. Appended in place, as mailers
@@ -588,6 +793,15 @@ const NAME_TRIES: u32 = 1000;
 /// whole or not at all: it is written and synced under a temporary name first, then linked
 /// to its name, which fails rather than replace an existing file.
 fn write_new_packet(dir: &Path, bytes: &[u8]) -> Result<PathBuf, GatewayError> {
+    write_new_packet_with(dir, bytes, |_| Ok(()))
+}
+
+/// [`write_new_packet`], calling `before_link` with each name before trying it.
+fn write_new_packet_with(
+    dir: &Path,
+    bytes: &[u8],
+    mut before_link: impl FnMut(&Path) -> Result<(), GatewayError>,
+) -> Result<PathBuf, GatewayError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| GatewayError::Io { path, source }
@@ -601,6 +815,10 @@ fn write_new_packet(dir: &Path, bytes: &[u8]) -> Result<PathBuf, GatewayError> {
     let result = (|| {
         for _ in 0..NAME_TRIES {
             let path = dir.join(format!("{:08x}.pkt", packet_serial()));
+            if std::fs::symlink_metadata(&path).is_ok() {
+                continue;
+            }
+            before_link(&path)?;
             match std::fs::hard_link(&tmp.path, &path) {
                 Ok(()) => return Ok(path),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -882,6 +1100,7 @@ mod tests {
             outbound: None,
             max_packet_bytes,
             busy_wait: Duration::from_millis(200),
+            hang_before_confirm: None,
         }
     }
 
@@ -1045,6 +1264,154 @@ mod tests {
     }
 
     #[test]
+    fn a_packet_a_killed_run_wrote_is_recorded_not_posted_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(9);
+        let opts = options(tmp.path(), 0);
+        let cfg = GatewayConfig::new(AREA, opts.from, opts.to);
+        let now = Local::now().fixed_offset();
+        // What a run does up to writing a packet, for three packets of three stories,
+        // killed before confirming any of them.
+        let mut names = Vec::new();
+        for chunk in stories.chunks(3) {
+            let ids: Vec<StoryId> = chunk.iter().map(|s| s.id).collect();
+            let serials = store
+                .ledger_reserve(&ids, AREA, "1337:1/100", Utc::now())
+                .unwrap();
+            let msgs: Vec<_> = chunk
+                .iter()
+                .zip(serials)
+                .map(|(s, serial)| {
+                    GatewayPost {
+                        serial: serial.unwrap(),
+                        title: s.title.clone(),
+                        published: None,
+                        description: String::new(),
+                        link: s.link.clone(),
+                    }
+                    .to_message(&cfg, now)
+                })
+                .collect();
+            let bytes =
+                writer::write_packet(&writer::gateway_header(&cfg, now, None), &msgs).unwrap();
+            let path = write_new_packet_with(&opts.out_dir, &bytes, |p| {
+                record_packet(&mut store, &ids, AREA, p)
+            })
+            .unwrap();
+            names.push(path);
+        }
+        let before = msgids_by_link(&names);
+        // The second packet was taken away (a tosser read the folder): nothing tells it was
+        // written. The third's name now holds another packet, without those MSGIDs.
+        std::fs::remove_file(&names[1]).unwrap();
+        std::fs::copy(&names[0], &names[2]).unwrap();
+        let report = post(&mut store, &stories, &opts).unwrap();
+        assert_eq!(report.adopted, 3);
+        assert_eq!((report.posted, report.skipped), (6, 3));
+        // The first three are not posted again; the rest are, under the MSGIDs reserved.
+        let paths: Vec<PathBuf> = report.packets.iter().map(|p| p.path.clone()).collect();
+        let again = msgids_by_link(&paths);
+        assert_eq!(again.len(), 6);
+        for s in &stories[..3] {
+            assert!(!again.contains_key(s.link.as_deref().unwrap()));
+        }
+        for s in &stories[3..] {
+            let link = s.link.as_deref().unwrap();
+            assert_eq!(again[link], before[link]);
+        }
+        for s in &stories {
+            assert!(store.ledger_contains(s.id, AREA).unwrap());
+        }
+        let next = post(&mut store, &stories, &opts).unwrap();
+        assert_eq!((next.adopted, next.posted, next.skipped), (0, 0, 9));
+    }
+
+    #[test]
+    fn an_out_not_from_us_to_the_uplink_is_left_and_ours_attached() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(3);
+        let mut opts = options(tmp.path(), 0);
+        let outbound = tmp.path().join("outbound");
+        opts.outbound = Some(outbound.clone());
+        std::fs::create_dir_all(&outbound).unwrap();
+        // Another node's packet waiting for the uplink, and then one that is not a packet.
+        let cfg = GatewayConfig::new(AREA, "1337:1/99".parse().unwrap(), opts.to);
+        let theirs = writer::write_packet(
+            &writer::gateway_header(&cfg, Local::now().fixed_offset(), None),
+            &[],
+        )
+        .unwrap();
+        let out = outbound.join("00010065.out");
+        for (waiting, stories) in [
+            (theirs, &stories[..2]),
+            (b"garbage".to_vec(), &stories[2..]),
+        ] {
+            std::fs::write(&out, &waiting).unwrap();
+            let report = post(&mut store, stories, &opts).unwrap();
+            assert_eq!(report.posted, stories.len());
+            let Some(OutboundPlacement::Attached { file, .. }) = &report.packets[0].outbound else {
+                panic!("{report:?}");
+            };
+            assert_eq!(
+                msgids_by_link(std::slice::from_ref(file)).len(),
+                stories.len()
+            );
+            assert_eq!(std::fs::read(&out).unwrap(), waiting);
+        }
+        assert_eq!(msgids_by_link(&outbound_packets(&outbound)[1..]).len(), 3);
+    }
+
+    #[test]
+    fn an_out_under_another_password_is_not_appended_to() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(4);
+        let mut opts = options(tmp.path(), 0);
+        let outbound = tmp.path().join("outbound");
+        opts.outbound = Some(outbound.clone());
+        let out = outbound.join("00010065.out");
+        // Our own earlier run, without a password, started the .out.
+        post(&mut store, &stories[..1], &opts).unwrap();
+        let waiting = std::fs::read(&out).unwrap();
+        // Now with one: ours goes beside it, under our password.
+        opts.password = Some("SECRET".into());
+        let report = post(&mut store, &stories[1..2], &opts).unwrap();
+        let Some(OutboundPlacement::Attached { file, .. }) = &report.packets[0].outbound else {
+            panic!("{report:?}");
+        };
+        assert_eq!(std::fs::read(&out).unwrap(), waiting);
+        let attached = crate::ftn::read_packet(&std::fs::read(file).unwrap())
+            .unwrap()
+            .header;
+        assert_eq!(attached.password, b"SECRET");
+        // An .out under the same password is appended to, as before.
+        std::fs::remove_file(&out).unwrap();
+        post(&mut store, &stories[2..3], &opts).unwrap();
+        let report = post(&mut store, &stories[3..], &opts).unwrap();
+        assert_eq!(
+            report.packets[0].outbound,
+            Some(OutboundPlacement::Packet(out.clone()))
+        );
+        let pkt = std::fs::read(&out).unwrap();
+        assert_eq!(
+            crate::ftn::read_packet(&pkt).unwrap().header.password,
+            b"SECRET"
+        );
+        assert_eq!(msgids_by_link(&[out]).len(), 2);
+    }
+
+    #[test]
+    fn an_out_folder_that_is_a_file_is_refused_before_anything() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(2);
+        let opts = options(tmp.path(), 0);
+        std::fs::write(&opts.out_dir, b"a file").unwrap();
+        let err = post(&mut store, &stories, &opts).unwrap_err();
+        assert!(err.to_string().contains(": not a folder"), "{err}");
+        assert!(store.ledger_unconfirmed(AREA).unwrap().is_empty());
+        assert!(!store.ledger_contains(stories[0].id, AREA).unwrap());
+    }
+
+    #[test]
     fn packet_names_never_replace_a_file_already_there() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
@@ -1179,10 +1546,11 @@ mod tests {
         let flag = tmp.path().join("sub/00010065.bsy");
         let (held, stale) = take_busy_flag(&flag, Duration::ZERO).unwrap();
         assert_eq!(stale, None);
-        // Our PID in it, as binkd writes its own.
+        // Our PID in it, as binkd writes its own, and who we are.
+        let content = std::fs::read_to_string(&flag).unwrap();
         assert_eq!(
-            std::fs::read_to_string(&flag).unwrap(),
-            format!("{}\n", std::process::id())
+            echowatch_flag(&content),
+            Some((std::process::id(), host_name().unwrap().as_str()))
         );
         // A second taker (another run) waits, then gives up.
         let err = take_busy_flag(&flag, Duration::from_millis(120)).unwrap_err();
@@ -1196,6 +1564,55 @@ mod tests {
         std::fs::rename(&theirs, &flag).unwrap();
         drop(held);
         assert_eq!(std::fs::read_to_string(&flag).unwrap(), "theirs\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_flag_our_killed_run_left_is_taken_over_at_once_and_no_other() {
+        let tmp = tempfile::tempdir().unwrap();
+        let flag = tmp.path().join("00010065.bsy");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let host = host_name().unwrap();
+        // Kept: binkd's (a bare PID, dead or not), a live run's, another host's, one
+        // with more in it, and one that is not a file.
+        for kept in [
+            format!("{dead}\n"),
+            format!("{} echowatch {host}\n", sleeper.id()),
+            format!("{dead} echowatch other-{host}\n"),
+            format!("{dead} echowatch {host}\nmore\n"),
+            format!("0{dead} echowatch {host}\n"),
+        ] {
+            std::fs::write(&flag, &kept).unwrap();
+            let err = take_busy_flag(&flag, Duration::from_millis(60)).unwrap_err();
+            let GatewayError::Busy { by_echowatch, .. } = &err else {
+                panic!("{err}");
+            };
+            assert_eq!(
+                *by_echowatch,
+                echowatch_flag(&kept).is_some(),
+                "{kept:?}: {err}"
+            );
+            // Only binkd's flag blames binkd.
+            assert_eq!(
+                err.to_string().contains("binkd is in a session"),
+                !by_echowatch
+            );
+            assert_eq!(std::fs::read_to_string(&flag).unwrap(), kept);
+        }
+        // The killed run's own flag on this host: taken over at once, and said so.
+        std::fs::write(&flag, flag_content(dead)).unwrap();
+        let (held, stale) = take_busy_flag(&flag, Duration::ZERO).unwrap();
+        assert_eq!(stale.unwrap().killed_run, Some(dead));
+        drop(held);
+        assert!(!flag.exists());
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub enum OutCharset {
     /// `CHRS: UTF-8 4`.
     #[default]
     Utf8,
-    /// `CHRS: CP437 2`, characters outside CP437 transliterated (`—` → `-`, `ő` → `o`).
+    /// `CHRS: CP437 2`, characters outside CP437 transliterated (`—` → `-`, `ő` → `o`,
+    /// `Новости` → `Novosti`, with `deunicode` for other scripts).
     Cp437,
 }
 
@@ -33,6 +34,16 @@ impl OutCharset {
         match self {
             OutCharset::Utf8 => "UTF-8 4",
             OutCharset::Cp437 => "CP437 2",
+        }
+    }
+
+    /// The text as it will read once encoded: for CP437, what it lacks transliterated
+    /// (`ж` → `zh`, `漢` → `Han `). Lines are wrapped after this, as transliteration can
+    /// make them longer.
+    pub fn transliterate(self, text: &str) -> String {
+        match self {
+            OutCharset::Utf8 => text.to_string(),
+            OutCharset::Cp437 => super::charset::Charset::Cp437.decode(&self.encode(text)),
         }
     }
 
@@ -108,8 +119,16 @@ fn encode_cp437_char(c: char, out: &mut Vec<u8>) {
             any = true;
         }
     }
-    if !any {
-        out.push(b'?');
+    if any {
+        return;
+    }
+    // Other scripts (Cyrillic, Greek letters CP437 lacks, CJK, emoji): transliterated to
+    // ASCII, so that a CP437 reader sees words, not a line of `?`.
+    match deunicode::deunicode_char(c) {
+        Some(ascii) if !ascii.is_empty() => {
+            out.extend(ascii.bytes().filter(|b| b.is_ascii_graphic() || *b == b' '));
+        }
+        _ => out.push(b'?'),
     }
 }
 
@@ -440,9 +459,11 @@ pub fn message_text(m: &EchoMessageOut) -> Vec<u8> {
     cr(&mut t, &format!("\u{1}CHRS: {}", m.charset.chrs()));
     let body = m.body.trim_end();
     for line in body.split('\n') {
-        let line = clean_body_line(line);
-        // The gateway link line stays whole, as gateway readers look for the URL on it;
-        // a URL cannot be wrapped anyway.
+        let line = clean_body_line(&m.charset.transliterate(line));
+        // The gateway link line stays whole, past 79 columns if need be: gateway readers
+        // look for the URL on it, and a URL cannot be wrapped anyway (wrap_line gives a long
+        // word a line of its own, never breaks it). FTS-0001 sets no line length; lines end
+        // at a CR and readers wrap long ones.
         if line.starts_with("Link to news story: ") {
             cr(&mut t, &line);
             continue;
@@ -463,7 +484,10 @@ pub fn message_text(m: &EchoMessageOut) -> Vec<u8> {
             format!("--- {tear}")
         },
     );
-    cr(&mut t, &origin_line(&m.origin, m.orig));
+    cr(
+        &mut t,
+        &origin_line(&m.charset.transliterate(&m.origin), m.orig),
+    );
     for l in net_node_lines("SEEN-BY:", &sorted_2d(&m.seen_by)) {
         cr(&mut t, &l);
     }
@@ -486,7 +510,11 @@ fn clean_body_line(line: &str) -> String {
         .collect();
     let trimmed_len = s.trim_end().len();
     s.truncate(trimmed_len);
-    if s.starts_with("SEEN-BY") || s.starts_with("AREA:") || s.trim_start().starts_with("* Origin:")
+    // A `---` line would be taken for the tear line (FTS-0004), which ends the text.
+    if s.starts_with("SEEN-BY")
+        || s.starts_with("AREA:")
+        || s.starts_with("---")
+        || s.trim_start().starts_with("* Origin:")
     {
         s.insert(0, ' ');
     }
@@ -813,6 +841,69 @@ mod tests {
             OutCharset::Cp437.encode("Café — “Łódź” ì…"),
             b"Caf\x82 - \"L\xA2dz\" i...".to_vec()
         );
+    }
+
+    #[test]
+    fn cp437_transliterates_other_scripts_and_keeps_its_own() {
+        let enc = |s: &str| String::from_utf8(OutCharset::Cp437.encode(s)).unwrap();
+        assert_eq!(enc("Новости: Экспорт"), "Novosti: Eksport");
+        assert_eq!(enc("Ψυχή"), "Psukhe");
+        assert!(
+            enc("中国出口管制").starts_with("Zhong Guo "),
+            "{}",
+            enc("中国出口管制")
+        );
+        let emoji = enc("rules 🚀 tighten");
+        assert!(
+            emoji.starts_with("rules ") && emoji.ends_with(" tighten"),
+            "{emoji}"
+        );
+        for s in ["Новости", "Ψυχή", "中国", "🚀"] {
+            assert!(!enc(s).contains('?'), "{s}: {}", enc(s));
+        }
+        // CP437's own characters stay as they are: é, ü, box drawing, its Greek letters.
+        assert_eq!(
+            OutCharset::Cp437.encode("é ü ─┼ π"),
+            b"\x82 \x81 \xC4\xC5 \xE3".to_vec()
+        );
+        // Lines are wrapped after transliteration, which makes them longer.
+        let line = "漢字 ".repeat(30);
+        let cfg = GatewayConfig::new(
+            "TQW_TEST",
+            FtnAddress::new(1, 1, 100, 0),
+            FtnAddress::new(1, 1, 101, 0),
+        );
+        let now = DateTime::parse_from_rfc3339("2026-06-12T09:30:00+02:00").unwrap();
+        let mut m = GatewayPost {
+            serial: 1,
+            title: "t".into(),
+            published: None,
+            description: line,
+            link: None,
+        }
+        .to_message(&cfg, now);
+        m.charset = OutCharset::Cp437;
+        let text = message_text(&m);
+        assert!(text.split(|b| *b == b'\r').all(|l| l.len() <= 79));
+        // And a whole gateway subject: words, not question marks.
+        assert_eq!(
+            fit_subject("Минпромторг: экспортный контроль", OutCharset::Cp437),
+            b"Minpromtorg: eksportnyi kontrol'".to_vec()
+        );
+    }
+
+    #[test]
+    fn body_lines_like_control_lines_are_escaped() {
+        for line in [
+            "--- not a tear line",
+            "---",
+            "SEEN-BY: 1/1",
+            "AREA:X",
+            " * Origin: x",
+        ] {
+            assert!(clean_body_line(line).starts_with(' '), "{line}");
+        }
+        assert_eq!(clean_body_line("-- signature"), "-- signature");
     }
 
     #[test]

@@ -969,6 +969,40 @@ impl Store {
         tx.commit().ctx("commit ledger")
     }
 
+    /// Record that the stories reserved by [`Store::ledger_reserve`] are about to be written
+    /// to the packet `packet` (a path), before it gets that name.
+    pub fn ledger_set_packet(&mut self, ids: &[StoryId], area: &str, packet: &str) -> Result<()> {
+        let tx = self.conn.transaction().ctx("begin ledger")?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE ftn_ledger SET packet = ?3 WHERE story_id = ?1 AND area = ?2 AND NOT sent",
+                )
+                .ctx("prepare ledger")?;
+            for id in ids {
+                stmt.execute(params![id, area, packet])
+                    .ctx("write ledger")?;
+            }
+        }
+        tx.commit().ctx("commit ledger")
+    }
+
+    /// Reservations in `area` not confirmed that name the packet they were being written to:
+    /// (story, MSGID, packet path), in story order.
+    pub fn ledger_unconfirmed(&self, area: &str) -> Result<Vec<(StoryId, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT story_id, msgid, packet FROM ftn_ledger
+                 WHERE area = ?1 AND NOT sent AND packet IS NOT NULL ORDER BY story_id",
+            )
+            .ctx("prepare ledger")?;
+        let rows = stmt
+            .query_map([area], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .ctx("read ledger")?;
+        rows.map(|r| r.ctx("read ledger")).collect()
+    }
+
     pub fn watch_last_viewed(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
         self.conn
             .prepare_cached("SELECT last_viewed FROM watch_state WHERE name = ?1")

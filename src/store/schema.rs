@@ -132,4 +132,11 @@ pub const MIGRATIONS: &[&str] = &[
         last    INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 6: the packet a reserved post is being written to (its path), recorded before the
+    // packet gets that name: a run killed between writing the packet and confirming it
+    // leaves a reservation that names it, and the next run confirms it instead of posting
+    // the story again when that packet is there with the story's MSGID in it.
+    r#"
+    ALTER TABLE ftn_ledger ADD COLUMN packet TEXT;
+    "#,
 ];

@@ -331,8 +331,22 @@ fn gateway_serials_grow_skip_known_msgids_and_survive_a_crash() {
             .unwrap(),
         first
     );
+    // A reservation names the packet it is being written to until it is confirmed.
+    assert!(st.ledger_unconfirmed("TQW_TEST").unwrap().is_empty());
+    st.ledger_set_packet(&[2], "TQW_TEST", "/out/0000abcd.pkt")
+        .unwrap();
+    assert_eq!(
+        st.ledger_unconfirmed("TQW_TEST").unwrap(),
+        vec![(
+            2,
+            format!("1337:1/100 {:08x}", t + 1),
+            "/out/0000abcd.pkt".to_string()
+        )]
+    );
+    assert!(st.ledger_unconfirmed("TQW_OTHER").unwrap().is_empty());
     st.ledger_confirm(&[2, 3], "TQW_TEST", now).unwrap();
     assert!(st.ledger_contains(2, "TQW_TEST").unwrap());
+    assert!(st.ledger_unconfirmed("TQW_TEST").unwrap().is_empty());
     // Posted meanwhile (another run confirmed it after this one looked): no new serial, so
     // it is not posted twice under two MSGIDs.
     assert_eq!(
