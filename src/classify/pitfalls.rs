@@ -354,6 +354,35 @@ fn cjk_substrings() {
 }
 
 #[test]
+fn chinese_export_control_term_tags_export_controls() {
+    // 出口管制 is the legal term (strong in taxonomy.md); Chinese text has no English anchor.
+    assert_eq!(policies("商务部：出口管制", ""), ["export-controls"]);
+    let p = policies("中国商务部宣布对镓锗相关物项实施出口管制", "");
+    assert!(
+        p.contains(&"export-controls".to_string()) && p.contains(&"critical-minerals".to_string()),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn latin_names_inside_cjk_text_are_bounded_by_cjk_characters() {
+    // No spaces between words in Chinese: a CJK character ends the Latin word.
+    assert_eq!(countries("EU宣布新规", ""), ["EU"]);
+    assert_eq!(
+        policies("美方回应：对Entity List的调整", ""),
+        ["entity-list"]
+    );
+    // Acronyms in a Chinese line are not an ALL-CAPS line.
+    let c = countries("美国BIS与EU和USTR宣布对华为实施出口管制", "");
+    assert!(
+        c.contains(&"US".to_string()) && c.contains(&"EU".to_string()),
+        "{c:?}"
+    );
+    // Latin letters still join words: no "China" in "Chinas", no "EU" in "EUR".
+    assert!(countries("Chinas and EURO 宣布", "").is_empty());
+}
+
+#[test]
 fn policy_pitfalls_of_the_taxonomy_table() {
     assert!(policies("Striker given three-match ban", "The panel upheld the ban.").is_empty());
     assert!(policies("Blue-chip stocks rally", "Chipmakers and banks led.").is_empty());

@@ -6,7 +6,7 @@ use aho_corasick::automaton::Automaton;
 use aho_corasick::nfa::contiguous;
 
 use super::compile::{ActionKind, Compiled, Mention, Strength};
-use super::text::{self, Normalized, is_word_char};
+use super::text::{self, Normalized, is_cjk, is_word_char};
 use crate::model::{AutoTag, Evidence, Tag, TextField};
 
 #[derive(Debug, Clone, Copy)]
@@ -72,8 +72,11 @@ fn bounded(text: &str, start: usize, end: usize, cjk: bool, open_end: bool) -> b
     if cjk {
         return true;
     }
-    let before_ok = text::char_before(text, start).is_none_or(|c| !is_word_char(c));
-    let after_ok = open_end || text::char_at(text, end).is_none_or(|c| !is_word_char(c));
+    // CJK text has no spaces between words, so a CJK character next to a Latin name ("EU宣布",
+    // "对Entity List的") ends that word; Latin letters and digits still join ("Chinas").
+    let edge = |c: Option<char>| c.is_none_or(|c| !is_word_char(c) || is_cjk(c));
+    let before_ok = edge(text::char_before(text, start));
+    let after_ok = open_end || edge(text::char_at(text, end));
     before_ok && after_ok
 }
 

@@ -546,9 +546,11 @@ pub(crate) fn caps_line(text: &str, pos: usize) -> (usize, usize, bool) {
         .map_or(bytes.len(), |i| pos + i);
     let (mut upper, mut lower) = (0u32, 0u32);
     for &b in bytes.get(start..end).unwrap_or_default() {
+        // The lead byte of a character in U+3000..U+DFFF (kana, CJK, Hangul) counts as a
+        // letter without case: "美国BIS与EU和USTR" is Chinese with acronyms, not shouting.
         if b.is_ascii_uppercase() {
             upper += 1;
-        } else if b.is_ascii_lowercase() {
+        } else if b.is_ascii_lowercase() || (0xE3..=0xED).contains(&b) {
             lower += 1;
         }
     }
