@@ -181,6 +181,10 @@ pub(crate) struct Compiled {
     pub firm_nouns: WordSet,
     /// Sorted, lower case.
     pub firm_modifiers: WordSet,
+    /// Sorted, lower case.
+    pub state_nouns: WordSet,
+    /// Sorted, lower case.
+    pub state_modifiers: WordSet,
 }
 
 /// A small set of lower-case words (negations, venue words, firm nouns) looked up around
@@ -395,6 +399,8 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
     let mut firm_nouns = HashSet::new();
     let mut firm_modifiers = HashSet::new();
     let mut negation_words = HashSet::new();
+    let mut state_nouns = HashSet::new();
+    let mut state_modifiers = HashSet::new();
     let lower = |v: &Vec<String>| v.iter().map(|s| s.to_lowercase()).collect::<Vec<_>>();
     for f in files {
         if let Some(w) = &f.weights {
@@ -406,6 +412,8 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
             firm_nouns.extend(lower(&c.firm_nouns));
             firm_modifiers.extend(lower(&c.firm_modifiers));
             negation_words.extend(lower(&c.negation_words));
+            state_nouns.extend(lower(&c.state_nouns));
+            state_modifiers.extend(lower(&c.state_modifiers));
         }
     }
 
@@ -641,6 +649,8 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
         comparison_words: WordSet::new(comparison_words),
         firm_nouns: WordSet::new(firm_nouns),
         firm_modifiers: WordSet::new(firm_modifiers),
+        state_nouns: WordSet::new(state_nouns),
+        state_modifiers: WordSet::new(state_modifiers),
     })
 }
 

@@ -383,6 +383,24 @@ fn latin_names_inside_cjk_text_are_bounded_by_cjk_characters() {
 }
 
 #[test]
+fn demonym_of_a_state_body_counts_as_an_agency() {
+    // QA miss: in the body, "Chinese" alone (0.8) stays under the threshold; "Chinese
+    // regulators" is the acting state, as strong as naming the agency.
+    let c = countries(
+        "Nvidia H20 orders halted",
+        "Chinese regulators told firms to stop buying Nvidia H20.",
+    );
+    assert!(c.contains(&"CN".to_string()), "{c:?}");
+    assert_eq!(
+        countries("", "The Japanese trade ministry published the list."),
+        ["JP"]
+    );
+    // A demonym of people or firms is still weak evidence alone.
+    assert!(countries("", "Two Chinese nationals were named.").is_empty());
+    assert!(countries("", "A Chinese AI start-up raised money.").is_empty());
+}
+
+#[test]
 fn policy_pitfalls_of_the_taxonomy_table() {
     assert!(policies("Striker given three-match ban", "The panel upheld the ban.").is_empty());
     assert!(policies("Blue-chip stocks rally", "Chipmakers and banks led.").is_empty());

@@ -77,6 +77,13 @@ pub(crate) struct ContextFile {
     /// Words that may sit between the demonym and the firm noun ("Chinese AI start-up").
     #[serde(default)]
     pub firm_modifiers: Vec<String>,
+    /// A demonym right before one of these names a state actor, weighted like an agency
+    /// ("Chinese regulators").
+    #[serde(default)]
+    pub state_nouns: Vec<String>,
+    /// Words that may sit between the demonym and the state noun ("Chinese trade ministry").
+    #[serde(default)]
+    pub state_modifiers: Vec<String>,
     /// A policy trigger right after one of these is negated ("carries no sanctions").
     #[serde(default)]
     pub negation_words: Vec<String>,

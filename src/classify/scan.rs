@@ -731,7 +731,7 @@ impl<K: PartialEq + Copy, V> Small<K, V> {
 }
 
 /// Base weight of a mention adjusted by its neighbours: a demonym describing a firm counts as
-/// a company, a capital after "in"/"at" is a venue, a mention after "than"/"matching" a
+/// a company, one describing a state body as an agency, a capital after "in"/"at" is a venue, a mention after "than"/"matching" a
 /// comparison.
 fn country_weight(c: &Compiled, field: &Field<'_>, e: &Event, mention: Mention) -> f32 {
     let w = &c.weights;
@@ -743,8 +743,17 @@ fn country_weight(c: &Compiled, field: &Field<'_>, e: &Event, mention: Mention) 
             .iter()
             .take_while(|x| c.firm_modifiers.contains(x) || c.firm_nouns.contains(x))
             .any(|x| c.firm_nouns.contains(x));
+        // "Chinese regulators" is the state acting, as strong as naming the agency; a bare
+        // demonym ("Chinese nationals") stays below the threshold on its own.
+        let state = || {
+            next.iter()
+                .take_while(|x| c.state_modifiers.contains(x) || c.state_nouns.contains(x))
+                .any(|x| c.state_nouns.contains(x))
+        };
         if firm {
             weight = weight.min(w.company);
+        } else if state() {
+            weight = weight.max(w.agency);
         }
     }
     let prev = text::prev_words(text, e.start, 4);
