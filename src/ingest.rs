@@ -125,6 +125,20 @@ enum Msg {
     Done { source: usize, record: FetchRecord },
 }
 
+impl Msg {
+    /// A file of `source` that yields nothing (left alone, or gone), with its stamp if any.
+    fn nothing(source: usize, stamp: Option<(PathBuf, FileStamp)>) -> Msg {
+        Msg::Batch {
+            source,
+            stories: Vec::new(),
+            netmail_skipped: 0,
+            settle: None,
+            stamp,
+            broken: None,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     outcome: BatchOutcome,
@@ -686,14 +700,7 @@ fn read_file(
             "{}: left in the inbound: a .txt that is not a BBS text export",
             file.display()
         );
-        return Msg::Batch {
-            source,
-            stories: Vec::new(),
-            netmail_skipped: 0,
-            settle: None,
-            stamp: None,
-            broken: None,
-        };
+        return Msg::nothing(source, None);
     }
     let bytes = match local::read_capped(file, ctx.max_bytes) {
         Ok(bytes) => bytes,
@@ -705,14 +712,7 @@ fn read_file(
                 "{}: gone before it was read (another program took it)",
                 file.display()
             );
-            return Msg::Batch {
-                source,
-                stories: Vec::new(),
-                netmail_skipped: 0,
-                settle: None,
-                stamp: None,
-                broken: None,
-            };
+            return Msg::nothing(source, None);
         }
         Err(e) => return failed(e.to_string(), inbound),
     };
@@ -722,14 +722,7 @@ fn read_file(
             "{}: skipped: not a feed, packet, bundle or text export",
             file.display()
         );
-        return Msg::Batch {
-            source,
-            stories: Vec::new(),
-            settle: None,
-            stamp,
-            netmail_skipped: 0,
-            broken: None,
-        };
+        return Msg::nothing(source, stamp);
     }
     if !ftn::packet::looks_like_packet(&bytes) && ftn::bundle::is_zip(&bytes) {
         return read_bundle(source, file, &bytes, inbound, stamp, ctx);

@@ -581,6 +581,11 @@ fn killed_run_flag(path: &Path) -> Option<u32> {
 
 /// The start of a busy flag, for telling whose it is.
 fn read_flag(path: &Path) -> Option<String> {
+    String::from_utf8(flag_head(path)?).ok()
+}
+
+/// The first bytes of a busy flag: enough for any PID line, never a whole stray file.
+fn flag_head(path: &Path) -> Option<Vec<u8>> {
     use std::io::Read;
     let mut head = Vec::new();
     std::fs::File::open(path)
@@ -588,7 +593,7 @@ fn read_flag(path: &Path) -> Option<String> {
         .take(300)
         .read_to_end(&mut head)
         .ok()?;
-    String::from_utf8(head).ok()
+    Some(head)
 }
 
 /// This host's name, None where it cannot be told (then no flag is taken for a killed run's).
@@ -611,14 +616,8 @@ fn host_name() -> Option<String> {
 
 /// The first line of a busy flag (binkd writes its PID there), for the error message.
 fn flag_holder(path: &Path) -> Option<String> {
-    use std::io::Read;
-    let mut head = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(70)
-        .read_to_end(&mut head)
-        .ok()?;
-    let text = String::from_utf8_lossy(&head);
+    let head = flag_head(path)?;
+    let text = String::from_utf8_lossy(&head[..head.len().min(70)]);
     let line = text.lines().next()?.trim();
     let printable = !line.is_empty() && line.chars().all(|c| !c.is_control());
     printable.then(|| format!("{line:?}"))

@@ -1063,39 +1063,31 @@ impl App {
         let Some(action) = self.keys.action(key) else {
             return false;
         };
+        let moves_or_opens = matches!(
+            action,
+            Action::Up
+                | Action::Down
+                | Action::PageUp
+                | Action::PageDown
+                | Action::Top
+                | Action::Bottom
+                | Action::Open
+        );
         match (&self.screen, self.focus) {
             (Screen::List, Focus::List) => {
                 self.search_pending
-                    && matches!(
-                        action,
-                        Action::Up
-                            | Action::Down
-                            | Action::PageUp
-                            | Action::PageDown
-                            | Action::Top
-                            | Action::Bottom
-                            | Action::Open
-                            | Action::Tags
-                            | Action::ToggleRead
-                            | Action::Star
-                            | Action::NextUnread
-                            | Action::OpenLink
-                    )
+                    && (moves_or_opens
+                        || matches!(
+                            action,
+                            Action::Tags
+                                | Action::ToggleRead
+                                | Action::Star
+                                | Action::NextUnread
+                                | Action::OpenLink
+                        ))
             }
             // The sidebar's entries are the facet counts of the new query.
-            (Screen::List, Focus::Sidebar) => {
-                self.facets_pending
-                    && matches!(
-                        action,
-                        Action::Up
-                            | Action::Down
-                            | Action::PageUp
-                            | Action::PageDown
-                            | Action::Top
-                            | Action::Bottom
-                            | Action::Open
-                    )
-            }
+            (Screen::List, Focus::Sidebar) => self.facets_pending && moves_or_opens,
             (Screen::Reader(_), _) => self.search_pending && action == Action::NextUnread,
             _ => false,
         }
