@@ -379,7 +379,8 @@ fn unposted<'a>(
         let from_this_area = s
             .area
             .as_deref()
-            .is_some_and(|a| a.eq_ignore_ascii_case(area));
+            .is_some_and(|a| a.eq_ignore_ascii_case(area))
+            || store.seen_in_area(s.id, area)?;
         if from_this_area || store.ledger_contains(s.id, area)? {
             skipped += 1;
         } else {
@@ -1085,6 +1086,37 @@ mod tests {
         let stories = store.stories_after_brief(0, n + 1).unwrap();
         assert_eq!(stories.len(), n);
         (dir, store, stories)
+    }
+
+    #[test]
+    fn a_story_that_came_in_the_area_by_any_message_is_not_posted_there() {
+        // Tossed in two areas of one inbound (two MSGIDs, one link): it is one story whose
+        // `area` is the first, but the echo has it in both.
+        let (_dir, mut store, stories) = store_with(2);
+        let inbound = store.ensure_source("inbound", "/in").unwrap();
+        let batch: Vec<Incoming> = ["TQW_NEWS2", "TQW_NEWS3"]
+            .iter()
+            .enumerate()
+            .map(|(i, area)| {
+                let mut s = ParsedStory::new(StoryKind::Echomail, "Wire story number 0");
+                s.guid = Some(format!("2:5020/1 0000000{i}"));
+                s.link = Some("https://wire.test/story/0".into());
+                s.area = Some((*area).into());
+                Incoming {
+                    story: s,
+                    auto_tags: vec![],
+                }
+            })
+            .collect();
+        store
+            .ingest_batch(inbound, &[], &batch, Utc::now())
+            .unwrap();
+        let (to_post, skipped) = unposted(&store, &stories, "TQW_NEWS3").unwrap();
+        assert_eq!(skipped, 1);
+        assert_eq!(
+            to_post.iter().map(|s| s.id).collect::<Vec<_>>(),
+            [stories[1].id]
+        );
     }
 
     fn options(dir: &Path, max_packet_bytes: usize) -> GatewayOptions {

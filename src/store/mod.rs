@@ -842,6 +842,17 @@ impl Store {
     // ---- export ledger and watches -------------------------------------------------------
 
     /// True if the story was already posted to this echo area.
+    /// Whether story `id` came in echo area `area` (any case), by any source.
+    pub fn seen_in_area(&self, id: StoryId, area: &str) -> Result<bool> {
+        self.conn
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM story_areas WHERE story_id = ?1 AND area = ?2)",
+            )
+            .ctx("prepare story areas")?
+            .query_row(params![id, area], |r| r.get(0))
+            .ctx("read story areas")
+    }
+
     pub fn ledger_contains(&self, id: StoryId, area: &str) -> Result<bool> {
         self.conn
             .prepare_cached(
@@ -1391,6 +1402,12 @@ fn ingest_one(
             now
         ])
         .ctx("link story to source")?;
+    if let Some(area) = story.area.as_deref() {
+        tx.prepare_cached("INSERT OR IGNORE INTO story_areas (story_id, area) VALUES (?1, ?2)")
+            .ctx("prepare story area")?
+            .execute(params![id, area])
+            .ctx("record story area")?;
+    }
     write_source_tags(tx, id, source_tags)?;
     hot.queue.execute([id]).ctx("queue story")?;
     Ok((change, Some(id)))

@@ -139,4 +139,18 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE ftn_ledger ADD COLUMN packet TEXT;
     "#,
+    // 7: every echo area a story was seen in. `stories.area` keeps the first, and
+    // `story_sources` one row per source, so the same story tossed again in a second area of
+    // the same inbound was remembered nowhere: the gateway then posted it into that area.
+    r#"
+    CREATE TABLE story_areas (
+        story_id INTEGER NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
+        area     TEXT NOT NULL COLLATE NOCASE,
+        PRIMARY KEY (story_id, area)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO story_areas (story_id, area)
+        SELECT id, area FROM stories WHERE area IS NOT NULL;
+    INSERT OR IGNORE INTO story_areas (story_id, area)
+        SELECT story_id, area FROM story_sources WHERE area IS NOT NULL;
+    "#,
 ];

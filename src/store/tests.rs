@@ -764,3 +764,32 @@ proptest::proptest! {
         proptest::prop_assert_eq!(auto_tags_json(&tags), serde_auto_tags_json(&tags));
     }
 }
+
+#[test]
+fn every_echo_area_a_story_came_in_is_remembered() {
+    // The same story tossed again in a second area of the same inbound (another MSGID, the
+    // same link) was recorded nowhere: the gateway then posted it into that area.
+    let (_d, mut st) = store();
+    let inbound = st.ensure_source("inbound", "x").unwrap();
+    let now = Utc::now();
+    let first = echo_story(
+        "2:5020/1 12345678",
+        "Section 232 tariffs",
+        "https://ex.test/s232",
+    );
+    let mut second = echo_story(
+        "2:5020/9 87654321",
+        "Section 232 tariffs",
+        "https://ex.test/s232",
+    );
+    second.story.area = Some("TQW_NEWS3".into());
+    st.ingest_batch(inbound, &[], &[first], now).unwrap();
+    st.ingest_batch(inbound, &[], &[second], now).unwrap();
+    assert_eq!(st.story_count().unwrap(), 1);
+    assert!(st.seen_in_area(1, "TQW_TECHNOLOGY").unwrap());
+    assert!(
+        st.seen_in_area(1, "tqw_news3").unwrap(),
+        "areas compare in any case"
+    );
+    assert!(!st.seen_in_area(1, "TQW_OTHER").unwrap());
+}
