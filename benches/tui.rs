@@ -242,7 +242,7 @@ fn build(dir: &Path, n: usize) {
                         author: s.author.clone(),
                         sources: vec![name],
                         kinds: vec![s.kind],
-                        area: s.area.clone(),
+                        areas: s.area.iter().cloned().collect(),
                         countries: tags(echowatch::model::TagKind::Country),
                         policies: tags(echowatch::model::TagKind::Policy),
                         tags: tags(echowatch::model::TagKind::Free),

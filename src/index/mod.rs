@@ -108,7 +108,8 @@ pub struct IndexDoc {
     pub author: Option<String>,
     pub sources: Vec<String>,
     pub kinds: Vec<StoryKind>,
-    pub area: Option<String>,
+    /// Every echo area it came in.
+    pub areas: Vec<String>,
     pub countries: Vec<String>,
     pub policies: Vec<String>,
     pub tags: Vec<String>,
@@ -126,7 +127,7 @@ impl From<&StoryRecord> for IndexDoc {
             author: s.author.clone(),
             sources: s.sources.clone(),
             kinds: s.kinds.clone(),
-            area: s.area.clone(),
+            areas: s.areas.clone(),
             countries: s.countries(),
             policies: s.policies(),
             tags: s.free_tags(),
@@ -171,7 +172,7 @@ impl IndexDoc {
             author: s.author.clone(),
             sources: vec![source.to_string()],
             kinds: vec![s.kind],
-            area: s.area.clone(),
+            areas: s.area.iter().cloned().collect(),
             countries: values(TagKind::Country),
             policies: values(TagKind::Policy),
             tags: values(TagKind::Free),
@@ -1129,7 +1130,7 @@ impl IndexUpdate<'_> {
         for k in &d.kinds {
             doc.add_text(f.kind, k.as_str());
         }
-        if let Some(a) = &d.area {
+        for a in &d.areas {
             doc.add_text(f.area, a);
         }
         for c in &d.countries {

@@ -19,7 +19,7 @@ fn doc(
         author: None,
         sources: vec!["Federal Register: BIS".into()],
         kinds: vec![StoryKind::Feed],
-        area: None,
+        areas: vec![],
         countries: countries.iter().map(|s| s.to_string()).collect(),
         policies: policies.iter().map(|s| s.to_string()).collect(),
         tags: vec![],

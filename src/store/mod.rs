@@ -162,7 +162,10 @@ pub struct StoryRecord {
     pub kind: StoryKind,
     /// Every kind of source that carried it (a gateway post and its feed item: both).
     pub kinds: Vec<StoryKind>,
+    /// The echo area it first came in.
     pub area: Option<String>,
+    /// Every echo area it came in, by any source (in name order).
+    pub areas: Vec<String>,
     pub origin: Option<String>,
     pub read: bool,
     pub starred: bool,
@@ -597,6 +600,21 @@ impl Store {
         }
         if record.kinds.is_empty() {
             record.kinds.push(record.kind);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT area FROM story_areas WHERE story_id = ?1 ORDER BY area")
+            .ctx("prepare story areas")?;
+        let areas = stmt
+            .query_map([record.id], |r| r.get::<_, String>(0))
+            .ctx("read story areas")?;
+        for area in areas {
+            record.areas.push(area.ctx("read story area")?);
+        }
+        if record.areas.is_empty()
+            && let Some(area) = &record.area
+        {
+            record.areas.push(area.clone());
         }
         record.tags = self.effective_tags(record.id, auto_tags, detail)?;
         Ok(())
@@ -1066,6 +1084,7 @@ fn story_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoryRecord, String)> {
         kind: kind.parse().unwrap_or(StoryKind::Feed),
         kinds: Vec::new(),
         area: r.get(9)?,
+        areas: Vec::new(),
         origin: r.get(10)?,
         read: r.get(11)?,
         starred: r.get(12)?,

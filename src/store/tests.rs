@@ -792,4 +792,12 @@ fn every_echo_area_a_story_came_in_is_remembered() {
         "areas compare in any case"
     );
     assert!(!st.seen_in_area(1, "TQW_OTHER").unwrap());
+    // The index's area field gets both, so `area:TQW_NEWS3` finds it.
+    let brief = st.story_brief(1).unwrap().unwrap();
+    assert_eq!(brief.area.as_deref(), Some("TQW_TECHNOLOGY"));
+    assert_eq!(brief.areas, ["TQW_NEWS3", "TQW_TECHNOLOGY"]);
+    assert_eq!(
+        crate::index::IndexDoc::from(&brief).areas,
+        ["TQW_NEWS3", "TQW_TECHNOLOGY"]
+    );
 }
