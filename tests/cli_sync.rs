@@ -557,6 +557,7 @@ fn gateway_export_posts_each_story_once_and_reads_back() {
     assert_eq!(echoed[0]["link"], wanted[0]["link"]);
     assert_eq!(echoed[0]["title"], wanted[0]["title"]);
     assert_eq!(echoed[0]["area"], "TQW_TECHNOLOGY");
+    assert_eq!(echoed[0]["areas"], serde_json::json!(["TQW_TECHNOLOGY"]));
 
     let out = env.run(&[
         "export",

@@ -29,6 +29,7 @@ pub fn story_json(s: &StoryRecord, hit: Option<&HitInfo>, with_body: bool) -> Va
         "kind": s.kind.as_str(),
         "kinds": s.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
         "area": s.area,
+        "areas": s.areas,
         "author": s.author,
         "origin": s.origin,
         "countries": s.countries(),
