@@ -126,6 +126,16 @@ enum Msg {
 }
 
 impl Msg {
+    /// `file` of `source` could not be used (`settle`: set it aside with the reason).
+    fn file_failed(source: usize, file: &Path, error: String, settle: bool) -> Msg {
+        Msg::FileFailed {
+            source,
+            file: file.to_path_buf(),
+            error,
+            settle,
+        }
+    }
+
     /// A file of `source` that yields nothing (left alone, or gone), with its stamp if any.
     fn nothing(source: usize, stamp: Option<(PathBuf, FileStamp)>) -> Msg {
         Msg::Batch {
@@ -688,12 +698,7 @@ fn read_file(
 ) -> Msg {
     // A file that cannot be read or parsed is set aside; a tagger failure (the user's rules
     // file) is not the file's fault, so it stays in place for the next run.
-    let failed = |error: String, settle: bool| Msg::FileFailed {
-        source,
-        file: file.to_path_buf(),
-        error,
-        settle,
-    };
+    let failed = |error: String, settle: bool| Msg::file_failed(source, file, error, settle);
     if inbound && is_foreign_text(file) {
         // Not counted, not moved: the next sync looks again, hence debug, not info.
         tracing::debug!(
@@ -756,12 +761,7 @@ fn read_bundle(
     stamp: Option<(PathBuf, FileStamp)>,
     ctx: &ProducerContext,
 ) -> Msg {
-    let failed = |error: String, settle: bool| Msg::FileFailed {
-        source,
-        file: file.to_path_buf(),
-        error,
-        settle,
-    };
+    let failed = |error: String, settle: bool| Msg::file_failed(source, file, error, settle);
     let limits = ftn::Limits {
         max_total_bytes: ctx.max_bytes,
         ..ftn::Limits::default()

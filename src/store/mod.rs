@@ -983,34 +983,38 @@ impl Store {
     /// Record that the stories reserved by [`Store::ledger_reserve`] went out (their packet
     /// is written): they are not posted to `area` again.
     pub fn ledger_confirm(&mut self, ids: &[StoryId], area: &str, at: DateTime<Utc>) -> Result<()> {
-        let tx = self.conn.transaction().ctx("begin ledger")?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "UPDATE ftn_ledger SET sent = 1, posted_at = ?3 WHERE story_id = ?1 AND area = ?2",
-                )
-                .ctx("prepare ledger")?;
-            for id in ids {
-                stmt.execute(params![id, area, ts(at)])
-                    .ctx("write ledger")?;
-            }
-        }
-        tx.commit().ctx("commit ledger")
+        self.ledger_update(
+            "UPDATE ftn_ledger SET sent = 1, posted_at = ?3 WHERE story_id = ?1 AND area = ?2",
+            ids,
+            area,
+            &ts(at),
+        )
     }
 
     /// Record that the stories reserved by [`Store::ledger_reserve`] are about to be written
     /// to the packet `packet` (a path), before it gets that name.
     pub fn ledger_set_packet(&mut self, ids: &[StoryId], area: &str, packet: &str) -> Result<()> {
+        self.ledger_update(
+            "UPDATE ftn_ledger SET packet = ?3 WHERE story_id = ?1 AND area = ?2 AND NOT sent",
+            ids,
+            area,
+            &packet,
+        )
+    }
+
+    /// `sql` (parameters: story, area, `value`) for each of `ids`, in one transaction.
+    fn ledger_update(
+        &mut self,
+        sql: &str,
+        ids: &[StoryId],
+        area: &str,
+        value: &dyn rusqlite::ToSql,
+    ) -> Result<()> {
         let tx = self.conn.transaction().ctx("begin ledger")?;
         {
-            let mut stmt = tx
-                .prepare_cached(
-                    "UPDATE ftn_ledger SET packet = ?3 WHERE story_id = ?1 AND area = ?2 AND NOT sent",
-                )
-                .ctx("prepare ledger")?;
+            let mut stmt = tx.prepare_cached(sql).ctx("prepare ledger")?;
             for id in ids {
-                stmt.execute(params![id, area, packet])
-                    .ctx("write ledger")?;
+                stmt.execute(params![id, area, value]).ctx("write ledger")?;
             }
         }
         tx.commit().ctx("commit ledger")

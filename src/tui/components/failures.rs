@@ -5,9 +5,9 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::Paragraph;
 
-use super::{DIM, centered};
+use super::{DIM, large_popup};
 use crate::tui::app::{App, Overlay};
 use crate::tui::keys::Action;
 use crate::tui::text;
@@ -16,20 +16,15 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
     let Overlay::Failures { scroll } = app.overlay else {
         return;
     };
-    let popup = centered(
+    let inner = large_popup(
+        f,
         area,
-        area.width.saturating_sub(4).min(100),
-        area.height.saturating_sub(2),
-    );
-    f.render_widget(Clear, popup);
-    let block = Block::bordered()
-        .title(format!(
+        format!(
             " {} failed in the last sync — j/k scroll, any other key closes ",
             crate::model::counted(app.last_failures.len(), "source", "sources")
-        ))
-        .border_style(Style::new().fg(Color::LightRed));
-    let inner = block.inner(popup);
-    f.render_widget(block, popup);
+        ),
+        Color::LightRed,
+    );
     let width = (inner.width as usize).max(1);
     let name_style = Style::new()
         .fg(Color::LightRed)

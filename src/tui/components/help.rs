@@ -4,9 +4,9 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::Paragraph;
 
-use super::{DIM, centered};
+use super::{DIM, large_popup};
 use crate::tui::app::{App, Overlay};
 use crate::tui::keys::Action;
 use crate::tui::text;
@@ -16,17 +16,12 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         Overlay::Help { scroll } => scroll,
         _ => 0,
     };
-    let popup = centered(
+    let inner = large_popup(
+        f,
         area,
-        area.width.saturating_sub(4).min(100),
-        area.height.saturating_sub(2),
+        " Keys — [keys] name · j/k scroll · any other key closes ".into(),
+        Color::Yellow,
     );
-    f.render_widget(Clear, popup);
-    let block = Block::bordered()
-        .title(" Keys — [keys] name · j/k scroll · any other key closes ")
-        .border_style(Style::new().fg(Color::Yellow));
-    let inner = block.inner(popup);
-    f.render_widget(block, popup);
     let width = inner.width as usize;
 
     let key_style = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);

@@ -73,6 +73,28 @@ fn sidebar_width(width: u16, screen: &Screen) -> u16 {
 }
 
 /// A rectangle of at most `w`×`h` centred in `area`.
+/// A bordered popup over most of the screen (help, sync failures), cleared and drawn with
+/// `title` and a `border` colour: the area inside it.
+pub(crate) fn large_popup(
+    f: &mut ratatui::Frame,
+    area: Rect,
+    title: String,
+    border: ratatui::style::Color,
+) -> Rect {
+    let popup = centered(
+        area,
+        area.width.saturating_sub(4).min(100),
+        area.height.saturating_sub(2),
+    );
+    f.render_widget(ratatui::widgets::Clear, popup);
+    let block = ratatui::widgets::Block::bordered()
+        .title(title)
+        .border_style(ratatui::style::Style::new().fg(border));
+    let inner = block.inner(popup);
+    f.render_widget(block, popup);
+    inner
+}
+
 pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
