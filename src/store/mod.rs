@@ -226,7 +226,11 @@ impl Store {
             path: path.display().to_string(),
             source,
         };
-        let conn = Connection::open(path).map_err(open_err)?;
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        // Every transaction here writes. Taking the write lock at BEGIN makes a second writer
+        // (the interface tagging while cron syncs) wait out the busy timeout; a deferred one
+        // would read first and fail at once when the other commit made its snapshot stale.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         rusqlite::vtab::array::load_module(&conn).map_err(open_err)?;
         let store = Store { conn };
         store.configure().map_err(open_err)?;

@@ -801,3 +801,38 @@ fn every_echo_area_a_story_came_in_is_remembered() {
         ["TQW_NEWS3", "TQW_TECHNOLOGY"]
     );
 }
+
+/// The interface tags a story while a sync holds the write lock. A deferred transaction
+/// would read first, then find its snapshot stale when the sync commits, and fail with
+/// "database is locked" at once, busy timeout or not. Write transactions start IMMEDIATE,
+/// so the edit waits its turn and lands.
+#[test]
+fn a_write_waits_for_another_writer_instead_of_failing() {
+    let (dir, mut st) = store();
+    let src = st.ensure_source("a", "x").unwrap();
+    st.ingest_batch(
+        src,
+        &[],
+        &[feed_story("g1", "https://a.test/1", "One")],
+        Utc::now(),
+    )
+    .unwrap();
+
+    let path = dir.path().join("store.sqlite");
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let other_writer = std::thread::spawn(move || {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE; UPDATE stories SET title = 'One (sync)';")
+            .unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    st.set_manual_tags(1, &[Tag::free("brief")], &[]).unwrap();
+    other_writer.join().unwrap();
+
+    let rec = st.story(1).unwrap().unwrap();
+    assert_eq!(rec.title, "One (sync)");
+    assert_eq!(rec.free_tags(), vec!["brief"]);
+}
