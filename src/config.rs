@@ -55,6 +55,10 @@ pub struct Source {
     pub refresh: Option<Duration>,
     /// A binkd inbound folder: tossed files are moved to `<data>/ftn/done` (or `bad`).
     pub inbound: bool,
+    /// Inbound only: files modified more recently than this are left for a later run. binkd
+    /// renames a file into place when it is complete, so 0 suits it; a script or FTP upload
+    /// writing in place needs a few seconds, or its half-written files are set aside as bad.
+    pub min_age: Duration,
 }
 
 /// Global fetch settings.
@@ -252,12 +256,27 @@ impl Config {
                     .map_err(|e| invalid(t.span().start, format!("key `tags`: {e}")))?;
                 tags.push(tag);
             }
+            let inbound = s.inbound.unwrap_or(false);
+            let min_age = match &s.min_age_secs {
+                Some(v) if !inbound => {
+                    return Err(invalid(
+                        v.span().start,
+                        format!(
+                            "key `min_age_secs`: source {name:?} is not an inbound; \
+                             add `inbound = true` or remove the key"
+                        ),
+                    ));
+                }
+                Some(v) => Duration::from_secs(*v.get_ref()),
+                None => Duration::ZERO,
+            };
             sources.push(Source {
                 name,
                 location,
                 tags,
                 refresh: s.refresh_minutes.map(|m| Duration::from_secs(m * 60)),
-                inbound: s.inbound.unwrap_or(false),
+                inbound,
+                min_age,
             });
         }
 
@@ -450,6 +469,7 @@ struct RawSource {
     tags: Option<Vec<Spanned<String>>>,
     refresh_minutes: Option<u64>,
     inbound: Option<bool>,
+    min_age_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -499,6 +519,8 @@ tags = ["country:US", "policy:export-controls", "official"]
 [[source]]
 name = "inbound"
 path = "spool/inbound"
+inbound = true
+min_age_secs = 30
 
 [[watch]]
 name = "Dutch litho"
@@ -518,6 +540,9 @@ quit = "x"
             c.sources[1].location,
             Location::Path("/etc/echowatch/spool/inbound".into())
         );
+        assert!(c.sources[1].inbound);
+        assert_eq!(c.sources[1].min_age, Duration::from_secs(30));
+        assert_eq!(c.sources[0].min_age, Duration::ZERO);
         assert_eq!(c.echomail.area_charsets["TQW_TECHNOLOGY"], "UTF-8");
         assert_eq!(
             c.tagger_rules,
@@ -562,5 +587,11 @@ quit = "x"
         );
         let e = error_of("[settings]\ntimeout_secs = 0\n");
         assert!(e.contains(":2: key `timeout_secs`"), "{e}");
+        // A minimum age only means something where files are moved away once tossed.
+        let e = error_of("[[source]]\nname = \"a\"\npath = \"x\"\nmin_age_secs = 5\n");
+        assert!(
+            e.contains(":4: key `min_age_secs`") && e.contains("inbound = true"),
+            "{e}"
+        );
     }
 }

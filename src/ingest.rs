@@ -193,6 +193,7 @@ pub fn import(
             tags: Vec::new(),
             refresh: None,
             inbound: false,
+            min_age: std::time::Duration::ZERO,
         })
         .collect();
     // One-off sources: nothing to remember for a next time.
@@ -342,7 +343,8 @@ fn run(
                     _ => None,
                 };
                 runtime.spawn_blocking(move || {
-                    let record = read_source(i, &path, source.inbound, stamps, &ctx, &tx);
+                    let inbound = source.inbound.then_some(source.min_age);
+                    let record = read_source(i, &path, inbound, stamps, &ctx, &tx);
                     let _ = tx.blocking_send(Msg::Done { source: i, record });
                 });
             }
@@ -608,10 +610,11 @@ struct Stamps {
 /// Read every finished file of a path source. In an inbound folder each file is settled
 /// (moved to done/ or bad/) by the consumer after its stories are committed. With stamps,
 /// files whose stamp is unchanged are skipped, and the stamps of files read are remembered.
+/// `inbound` is the minimum age of a file to toss when the folder is a binkd inbound.
 fn read_source(
     i: usize,
     path: &Path,
-    inbound: bool,
+    inbound: Option<std::time::Duration>,
     stamps: Option<Stamps>,
     ctx: &ProducerContext,
     tx: &mpsc::Sender<Msg>,
@@ -620,9 +623,9 @@ fn read_source(
     // interactive shell in different folders) names the same files.
     let path = &std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     // An inbound folder holds only what binkd finished receiving; elsewhere, every file.
-    let listed = if inbound {
-        ftn::inbound::finished_files(path, std::time::Duration::ZERO)
-            .map_err(|e| format!("{}: {e}", path.display()))
+    let is_inbound = inbound.is_some();
+    let listed = if let Some(min_age) = inbound {
+        ftn::inbound::finished_files(path, min_age).map_err(|e| format!("{}: {e}", path.display()))
     } else {
         local::list_files(path).map_err(|e| e.to_string())
     };
@@ -673,7 +676,7 @@ fn read_source(
                     .is_some_and(|s| settled(st, s.settled_before))
             })
             .map(|st| (file.clone(), st));
-        let msg = read_file(i, file, in_folder && !inbound, inbound, stamp, ctx);
+        let msg = read_file(i, file, in_folder && !is_inbound, is_inbound, stamp, ctx);
         if tx.blocking_send(msg).is_err() {
             break;
         }
@@ -920,7 +923,7 @@ mod tests {
     /// Read `folder` with `stamps`: the files read (stamped ones by name), and those forgotten.
     fn read(folder: &Path, stamps: Option<Stamps>) -> (Vec<PathBuf>, Vec<PathBuf>) {
         let (tx, mut rx) = mpsc::channel(64);
-        read_source(0, folder, false, stamps, &context(folder), &tx);
+        read_source(0, folder, None, stamps, &context(folder), &tx);
         drop(tx);
         let (mut read, mut gone) = (Vec::new(), Vec::new());
         while let Ok(msg) = rx.try_recv() {

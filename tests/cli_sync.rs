@@ -2541,3 +2541,47 @@ fn gateway_edges_a_long_password_a_file_for_out_and_a_lower_case_area() {
         "nothing to post: 2 stories already posted to TQW_TEST\n"
     );
 }
+
+// ---- Inbound: files still being written are left for the next run -------------------------
+
+#[test]
+fn inbound_min_age_leaves_fresh_files_for_the_next_run() {
+    let env = Env::new(
+        "[[source]]\nname = \"inbound\"\npath = \"inbound\"\ninbound = true\nmin_age_secs = 600\n",
+    );
+    let inbound = env.path("inbound");
+    write_inbound_packets(&inbound, 2);
+    // One packet arrived long ago; the other was written just now, perhaps not finished.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(inbound.join("00000000.pkt"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+
+    let out = env.run(&["sync"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(names_in(&inbound), ["00000001.pkt"]);
+    assert_eq!(names_in(&env.path("index/ftn/done")), ["00000000.pkt"]);
+    assert!(!env.path("index/ftn/bad").exists());
+    assert_eq!(
+        env.json_lines(&["search", "--json", "inbound story"]).len(),
+        1
+    );
+
+    // Once it is old enough, the next run takes it.
+    std::fs::File::options()
+        .write(true)
+        .open(inbound.join("00000001.pkt"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let out = env.run(&["sync"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(names_in(&inbound).is_empty());
+    assert_eq!(
+        env.json_lines(&["search", "--json", "inbound story"]).len(),
+        2
+    );
+}
