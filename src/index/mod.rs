@@ -773,11 +773,12 @@ impl SearchIndex {
         };
         let tv = self.tv();
         let (total, ranked): (usize, Vec<(f32, tantivy::DocAddress)>) = match req.sort {
-            Sort::Relevance if !req.query.trim().is_empty() => {
+            Sort::Relevance if ranks_by_words(&req.query) => {
                 let top = TopDocs::with_limit(limit).and_offset(req.offset);
                 searcher.search(&query, &(Count, top)).map_err(&tv)?
             }
-            // Without words to rank by, relevance is meaningless: newest first.
+            // Without words to rank by (no query, or filters alone), every score is the same
+            // and relevance means nothing: newest first.
             _ if req.offset < far_page => {
                 let top = TopDocs::with_limit(limit)
                     .and_offset(req.offset)
@@ -958,6 +959,30 @@ pub fn as_you_type(query: &str) -> String {
 /// `2026-08-01` is midnight UTC as a range's bound; as a value of its own it is that whole
 /// day (midnight to midnight), since a story published at exactly midnight is not what
 /// `published:2026-08-01` asks for. A set of values is each value's match.
+/// Whether `query` has words to rank by: a term, phrase or range on the title or body that
+/// is not excluded. Filters alone (`country:CN -tag:brief`) give every match the same score,
+/// so such a query is listed newest first, as an empty one is.
+pub fn ranks_by_words(query: &str) -> bool {
+    fn words(ast: &UserInputAst) -> bool {
+        let text_field = |name: Option<&str>| matches!(name, None | Some("title" | "body"));
+        match ast {
+            UserInputAst::Clause(clauses) => clauses
+                .iter()
+                .any(|(occur, sub)| *occur != Some(Occur::MustNot) && words(sub)),
+            UserInputAst::Boost(sub, _) => words(sub),
+            UserInputAst::Leaf(leaf) => match leaf.as_ref() {
+                UserInputLeaf::Literal(l) => text_field(l.field_name.as_deref()),
+                UserInputLeaf::Range { field, .. } | UserInputLeaf::Set { field, .. } => {
+                    text_field(field.as_deref())
+                }
+                _ => false,
+            },
+        }
+    }
+    // Lenient: while the analyst types, a half-written query is labelled as it will run.
+    !query.trim().is_empty() && words(&tantivy::query_grammar::parse_query_lenient(query).0)
+}
+
 fn date_leaf(leaf: UserInputLeaf) -> Result<UserInputAst> {
     use tantivy::query_grammar::UserInputBound as Bound;
     let field_name = |field: &Option<String>| field.clone().unwrap_or_default();

@@ -602,3 +602,31 @@ fn source_takes_words_of_a_name_as_well_as_the_whole_name() {
         ])
     );
 }
+
+#[test]
+fn filters_alone_are_listed_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let idx = three_stories(dir.path());
+    // Story 2 is the newest, then 3, then 1.
+    let order = |q: &str| -> Vec<StoryId> {
+        let page = idx.search(&req(q)).unwrap();
+        page.hits.iter().map(|h| h.id).collect()
+    };
+    assert_eq!(order(""), vec![2, 3, 1]);
+    assert_eq!(order("country:US"), vec![3, 1]);
+    assert_eq!(order("-country:NL"), vec![3, 1]);
+    assert_eq!(order("country:US -policy:tariffs"), vec![3, 1]);
+    assert_eq!(
+        order("kind:feed AND (country:NL OR country:CN)"),
+        vec![2, 3, 1]
+    );
+    assert!(ranks_by_words("chip"));
+    assert!(ranks_by_words("country:CN title:chip"));
+    assert!(ranks_by_words("\"entity list\" -country:CN"));
+    assert!(ranks_by_words("(chip OR wafer) AND country:CN"));
+    assert!(!ranks_by_words("  "));
+    assert!(!ranks_by_words("country:CN"));
+    assert!(!ranks_by_words("-chip country:CN"));
+    assert!(!ranks_by_words("published:[2026-01-01 TO *] source:BIS"));
+    assert!(!ranks_by_words("*"));
+}

@@ -286,6 +286,15 @@ pub struct App {
 }
 
 impl App {
+    /// The order the list is in, as shown: a query without words to rank by is listed newest
+    /// first whatever the chosen sort (see [`crate::index::ranks_by_words`]).
+    pub fn sort_label(&self) -> &'static str {
+        match self.sort {
+            Sort::Relevance if crate::index::ranks_by_words(&self.query) => "relevance",
+            _ => "newest",
+        }
+    }
+
     pub fn new(ws: Workspace, opts: AppOptions) -> Result<App, TuiError> {
         let (keys, key_problems) = Keymap::from_config(&ws.config.keys);
         let (watches, watch_error) = watches::load(&ws.config.watches, &ws.data_dir);
@@ -1188,8 +1197,10 @@ impl App {
                     Sort::Relevance => Sort::Newest,
                     Sort::Newest => Sort::Relevance,
                 };
-                if self.query.trim().is_empty() && self.sort == Sort::Relevance {
-                    self.info("relevance needs a query; without one the newest come first");
+                if self.sort == Sort::Relevance && !crate::index::ranks_by_words(&self.query) {
+                    self.info(
+                        "relevance needs words to rank by; without them the newest come first",
+                    );
                 }
                 self.refresh(false);
                 return;

@@ -9,17 +9,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::{DIM, ERROR, FOCUSED, count, highlighted};
-use crate::index::Sort;
 use crate::tui::app::{App, Focus, RowInfo};
 use crate::tui::keys::Action;
 use crate::tui::text;
 
 pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
-    let sort = match app.sort {
-        Sort::Newest => "newest",
-        Sort::Relevance if app.query.trim().is_empty() => "newest",
-        Sort::Relevance => "relevance",
-    };
+    let sort = app.sort_label();
     let mut block = Block::bordered()
         .title(format!(
             " {} {} ",

@@ -8,7 +8,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{DIM, ERROR, count};
-use crate::index::Sort;
 use crate::model::counted;
 use crate::tui::app::{App, Level, Overlay, PromptKind};
 use crate::tui::keys::Action;
@@ -101,10 +100,7 @@ pub fn draw_status(app: &App, f: &mut Frame, area: Rect) {
         }
         left.push_str("│ ");
     }
-    let sort = match app.sort {
-        Sort::Relevance if !app.query.trim().is_empty() => "relevance",
-        _ => "newest",
-    };
+    let sort = app.sort_label();
     left.push_str(&format!(
         "{} of {} · {sort}",
         count(app.list.total),
