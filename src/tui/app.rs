@@ -486,10 +486,9 @@ impl App {
     fn request_page(&mut self, offset: usize) {
         self.seq += 1;
         self.prefetch_seq = self.seq;
-        self.prefetch_pending = true;
         self.prefetch_offset = offset;
         let req = self.page_request(offset);
-        self.jobs.send(Request::Search { seq: self.seq, req });
+        self.prefetch_pending = self.jobs.send(Request::Search { seq: self.seq, req });
     }
 
     fn apply_page(&mut self, offset: usize, result: Result<crate::index::SearchPage, IndexError>) {
@@ -549,8 +548,7 @@ impl App {
     fn request_facets(&mut self) {
         self.seq += 1;
         self.facets_seq = self.seq;
-        self.facets_pending = true;
-        self.jobs.send(Request::Facets {
+        self.facets_pending = self.jobs.send(Request::Facets {
             seq: self.seq,
             query: self.search_text(),
             filters: self.filters.clone(),
@@ -565,8 +563,7 @@ impl App {
             let since = self.ws.store.watch_last_viewed(&w.name).unwrap_or(None);
             list.push((w.name.clone(), w.query.clone(), since));
         }
-        self.watches_pending = true;
-        self.jobs.send(Request::Watches {
+        self.watches_pending = self.jobs.send(Request::Watches {
             seq: self.seq,
             watches: list,
         });
@@ -579,9 +576,8 @@ impl App {
         let split = t.split;
         self.seq += 1;
         self.trend_seq = self.seq;
-        self.trend_pending = true;
         let now = self.now();
-        self.jobs.send(Request::Trend {
+        self.trend_pending = self.jobs.send(Request::Trend {
             seq: self.seq,
             query: self.search_text(),
             filters: self.filters.clone(),
@@ -776,12 +772,19 @@ impl App {
                 }
             }
             Reply::WorkerFailed(e) => {
+                // What was asked of it will never be answered. Ask again: a dead search
+                // worker's part is then done here (see `Jobs::can_search`), and keys held
+                // for the list act once it is in.
+                let asked = self.replies_pending();
                 self.facets_pending = false;
                 self.watches_pending = false;
                 self.trend_pending = false;
                 self.search_pending = false;
                 self.prefetch_pending = false;
-                self.error(format!("counts unavailable: {e}"));
+                if asked {
+                    self.refresh(true);
+                }
+                self.error(format!("{}; counts may be unavailable", text::line(&e)));
             }
             Reply::SyncProgress {
                 name,

@@ -5,6 +5,7 @@
 //! filter the user has already left) is dropped.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::Duration;
@@ -44,6 +45,9 @@ pub enum Request {
     Search { seq: u64, req: SearchRequest },
     /// See the latest index commit.
     Reload,
+    /// Tests: the search worker waits this long, then panics without answering.
+    #[cfg(test)]
+    PanicAfter(Duration),
 }
 
 #[derive(Debug)]
@@ -108,25 +112,25 @@ impl Jobs {
     pub fn start(index: &SearchIndex) -> Jobs {
         let (reply_tx, replies) = mpsc::channel();
         // Two workers: list pages must not wait behind a slow count over the whole index.
-        let spawn = |name: &str| {
+        let spawn = |name: &'static str| {
             let (req_tx, req_rx) = mpsc::channel();
-            let tx = reply_tx.clone();
             let index = index.share();
-            match std::thread::Builder::new()
-                .name(name.into())
-                .spawn(move || index_worker(&index, req_rx, tx))
-            {
-                Ok(_) => Some(req_tx),
+            let stopped =
+                move |panic| Reply::WorkerFailed(format!("the {name} worker stopped: {panic}"));
+            match spawn_job(name, reply_tx.clone(), stopped, move |tx| {
+                index_worker(&index, req_rx, tx)
+            }) {
+                Ok(()) => Some(req_tx),
                 Err(e) => {
                     let _ = reply_tx.send(Reply::WorkerFailed(format!(
-                        "cannot start the index worker: {e}"
+                        "cannot start the {name} worker: {e}"
                     )));
                     None
                 }
             }
         };
-        let requests = spawn("echowatch-counts");
-        let searches = spawn("echowatch-search");
+        let requests = spawn("counts");
+        let searches = spawn("search");
         Jobs {
             requests,
             searches,
@@ -137,24 +141,27 @@ impl Jobs {
         }
     }
 
-    pub fn send(&mut self, r: Request) {
+    /// Hand `r` to its worker. False if that worker is gone: no answer will come.
+    pub fn send(&mut self, r: Request) -> bool {
         let reload = matches!(r, Request::Reload);
         let to_search = matches!(r, Request::Search { .. });
+        #[cfg(test)]
+        let to_search = to_search || matches!(r, Request::PanicAfter(_));
         if reload || to_search {
-            if let Some(tx) = &self.searches
-                && tx.send(r.clone()).is_err()
-            {
-                self.searches = None;
-            }
+            let taken = Self::hand(&mut self.searches, r.clone());
             if to_search {
-                return;
+                return taken;
             }
         }
-        if let Some(tx) = &self.requests
-            && tx.send(r).is_err()
-        {
-            self.requests = None;
+        Self::hand(&mut self.requests, r)
+    }
+
+    fn hand(worker: &mut Option<Sender<Request>>, r: Request) -> bool {
+        let taken = worker.as_ref().is_some_and(|tx| tx.send(r).is_ok());
+        if !taken {
+            *worker = None;
         }
+        taken
     }
 
     /// False when the search worker is gone: the caller searches on its own thread instead.
@@ -182,32 +189,30 @@ impl Jobs {
         if self.sync_running {
             return false;
         }
-        let tx = self.reply_tx.clone();
-        let started = std::thread::Builder::new()
-            .name("echowatch-sync".into())
-            .spawn(move || {
-                let result = Workspace::open(config, &data_dir)
-                    .map_err(|e| e.to_string())
-                    .and_then(|mut ws| {
-                        let mut on_event = |ev: ingest::SourceEvent<'_>| {
-                            let _ = tx.send(Reply::SyncProgress {
-                                name: ev.name.to_string(),
-                                done: ev.done,
-                                total: ev.total,
-                                failed: matches!(ev.status, SourceStatus::Failed(_)),
-                            });
-                        };
-                        ingest::sync(&mut ws, &[], ingest::Rereads::Changed, &mut on_event)
-                            .map(|r| SyncSummary {
-                                line: r.summary(),
-                                failures: r.failures.clone(),
-                            })
-                            .map_err(|e| e.to_string())
-                    });
-                let _ = tx.send(Reply::SyncDone(result));
-            });
+        let stopped = |panic| Reply::SyncDone(Err(format!("sync stopped: {panic}")));
+        let started = spawn_job("sync", self.reply_tx.clone(), stopped, move |tx| {
+            let result = Workspace::open(config, &data_dir)
+                .map_err(|e| e.to_string())
+                .and_then(|mut ws| {
+                    let mut on_event = |ev: ingest::SourceEvent<'_>| {
+                        let _ = tx.send(Reply::SyncProgress {
+                            name: ev.name.to_string(),
+                            done: ev.done,
+                            total: ev.total,
+                            failed: matches!(ev.status, SourceStatus::Failed(_)),
+                        });
+                    };
+                    ingest::sync(&mut ws, &[], ingest::Rereads::Changed, &mut on_event)
+                        .map(|r| SyncSummary {
+                            line: r.summary(),
+                            failures: r.failures.clone(),
+                        })
+                        .map_err(|e| e.to_string())
+                });
+            let _ = tx.send(Reply::SyncDone(result));
+        });
         match started {
-            Ok(_) => {
+            Ok(()) => {
                 self.sync_running = true;
                 true
             }
@@ -238,30 +243,28 @@ impl Jobs {
             return false;
         }
         let index = index.share();
-        // Answers even if the thread dies, so the interface never waits for it forever.
-        let reply = ReplyOnce(Some(self.reply_tx.clone()));
-        let started = std::thread::Builder::new()
-            .name("echowatch-mark".into())
-            .spawn(move || {
-                let mut reply = reply;
-                let result = index
-                    .matching_ids(&query, &filters)
-                    .map_err(|e| e.to_string())
-                    .and_then(|ids| {
-                        let store = Store::open(&store).map_err(|e| e.to_string())?;
-                        store.set_read(&ids, true).map_err(|e| e.to_string())?;
-                        Ok(ids.len())
-                    });
-                reply.send(result);
-            });
+        let stopped = |panic| Reply::MarkedRead(Err(format!("the job stopped: {panic}")));
+        let started = spawn_job("mark", self.reply_tx.clone(), stopped, move |tx| {
+            let result = index
+                .matching_ids(&query, &filters)
+                .map_err(|e| e.to_string())
+                .and_then(|ids| {
+                    let store = Store::open(&store).map_err(|e| e.to_string())?;
+                    store.set_read(&ids, true).map_err(|e| e.to_string())?;
+                    Ok(ids.len())
+                });
+            let _ = tx.send(Reply::MarkedRead(result));
+        });
         match started {
-            Ok(_) => {
+            Ok(()) => {
                 self.marking = true;
                 true
             }
-            // The dropped closure's `ReplyOnce` reports the failure.
             Err(e) => {
                 tracing::error!("cannot start mark-all-read: {e}");
+                let _ = self
+                    .reply_tx
+                    .send(Reply::MarkedRead(Err(format!("cannot start: {e}"))));
                 false
             }
         }
@@ -276,22 +279,30 @@ impl Jobs {
     }
 }
 
-/// Sends the answer of a mark-all-read job exactly once: its result, or an error if the job
-/// ends without one (a panic).
-struct ReplyOnce(Option<Sender<Reply>>);
-
-impl ReplyOnce {
-    fn send(&mut self, result: Result<usize, String>) {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(Reply::MarkedRead(result));
-        }
-    }
-}
-
-impl Drop for ReplyOnce {
-    fn drop(&mut self) {
-        self.send(Err("the job stopped unexpectedly".into()));
-    }
+/// Run `job` on a thread named `echowatch-NAME`, handing it a sender for its answers. If it
+/// panics, `stopped` (given the panic's message) is sent in place of the answer it never
+/// gave, so the interface never waits for a dead thread. The panic itself goes to the log
+/// (see the hook in `tui::run`), never onto the screen.
+fn spawn_job(
+    name: &str,
+    replies: Sender<Reply>,
+    stopped: impl FnOnce(String) -> Reply + Send + 'static,
+    job: impl FnOnce(Sender<Reply>) + Send + 'static,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(format!("echowatch-{name}"))
+        .spawn(move || {
+            let answer = replies.clone();
+            if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| job(answer))) {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                let _ = replies.send(stopped(message));
+            }
+        })
+        .map(drop)
 }
 
 fn index_worker(index: &SearchIndex, requests: Receiver<Request>, replies: Sender<Reply>) {
@@ -307,6 +318,11 @@ fn index_worker(index: &SearchIndex, requests: Receiver<Request>, replies: Sende
                 r @ Request::Facets { .. } => facets = Some(r),
                 r @ Request::Watches { .. } => watches = Some(r),
                 r @ Request::Trend { .. } => trend = Some(r),
+                #[cfg(test)]
+                Request::PanicAfter(wait) => {
+                    std::thread::sleep(wait);
+                    panic!("told to stop");
+                }
             }
         }
         if reload && let Err(e) = index.reload() {

@@ -14,6 +14,7 @@ pub mod open;
 pub mod text;
 pub mod watches;
 
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,11 +83,30 @@ pub fn run(config: Config, data_dir: &Path) -> Result<(), TuiError> {
     // ratatui::try_init enters raw mode and the alternate screen and installs a panic hook
     // that restores the terminal before the panic message prints.
     let mut terminal = ratatui::try_init()?;
+    // A background job's panic is answered to the interface by the job itself (see
+    // `jobs::spawn_job`): restoring the terminal or printing there would wreck a screen
+    // still in use, so it goes to the log only. The interface thread's own panic ends the
+    // program: ratatui's hook restores the terminal, then the message prints.
+    let ui_thread = std::thread::current().id();
+    let restore_then_print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!("panic: {info}");
+        if std::thread::current().id() == ui_thread {
+            restore_then_print(info);
+        }
+    }));
     let done = Arc::new(AtomicBool::new(false));
     hangup_watchdog(Arc::clone(&stop), Arc::clone(&done));
     let result = event_loop(&mut terminal, &mut app, &stop);
     done.store(true, Ordering::Relaxed);
-    ratatui::restore();
+    // `try_restore`, as `restore` would panic printing its error to a terminal that is gone.
+    if let Err(e) = ratatui::try_restore() {
+        tracing::warn!("restore the terminal: {e}");
+        let _ = writeln!(
+            std::io::stderr(),
+            "echowatch: cannot restore the terminal: {e}"
+        );
+    }
     result
 }
 
@@ -110,7 +130,9 @@ fn hangup_watchdog(stop: Arc<AtomicBool>, done: Arc<AtomicBool>) {
                 }
                 if since.is_some_and(|t| t.elapsed() > GRACE) && !done.load(Ordering::Relaxed) {
                     tracing::warn!("terminal gone and the event loop stuck: exiting");
-                    ratatui::restore();
+                    // Not `restore`: it reports a failure on stderr, and printing to a dead
+                    // terminal panics, which would end this thread before the exit.
+                    let _ = ratatui::try_restore();
                     std::process::exit(129);
                 }
             }

@@ -9,6 +9,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use super::app::{App, AppOptions, Focus, Overlay, PromptKind, Screen, SideItem};
+use super::jobs::Request;
 use crate::config::Config;
 use crate::index::{FacetField, SearchRequest};
 use crate::model::{AutoTag, Evidence, ParsedStory, StoryKind, Tag, TextField};
@@ -1246,4 +1247,39 @@ fn a_data_folder_error_is_named_once() {
     let text = err.to_string();
     assert_eq!(text.matches("data folder").count(), 1, "{text}");
     assert!(text.contains("/proc/nope"), "{text}");
+}
+
+#[test]
+fn keys_held_for_a_search_the_dead_worker_never_answers_act_on_the_list_found_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    // The search worker takes the search below, then dies without answering it.
+    assert!(
+        app.jobs
+            .send(Request::PanicAfter(Duration::from_millis(300)))
+    );
+    press(&mut app, key('/'));
+    typed(&mut app, "Geneva");
+    app.on_key(code(KeyCode::Enter));
+    app.on_key(code(KeyCode::Enter));
+    assert_eq!(app.held_keys(), 1);
+    app.wait_idle(Duration::from_secs(10));
+    assert_eq!(app.held_keys(), 0);
+    let Screen::Reader(r) = &app.screen else {
+        panic!("no story opened: {:?}", app.message)
+    };
+    assert_eq!(r.story.title, "Tariff talks resume in Geneva");
+    let (message, _) = app.message.clone().unwrap();
+    assert!(
+        message.contains("search worker stopped: told to stop"),
+        "{message}"
+    );
+    // Searching goes on, on the interface's own thread.
+    press(&mut app, key('q'));
+    press(&mut app, key('/'));
+    app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    typed(&mut app, "lithography");
+    app.on_key(code(KeyCode::Enter));
+    app.wait_idle(Duration::from_secs(10));
+    assert_eq!(app.list.total, 1);
 }
