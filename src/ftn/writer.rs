@@ -52,9 +52,17 @@ impl OutCharset {
         match self {
             OutCharset::Utf8 => text.bytes().filter(|b| *b != 0).collect(),
             OutCharset::Cp437 => {
+                // CP437 has a few Greek letters (π, Σ, Ω …) for formulas. Text written in
+                // Greek needs others too: it is transliterated whole, not left half Greek
+                // and half Latin (`Ελλάδα` → `Ellada`, not `Eλλada`).
+                let greek_text = text.chars().any(|c| is_greek(c) && cp437_byte(c).is_none());
                 let mut out = Vec::with_capacity(text.len());
                 for c in text.chars() {
-                    encode_cp437_char(c, &mut out);
+                    if greek_text && is_greek(c) {
+                        transliterate_char(c, &mut out);
+                    } else {
+                        encode_cp437_char(c, &mut out);
+                    }
                 }
                 out
             }
@@ -70,10 +78,7 @@ fn encode_cp437_char(c: char, out: &mut Vec<u8>) {
         out.push(c as u8);
         return;
     }
-    // 0x8D is 'ì' in CP437 but readers take it for a soft CR: never write it.
-    if c != 'ì'
-        && let Some(b) = oem_cp::encode_char_checked(c, &ENCODING_TABLE_CP437)
-    {
+    if let Some(b) = cp437_byte(c) {
         out.push(b);
         return;
     }
@@ -112,9 +117,7 @@ fn encode_cp437_char(c: char, out: &mut Vec<u8>) {
         if d.is_ascii() {
             out.push(d as u8);
             any = true;
-        } else if d != 'ì'
-            && let Some(b) = oem_cp::encode_char_checked(d, &ENCODING_TABLE_CP437)
-        {
+        } else if let Some(b) = cp437_byte(d) {
             out.push(b);
             any = true;
         }
@@ -124,6 +127,24 @@ fn encode_cp437_char(c: char, out: &mut Vec<u8>) {
     }
     // Other scripts (Cyrillic, Greek letters CP437 lacks, CJK, emoji): transliterated to
     // ASCII, so that a CP437 reader sees words, not a line of `?`.
+    transliterate_char(c, out);
+}
+
+/// `c` in CP437, if it has it. 0x8D is 'ì' there, but readers take it for a soft CR: never
+/// written.
+fn cp437_byte(c: char) -> Option<u8> {
+    (c != 'ì')
+        .then(|| oem_cp::encode_char_checked(c, &ENCODING_TABLE_CP437))
+        .flatten()
+}
+
+/// Greek and Coptic, and Greek with its accents.
+fn is_greek(c: char) -> bool {
+    matches!(c, '\u{0370}'..='\u{03ff}' | '\u{1f00}'..='\u{1fff}')
+}
+
+/// `c` as ASCII letters (`ж` → `zh`), or `?` when there is no such reading.
+fn transliterate_char(c: char, out: &mut Vec<u8>) {
     match deunicode::deunicode_char(c) {
         Some(ascii) if !ascii.is_empty() => {
             out.extend(ascii.bytes().filter(|b| b.is_ascii_graphic() || *b == b' '));
@@ -866,6 +887,10 @@ mod tests {
             OutCharset::Cp437.encode("é ü ─┼ π"),
             b"\x82 \x81 \xC4\xC5 \xE3".to_vec()
         );
+        // Greek text is transliterated whole, the letters CP437 has as well.
+        assert_eq!(enc("Η Ελλάδα και η ΕΕ"), "E Ellada kai e EE");
+        // A formula of CP437's own letters keeps them.
+        assert_eq!(OutCharset::Cp437.encode("Σ=πr"), b"\xE4=\xE3r".to_vec());
         // Lines are wrapped after transliteration, which makes them longer.
         let line = "漢字 ".repeat(30);
         let cfg = GatewayConfig::new(
