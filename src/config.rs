@@ -144,6 +144,11 @@ pub struct Config {
     pub watch_lines: BTreeMap<String, usize>,
     /// The line of each `[keys]` entry, for errors that name it.
     pub key_lines: BTreeMap<String, usize>,
+    /// What [`Config::load`] checks against files beside the config: the line of
+    /// `[tagger] rules`, and each policy in a source's `tags` with its line (a user's rules
+    /// file may add policies, so they are checked once it is read).
+    rules_line: usize,
+    policy_tags: Vec<(String, usize)>,
 }
 
 impl Config {
@@ -160,6 +165,8 @@ impl Config {
             keys: BTreeMap::new(),
             key_lines: BTreeMap::new(),
             watch_lines: BTreeMap::new(),
+            rules_line: 0,
+            policy_tags: Vec::new(),
         }
     }
 
@@ -168,7 +175,52 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(path, &text)
+        let config = Config::parse(path, &text)?;
+        config.check_tagger_rules()?;
+        Ok(config)
+    }
+
+    /// The user's tagger rules file can be read and parsed, and every policy named in a
+    /// source's `tags` exists (built in, or added by that file). A broken rules file is a
+    /// bad config: found here, it stops the run before anything is fetched, instead of
+    /// failing every source that has something new.
+    fn check_tagger_rules(&self) -> Result<(), ConfigError> {
+        let invalid = |line: usize, message: String| ConfigError::Invalid {
+            path: self.path.clone(),
+            line,
+            message,
+        };
+        let rules_text = match &self.tagger_rules {
+            Some(file) => Some(std::fs::read_to_string(file).map_err(|e| {
+                invalid(
+                    self.rules_line,
+                    format!("key `rules`: cannot read {}: {e}", file.display()),
+                )
+            })?),
+            None => None,
+        };
+        if rules_text.is_none() && self.policy_tags.is_empty() {
+            return Ok(());
+        }
+        let known = crate::classify::policy_ids(rules_text.as_deref()).map_err(|e| {
+            let file = self.tagger_rules.as_deref().unwrap_or(Path::new("rules"));
+            invalid(
+                self.rules_line,
+                format!("key `rules`: {}: {e}", file.display()),
+            )
+        })?;
+        for (policy, line) in &self.policy_tags {
+            if !known.iter().any(|k| k == policy) {
+                return Err(invalid(
+                    *line,
+                    format!(
+                        "key `tags`: unknown policy {policy:?}; the policies are: {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Parse `text` as if read from `path` (relative source paths resolve against its folder).
@@ -198,6 +250,7 @@ impl Config {
 
         let refresh = raw.settings_refresh().map(|m| Duration::from_secs(m * 60));
         let mut sources = Vec::new();
+        let mut policy_tags = Vec::new();
         let mut seen = BTreeMap::new();
         for raw_source in raw.source {
             let at = raw_source.span().start;
@@ -207,6 +260,15 @@ impl Config {
                 return Err(invalid(
                     s.name.span().start,
                     "key `name`: must not be empty".into(),
+                ));
+            }
+            // A name is printed as it is, on every screen and in every export.
+            if name.chars().any(crate::parse::sanitize::is_forbidden) {
+                return Err(invalid(
+                    s.name.span().start,
+                    "key `name`: control characters, escapes and bidi overrides are not \
+                     allowed in a source name"
+                        .into(),
                 ));
             }
             if seen.insert(name.clone(), ()).is_some() {
@@ -254,9 +316,21 @@ impl Config {
             for t in s.tags.unwrap_or_default() {
                 let tag = Tag::from_input(t.get_ref())
                     .map_err(|e| invalid(t.span().start, format!("key `tags`: {e}")))?;
+                if tag.kind == crate::model::TagKind::Policy {
+                    policy_tags.push((tag.value.clone(), line_of(text, t.span().start)));
+                }
                 tags.push(tag);
             }
             let inbound = s.inbound.unwrap_or(false);
+            if inbound && let Location::Url(_) = location {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "key `inbound`: source {name:?} has a `url`; an inbound is a folder \
+                         given by `path`"
+                    ),
+                ));
+            }
             let min_age = match &s.min_age_secs {
                 Some(v) if !inbound => {
                     return Err(invalid(
@@ -362,7 +436,16 @@ impl Config {
             fetch,
             echomail,
             refresh,
-            tagger_rules: raw.tagger.and_then(|t| t.rules).map(|r| resolve(&r)),
+            rules_line: raw
+                .tagger
+                .as_ref()
+                .and_then(|t| t.rules.as_ref())
+                .map_or(0, |r| line_of(text, r.span().start)),
+            tagger_rules: raw
+                .tagger
+                .and_then(|t| t.rules)
+                .map(|r| resolve(r.get_ref())),
+            policy_tags,
             watches,
             watch_lines,
             key_lines: raw
@@ -457,7 +540,7 @@ struct RawEchomail {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTagger {
-    rules: Option<String>,
+    rules: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -593,5 +676,59 @@ quit = "x"
             e.contains(":4: key `min_age_secs`") && e.contains("inbound = true"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn tagger_rules_and_policy_tags_are_checked_when_the_config_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |config: &str| {
+            let path = dir.path().join("feeds.toml");
+            std::fs::write(&path, config).unwrap();
+            Config::load(&path).map(|_| ()).map_err(|e| e.to_string())
+        };
+        let source = "[[source]]\nname = \"a\"\npath = \"x\"\n";
+
+        // A rules file that is missing or broken stops the run: file, line, key.
+        let e = load(&format!("[tagger]\nrules = \"my-rules.toml\"\n{source}")).unwrap_err();
+        assert!(
+            e.contains("feeds.toml:2: key `rules`: cannot read") && e.contains("my-rules.toml"),
+            "{e}"
+        );
+        std::fs::write(dir.path().join("my-rules.toml"), "[[policy]\nid = ").unwrap();
+        let e = load(&format!("[tagger]\nrules = \"my-rules.toml\"\n{source}")).unwrap_err();
+        assert!(e.contains("feeds.toml:2: key `rules`: "), "{e}");
+
+        // A policy in a source's tags must exist; a user's rules file may add one.
+        let e = load(&format!("{source}tags = [\"policy:export-control\"]\n")).unwrap_err();
+        assert!(
+            e.contains("feeds.toml:4: key `tags`: unknown policy \"export-control\"")
+                && e.contains("export-controls"),
+            "{e}"
+        );
+        assert_eq!(
+            load(&format!("{source}tags = [\"policy:export-controls\"]\n")),
+            Ok(())
+        );
+        std::fs::write(
+            dir.path().join("my-rules.toml"),
+            "[[policy]]\nid = \"quantum-controls\"\nstrong = [\"quantum export rule\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            load(&format!(
+                "[tagger]\nrules = \"my-rules.toml\"\n{source}tags = [\"policy:quantum-controls\"]\n"
+            )),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn names_with_escapes_and_inbound_urls_are_refused() {
+        let e = error_of("[[source]]\nname = \"Evil\\u001b]0;title\\u0007\"\npath = \"x\"\n");
+        assert!(e.contains(":2: key `name`: control characters"), "{e}");
+        let e = error_of("[[source]]\nname = \"r\\u202eevil\"\npath = \"x\"\n");
+        assert!(e.contains(":2: key `name`"), "{e}");
+        let e = error_of("[[source]]\nname = \"a\"\nurl = \"https://x/\"\ninbound = true\n");
+        assert!(e.contains("key `inbound`") && e.contains("`path`"), "{e}");
     }
 }

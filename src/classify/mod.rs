@@ -49,6 +49,23 @@ pub struct Tagger {
     compiled: compile::Compiled,
 }
 
+/// The policy ids there are, built in and added by a user rules file (`overlay`, its text),
+/// in rule order, read without building a tagger: cheap enough to check a config with.
+/// Fails as [`Tagger::with_overlay`] would on a file it cannot parse.
+pub fn policy_ids(overlay: Option<&str>) -> Result<Vec<String>, ClassifyError> {
+    let mut files = vec![rules::parse("built-in taxonomy.toml", TAXONOMY)?];
+    if let Some(text) = overlay {
+        files.push(rules::parse("overlay", text)?);
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for policy in files.iter().flat_map(|f| &f.policies) {
+        if !ids.contains(policy.id.get_ref()) {
+            ids.push(policy.id.get_ref().clone());
+        }
+    }
+    Ok(ids)
+}
+
 impl Tagger {
     /// The rules shipped inside the binary.
     ///
@@ -148,6 +165,13 @@ mod tests {
         assert_send_sync::<Tagger>();
         let t = Tagger::try_builtin().unwrap();
         assert_eq!(t.policy_ids().len(), 18, "{:?}", t.policy_ids());
+        // The cheap list a config is checked against is the tagger's own.
+        assert_eq!(policy_ids(None).unwrap(), t.policy_ids());
+        let overlay = "[[policy]]\nid = \"quantum-controls\"\nstrong = [\"q rule\"]\n";
+        assert_eq!(
+            policy_ids(Some(overlay)).unwrap(),
+            Tagger::with_overlay(overlay).unwrap().policy_ids()
+        );
     }
 
     #[test]
