@@ -382,6 +382,15 @@ impl App {
     fn load_source_names(&mut self) {
         match self.ws.store.sources() {
             Ok(list) => {
+                // Until a sync runs here, the failures shown are those the store recorded
+                // (a cron sync's), for the sources still configured.
+                if !self.synced {
+                    self.last_failures = list
+                        .iter()
+                        .filter(|s| self.ws.config.sources.iter().any(|c| c.name == s.name))
+                        .filter_map(|s| Some((s.name.clone(), s.last_error.clone()?)))
+                        .collect();
+                }
                 self.source_names = list
                     .into_iter()
                     .map(|s| (s.name.to_lowercase(), text::line(&s.name)))
@@ -1017,6 +1026,18 @@ impl App {
                     entries.insert(0, SideItem::Facet(field, v.to_lowercase(), 0));
                 }
             }
+            // A source that failed and has no stories here is listed too, marked: a new
+            // feed with a wrong address must not be missing from the list it is marked in.
+            if field == FacetField::Source {
+                for (name, _) in &self.last_failures {
+                    let value = name.to_lowercase();
+                    let listed =
+                        |e: &SideItem| matches!(e, SideItem::Facet(_, v, _) if *v == value);
+                    if !entries.iter().any(listed) {
+                        entries.push(SideItem::Facet(field, value, 0));
+                    }
+                }
+            }
             if !entries.is_empty() {
                 items.push(SideItem::Header(title));
                 items.extend(entries);
@@ -1293,6 +1314,13 @@ impl App {
                 Focus::Sidebar => self.activate_sidebar(),
             },
             Action::Back if self.focus == Focus::Sidebar => self.focus = Focus::List,
+            // A searched or filtered list is a step in: back is the whole list. `q` still
+            // quits from anywhere in the list.
+            Action::Back if !self.query.trim().is_empty() || !self.filters.is_empty() => {
+                self.on_action(Action::ClearAll);
+                let quit = self.keys.first_key(Action::Quit);
+                self.info(format!("search and filters cleared; {quit} quits"));
+            }
             Action::Back | Action::Quit => self.quit = true,
             Action::Tags => self.open_tag_editor(),
             Action::ToggleRead => self.toggle_flag(false),

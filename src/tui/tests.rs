@@ -966,6 +966,8 @@ fn sync_failures_are_listed_in_a_popup_and_marked_in_the_sidebar() {
     let screen = screen_text(&mut app, 120, 40);
     assert!(screen.contains("!Federal Register"), "{screen}");
     assert!(screen.contains(" Local"), "{screen}");
+    // So is the one that never had a story.
+    assert!(screen.contains("!Gone"), "{screen}");
 
     // The popup sanitises and wraps what servers say (fixed texts: the real ones hold paths).
     app.last_failures = vec![
@@ -992,6 +994,24 @@ fn sync_failures_are_listed_in_a_popup_and_marked_in_the_sidebar() {
         screen.contains("⟳ sync 9/10 done, last: Not a feed (4 failed)"),
         "{screen}"
     );
+
+    // An interface started after that sync (as after a cron run) shows the same failures.
+    let cfg = app.ws.config.clone();
+    drop(app);
+    let mut app = App::new(
+        Workspace::open(cfg, &dir.path().join("data")).unwrap(),
+        AppOptions {
+            now: Some(now()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    app.wait_idle(Duration::from_secs(10));
+    let mut failed: Vec<&str> = app.last_failures.iter().map(|f| f.0.as_str()).collect();
+    failed.sort_unstable();
+    assert_eq!(failed, ["Federal Register: BIS", "Gone"]);
+    let screen = screen_text(&mut app, 120, 40);
+    assert!(screen.contains("!Gone"), "{screen}");
 }
 
 #[test]
@@ -1282,4 +1302,29 @@ fn keys_held_for_a_search_the_dead_worker_never_answers_act_on_the_list_found_he
     app.on_key(code(KeyCode::Enter));
     app.wait_idle(Duration::from_secs(10));
     assert_eq!(app.list.total, 1);
+}
+
+#[test]
+fn esc_on_a_searched_list_goes_back_to_the_whole_list_and_q_quits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    let all = app.list.total;
+    press(&mut app, key('/'));
+    typed(&mut app, "Geneva");
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(app.list.total, 1);
+    press(&mut app, code(KeyCode::Esc));
+    assert!(!app.quit);
+    assert_eq!((app.query.as_str(), app.list.total), ("", all));
+    assert!(app.message.clone().unwrap().0.contains("q quits"));
+    press(&mut app, code(KeyCode::Esc));
+    assert!(app.quit);
+
+    // `q` quits from a searched list at once.
+    let mut app = app_in(dir.path(), None);
+    press(&mut app, key('/'));
+    typed(&mut app, "Geneva");
+    press(&mut app, code(KeyCode::Enter));
+    press(&mut app, key('q'));
+    assert!(app.quit);
 }
