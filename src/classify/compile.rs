@@ -82,6 +82,8 @@ pub(crate) enum ActionKind {
         option: u8,
     },
     Veto(u16),
+    /// A cue that the term of this other-meaning rule means something else in this story.
+    OtherMeaning(u16),
     Stop,
 }
 
@@ -92,7 +94,7 @@ impl ActionKind {
             ActionKind::Country { .. } | ActionKind::Ambiguous(_) => 0,
             ActionKind::Policy { .. } => 1,
             ActionKind::Anchor(_) => 2,
-            ActionKind::Context { .. } | ActionKind::Veto(_) => 3,
+            ActionKind::Context { .. } | ActionKind::Veto(_) | ActionKind::OtherMeaning(_) => 3,
             ActionKind::Stop => 4,
         }
     }
@@ -172,6 +174,8 @@ pub(crate) struct Compiled {
     /// Bit of the `tech` anchor set (anchored agencies use it).
     pub tech_mask: u64,
     pub ambiguous: Vec<AmbiguousRule>,
+    /// Per other-meaning rule: its term, as written (see [`Compiled::is_term`]).
+    pub other_meanings: Vec<String>,
     pub weights: Weights,
     /// Sorted, lower case.
     pub venue_words: WordSet,
@@ -185,6 +189,22 @@ pub(crate) struct Compiled {
     pub state_nouns: WordSet,
     /// Sorted, lower case.
     pub state_modifiers: WordSet,
+}
+
+impl Compiled {
+    /// Whether `matched` (a trigger's text as found) is the term of other-meaning rule `k`,
+    /// or its plural: exactly for an acronym ("SMEs" for `SME`), in any case otherwise.
+    pub fn is_term(&self, k: u16, matched: &str) -> bool {
+        let Some(term) = self.other_meanings.get(k as usize) else {
+            return false;
+        };
+        let one = matched.strip_suffix('s').unwrap_or(matched);
+        if is_case_sensitive(term) {
+            matched == term || one == term
+        } else {
+            matched.eq_ignore_ascii_case(term) || one.eq_ignore_ascii_case(term)
+        }
+    }
 }
 
 /// A small set of lower-case words (negations, venue words, firm nouns) looked up around
@@ -385,6 +405,7 @@ fn same_target(a: ActionKind, b: ActionKind) -> bool {
         (Policy { id: x, .. }, Policy { id: y, .. }) => x == y,
         (Anchor(x), Anchor(y)) => x == y,
         (Ambiguous(x), Ambiguous(y)) | (Veto(x), Veto(y)) => x == y,
+        (OtherMeaning(x), OtherMeaning(y)) => x == y,
         (Context { amb: x, option: o }, Context { amb: y, option: p }) => x == y && o == p,
         (Stop, Stop) => true,
         _ => false,
@@ -543,6 +564,17 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
         }
     }
 
+    let mut other_meanings = Vec::new();
+    for f in files {
+        for m in &f.other_meanings {
+            let k = other_meanings.len() as u16;
+            for cue in m.cues.iter().flat_map(|e| variants(e)) {
+                b.add(cue, ActionKind::OtherMeaning(k));
+            }
+            other_meanings.push(m.term.get_ref().clone());
+        }
+    }
+
     // Our overlay, before keshvar, so its roles win for shared strings.
     for f in files {
         for c in &f.countries {
@@ -644,6 +676,7 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
         negation_words: WordSet::new(negation_words),
         tech_mask,
         ambiguous,
+        other_meanings,
         weights,
         venue_words: WordSet::new(venue_words),
         comparison_words: WordSet::new(comparison_words),

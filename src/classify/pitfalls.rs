@@ -504,3 +504,115 @@ proptest! {
         check_spans(&title, &body);
     }
 }
+
+/// QA7: terms whose other meaning the story spells out count for nothing in it, even where
+/// the bare term stands apart from the spelled-out form.
+#[test]
+fn a_term_whose_other_meaning_is_spelled_out_counts_for_nothing() {
+    let bank = (
+        "BIS annual report warns AI boom could strain financial stability",
+        "The Bank for International Settlements said central banks should watch AI lending.",
+    );
+    assert!(
+        tags(bank.0, bank.1).is_empty(),
+        "{:?}",
+        tags(bank.0, bank.1)
+    );
+    // The agency still counts where nothing says otherwise.
+    assert!(
+        policies("BIS tightens chip export licence rules", "").contains(&"export-controls".into())
+    );
+
+    let smes = (
+        "EU unveils support scheme to help SMEs adopt artificial intelligence",
+        "The programme offers vouchers for small firms buying cloud and AI services.",
+    );
+    assert!(!policies(smes.0, smes.1).contains(&"equipment-controls".into()));
+    let dma = (
+        "Linux 6.12 fixes DMA bug in GPU driver",
+        "The patch corrects direct memory access mapping on some graphics cards.",
+    );
+    assert!(policies(dma.0, dma.1).is_empty());
+    let mss = (
+        "Managed security services (MSS) market grows as AI threats rise",
+        "Providers of MSS say demand from midsize firms doubled.",
+    );
+    assert!(countries(mss.0, mss.1).is_empty());
+    let graphite = (
+        "Grafana adds Graphite and InfluxDB data sources",
+        "The dashboard tool can now query Graphite metrics directly.",
+    );
+    assert!(policies(graphite.0, graphite.1).is_empty());
+    assert!(
+        policies(
+            "China curbs graphite exports",
+            "Beijing requires licences for graphite."
+        )
+        .contains(&"critical-minerals".into())
+    );
+}
+
+/// QA7: Japanese loanwords that begin with タイ (Thailand) are not Thailand.
+#[test]
+fn katakana_loanwords_starting_with_tai_are_not_thailand() {
+    assert!(countries("記事1のタイトル", "タイプとタイミング").is_empty());
+    assert_eq!(countries("タイの輸出規制", ""), ["TH"]);
+}
+
+/// QA7: generic removal words agreeing are not a ban on a foreign product, and a private
+/// fund's stake is not state support.
+#[test]
+fn generic_bans_and_private_stakes_are_not_policy() {
+    assert!(
+        policies(
+            "How to remove and delete unused branches in Git",
+            "Block merges first."
+        )
+        .is_empty()
+    );
+    assert!(
+        policies(
+            "Facebook bans cryptocurrency adverts because so many are scams",
+            "The company blocks ads that promote prohibited products."
+        )
+        .is_empty()
+    );
+    assert!(policies("Englander's fund buys stake in chip designer", "").is_empty());
+    assert!(
+        policies(
+            "Government takes stake in chipmaker",
+            "The ministry said the fund will hold 10%."
+        )
+        .contains(&"industrial-policy".into())
+    );
+}
+
+/// QA7: the wires' wording of "AI chip(s) + export" is the strong trigger of ai-chip-controls,
+/// and chip tariffs and sanctions read as they are written.
+#[test]
+fn export_curbs_on_ai_chips_chip_tariffs_and_chip_sanctions() {
+    assert!(
+        policies("US tightens export curbs on AI chips to China", "")
+            .contains(&"ai-chip-controls".into())
+    );
+    assert!(
+        policies(
+            "Russia announces a 25% tariff on imported semiconductors",
+            ""
+        )
+        .contains(&"tariffs".into())
+    );
+    assert!(
+        policies("Kremlin says Western chip sanctions have failed", "")
+            .contains(&"sanctions".into())
+    );
+    // A smuggling case still yields: "illegal AI chip exports" is enforcement.
+    let smuggling = policies(
+        "Two nationals charged over illegal AI chip exports",
+        "Prosecutors said they shipped GPUs through a front company.",
+    );
+    assert!(
+        !smuggling.contains(&"ai-chip-controls".into()),
+        "{smuggling:?}"
+    );
+}

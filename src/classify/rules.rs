@@ -31,6 +31,18 @@ pub(crate) struct RulesFile {
     pub countries: Vec<CountryFile>,
     #[serde(default, rename = "ambiguous")]
     pub ambiguous: Vec<AmbiguousFile>,
+    #[serde(default, rename = "other_meaning")]
+    pub other_meanings: Vec<OtherMeaningFile>,
+}
+
+/// A trigger with another common meaning that a story can make plain: where any of `cues`
+/// appears ("Bank for International Settlements"), `term` ("BIS") counts for no country or
+/// policy anywhere in that story.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OtherMeaningFile {
+    pub term: Spanned<String>,
+    pub cues: Vec<String>,
 }
 
 /// Scores and thresholds; every field optional so an overlay can change one.

@@ -490,6 +490,22 @@ fn score(
         })
         .collect();
 
+    // Terms whose other meaning the story spells out ("BIS" beside "Bank for International
+    // Settlements") count for nothing in it.
+    let other_meaning: Vec<u16> = evs
+        .iter()
+        .filter_map(|e| match e.kind {
+            ActionKind::OtherMeaning(k) => Some(k),
+            _ => None,
+        })
+        .collect();
+    let means_other = |e: &Event, text: &str| {
+        !other_meaning.is_empty()
+            && text
+                .get(e.start..e.end)
+                .is_some_and(|m| other_meaning.iter().any(|&k| c.is_term(k, m)))
+    };
+
     // Stories carry a handful of candidates: small vectors beat hash maps here.
     let mut countries: Small<u16, f32> = Small(Vec::with_capacity(8));
     let mut policies: Small<u16, f32> = Small(Vec::with_capacity(8));
@@ -519,6 +535,13 @@ fn score(
         } else {
             1.0
         };
+        if matches!(
+            e.kind,
+            ActionKind::Country { .. } | ActionKind::Ambiguous(_) | ActionKind::Policy { .. }
+        ) && means_other(e, field.text())
+        {
+            continue;
+        }
         match e.kind {
             ActionKind::Country {
                 id,
