@@ -188,7 +188,8 @@ pub fn import(
     let sources: Vec<Source> = paths
         .iter()
         .map(|p| Source {
-            name: format!("import:{}", p.display()),
+            // The name is shown on stderr and in the interface: cleaned like any path.
+            name: format!("import:{}", parse::sanitize::path(p)),
             location: Location::Path(std::path::absolute(p).unwrap_or_else(|_| p.clone())),
             tags: Vec::new(),
             refresh: None,
@@ -406,6 +407,7 @@ fn run(
                 }
                 // Set aside only now its good packets are committed: a crash before this
                 // tosses the bundle again, and MSGIDs make that a no-op.
+                let broken = broken.map(|error| parse::sanitize::line(&error));
                 if let Some(error) = &broken {
                     tracing::warn!("{}: {error}", s.name);
                     let tally = tallies.entry(source).or_default();
@@ -421,6 +423,8 @@ fn run(
                 error,
                 settle,
             } => {
+                // Parser errors can quote the file's bytes, and paths its name: one clean line.
+                let error = parse::sanitize::line(&error);
                 tracing::warn!("{}: {error}", sources[source].name);
                 if settle {
                     settle_file(&ctx.data_dir, &file, Some(&error));
@@ -442,6 +446,12 @@ fn run(
                             retry_after: None,
                         }
                     }
+                    // A server's or parser's words (or a folder's path), cleaned as above; the
+                    // list of file errors just built keeps its line breaks.
+                    FetchRecord::Failure { error, retry_after } => FetchRecord::Failure {
+                        error: parse::sanitize::line(error),
+                        retry_after: *retry_after,
+                    },
                     _ => record,
                 };
                 fetched.push((ids[source], Utc::now(), record.clone()));
@@ -625,7 +635,8 @@ fn read_source(
     // An inbound folder holds only what binkd finished receiving; elsewhere, every file.
     let is_inbound = inbound.is_some();
     let listed = if let Some(min_age) = inbound {
-        ftn::inbound::finished_files(path, min_age).map_err(|e| format!("{}: {e}", path.display()))
+        ftn::inbound::finished_files(path, min_age)
+            .map_err(|e| format!("{}: {e}", parse::sanitize::path(path)))
     } else {
         local::list_files(path).map_err(|e| e.to_string())
     };
@@ -737,7 +748,7 @@ fn read_file(
     }
     let parsed = match parse::any(file, &bytes, &ctx.charsets, ctx.max_bytes) {
         Ok(parsed) => parsed,
-        Err(e) => return failed(format!("{}: {e}", file.display()), inbound),
+        Err(e) => return failed(format!("{}: {e}", shown(file)), inbound),
     };
     match ctx.tag_all(parsed.stories) {
         Ok(stories) => Msg::Batch {
@@ -750,6 +761,12 @@ fn read_file(
         },
         Err(error) => failed(error, false),
     }
+}
+
+/// A file's path as messages show it (stderr, the interface, a `.reason`): sanitised, since an
+/// inbound's file names come from a remote mailer.
+fn shown(file: &Path) -> String {
+    parse::sanitize::path(file)
 }
 
 /// A bundle, packet by packet: the stories of its good packets go to the store even when
@@ -769,11 +786,10 @@ fn read_bundle(
         max_total_bytes: ctx.max_bytes,
         ..ftn::Limits::default()
     };
-    let read =
-        match ftn::bundle::read_each(&file.display().to_string(), bytes, &ctx.charsets, limits) {
-            Ok(read) => read,
-            Err(e) => return failed(format!("{}: {e}", file.display()), inbound),
-        };
+    let read = match ftn::bundle::read_each(&shown(file), bytes, &ctx.charsets, limits) {
+        Ok(read) => read,
+        Err(e) => return failed(format!("{}: {e}", shown(file)), inbound),
+    };
     for w in &read.file.warnings {
         tracing::warn!("{w}");
     }
@@ -784,11 +800,11 @@ fn read_bundle(
         let list = list.join("; ");
         if read.read == 0 {
             // Nothing good in it: a broken file like any other.
-            return failed(format!("{}: {list}", file.display()), inbound);
+            return failed(format!("{}: {list}", shown(file)), inbound);
         }
         Some(format!(
             "{}: {} of {} packets broken, the rest tossed: {list}",
-            file.display(),
+            shown(file),
             read.broken.len(),
             read.read + read.broken.len(),
         ))

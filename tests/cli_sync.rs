@@ -2585,3 +2585,69 @@ fn inbound_min_age_leaves_fresh_files_for_the_next_run() {
         2
     );
 }
+
+// ---- Hostile input (QA7) ----
+
+/// Whether `text` holds anything a terminal acts on: ESC, BEL or a C1 control.
+fn has_terminal_controls(text: &str) -> bool {
+    text.chars()
+        .any(|c| c == '\x1b' || c == '\x07' || ('\u{80}'..='\u{9f}').contains(&c))
+}
+
+/// The `.reason` files of the data folder's `ftn/bad`, with their text.
+fn reasons(env: &Env) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(env.path("index/ftn/bad"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "reason"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), text)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[cfg(unix)]
+#[test]
+fn file_names_with_escapes_reach_neither_the_terminal_nor_a_reason_file() {
+    let env = Env::new(
+        "[[source]]\nname = \"inb\"\npath = \"inb\"\ninbound = true\n\n\
+         [[source]]\nname = \"fd\"\npath = \"feeddir\"\n",
+    );
+    for dir in ["inb", "feeddir"] {
+        std::fs::create_dir_all(env.path(dir)).unwrap();
+    }
+    // Names a remote mailer could choose: retitle the terminal, set its clipboard.
+    let evil = "q\x1b]0;FNTITLE\x07\x1b]52;c;Rk4=\x07q.pkt";
+    std::fs::write(env.path("inb").join(evil), b"junk").unwrap();
+    std::fs::write(
+        env.path("feeddir").join("r\x1b]0;FNTITLE2\x07r.rss"),
+        b"junk",
+    )
+    .unwrap();
+
+    let out = env.run(&["sync"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!has_terminal_controls(&err), "{err:?}");
+    assert!(err.contains("qq.pkt") && err.contains("rr.rss"), "{err}");
+    // The file keeps its own name in bad/; its reason names it cleaned.
+    assert!(env.path("index/ftn/bad").join(evil).exists());
+    let reasons = reasons(&env);
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(!has_terminal_controls(&reasons[0].1), "{reasons:?}");
+    assert!(reasons[0].1.contains("qq.pkt"), "{reasons:?}");
+
+    // `import` of a folder whose own name holds escapes: its source name `import:…` too.
+    let dir = env.path("imp\x1b]0;DIRTITLE\x07");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("s\x1b]0;FNTITLE3\x07s.pkt"), b"junk").unwrap();
+    let out = env.run(&["import", dir.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!has_terminal_controls(&err), "{err:?}");
+    assert!(err.contains("failed: import:"), "{err}");
+    assert!(err.contains("imp/ss.pkt"), "{err}");
+}

@@ -70,7 +70,7 @@ pub fn any(
     };
     // Each warning starts with the name it is given (and the bundle entry): the whole path,
     // so the log names the file once and in full.
-    let read = ftn::read_file(&path.display().to_string(), bytes, charsets, limits)?;
+    let read = ftn::read_file(&sanitize::path(path), bytes, charsets, limits)?;
     for w in &read.warnings {
         tracing::warn!("{w}");
     }

@@ -186,6 +186,13 @@ fn line_ascii_into(out: &mut String, text: &str) -> bool {
     out.len() > start_len
 }
 
+/// A file path as shown to a user (stderr, the interface, a `.reason` file): the names in an
+/// inbound folder are chosen by a remote mailer, so a path is cleaned as any outside line is
+/// (an `ESC ] 0;` in a name would otherwise retitle the terminal).
+pub fn path(path: &std::path::Path) -> String {
+    line(&path.to_string_lossy())
+}
+
 /// A multi-line body: escape sequences and forbidden characters dropped, CR/CRLF become LF, trailing spaces cut,
 /// runs of spaces inside a line collapsed, at most one blank line between paragraphs.
 pub fn block(text: &str) -> String {
