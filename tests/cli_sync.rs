@@ -2651,3 +2651,31 @@ fn file_names_with_escapes_reach_neither_the_terminal_nor_a_reason_file() {
     assert!(err.contains("failed: import:"), "{err}");
     assert!(err.contains("imp/ss.pkt"), "{err}");
 }
+
+#[cfg(unix)]
+#[test]
+fn inbound_files_whose_names_are_not_utf8_are_tossed_or_set_aside() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new("[[source]]\nname = \"i8\"\npath = \"inb8\"\ninbound = true\n");
+    let inbound = env.path("inb8");
+    std::fs::create_dir_all(&inbound).unwrap();
+    let good = std::ffi::OsStr::from_bytes(b"caf\xe91.pkt");
+    let bad = std::ffi::OsStr::from_bytes(b"bad\xe92.pkt");
+    std::fs::copy(fixture("ftn/gateway-utf8.pkt"), inbound.join(good)).unwrap();
+    std::fs::copy(fixture("ftn/broken-truncated.pkt"), inbound.join(bad)).unwrap();
+
+    let out = env.run(&["sync"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad\u{fffd}2.pkt"), "{err}");
+    assert_eq!(std::fs::read_dir(&inbound).unwrap().count(), 0);
+    assert!(env.path("index/ftn/done").join(good).exists());
+    assert!(env.path("index/ftn/bad").join(bad).exists());
+    assert!(
+        !env.json_lines(&["search", "kind:echomail", "--json"])
+            .is_empty()
+    );
+    // Nothing is left to look at again.
+    let again = summary(&env, &["sync"]);
+    assert!(again.contains("0 failed"), "{again}");
+}
