@@ -537,6 +537,8 @@ impl ProducerContext {
         Ok(stories
             .into_iter()
             .map(|story| {
+                // Capped before anything (the tagger included) reads the fields.
+                let story = story.capped();
                 let auto_tags = tagger.tag(&story.title, &story.body);
                 Incoming { story, auto_tags }
             })

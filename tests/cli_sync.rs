@@ -2679,3 +2679,30 @@ fn inbound_files_whose_names_are_not_utf8_are_tossed_or_set_aside() {
     let again = summary(&env, &["sync"]);
     assert!(again.contains("0 failed"), "{again}");
 }
+
+#[test]
+fn a_huge_title_is_capped_at_ingest() {
+    let env = Env::new("");
+    let dir = env.path("bt");
+    std::fs::create_dir(&dir).unwrap();
+    let feed = serde_json::json!({
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "BT",
+        "items": [{
+            "id": "bt",
+            "title": format!("BIGTITLE {}", "T".repeat(100_000)),
+            "authors": [{"name": "A".repeat(10_000)}],
+            "content_text": "b",
+            "url": "https://x.invalid/bt",
+        }],
+    });
+    std::fs::write(dir.join("b.json"), feed.to_string()).unwrap();
+    env.run_ok(&["import", dir.to_str().unwrap()]);
+    let found = env.json_lines(&["search", "--json", "bigtitle"]);
+    assert_eq!(found.len(), 1);
+    let title = found[0]["title"].as_str().unwrap();
+    assert_eq!(title.chars().count(), echowatch::model::MAX_TITLE_CHARS);
+    assert!(title.starts_with("BIGTITLE TTT") && title.ends_with('…'));
+    let author = found[0]["author"].as_str().unwrap();
+    assert_eq!(author.chars().count(), echowatch::model::MAX_FIELD_CHARS);
+}

@@ -15,7 +15,7 @@ use crate::model::ParsedStory;
 
 /// Bump whenever a change here or in `crate::ftn` makes the same file read differently:
 /// `sync` then reads the files of path sources again, even those that have not changed.
-pub const READER_VERSION: u32 = 3;
+pub const READER_VERSION: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
