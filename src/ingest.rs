@@ -26,9 +26,10 @@ use crate::workspace::{LazyTagger, WRITER_WAIT, Workspace, WorkspaceError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceStatus {
     /// New or changed stories were stored, or the source was read for the first time (an
-    /// empty feed included).
+    /// empty feed included), or its files were read again on request (`sync --reread`).
     Ok,
-    /// Fetched or read, nothing new (HTTP 304, or every story already known).
+    /// Fetched or read, nothing new (HTTP 304, an HTTP 200 or a changed file whose every
+    /// story is already known, or files skipped as unchanged since they were last read).
     Unchanged,
     Failed(String),
     /// The server asked us (Retry-After) not to come back before this.
@@ -154,6 +155,8 @@ struct Tally {
     outcome: BatchOutcome,
     netmail_skipped: usize,
     file_errors: Vec<String>,
+    /// Files read (not skipped as unchanged).
+    files_read: usize,
 }
 
 /// Fetch or read the given sources (all of the config when `only` is empty) and ingest them.
@@ -376,6 +379,7 @@ fn run(
                     ws.store
                         .ingest_batch_ids(ids[source], &s.tags, &stories, now, from_file)?;
                 let tally = tallies.entry(source).or_default();
+                tally.files_read += 1;
                 tally.outcome += outcome;
                 tally.netmail_skipped += netmail_skipped;
                 // Index as we go: tantivy's indexing threads work while the next feeds are
@@ -468,8 +472,12 @@ fn run(
                         report.failures.push((s.name.clone(), error.clone()));
                         SourceStatus::Failed(error.clone())
                     }
+                    // `--reread` asked for the files to be read again: a source whose files
+                    // were is ok, so the summary tells it from one whose files were skipped.
                     FetchRecord::Success { .. }
-                        if tally.outcome.new + tally.outcome.updated > 0 || first_read[source] =>
+                        if tally.outcome.new + tally.outcome.updated > 0
+                            || first_read[source]
+                            || (rereads == Some(Rereads::All) && tally.files_read > 0) =>
                     {
                         report.ok += 1;
                         SourceStatus::Ok

@@ -639,10 +639,11 @@ fn path_sources_see_every_change_of_their_files() {
         added.contains("sources: 1 ok, 0 unchanged, 0 failed; stories: 1 new"),
         "{added}"
     );
-    // `--reread` reads every file again (what it skips otherwise is pinned in ingest's tests).
+    // `--reread` reads every file again (what it skips otherwise is pinned in ingest's tests),
+    // and says so: the source is ok, not unchanged as when its files are skipped.
     let reread_all = summary(&env, &["sync", "--reread"]);
     assert!(
-        reread_all.contains("sources: 0 ok, 1 unchanged, 0 failed; stories: 0 new, 0 updated"),
+        reread_all.contains("sources: 1 ok, 0 unchanged, 0 failed; stories: 0 new, 0 updated"),
         "{reread_all}"
     );
 }
@@ -2705,4 +2706,24 @@ fn a_huge_title_is_capped_at_ingest() {
     assert!(title.starts_with("BIGTITLE TTT") && title.ends_with('…'));
     let author = found[0]["author"].as_str().unwrap();
     assert_eq!(author.chars().count(), echowatch::model::MAX_FIELD_CHARS);
+}
+
+#[test]
+fn sync_reread_counts_the_sources_it_read_again_as_ok() {
+    let hour = std::time::Duration::from_secs(3600);
+    let env = Env::new("[[source]]\nname = \"local\"\npath = \"feeds\"\n");
+    std::fs::create_dir(env.path("feeds")).unwrap();
+    write_aged(&env.path("feeds/a.xml"), &sample_rss("Alpha", 1), hour);
+    let first = summary(&env, &["sync"]);
+    assert!(first.contains("sources: 1 ok, 0 unchanged"), "{first}");
+    // Skipped: unchanged. Read again on request: ok, though nothing in it is new.
+    let skipped = summary(&env, &["sync"]);
+    assert!(skipped.contains("sources: 0 ok, 1 unchanged"), "{skipped}");
+    let reread = summary(&env, &["sync", "--reread"]);
+    assert!(
+        reread.contains("sources: 1 ok, 0 unchanged, 0 failed; stories: 0 new, 0 updated"),
+        "{reread}"
+    );
+    let after = summary(&env, &["sync"]);
+    assert!(after.contains("sources: 0 ok, 1 unchanged"), "{after}");
 }
