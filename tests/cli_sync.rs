@@ -2727,3 +2727,30 @@ fn sync_reread_counts_the_sources_it_read_again_as_ok() {
     let after = summary(&env, &["sync"]);
     assert!(after.contains("sources: 0 ok, 1 unchanged"), "{after}");
 }
+
+#[test]
+fn damaged_feed_files_are_reported_in_the_feed_readers_words() {
+    let env = Env::new("");
+    let dir = env.path("imp2");
+    std::fs::create_dir(&dir).unwrap();
+    for (name, text) in [
+        ("a.rss", "garbage"),
+        ("b.xml", "<rss><channel><item>"),
+        ("c.json", "{\"version\":\"x\""),
+        ("d.atom", "garbage"),
+    ] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let out = env.run(&["import", dir.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("type 2 packet"), "{err}");
+    assert!(!err.contains("no root element"), "{err}");
+    for name in ["a.rss", "b.xml", "c.json", "d.atom"] {
+        let line = err
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} not named in:\n{err}"));
+        assert!(line.contains("not a valid RSS/Atom/JSON feed: "), "{line}");
+    }
+}
