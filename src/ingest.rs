@@ -26,9 +26,10 @@ use crate::workspace::{LazyTagger, WRITER_WAIT, Workspace, WorkspaceError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceStatus {
     /// New or changed stories were stored, or the source was read for the first time (an
-    /// empty feed included).
+    /// empty feed included), or its files were read again on request (`sync --reread`).
     Ok,
-    /// Fetched or read, nothing new (HTTP 304, or every story already known).
+    /// Fetched or read, nothing new (HTTP 304, an HTTP 200 or a changed file whose every
+    /// story is already known, or files skipped as unchanged since they were last read).
     Unchanged,
     Failed(String),
     /// The server asked us (Retry-After) not to come back before this.
@@ -154,6 +155,8 @@ struct Tally {
     outcome: BatchOutcome,
     netmail_skipped: usize,
     file_errors: Vec<String>,
+    /// Files read (not skipped as unchanged).
+    files_read: usize,
 }
 
 /// Fetch or read the given sources (all of the config when `only` is empty) and ingest them.
@@ -188,7 +191,8 @@ pub fn import(
     let sources: Vec<Source> = paths
         .iter()
         .map(|p| Source {
-            name: format!("import:{}", p.display()),
+            // The name is shown on stderr and in the interface: cleaned like any path.
+            name: format!("import:{}", parse::sanitize::path(p)),
             location: Location::Path(std::path::absolute(p).unwrap_or_else(|_| p.clone())),
             tags: Vec::new(),
             refresh: None,
@@ -375,6 +379,7 @@ fn run(
                     ws.store
                         .ingest_batch_ids(ids[source], &s.tags, &stories, now, from_file)?;
                 let tally = tallies.entry(source).or_default();
+                tally.files_read += 1;
                 tally.outcome += outcome;
                 tally.netmail_skipped += netmail_skipped;
                 // Index as we go: tantivy's indexing threads work while the next feeds are
@@ -406,6 +411,7 @@ fn run(
                 }
                 // Set aside only now its good packets are committed: a crash before this
                 // tosses the bundle again, and MSGIDs make that a no-op.
+                let broken = broken.map(|error| parse::sanitize::line(&error));
                 if let Some(error) = &broken {
                     tracing::warn!("{}: {error}", s.name);
                     let tally = tallies.entry(source).or_default();
@@ -421,6 +427,8 @@ fn run(
                 error,
                 settle,
             } => {
+                // Parser errors can quote the file's bytes, and paths its name: one clean line.
+                let error = parse::sanitize::line(&error);
                 tracing::warn!("{}: {error}", sources[source].name);
                 if settle {
                     settle_file(&ctx.data_dir, &file, Some(&error));
@@ -442,6 +450,12 @@ fn run(
                             retry_after: None,
                         }
                     }
+                    // A server's or parser's words (or a folder's path), cleaned as above; the
+                    // list of file errors just built keeps its line breaks.
+                    FetchRecord::Failure { error, retry_after } => FetchRecord::Failure {
+                        error: parse::sanitize::line(error),
+                        retry_after: *retry_after,
+                    },
                     _ => record,
                 };
                 fetched.push((ids[source], Utc::now(), record.clone()));
@@ -458,8 +472,12 @@ fn run(
                         report.failures.push((s.name.clone(), error.clone()));
                         SourceStatus::Failed(error.clone())
                     }
+                    // `--reread` asked for the files to be read again: a source whose files
+                    // were is ok, so the summary tells it from one whose files were skipped.
                     FetchRecord::Success { .. }
-                        if tally.outcome.new + tally.outcome.updated > 0 || first_read[source] =>
+                        if tally.outcome.new + tally.outcome.updated > 0
+                            || first_read[source]
+                            || (rereads == Some(Rereads::All) && tally.files_read > 0) =>
                     {
                         report.ok += 1;
                         SourceStatus::Ok
@@ -527,6 +545,8 @@ impl ProducerContext {
         Ok(stories
             .into_iter()
             .map(|story| {
+                // Capped before anything (the tagger included) reads the fields.
+                let story = story.capped();
                 let auto_tags = tagger.tag(&story.title, &story.body);
                 Incoming { story, auto_tags }
             })
@@ -625,7 +645,8 @@ fn read_source(
     // An inbound folder holds only what binkd finished receiving; elsewhere, every file.
     let is_inbound = inbound.is_some();
     let listed = if let Some(min_age) = inbound {
-        ftn::inbound::finished_files(path, min_age).map_err(|e| format!("{}: {e}", path.display()))
+        ftn::inbound::finished_files(path, min_age)
+            .map_err(|e| format!("{}: {e}", parse::sanitize::path(path)))
     } else {
         local::list_files(path).map_err(|e| e.to_string())
     };
@@ -737,7 +758,7 @@ fn read_file(
     }
     let parsed = match parse::any(file, &bytes, &ctx.charsets, ctx.max_bytes) {
         Ok(parsed) => parsed,
-        Err(e) => return failed(format!("{}: {e}", file.display()), inbound),
+        Err(e) => return failed(format!("{}: {e}", shown(file)), inbound),
     };
     match ctx.tag_all(parsed.stories) {
         Ok(stories) => Msg::Batch {
@@ -750,6 +771,12 @@ fn read_file(
         },
         Err(error) => failed(error, false),
     }
+}
+
+/// A file's path as messages show it (stderr, the interface, a `.reason`): sanitised, since an
+/// inbound's file names come from a remote mailer.
+fn shown(file: &Path) -> String {
+    parse::sanitize::path(file)
 }
 
 /// A bundle, packet by packet: the stories of its good packets go to the store even when
@@ -769,11 +796,10 @@ fn read_bundle(
         max_total_bytes: ctx.max_bytes,
         ..ftn::Limits::default()
     };
-    let read =
-        match ftn::bundle::read_each(&file.display().to_string(), bytes, &ctx.charsets, limits) {
-            Ok(read) => read,
-            Err(e) => return failed(format!("{}: {e}", file.display()), inbound),
-        };
+    let read = match ftn::bundle::read_each(&shown(file), bytes, &ctx.charsets, limits) {
+        Ok(read) => read,
+        Err(e) => return failed(format!("{}: {e}", shown(file)), inbound),
+    };
     for w in &read.file.warnings {
         tracing::warn!("{w}");
     }
@@ -784,11 +810,11 @@ fn read_bundle(
         let list = list.join("; ");
         if read.read == 0 {
             // Nothing good in it: a broken file like any other.
-            return failed(format!("{}: {list}", file.display()), inbound);
+            return failed(format!("{}: {list}", shown(file)), inbound);
         }
         Some(format!(
             "{}: {} of {} packets broken, the rest tossed: {list}",
-            file.display(),
+            shown(file),
             read.broken.len(),
             read.read + read.broken.len(),
         ))

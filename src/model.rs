@@ -55,7 +55,28 @@ pub struct ParsedStory {
     pub origin: Option<String>,
 }
 
+/// Most characters a story's title keeps: a long headline is a few hundred; without a cap a
+/// hostile feed's 10 MB title was stored whole and kept the interface busy laying it out.
+pub const MAX_TITLE_CHARS: usize = 2000;
+/// Most characters the other one-line fields (author, echo area, origin) keep.
+pub const MAX_FIELD_CHARS: usize = 500;
+
 impl ParsedStory {
+    /// The story with its one-line fields cut to [`MAX_TITLE_CHARS`] and [`MAX_FIELD_CHARS`]
+    /// (see [`crate::parse::sanitize::capped`]). Every ingested story passes here, whatever
+    /// it was read from. The guid is an identity, not text to show: it is left whole.
+    pub fn capped(mut self) -> Self {
+        use crate::parse::sanitize::capped;
+        self.title = capped(self.title, MAX_TITLE_CHARS);
+        for field in [&mut self.author, &mut self.area, &mut self.origin]
+            .into_iter()
+            .flatten()
+        {
+            *field = capped(std::mem::take(field), MAX_FIELD_CHARS);
+        }
+        self
+    }
+
     pub fn new(kind: StoryKind, title: impl Into<String>) -> Self {
         ParsedStory {
             guid: None,

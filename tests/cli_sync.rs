@@ -639,10 +639,11 @@ fn path_sources_see_every_change_of_their_files() {
         added.contains("sources: 1 ok, 0 unchanged, 0 failed; stories: 1 new"),
         "{added}"
     );
-    // `--reread` reads every file again (what it skips otherwise is pinned in ingest's tests).
+    // `--reread` reads every file again (what it skips otherwise is pinned in ingest's tests),
+    // and says so: the source is ok, not unchanged as when its files are skipped.
     let reread_all = summary(&env, &["sync", "--reread"]);
     assert!(
-        reread_all.contains("sources: 0 ok, 1 unchanged, 0 failed; stories: 0 new, 0 updated"),
+        reread_all.contains("sources: 1 ok, 0 unchanged, 0 failed; stories: 0 new, 0 updated"),
         "{reread_all}"
     );
 }
@@ -2584,4 +2585,172 @@ fn inbound_min_age_leaves_fresh_files_for_the_next_run() {
         env.json_lines(&["search", "--json", "inbound story"]).len(),
         2
     );
+}
+
+// ---- Hostile input (QA7) ----
+
+/// Whether `text` holds anything a terminal acts on: ESC, BEL or a C1 control.
+fn has_terminal_controls(text: &str) -> bool {
+    text.chars()
+        .any(|c| c == '\x1b' || c == '\x07' || ('\u{80}'..='\u{9f}').contains(&c))
+}
+
+/// The `.reason` files of the data folder's `ftn/bad`, with their text.
+fn reasons(env: &Env) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(env.path("index/ftn/bad"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "reason"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), text)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[cfg(unix)]
+#[test]
+fn file_names_with_escapes_reach_neither_the_terminal_nor_a_reason_file() {
+    let env = Env::new(
+        "[[source]]\nname = \"inb\"\npath = \"inb\"\ninbound = true\n\n\
+         [[source]]\nname = \"fd\"\npath = \"feeddir\"\n",
+    );
+    for dir in ["inb", "feeddir"] {
+        std::fs::create_dir_all(env.path(dir)).unwrap();
+    }
+    // Names a remote mailer could choose: retitle the terminal, set its clipboard.
+    let evil = "q\x1b]0;FNTITLE\x07\x1b]52;c;Rk4=\x07q.pkt";
+    std::fs::write(env.path("inb").join(evil), b"junk").unwrap();
+    std::fs::write(
+        env.path("feeddir").join("r\x1b]0;FNTITLE2\x07r.rss"),
+        b"junk",
+    )
+    .unwrap();
+
+    let out = env.run(&["sync"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!has_terminal_controls(&err), "{err:?}");
+    assert!(err.contains("qq.pkt") && err.contains("rr.rss"), "{err}");
+    // The file keeps its own name in bad/; its reason names it cleaned.
+    assert!(env.path("index/ftn/bad").join(evil).exists());
+    let reasons = reasons(&env);
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(!has_terminal_controls(&reasons[0].1), "{reasons:?}");
+    assert!(reasons[0].1.contains("qq.pkt"), "{reasons:?}");
+
+    // `import` of a folder whose own name holds escapes: its source name `import:…` too.
+    let dir = env.path("imp\x1b]0;DIRTITLE\x07");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("s\x1b]0;FNTITLE3\x07s.pkt"), b"junk").unwrap();
+    let out = env.run(&["import", dir.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!has_terminal_controls(&err), "{err:?}");
+    assert!(err.contains("failed: import:"), "{err}");
+    assert!(err.contains("imp/ss.pkt"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn inbound_files_whose_names_are_not_utf8_are_tossed_or_set_aside() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new("[[source]]\nname = \"i8\"\npath = \"inb8\"\ninbound = true\n");
+    let inbound = env.path("inb8");
+    std::fs::create_dir_all(&inbound).unwrap();
+    let good = std::ffi::OsStr::from_bytes(b"caf\xe91.pkt");
+    let bad = std::ffi::OsStr::from_bytes(b"bad\xe92.pkt");
+    std::fs::copy(fixture("ftn/gateway-utf8.pkt"), inbound.join(good)).unwrap();
+    std::fs::copy(fixture("ftn/broken-truncated.pkt"), inbound.join(bad)).unwrap();
+
+    let out = env.run(&["sync"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad\u{fffd}2.pkt"), "{err}");
+    assert_eq!(std::fs::read_dir(&inbound).unwrap().count(), 0);
+    assert!(env.path("index/ftn/done").join(good).exists());
+    assert!(env.path("index/ftn/bad").join(bad).exists());
+    assert!(
+        !env.json_lines(&["search", "kind:echomail", "--json"])
+            .is_empty()
+    );
+    // Nothing is left to look at again.
+    let again = summary(&env, &["sync"]);
+    assert!(again.contains("0 failed"), "{again}");
+}
+
+#[test]
+fn a_huge_title_is_capped_at_ingest() {
+    let env = Env::new("");
+    let dir = env.path("bt");
+    std::fs::create_dir(&dir).unwrap();
+    let feed = serde_json::json!({
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "BT",
+        "items": [{
+            "id": "bt",
+            "title": format!("BIGTITLE {}", "T".repeat(100_000)),
+            "authors": [{"name": "A".repeat(10_000)}],
+            "content_text": "b",
+            "url": "https://x.invalid/bt",
+        }],
+    });
+    std::fs::write(dir.join("b.json"), feed.to_string()).unwrap();
+    env.run_ok(&["import", dir.to_str().unwrap()]);
+    let found = env.json_lines(&["search", "--json", "bigtitle"]);
+    assert_eq!(found.len(), 1);
+    let title = found[0]["title"].as_str().unwrap();
+    assert_eq!(title.chars().count(), echowatch::model::MAX_TITLE_CHARS);
+    assert!(title.starts_with("BIGTITLE TTT") && title.ends_with('…'));
+    let author = found[0]["author"].as_str().unwrap();
+    assert_eq!(author.chars().count(), echowatch::model::MAX_FIELD_CHARS);
+}
+
+#[test]
+fn sync_reread_counts_the_sources_it_read_again_as_ok() {
+    let hour = std::time::Duration::from_secs(3600);
+    let env = Env::new("[[source]]\nname = \"local\"\npath = \"feeds\"\n");
+    std::fs::create_dir(env.path("feeds")).unwrap();
+    write_aged(&env.path("feeds/a.xml"), &sample_rss("Alpha", 1), hour);
+    let first = summary(&env, &["sync"]);
+    assert!(first.contains("sources: 1 ok, 0 unchanged"), "{first}");
+    // Skipped: unchanged. Read again on request: ok, though nothing in it is new.
+    let skipped = summary(&env, &["sync"]);
+    assert!(skipped.contains("sources: 0 ok, 1 unchanged"), "{skipped}");
+    let reread = summary(&env, &["sync", "--reread"]);
+    assert!(
+        reread.contains("sources: 1 ok, 0 unchanged, 0 failed; stories: 0 new, 0 updated"),
+        "{reread}"
+    );
+    let after = summary(&env, &["sync"]);
+    assert!(after.contains("sources: 0 ok, 1 unchanged"), "{after}");
+}
+
+#[test]
+fn damaged_feed_files_are_reported_in_the_feed_readers_words() {
+    let env = Env::new("");
+    let dir = env.path("imp2");
+    std::fs::create_dir(&dir).unwrap();
+    for (name, text) in [
+        ("a.rss", "garbage"),
+        ("b.xml", "<rss><channel><item>"),
+        ("c.json", "{\"version\":\"x\""),
+        ("d.atom", "garbage"),
+    ] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let out = env.run(&["import", dir.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("type 2 packet"), "{err}");
+    assert!(!err.contains("no root element"), "{err}");
+    for name in ["a.rss", "b.xml", "c.json", "d.atom"] {
+        let line = err
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} not named in:\n{err}"));
+        assert!(line.contains("not a valid RSS/Atom/JSON feed: "), "{line}");
+    }
 }

@@ -76,8 +76,35 @@ pub fn unpack_each(
     bytes: &[u8],
     limits: Limits,
 ) -> Result<Vec<Result<BundleEntry, BrokenEntry>>, FtnError> {
+    // The zip crate keys entries by name: of two entries with one name it keeps only the last.
+    // Such a bundle is read through a copy whose directory names each entry by its number, and
+    // the entries are labelled with their own names from the directory.
+    let directory = central_names(bytes);
+    let renamed;
+    let mut labels = None;
     let mut archive =
         zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| FtnError::Zip(e.to_string()))?;
+    if let Some(names) = directory.filter(|names| names.len() > archive.len()) {
+        if names.len() > limits.max_entries {
+            return Err(FtnError::TooManyEntries {
+                count: names.len(),
+                max: limits.max_entries,
+            });
+        }
+        renamed = numbered_copy(bytes).ok_or_else(|| {
+            FtnError::Zip("two entries of one name, and its directory cannot be read".into())
+        })?;
+        archive = zip::ZipArchive::new(Cursor::new(renamed.as_slice()))
+            .map_err(|e| FtnError::Zip(e.to_string()))?;
+        if archive.len() != names.len() {
+            return Err(FtnError::Zip(format!(
+                "{} entries, of which only {} can be told apart by name",
+                names.len(),
+                archive.len()
+            )));
+        }
+        labels = Some(names);
+    }
     if archive.len() > limits.max_entries {
         return Err(FtnError::TooManyEntries {
             count: archive.len(),
@@ -97,7 +124,10 @@ pub fn unpack_each(
         if entry.is_dir() {
             continue;
         }
-        let name = safe_name(entry.name_raw());
+        let name = match labels.as_ref().and_then(|l: &Vec<Vec<u8>>| l.get(i)) {
+            Some(raw) => safe_name(raw),
+            None => safe_name(entry.name_raw()),
+        };
         // Read one byte past the budget through `take`: the declared size is not trusted.
         let mut data = Vec::with_capacity(
             usize::try_from(entry.size().min(remaining).min(1 << 24)).unwrap_or(0),
@@ -172,6 +202,98 @@ pub fn read_each(
     Ok(out)
 }
 
+/// Where the central directory of a ZIP without ZIP64 records sits: (its start, its length,
+/// the end record's offset). None when there is no such directory to read.
+fn central_directory(bytes: &[u8]) -> Option<(usize, usize, usize)> {
+    const END_LEN: usize = 22;
+    // The end record is the last thing in the file but for a comment of up to 64 KiB.
+    let from = bytes.len().saturating_sub(END_LEN + usize::from(u16::MAX));
+    let end = (from..=bytes.len().checked_sub(END_LEN)?)
+        .rev()
+        .find(|&i| bytes.get(i..i + 4) == Some(b"PK\x05\x06"))?;
+    let cd_len = le32(bytes, end + 12)?;
+    if le16(bytes, end + 10)? == u16::MAX || cd_len == u32::MAX {
+        return None; // ZIP64: not for a bundle of packets
+    }
+    let cd_len = usize::try_from(cd_len).ok()?;
+    let start = end.checked_sub(cd_len)?;
+    Some((start, cd_len, end))
+}
+
+fn le16(bytes: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn le32(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// One central directory record: (its bytes whole, its name's offset in them, name length).
+fn directory_records(bytes: &[u8]) -> Option<Vec<(&[u8], usize, usize)>> {
+    let (start, len, _) = central_directory(bytes)?;
+    let mut dir = bytes.get(start..start + len)?;
+    let mut out = Vec::new();
+    while !dir.is_empty() {
+        if !dir.starts_with(b"PK\x01\x02") {
+            return None;
+        }
+        let name_len = usize::from(le16(dir, 28)?);
+        let total = 46 + name_len + usize::from(le16(dir, 30)?) + usize::from(le16(dir, 32)?);
+        out.push((dir.get(..total)?, 46, name_len));
+        dir = &dir[total..];
+    }
+    Some(out)
+}
+
+/// The raw names of a ZIP's entries, every one, in directory order (None: unreadable).
+fn central_names(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+    Some(
+        directory_records(bytes)?
+            .into_iter()
+            .map(|(record, at, len)| record[at..at + len].to_vec())
+            .collect(),
+    )
+}
+
+/// `bytes` with a new central directory in which entry `i` is named `i` (`i/` for a folder),
+/// without the Info-ZIP Unicode path field (it would name it back) and without comments. The
+/// entries' data and local headers stay where they are, so nothing else moves.
+fn numbered_copy(bytes: &[u8]) -> Option<Vec<u8>> {
+    let (start, _, end) = central_directory(bytes)?;
+    let mut out = bytes.get(..start)?.to_vec();
+    for (i, (record, at, len)) in directory_records(bytes)?.into_iter().enumerate() {
+        let old_name = &record[at..at + len];
+        let mut name = i.to_string().into_bytes();
+        if old_name.ends_with(b"/") {
+            name.push(b'/');
+        }
+        let extra_len = usize::from(le16(record, 30)?);
+        let mut fields = record.get(at + len..at + len + extra_len)?;
+        let mut extra = Vec::new();
+        while fields.len() >= 4 {
+            let field_len = 4 + usize::from(le16(fields, 2)?);
+            let field = fields.get(..field_len)?;
+            if le16(fields, 0)? != 0x7075 {
+                extra.extend_from_slice(field);
+            }
+            fields = &fields[field_len..];
+        }
+        let mut header = record[..46].to_vec();
+        header[28..30].copy_from_slice(&u16::try_from(name.len()).ok()?.to_le_bytes());
+        header[30..32].copy_from_slice(&u16::try_from(extra.len()).ok()?.to_le_bytes());
+        header[32..34].copy_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&name);
+        out.extend_from_slice(&extra);
+    }
+    let cd_len = u32::try_from(out.len() - start).ok()?;
+    let mut end_record = bytes.get(end..end + 22)?.to_vec();
+    end_record[12..16].copy_from_slice(&cd_len.to_le_bytes());
+    end_record[20..22].copy_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&end_record);
+    Some(out)
+}
+
 /// The last path component of an entry name, printable characters only.
 fn safe_name(raw: &[u8]) -> String {
     let name = String::from_utf8_lossy(raw);
@@ -226,6 +348,84 @@ mod tests {
                 && is_arcmail_name("x.sua")
                 && !is_arcmail_name("x.pkt")
         );
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/ftn")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    /// A ZIP of `files`, after which every name `from` is renamed `to` (same length): the
+    /// zip writer refuses to write two entries of one name, other tools do not.
+    fn zip_renamed(files: &[(&str, &[u8])], from: &str, to: &str) -> Vec<u8> {
+        assert_eq!(from.len(), to.len());
+        let mut z = zip_of(files);
+        let at: Vec<usize> = z
+            .windows(from.len())
+            .enumerate()
+            .filter(|(_, w)| *w == from.as_bytes())
+            .map(|(i, _)| i)
+            .collect();
+        // Once in its local header, once in the directory.
+        assert_eq!(at.len(), 2);
+        for i in at {
+            z[i..i + to.len()].copy_from_slice(to.as_bytes());
+        }
+        z
+    }
+
+    #[test]
+    fn every_entry_of_a_bundle_is_read_even_two_of_one_name() {
+        let cs = Charsets::default();
+        let (utf8, cp437, point) = (
+            fixture("gateway-utf8.pkt"),
+            fixture("gateway-cp437.pkt"),
+            fixture("point-2plus.pkt"),
+        );
+        let stories_of = |bytes: &[u8]| {
+            let z = zip_of(&[("x.pkt", bytes)]);
+            read_each("one.we0", &z, &cs, Limits::default())
+                .unwrap()
+                .file
+                .stories
+        };
+        let z = zip_renamed(
+            &[("a.pkt", &utf8), ("b.pkt", &cp437), ("c.pkt", &point)],
+            "b.pkt",
+            "a.pkt",
+        );
+        let read = read_each("dup.we0", &z, &cs, Limits::default()).unwrap();
+        assert_eq!(read.read, 3, "{:?}", read.broken);
+        let mut want = stories_of(&utf8);
+        want.extend(stories_of(&cp437));
+        want.extend(stories_of(&point));
+        assert_eq!(read.file.stories, want);
+        // Labelled with their own names, the broken one of the two as well.
+        let cut = fixture("broken-truncated.pkt");
+        let z = zip_renamed(&[("a.pkt", &utf8), ("b.pkt", &cut)], "b.pkt", "a.pkt");
+        let read = read_each("dup.we0", &z, &cs, Limits::default()).unwrap();
+        assert_eq!((read.read, read.broken.len()), (1, 1));
+        assert!(
+            read.broken[0]
+                .to_string()
+                .starts_with("bundle entry a.pkt:"),
+            "{}",
+            read.broken[0]
+        );
+        let entries = unpack(
+            &zip_renamed(&[("a.pkt", b"1"), ("b.pkt", b"2")], "b.pkt", "a.pkt"),
+            Limits::default(),
+        )
+        .unwrap();
+        let got: Vec<(&str, &[u8])> = entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.data.as_slice()))
+            .collect();
+        assert_eq!(got, [("a.pkt", &b"1"[..]), ("a.pkt", &b"2"[..])]);
     }
 
     #[test]

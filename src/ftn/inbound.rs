@@ -3,6 +3,7 @@
 //! file systems) to `<data>/ftn/done/` or `<data>/ftn/bad/`, never over an existing file.
 
 use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -19,17 +20,18 @@ use super::bundle::is_arcmail_name;
 /// being written by something that is not binkd).
 pub fn finished_files(dir: &Path, min_age: Duration) -> io::Result<Vec<PathBuf>> {
     let now = SystemTime::now();
-    let mut names = Vec::new();
+    // Names as the file system has them, judged by their lossy text: a name that is not
+    // UTF-8 (a remote mailer chose it) is tossed like any other, never skipped forever.
+    let mut names: Vec<(OsString, String)> = Vec::new();
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
-        if let Some(name) = name.to_str() {
-            names.push(name.to_string());
-        }
+        let text = name.to_string_lossy().into_owned();
+        names.push((name, text));
     }
     let ticked = named_by_tics(dir, &names);
     let mut out = Vec::new();
-    for name in &names {
-        if !is_candidate(name) || ticked.contains(&name.to_ascii_lowercase()) {
+    for (name, text) in &names {
+        if !is_candidate(text) || ticked.contains(&text.to_ascii_lowercase()) {
             continue;
         }
         let path = dir.join(name);
@@ -60,11 +62,11 @@ const MAX_TIC_BYTES: u64 = 64 * 1024;
 /// Names (lower case) of the files the TIC files in `dir` deliver: a file echo's files,
 /// left for the file tosser whatever their extension (`NEWS.TXT`). An unreadable TIC names
 /// nothing.
-fn named_by_tics(dir: &Path, names: &[String]) -> HashSet<String> {
+fn named_by_tics(dir: &Path, names: &[(OsString, String)]) -> HashSet<String> {
     let mut named = HashSet::new();
-    for tic in names
+    for (tic, _) in names
         .iter()
-        .filter(|n| n.to_ascii_lowercase().ends_with(".tic"))
+        .filter(|(_, text)| text.to_ascii_lowercase().ends_with(".tic"))
     {
         let Ok(file) = fs::File::open(dir.join(tic)) else {
             continue;
@@ -138,7 +140,8 @@ pub fn settle(data_dir: &Path, file: &Path, verdict: Verdict<'_>) -> io::Result<
     };
     let target_dir = data_dir.join("ftn").join(sub);
     fs::create_dir_all(&target_dir)?;
-    let name = file.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+    // Any name the file system gave us, UTF-8 or not: the file keeps it in done/ or bad/.
+    let name = file.file_name().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("no usable file name: {}", file.display()),
@@ -160,14 +163,17 @@ pub fn settle(data_dir: &Path, file: &Path, verdict: Verdict<'_>) -> io::Result<
     Ok(target)
 }
 
-fn candidate_name(name: &str, n: u32) -> String {
+/// The `n`th name tried for `name`: itself, then `stem~n.ext`. Those are built from the lossy
+/// text of a name that is not UTF-8 (its bytes cannot be split safely); the ~ tells them apart.
+fn candidate_name(name: &OsStr, n: u32) -> OsString {
     if n == 0 {
-        return name.to_string();
+        return name.to_os_string();
     }
-    match name.rsplit_once('.') {
+    let name = name.to_string_lossy();
+    OsString::from(match name.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() => format!("{stem}~{n}.{ext}"),
         _ => format!("{name}~{n}"),
-    }
+    })
 }
 
 /// The error for a source file that vanished under us: another tosser (or another run)
@@ -179,7 +185,7 @@ fn gone(src: &Path) -> io::Error {
     )
 }
 
-fn move_without_overwrite(src: &Path, dir: &Path, name: &str) -> io::Result<PathBuf> {
+fn move_without_overwrite(src: &Path, dir: &Path, name: &OsStr) -> io::Result<PathBuf> {
     for n in 0..10_000 {
         let target = dir.join(candidate_name(name, n));
         // A hard link fails when the target exists: an atomic "rename, but never overwrite".
@@ -229,7 +235,7 @@ fn move_without_overwrite(src: &Path, dir: &Path, name: &str) -> io::Result<Path
     }
     Err(io::Error::new(
         io::ErrorKind::AlreadyExists,
-        format!("too many files named like {name}"),
+        format!("too many files named like {}", name.to_string_lossy()),
     ))
 }
 
@@ -306,7 +312,7 @@ mod tests {
         // us on to create `x~1.pkt` either.
         fs::write(dir.join("x.pkt"), "tossed by the other run").unwrap();
         let missing = tmp.path().join("x.pkt");
-        let moved = move_without_overwrite(&missing, &dir, "x.pkt");
+        let moved = move_without_overwrite(&missing, &dir, OsStr::new("x.pkt"));
         let left: Vec<_> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -329,6 +335,42 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert!(bad.is_empty(), "{bad:?}");
+    }
+
+    /// A remote mailer may name a file in any bytes: it is listed and moved like any other,
+    /// keeping its name, rather than left in the inbound unseen on every run.
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_are_listed_and_settled() {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let inbound = tmp.path().join("in");
+        fs::create_dir(&inbound).unwrap();
+        let good = OsStr::from_bytes(b"caf\xe91.pkt");
+        let bad = OsStr::from_bytes(b"bad\xe92.pkt");
+        let tmpfile = OsStr::from_bytes(b"x\xe9.pkt.tmp");
+        for n in [good, bad, tmpfile] {
+            fs::write(inbound.join(n), "x").unwrap();
+        }
+        let listed = finished_files(&inbound, Duration::ZERO).unwrap();
+        assert_eq!(listed, vec![inbound.join(bad), inbound.join(good)]);
+
+        let data = tmp.path().join("data");
+        let done = settle(&data, &inbound.join(good), Verdict::Done).unwrap();
+        assert_eq!(done, data.join("ftn/done").join(good));
+        let set_aside = settle(&data, &inbound.join(bad), Verdict::Bad("broken")).unwrap();
+        assert_eq!(set_aside, data.join("ftn/bad").join(bad));
+        let mut reason = bad.to_os_string();
+        reason.push(".reason");
+        assert_eq!(
+            fs::read_to_string(data.join("ftn/bad").join(reason)).unwrap(),
+            "broken\n"
+        );
+        // A second file of the same name gets a `~1` name, from its lossy text.
+        fs::write(inbound.join(good), "again").unwrap();
+        let again = settle(&data, &inbound.join(good), Verdict::Done).unwrap();
+        assert_eq!(again, data.join("ftn/done/caf\u{fffd}1~1.pkt"));
+        assert_eq!(fs::read_to_string(again).unwrap(), "again");
     }
 
     #[test]

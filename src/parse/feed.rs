@@ -7,7 +7,7 @@ use crate::model::{ParsedStory, StoryKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
-    #[error("not a feed: {0}")]
+    #[error("not a valid RSS/Atom/JSON feed: {0}")]
     Parse(String),
     #[error("feed declares XML entities (<!ENTITY); refused to expand them")]
     EntityDeclaration,
@@ -51,7 +51,7 @@ pub fn parse_with_charset(
         .build();
     let feed = parser
         .parse(bytes)
-        .map_err(|e| FeedError::Parse(e.to_string()))?;
+        .map_err(|e| FeedError::Parse(why_not_a_feed(&e, bytes)))?;
     let base_url = base.and_then(|b| url::Url::parse(b).ok());
     Ok(feed
         .entries
@@ -150,6 +150,36 @@ fn with_utf8_declaration(text: &str) -> Vec<u8> {
         ]
         .concat(),
         None => text.as_bytes().to_vec(),
+    }
+}
+
+/// feed-rs's error in words a user can act on. Its "no root element" covers every XML
+/// document that is not a feed it knows (a web page, a cut-off file, an `<rss>` without a
+/// version) and any file that is neither XML nor JSON.
+fn why_not_a_feed(e: &feed_rs::parser::ParseFeedError, bytes: &[u8]) -> String {
+    use feed_rs::parser::{ParseErrorKind, ParseFeedError};
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_ascii_lowercase();
+    let head = head.trim_start_matches('\u{feff}').trim_start();
+    match e {
+        ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) => {
+            if !bytes.iter().any(|&b| b == b'<' || b == b'{') {
+                "it is neither XML nor JSON".into()
+            } else if head.starts_with("<!doctype html") || head.starts_with("<html") {
+                "it is a web page (HTML), not a feed".into()
+            } else if head.starts_with('{') {
+                "the JSON is no JSON Feed".into()
+            } else {
+                "no <rss version=\"2.0\"> (or 0.91/0.92), Atom <feed> or RSS 1.0 <rdf:RDF> \
+                 element was found: the XML is another kind of document, or is cut off"
+                    .into()
+            }
+        }
+        ParseFeedError::JsonSerde(e) => format!("broken JSON: {e}"),
+        ParseFeedError::JsonUnsupportedVersion(v) => {
+            format!("unsupported JSON Feed version {v:?}")
+        }
+        ParseFeedError::XmlReader(e) => format!("broken XML: {e}"),
+        other => other.to_string(),
     }
 }
 

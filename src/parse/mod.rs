@@ -15,7 +15,7 @@ use crate::model::ParsedStory;
 
 /// Bump whenever a change here or in `crate::ftn` makes the same file read differently:
 /// `sync` then reads the files of path sources again, even those that have not changed.
-pub const READER_VERSION: u32 = 3;
+pub const READER_VERSION: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
@@ -31,15 +31,22 @@ pub enum ParseError {
 /// Anything else in the folder (a README, a licence, a web page) is not a source's failure.
 pub fn recognised(name: &str, bytes: &[u8]) -> bool {
     let lower = name.to_ascii_lowercase();
-    let claimed = [".pkt", ".rss", ".atom", ".rdf", ".xml", ".json", ".zip"]
-        .iter()
-        .any(|ext| lower.ends_with(ext))
+    let claimed = [".pkt", ".zip"].iter().any(|ext| lower.ends_with(ext))
+        || named_as_feed(name)
         || ftn::bundle::is_arcmail_name(&lower);
     claimed
         || feed::sniff(bytes)
         || ftn::packet::looks_like_packet(bytes)
         || ftn::bundle::is_zip(bytes)
         || ftn::export::looks_like_text_export(bytes)
+}
+
+/// Whether a file's name says it is a feed (`.rss`, `.atom`, `.rdf`, `.xml`, `.json`).
+fn named_as_feed(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".rss", ".atom", ".rdf", ".xml", ".json"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
 }
 
 /// The stories of a file, and how many messages were left out of it on purpose.
@@ -58,7 +65,16 @@ pub fn any(
     charsets: &ftn::Charsets,
     max_bytes: u64,
 ) -> Result<Parsed, ParseError> {
-    if feed::sniff(bytes) {
+    // By content first; a file whose name says it is a feed and whose content is none of the
+    // FTN kinds is read as one too, so its damage is told in the feed parser's words (not as
+    // "not a type 2 packet").
+    let named_feed = path
+        .file_name()
+        .is_some_and(|n| named_as_feed(&n.to_string_lossy()))
+        && !ftn::packet::looks_like_packet(bytes)
+        && !ftn::bundle::is_zip(bytes)
+        && !ftn::export::looks_like_text_export(bytes);
+    if feed::sniff(bytes) || named_feed {
         return Ok(Parsed {
             stories: feed::parse(bytes, None)?,
             netmail_skipped: 0,
@@ -70,7 +86,7 @@ pub fn any(
     };
     // Each warning starts with the name it is given (and the bundle entry): the whole path,
     // so the log names the file once and in full.
-    let read = ftn::read_file(&path.display().to_string(), bytes, charsets, limits)?;
+    let read = ftn::read_file(&sanitize::path(path), bytes, charsets, limits)?;
     for w in &read.warnings {
         tracing::warn!("{w}");
     }
@@ -95,6 +111,36 @@ mod tests {
             b"Permission is hereby granted, free of charge"
         ));
         assert!(!recognised("README.md", b"# A folder of feeds\n"));
+        assert!(recognised("a.ATOM", b"garbage"));
+    }
+
+    #[test]
+    fn a_damaged_file_named_as_a_feed_gets_the_feed_readers_words() {
+        let cs = ftn::Charsets::default();
+        let err = |name: &str, bytes: &[u8]| match any(Path::new(name), bytes, &cs, 1 << 20) {
+            Ok(_) => panic!("{name} read"),
+            Err(e) => e.to_string(),
+        };
+        for (name, bytes, why) in [
+            ("a.rss", &b"garbage"[..], "neither XML nor JSON"),
+            ("d.atom", b"garbage", "neither XML nor JSON"),
+            ("c.json", b"{\"version\":\"x\"", "broken JSON"),
+            ("b.xml", b"<rss><channel><item>", "or is cut off"),
+            (
+                "p.xml",
+                b"<!DOCTYPE html><html><body>x</body></html>",
+                "web page",
+            ),
+        ] {
+            let e = err(name, bytes);
+            assert!(
+                e.starts_with("not a valid RSS/Atom/JSON feed: "),
+                "{name}: {e}"
+            );
+            assert!(e.contains(why), "{name}: {e}");
+        }
+        // Any other name: still the FTN reader's word for what it is not.
+        assert!(err("x.pkt", b"garbage").contains("unrecognised file"));
         assert!(!recognised("index.html", b"<!DOCTYPE html><html></html>"));
     }
 }

@@ -186,6 +186,31 @@ fn line_ascii_into(out: &mut String, text: &str) -> bool {
     out.len() > start_len
 }
 
+/// `text` cut to at most `max_chars` characters, on a character boundary, ending with `…`
+/// when anything was cut (trailing spaces before it dropped). `max_chars` must be at least 1.
+pub fn capped(mut text: String, max_chars: usize) -> String {
+    // Bytes are at least as many as characters: most text needs no counting.
+    if text.len() <= max_chars {
+        return text;
+    }
+    if let Some((cut, _)) = text.char_indices().nth(max_chars.saturating_sub(1)) {
+        if text[cut..].chars().nth(1).is_none() {
+            return text; // exactly `max_chars` characters: nothing to cut
+        }
+        text.truncate(cut);
+        text.truncate(text.trim_end().len());
+        text.push('…');
+    }
+    text
+}
+
+/// A file path as shown to a user (stderr, the interface, a `.reason` file): the names in an
+/// inbound folder are chosen by a remote mailer, so a path is cleaned as any outside line is
+/// (an `ESC ] 0;` in a name would otherwise retitle the terminal).
+pub fn path(path: &std::path::Path) -> String {
+    line(&path.to_string_lossy())
+}
+
 /// A multi-line body: escape sequences and forbidden characters dropped, CR/CRLF become LF, trailing spaces cut,
 /// runs of spaces inside a line collapsed, at most one blank line between paragraphs.
 pub fn block(text: &str) -> String {
@@ -275,6 +300,19 @@ mod tests {
             block("\n\n  - item\n\n\n\npara  end   \n"),
             "  - item\n\npara end"
         );
+    }
+
+    #[test]
+    fn capped_cuts_on_a_char_boundary_and_says_so() {
+        assert_eq!(capped("short".into(), 10), "short");
+        assert_eq!(capped("exactly10!".into(), 10), "exactly10!");
+        assert_eq!(capped("ééééé".into(), 5), "ééééé"); // 10 bytes, 5 chars
+        assert_eq!(capped("abcdefghijk".into(), 10), "abcdefghi…");
+        assert_eq!(capped("ééééééé".into(), 4), "ééé…");
+        assert_eq!(capped("abc    defghijk".into(), 5), "abc…");
+        let long = capped("T".repeat(1 << 20), 2000);
+        assert_eq!(long.chars().count(), 2000);
+        assert!(long.ends_with('…'));
     }
 
     /// The first, char-by-char implementations, kept as the reference the faster ones

@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
-    #[error("{path}: {source}")]
+    // Paths are shown sanitised: file names in a folder are outside text.
+    #[error("{}: {source}", crate::parse::sanitize::path(.path))]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: larger than the cap of {limit} bytes")]
+    #[error("{}: larger than the cap of {limit} bytes", crate::parse::sanitize::path(.path))]
     TooLarge { path: PathBuf, limit: u64 },
 }
 
