@@ -123,7 +123,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Measure the tagger on a labeled JSONL file (fields title, summary, countries, policies)
+    /// Measure the tagger on a labeled JSONL file (fields title, summary, countries,
+    /// policies; every line needs countries and policies, [] for none)
     EvalTags { file: PathBuf },
 }
 
@@ -265,11 +266,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     if let Command::EvalTags { file } = &command {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
         // The same rules as ingest: built-in plus the config's extra rules file, if any.
         let tagger = echowatch::workspace::LazyTagger::new(config.tagger_rules.clone()).get()?;
-        let report = echowatch::classify::eval::evaluate(&tagger, &text)?;
+        let report = echowatch::classify::eval::evaluate_file(&tagger, file)?;
         write!(std::io::stdout().lock(), "{report}")?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -2585,3 +2585,37 @@ fn inbound_min_age_leaves_fresh_files_for_the_next_run() {
         2
     );
 }
+
+// ---- CLI and docs (QA7) ----------------------------------------------------------------------
+
+#[test]
+fn qa7_eval_tags_refuses_unlabelled_items_naming_file_and_line() {
+    let env = Env::new("");
+    let file = env.path("e3.jsonl");
+    std::fs::write(
+        &file,
+        "{\"title\":\"x\",\"countries\":[],\"policies\":[]}\n{\"title\":\"Commerce adds firms to the Entity List\"}\n",
+    )
+    .unwrap();
+    let name = file.to_str().unwrap();
+    let out = env.run(&["eval-tags", name]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("{name}:2: no `countries` or `policies` field")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty());
+
+    std::fs::write(&file, "not json\n").unwrap();
+    let out = env.run(&["eval-tags", name]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&format!("{name}:1: ")), "{}", stderr(&out));
+
+    std::fs::write(
+        &file,
+        "{\"title\":\"Commerce adds firms to the Entity List\",\"countries\":[\"US\"],\"policies\":[\"entity-list\"]}\n",
+    )
+    .unwrap();
+    assert!(env.run_ok(&["eval-tags", name]).contains("micro"));
+}
