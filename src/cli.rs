@@ -78,10 +78,12 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Search stories (tantivy query syntax; fields country: policy: tag: source: kind: area:)
+    /// Search stories (tantivy query syntax; fields title: body: country: policy: tag:
+    /// source: kind: area: published:, e.g. published:>=2026-08-01 or
+    /// published:[2026-08-01 TO 2026-09-01})
     Search {
         query: String,
-        /// Most stories to list; 0 lists every match (as `--max-packet-kb 0` means no limit)
+        /// Most stories to list; 0 lists every match
         #[arg(long, value_name = "N", default_value_t = 20)]
         limit: usize,
         #[arg(long, value_enum, default_value_t = SortArg::Relevance)]
@@ -180,6 +182,7 @@ struct FtnArgs {
     /// which kill the run there.
     #[arg(long, value_name = "N", hide = true)]
     hang_before_confirm: Option<usize>,
+        /// One JSON object: the search fields plus body, links and tag details
     /// With --format ftn: print the run's report as one JSON object on standard output (the
     /// summary stays on standard error)
     #[arg(long)]
@@ -208,6 +211,8 @@ enum FtnCharset {
 fn locate(args: &Args) -> Result<(Config, PathBuf)> {
     let config = match &args.config {
         Some(path) => Config::load(path)?,
+        /// One JSON object: stories, by_source, by_kind, by_country, by_policy, by_tag,
+        /// by_area
         None => {
             let path = PathBuf::from("feeds.toml");
             if path.exists() {

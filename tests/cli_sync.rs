@@ -2619,3 +2619,24 @@ fn qa7_eval_tags_refuses_unlabelled_items_naming_file_and_line() {
     .unwrap();
     assert!(env.run_ok(&["eval-tags", name]).contains("micro"));
 }
+
+#[test]
+fn qa7_help_lists_every_query_field_and_describes_every_flag() {
+    let env = Env::new("");
+    let search = env.run_ok(&["search", "--help"]);
+    for field in ["title:", "body:", "published:", "country:", "policy:", "tag:", "source:", "kind:", "area:"] {
+        assert!(search.contains(field), "{field} missing from:\n{search}");
+    }
+    assert!(!search.contains("max-packet-kb"), "{search}");
+    for cmd in ["show", "stats"] {
+        let help = env.run_ok(&[cmd, "--help"]);
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with("--json"))
+            .unwrap_or_default();
+        assert!(
+            line.trim_start().trim_start_matches("--json").trim().len() > 10,
+            "{cmd} --json has no description:\n{help}"
+        );
+    }
+}
