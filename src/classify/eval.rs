@@ -240,10 +240,7 @@ pub enum EvalFileError {
 }
 
 /// [`evaluate`] on a file, whose errors name it as `FILE:LINE: …`.
-pub fn evaluate_file(
-    tagger: &Tagger,
-    path: &std::path::Path,
-) -> Result<EvalReport, EvalFileError> {
+pub fn evaluate_file(tagger: &Tagger, path: &std::path::Path) -> Result<EvalReport, EvalFileError> {
     let text = std::fs::read_to_string(path).map_err(|source| EvalFileError::Read {
         path: path.to_path_buf(),
         source,
@@ -557,7 +554,10 @@ mod tests {
         let tagger = Tagger::builtin();
         let good = r#"{"title":"x","countries":[],"policies":[]}"#;
         for (item, missing) in [
-            (r#"{"title":"Commerce adds firms to the Entity List"}"#, "`countries` or `policies`"),
+            (
+                r#"{"title":"Commerce adds firms to the Entity List"}"#,
+                "`countries` or `policies`",
+            ),
             (r#"{"title":"x","countries":["US"]}"#, "`policies`"),
             (r#"{"title":"x","policies":[]}"#, "`countries`"),
         ] {
