@@ -39,26 +39,113 @@ pub struct Args {
     command: Option<Command>,
 }
 
+/// The options of `export` that only the gateway (`--format ftn`) reads: clap's id and the
+/// flag as typed.
+const FTN_ONLY: [(&str, &str); 11] = [
+    ("area", "--area"),
+    ("from", "--from"),
+    ("to", "--to"),
+    ("origin", "--origin"),
+    ("password", "--password"),
+    ("charset", "--charset"),
+    ("outbound", "--outbound"),
+    ("max_packet_kb", "--max-packet-kb"),
+    ("busy_wait_ms", "--busy-wait-ms"),
+    ("hang_before_confirm", "--hang-before-confirm"),
+    ("json", "--json"),
+];
+
 impl Args {
-    /// What clap cannot say in attributes: `--json` is `export --format ftn`'s only. With
-    /// jsonl it would say nothing new and with csv the opposite, so either is refused as
-    /// a usage error rather than silently ignored.
-    pub fn check(self) -> Result<Args, clap::Error> {
-        if let Some(Command::Export { format, ftn, .. }) = &self.command
-            && ftn.json
-            && *format != ExportFormat::Ftn
-        {
+    /// The command line, parsed and checked (see [`Args::check`]).
+    pub fn parse_checked() -> Result<Args, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Args::command().try_get_matches()?;
+        let args = Args::from_arg_matches(&matches)?;
+        args.check(&matches)
+    }
+
+    /// What clap cannot say in attributes, for `export`: the gateway's options are refused
+    /// with jsonl and csv rather than silently ignored (a user who gives `--area` expects it
+    /// to do something), and with `--format ftn` every missing required flag is named at
+    /// once, not one per run.
+    fn check(self, matches: &clap::ArgMatches) -> Result<Args, clap::Error> {
+        let Some(Command::Export {
+            format, out, ftn, ..
+        }) = &self.command
+        else {
+            return Ok(self);
+        };
+        let Some(("export", given)) = matches.subcommand() else {
+            return Ok(self);
+        };
+        let usage_error = |kind, message: String| {
             let mut cmd = <Args as clap::CommandFactory>::command();
             // Built, so that the error shows `echowatch export`'s usage line.
             cmd.build();
             let export = cmd.find_subcommand("export").cloned();
-            return Err(export.unwrap_or(cmd).error(
-                clap::error::ErrorKind::ArgumentConflict,
-                "--json goes with --format ftn only, where it prints the gateway run's \
-                 report; --format jsonl already writes the stories as JSON, one a line",
+            export.unwrap_or(cmd).error(kind, message)
+        };
+        if *format != ExportFormat::Ftn {
+            // Defaults (charset, size limit) count only when typed.
+            let typed: Vec<&str> = FTN_ONLY
+                .iter()
+                .filter(|(id, _)| {
+                    given.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+                })
+                .map(|(_, flag)| *flag)
+                .collect();
+            if typed == ["--json"] {
+                return Err(usage_error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--json goes with --format ftn only, where it prints the gateway run's \
+                     report; --format jsonl already writes the stories as JSON, one a line"
+                        .into(),
+                ));
+            }
+            if !typed.is_empty() {
+                return Err(usage_error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "{} {} the echomail gateway's (--format ftn) only; --format {} would \
+                         ignore {}",
+                        and_list(&typed),
+                        if typed.len() == 1 { "is" } else { "are" },
+                        if *format == ExportFormat::Csv {
+                            "csv"
+                        } else {
+                            "jsonl"
+                        },
+                        if typed.len() == 1 { "it" } else { "them" },
+                    ),
+                ));
+            }
+            return Ok(self);
+        }
+        let missing: Vec<&str> = [
+            (out.is_none(), "--out DIR"),
+            (ftn.area.is_none(), "--area TAG"),
+            (ftn.from.is_none(), "--from Z:N/F[.P]"),
+            (ftn.to.is_none(), "--to Z:N/F[.P]"),
+        ]
+        .into_iter()
+        .filter_map(|(absent, flag)| absent.then_some(flag))
+        .collect();
+        if !missing.is_empty() {
+            return Err(usage_error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                format!("export --format ftn needs {}", and_list(&missing)),
             ));
         }
         Ok(self)
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
 
@@ -109,7 +196,8 @@ enum Command {
         #[arg(long, value_enum)]
         format: ExportFormat,
         query: Option<String>,
-        /// Output file (jsonl, csv) [default: standard output], or folder for the packet (ftn)
+        /// Output file (jsonl, csv) [default: standard output], or folder for the packets
+        /// (ftn: required)
         #[arg(long)]
         out: Option<PathBuf>,
         #[command(flatten)]
@@ -147,13 +235,13 @@ enum ExportFormat {
 /// Options of `export --format ftn`.
 #[derive(clap::Args, Debug)]
 struct FtnArgs {
-    /// Echo area tag to post into
+    /// Echo area tag to post into (ftn: required)
     #[arg(long, value_name = "TAG")]
     area: Option<String>,
-    /// Our address, Z:N/F[.P]
+    /// Our address, Z:N/F[.P] (ftn: required)
     #[arg(long, value_name = "Z:N/F[.P]")]
     from: Option<echowatch::ftn::FtnAddress>,
-    /// The uplink's address
+    /// The uplink's address (ftn: required)
     #[arg(long, value_name = "Z:N/F[.P]")]
     to: Option<echowatch::ftn::FtnAddress>,
     /// Origin line text

@@ -6,12 +6,10 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // A usage error exits 1 ("nothing could be done"), not clap's 2, which here means that
     // some sources failed.
-    let args = match cli::Args::try_parse().and_then(cli::Args::check) {
+    let args = match cli::Args::parse_checked() {
         Ok(args) => args,
         Err(e) => {
             let _ = e.print();

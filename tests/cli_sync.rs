@@ -2640,3 +2640,72 @@ fn qa7_help_lists_every_query_field_and_describes_every_flag() {
         );
     }
 }
+
+/// A path source of `n` stories (more output than any buffer holds).
+fn env_with_local_feed(n: usize) -> Env {
+    let env = Env::new("[[source]]\nname = \"Local Wire\"\npath = \"feeds\"\n");
+    std::fs::create_dir_all(env.path("feeds")).unwrap();
+    std::fs::write(env.path("feeds/wire.rss"), sample_rss("wire", n)).unwrap();
+    env.run_ok(&["sync"]);
+    env
+}
+
+#[test]
+fn qa7_export_names_every_missing_gateway_flag_and_refuses_gateway_flags_elsewhere() {
+    let env = env_with_local_feed(2);
+    let out = env.run(&["export", "--format", "ftn"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "export --format ftn needs --out DIR, --area TAG, --from Z:N/F[.P] and --to Z:N/F[.P]"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["export", "--format", "ftn", "--out", "o", "--area", "Y"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("needs --from Z:N/F[.P] and --to Z:N/F[.P]"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!env.path("o").exists());
+
+    for (args, named) in [
+        (
+            &[
+                "export",
+                "--format",
+                "csv",
+                "--area",
+                "Y",
+                "--max-packet-kb",
+                "3",
+                "--from",
+                "1:1/1",
+            ][..],
+            "--area, --from and --max-packet-kb are the echomail gateway's (--format ftn) only; --format csv would ignore them",
+        ),
+        (
+            &["export", "--format", "jsonl", "--charset", "utf8"],
+            "--charset is the echomail gateway's (--format ftn) only; --format jsonl would ignore it",
+        ),
+        (
+            &["export", "--format", "jsonl", "--json"],
+            "--json goes with --format ftn only",
+        ),
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(stderr(&out).contains(named), "{args:?}: {}", stderr(&out));
+    }
+    // Their defaults alone are no reason to refuse.
+    assert_eq!(
+        env.run_ok(&["export", "--format", "jsonl"]).lines().count(),
+        2
+    );
+
+    let help = env.run_ok(&["export", "--help"]);
+    assert_eq!(help.matches("(ftn: required)").count(), 4, "{help}");
+}
