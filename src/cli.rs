@@ -182,6 +182,7 @@ enum Command {
     /// Show one story
     Show {
         id: i64,
+        /// One JSON object: the search fields plus body, links and tag details
         #[arg(long)]
         json: bool,
     },
@@ -210,6 +211,8 @@ enum Command {
     /// Counts by source, kind, country and policy (for all stories, or a query)
     Stats {
         query: Option<String>,
+        /// One JSON object: stories, by_source, by_kind, by_country, by_policy, by_tag,
+        /// by_area
         #[arg(long)]
         json: bool,
     },
@@ -270,7 +273,6 @@ struct FtnArgs {
     /// which kill the run there.
     #[arg(long, value_name = "N", hide = true)]
     hang_before_confirm: Option<usize>,
-        /// One JSON object: the search fields plus body, links and tag details
     /// With --format ftn: print the run's report as one JSON object on standard output (the
     /// summary stays on standard error)
     #[arg(long)]
@@ -299,8 +301,6 @@ enum FtnCharset {
 fn locate(args: &Args) -> Result<(Config, PathBuf)> {
     let config = match &args.config {
         Some(path) => Config::load(path)?,
-        /// One JSON object: stories, by_source, by_kind, by_country, by_policy, by_tag,
-        /// by_area
         None => {
             let path = PathBuf::from("feeds.toml");
             if path.exists() {
@@ -349,8 +349,102 @@ fn init_logging(data: &Path) {
         .try_init();
 }
 
+/// Whether `e` is our output's reader going away (`echowatch export | head`): EPIPE from
+/// any write to stdout, as a plain io error or inside the csv writer's error, which does not
+/// give it as its `source()`.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let broken = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
+    e.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(broken)
+            || cause
+                .downcast_ref::<csv::Error>()
+                .is_some_and(|c| matches!(c.kind(), csv::ErrorKind::Io(io) if broken(io)))
+    })
+}
+
+impl Command {
+    /// Commands that work on stories already stored: they refuse a `--data` folder without
+    /// a store instead of creating one. Those that fill a store (sync, import, reindex, the
+    /// interface, whose `r` syncs) create it.
+    fn needs_store(&self) -> bool {
+        matches!(
+            self,
+            Command::Search { .. }
+                | Command::Show { .. }
+                | Command::Tag { .. }
+                | Command::Export { .. }
+                | Command::Stats { .. }
+                | Command::Retag
+        )
+    }
+}
+
+/// `sync --source` names as the config spells them: an exact match, else the one source
+/// whose name matches in any case (queries' `source:` ignores case too). An unknown or
+/// ambiguous name is an error that lists the configured names, so a typo is fixed in one go.
+fn resolve_sources(config: &Config, wanted: &[String]) -> Result<Vec<String>> {
+    let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+    let listed = || {
+        if names.is_empty() {
+            format!("{} has no sources", config.path.display())
+        } else {
+            let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+            format!("the sources are: {}", quoted.join(", "))
+        }
+    };
+    let mut resolved = Vec::with_capacity(wanted.len());
+    for name in wanted {
+        if names.contains(&name.as_str()) {
+            resolved.push(name.clone());
+            continue;
+        }
+        let lower = name.to_lowercase();
+        let like: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| n.to_lowercase() == lower)
+            .collect();
+        match like.as_slice() {
+            [one] => resolved.push((*one).to_string()),
+            [] => bail!("no source named {name:?} in the config; {}", listed()),
+            many => {
+                let quoted: Vec<String> = many.iter().map(|n| format!("{n:?}")).collect();
+                bail!(
+                    "source name {name:?} matches {} when case is ignored: give one exactly",
+                    quoted.join(" and ")
+                )
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+/// `import`'s status: as `sync`'s (0, or 2 when some paths failed and the rest were
+/// ingested), except that 1 means nothing at all could be read (a missing path, or only
+/// broken files), so a cron job can tell a missing spool folder from a partial failure.
+fn import_code(report: &SyncReport) -> ExitCode {
+    let s = &report.stories;
+    let read_something = report.ok + report.unchanged + report.deferred > 0
+        || s.new + s.updated + s.unchanged + s.duplicates + report.netmail_skipped > 0;
+    if report.failed > 0 && !read_something {
+        eprintln!("nothing could be imported");
+        return ExitCode::from(1);
+    }
+    finish_code(report)
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let (config, data) = locate(&args)?;
+    // A folder named by --data (or ECHOWATCH_DATA) that holds no store is most likely a
+    // typo; checked before anything is written (the log included), so it creates nothing.
+    // The default folder beside the config is a store not synced yet, and opens empty.
+    if args.data.is_some() && args.command.as_ref().is_some_and(Command::needs_store) {
+        Workspace::require_store(&data)?;
+    }
+    let sync_sources = match &args.command {
+        Some(Command::Sync { sources, .. }) => resolve_sources(&config, sources)?,
+        _ => Vec::new(),
+    };
     init_logging(&data);
     let Some(command) = args.command else {
         // No command: the interface. It opens the data folder itself (and keeps it in step
@@ -367,24 +461,32 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     // The folder's own error names it already: context would say it twice.
     let mut ws = Workspace::open(config, &data).map_err(|e| match e {
-        e @ WorkspaceError::DataDir { .. } => anyhow::Error::new(e),
+        e @ (WorkspaceError::DataDir { .. } | WorkspaceError::NotAFolder { .. }) => {
+            anyhow::Error::new(e)
+        }
         e => anyhow::Error::new(e).context(format!("cannot open data folder {}", data.display())),
     })?;
     match command {
-        Command::Sync { sources, reread } => {
+        Command::Sync { reread, .. } => {
             let rereads = if reread {
                 ingest::Rereads::All
             } else {
                 ingest::Rereads::Changed
             };
             let report =
-                with_progress(|on_event| ingest::sync(&mut ws, &sources, rereads, on_event))?;
-            print_watches(&ws)?;
-            Ok(finish(&report))
+                with_progress(|on_event| ingest::sync(&mut ws, &sync_sources, rereads, on_event))?;
+            let watches = print_watches(&ws);
+            let code = finish(&report);
+            match watches {
+                // `sync | head` still says, by its status, whether sources failed.
+                Err(e) if !is_broken_pipe(&e) => Err(e),
+                _ => Ok(code),
+            }
         }
         Command::Import { paths } => {
             let report = with_progress(|on_event| ingest::import(&mut ws, &paths, on_event))?;
-            Ok(finish(&report))
+            eprintln!("{}", report.summary());
+            Ok(import_code(&report))
         }
         Command::Search {
             query,
@@ -852,6 +954,10 @@ fn with_progress(
 
 fn finish(report: &SyncReport) -> ExitCode {
     eprintln!("{}", report.summary());
+    finish_code(report)
+}
+
+fn finish_code(report: &SyncReport) -> ExitCode {
     if report.failed > 0 {
         ExitCode::from(2)
     } else {
