@@ -39,26 +39,113 @@ pub struct Args {
     command: Option<Command>,
 }
 
+/// The options of `export` that only the gateway (`--format ftn`) reads: clap's id and the
+/// flag as typed.
+const FTN_ONLY: [(&str, &str); 11] = [
+    ("area", "--area"),
+    ("from", "--from"),
+    ("to", "--to"),
+    ("origin", "--origin"),
+    ("password", "--password"),
+    ("charset", "--charset"),
+    ("outbound", "--outbound"),
+    ("max_packet_kb", "--max-packet-kb"),
+    ("busy_wait_ms", "--busy-wait-ms"),
+    ("hang_before_confirm", "--hang-before-confirm"),
+    ("json", "--json"),
+];
+
 impl Args {
-    /// What clap cannot say in attributes: `--json` is `export --format ftn`'s only. With
-    /// jsonl it would say nothing new and with csv the opposite, so either is refused as
-    /// a usage error rather than silently ignored.
-    pub fn check(self) -> Result<Args, clap::Error> {
-        if let Some(Command::Export { format, ftn, .. }) = &self.command
-            && ftn.json
-            && *format != ExportFormat::Ftn
-        {
+    /// The command line, parsed and checked (see [`Args::check`]).
+    pub fn parse_checked() -> Result<Args, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Args::command().try_get_matches()?;
+        let args = Args::from_arg_matches(&matches)?;
+        args.check(&matches)
+    }
+
+    /// What clap cannot say in attributes, for `export`: the gateway's options are refused
+    /// with jsonl and csv rather than silently ignored (a user who gives `--area` expects it
+    /// to do something), and with `--format ftn` every missing required flag is named at
+    /// once, not one per run.
+    fn check(self, matches: &clap::ArgMatches) -> Result<Args, clap::Error> {
+        let Some(Command::Export {
+            format, out, ftn, ..
+        }) = &self.command
+        else {
+            return Ok(self);
+        };
+        let Some(("export", given)) = matches.subcommand() else {
+            return Ok(self);
+        };
+        let usage_error = |kind, message: String| {
             let mut cmd = <Args as clap::CommandFactory>::command();
             // Built, so that the error shows `echowatch export`'s usage line.
             cmd.build();
             let export = cmd.find_subcommand("export").cloned();
-            return Err(export.unwrap_or(cmd).error(
-                clap::error::ErrorKind::ArgumentConflict,
-                "--json goes with --format ftn only, where it prints the gateway run's \
-                 report; --format jsonl already writes the stories as JSON, one a line",
+            export.unwrap_or(cmd).error(kind, message)
+        };
+        if *format != ExportFormat::Ftn {
+            // Defaults (charset, size limit) count only when typed.
+            let typed: Vec<&str> = FTN_ONLY
+                .iter()
+                .filter(|(id, _)| {
+                    given.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+                })
+                .map(|(_, flag)| *flag)
+                .collect();
+            if typed == ["--json"] {
+                return Err(usage_error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--json goes with --format ftn only, where it prints the gateway run's \
+                     report; --format jsonl already writes the stories as JSON, one a line"
+                        .into(),
+                ));
+            }
+            if !typed.is_empty() {
+                return Err(usage_error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "{} {} the echomail gateway's (--format ftn) only; --format {} would \
+                         ignore {}",
+                        and_list(&typed),
+                        if typed.len() == 1 { "is" } else { "are" },
+                        if *format == ExportFormat::Csv {
+                            "csv"
+                        } else {
+                            "jsonl"
+                        },
+                        if typed.len() == 1 { "it" } else { "them" },
+                    ),
+                ));
+            }
+            return Ok(self);
+        }
+        let missing: Vec<&str> = [
+            (out.is_none(), "--out DIR"),
+            (ftn.area.is_none(), "--area TAG"),
+            (ftn.from.is_none(), "--from Z:N/F[.P]"),
+            (ftn.to.is_none(), "--to Z:N/F[.P]"),
+        ]
+        .into_iter()
+        .filter_map(|(absent, flag)| absent.then_some(flag))
+        .collect();
+        if !missing.is_empty() {
+            return Err(usage_error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                format!("export --format ftn needs {}", and_list(&missing)),
             ));
         }
         Ok(self)
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
 
@@ -78,10 +165,12 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Search stories (tantivy query syntax; fields country: policy: tag: source: kind: area:)
+    /// Search stories (tantivy query syntax; fields title: body: country: policy: tag:
+    /// source: kind: area: published:, e.g. published:>=2026-08-01 or
+    /// published:[2026-08-01 TO 2026-09-01})
     Search {
         query: String,
-        /// Most stories to list; 0 lists every match (as `--max-packet-kb 0` means no limit)
+        /// Most stories to list; 0 lists every match
         #[arg(long, value_name = "N", default_value_t = 20)]
         limit: usize,
         #[arg(long, value_enum, default_value_t = SortArg::Relevance)]
@@ -93,6 +182,7 @@ enum Command {
     /// Show one story
     Show {
         id: i64,
+        /// One JSON object: the search fields plus body, links and tag details
         #[arg(long)]
         json: bool,
     },
@@ -107,7 +197,8 @@ enum Command {
         #[arg(long, value_enum)]
         format: ExportFormat,
         query: Option<String>,
-        /// Output file (jsonl, csv) [default: standard output], or folder for the packet (ftn)
+        /// Output file (jsonl, csv) [default: standard output], or folder for the packets
+        /// (ftn: required)
         #[arg(long)]
         out: Option<PathBuf>,
         #[command(flatten)]
@@ -120,10 +211,13 @@ enum Command {
     /// Counts by source, kind, country and policy (for all stories, or a query)
     Stats {
         query: Option<String>,
+        /// One JSON object: stories, by_source, by_kind, by_country, by_policy, by_tag,
+        /// by_area
         #[arg(long)]
         json: bool,
     },
-    /// Measure the tagger on a labeled JSONL file (fields title, summary, countries, policies)
+    /// Measure the tagger on a labeled JSONL file (fields title, summary, countries,
+    /// policies; every line needs countries and policies, [] for none)
     EvalTags { file: PathBuf },
 }
 
@@ -144,13 +238,13 @@ enum ExportFormat {
 /// Options of `export --format ftn`.
 #[derive(clap::Args, Debug)]
 struct FtnArgs {
-    /// Echo area tag to post into
+    /// Echo area tag to post into (ftn: required)
     #[arg(long, value_name = "TAG")]
     area: Option<String>,
-    /// Our address, Z:N/F[.P]
+    /// Our address, Z:N/F[.P] (ftn: required)
     #[arg(long, value_name = "Z:N/F[.P]")]
     from: Option<echowatch::ftn::FtnAddress>,
-    /// The uplink's address
+    /// The uplink's address (ftn: required)
     #[arg(long, value_name = "Z:N/F[.P]")]
     to: Option<echowatch::ftn::FtnAddress>,
     /// Origin line text
@@ -255,8 +349,102 @@ fn init_logging(data: &Path) {
         .try_init();
 }
 
+/// Whether `e` is our output's reader going away (`echowatch export | head`): EPIPE from
+/// any write to stdout, as a plain io error or inside the csv writer's error, which does not
+/// give it as its `source()`.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let broken = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
+    e.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(broken)
+            || cause
+                .downcast_ref::<csv::Error>()
+                .is_some_and(|c| matches!(c.kind(), csv::ErrorKind::Io(io) if broken(io)))
+    })
+}
+
+impl Command {
+    /// Commands that work on stories already stored: they refuse a `--data` folder without
+    /// a store instead of creating one. Those that fill a store (sync, import, reindex, the
+    /// interface, whose `r` syncs) create it.
+    fn needs_store(&self) -> bool {
+        matches!(
+            self,
+            Command::Search { .. }
+                | Command::Show { .. }
+                | Command::Tag { .. }
+                | Command::Export { .. }
+                | Command::Stats { .. }
+                | Command::Retag
+        )
+    }
+}
+
+/// `sync --source` names as the config spells them: an exact match, else the one source
+/// whose name matches in any case (queries' `source:` ignores case too). An unknown or
+/// ambiguous name is an error that lists the configured names, so a typo is fixed in one go.
+fn resolve_sources(config: &Config, wanted: &[String]) -> Result<Vec<String>> {
+    let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+    let listed = || {
+        if names.is_empty() {
+            format!("{} has no sources", config.path.display())
+        } else {
+            let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+            format!("the sources are: {}", quoted.join(", "))
+        }
+    };
+    let mut resolved = Vec::with_capacity(wanted.len());
+    for name in wanted {
+        if names.contains(&name.as_str()) {
+            resolved.push(name.clone());
+            continue;
+        }
+        let lower = name.to_lowercase();
+        let like: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| n.to_lowercase() == lower)
+            .collect();
+        match like.as_slice() {
+            [one] => resolved.push((*one).to_string()),
+            [] => bail!("no source named {name:?} in the config; {}", listed()),
+            many => {
+                let quoted: Vec<String> = many.iter().map(|n| format!("{n:?}")).collect();
+                bail!(
+                    "source name {name:?} matches {} when case is ignored: give one exactly",
+                    quoted.join(" and ")
+                )
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+/// `import`'s status: as `sync`'s (0, or 2 when some paths failed and the rest were
+/// ingested), except that 1 means nothing at all could be read (a missing path, or only
+/// broken files), so a cron job can tell a missing spool folder from a partial failure.
+fn import_code(report: &SyncReport) -> ExitCode {
+    let s = &report.stories;
+    let read_something = report.ok + report.unchanged + report.deferred > 0
+        || s.new + s.updated + s.unchanged + s.duplicates + report.netmail_skipped > 0;
+    if report.failed > 0 && !read_something {
+        eprintln!("nothing could be imported");
+        return ExitCode::from(1);
+    }
+    finish_code(report)
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let (config, data) = locate(&args)?;
+    // A folder named by --data (or ECHOWATCH_DATA) that holds no store is most likely a
+    // typo; checked before anything is written (the log included), so it creates nothing.
+    // The default folder beside the config is a store not synced yet, and opens empty.
+    if args.data.is_some() && args.command.as_ref().is_some_and(Command::needs_store) {
+        Workspace::require_store(&data)?;
+    }
+    let sync_sources = match &args.command {
+        Some(Command::Sync { sources, .. }) => resolve_sources(&config, sources)?,
+        _ => Vec::new(),
+    };
     init_logging(&data);
     let Some(command) = args.command else {
         // No command: the interface. It opens the data folder itself (and keeps it in step
@@ -265,34 +453,40 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     if let Command::EvalTags { file } = &command {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
         // The same rules as ingest: built-in plus the config's extra rules file, if any.
         let tagger = echowatch::workspace::LazyTagger::new(config.tagger_rules.clone()).get()?;
-        let report = echowatch::classify::eval::evaluate(&tagger, &text)?;
+        let report = echowatch::classify::eval::evaluate_file(&tagger, file)?;
         write!(std::io::stdout().lock(), "{report}")?;
         return Ok(ExitCode::SUCCESS);
     }
     // The folder's own error names it already: context would say it twice.
     let mut ws = Workspace::open(config, &data).map_err(|e| match e {
-        e @ WorkspaceError::DataDir { .. } => anyhow::Error::new(e),
+        e @ (WorkspaceError::DataDir { .. } | WorkspaceError::NotAFolder { .. }) => {
+            anyhow::Error::new(e)
+        }
         e => anyhow::Error::new(e).context(format!("cannot open data folder {}", data.display())),
     })?;
     match command {
-        Command::Sync { sources, reread } => {
+        Command::Sync { reread, .. } => {
             let rereads = if reread {
                 ingest::Rereads::All
             } else {
                 ingest::Rereads::Changed
             };
             let report =
-                with_progress(|on_event| ingest::sync(&mut ws, &sources, rereads, on_event))?;
-            print_watches(&ws)?;
-            Ok(finish(&report))
+                with_progress(|on_event| ingest::sync(&mut ws, &sync_sources, rereads, on_event))?;
+            let watches = print_watches(&ws);
+            let code = finish(&report);
+            match watches {
+                // `sync | head` still says, by its status, whether sources failed.
+                Err(e) if !is_broken_pipe(&e) => Err(e),
+                _ => Ok(code),
+            }
         }
         Command::Import { paths } => {
             let report = with_progress(|on_event| ingest::import(&mut ws, &paths, on_event))?;
-            Ok(finish(&report))
+            eprintln!("{}", report.summary());
+            Ok(import_code(&report))
         }
         Command::Search {
             query,
@@ -760,6 +954,10 @@ fn with_progress(
 
 fn finish(report: &SyncReport) -> ExitCode {
     eprintln!("{}", report.summary());
+    finish_code(report)
+}
+
+fn finish_code(report: &SyncReport) -> ExitCode {
     if report.failed > 0 {
         ExitCode::from(2)
     } else {

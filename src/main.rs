@@ -6,12 +6,10 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // A usage error exits 1 ("nothing could be done"), not clap's 2, which here means that
     // some sources failed.
-    let args = match cli::Args::try_parse().and_then(cli::Args::check) {
+    let args = match cli::Args::parse_checked() {
         Ok(args) => args,
         Err(e) => {
             let _ = e.print();
@@ -24,21 +22,16 @@ fn main() -> ExitCode {
     };
     match cli::run(args) {
         Ok(code) => code,
-        // The reader of our output went away (`| head`): nothing failed on our side.
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        // The reader of our output went away (`| head`): it had all it wanted, nothing failed
+        // on our side. Exit 0, not 141 (a SIGPIPE death): `set -o pipefail` scripts then
+        // treat `echowatch export | head` as the success it is (ripgrep and others do the
+        // same). Every command's stdout errors come here (see `cli::is_broken_pipe`).
+        Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("echowatch: {}", describe(&e));
             ExitCode::from(1)
         }
     }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }
 
 /// The error and its causes on one line, each cause once: many of our errors already say

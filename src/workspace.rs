@@ -20,6 +20,12 @@ pub enum WorkspaceError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{path} is a file, not a folder; --data takes the data folder (the one holding store.sqlite)"
+    )]
+    NotAFolder { path: PathBuf },
+    #[error("no echowatch store in {path}; run `echowatch sync` first, or check --data")]
+    NoStore { path: PathBuf },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -180,6 +186,12 @@ impl LazyTagger {
 impl Workspace {
     /// Open (creating as needed) the data folder. Brings the index up to date with the store.
     pub fn open(config: Config, data_dir: &Path) -> Result<Workspace, WorkspaceError> {
+        // create_dir_all on a file says only "File exists".
+        if data_dir.metadata().is_ok_and(|m| !m.is_dir()) {
+            return Err(WorkspaceError::NotAFolder {
+                path: data_dir.to_path_buf(),
+            });
+        }
         std::fs::create_dir_all(data_dir).map_err(|source| WorkspaceError::DataDir {
             path: data_dir.to_path_buf(),
             source,
@@ -247,6 +259,32 @@ impl Workspace {
     /// Where the store of a data folder lives (another connection to it: a background job).
     pub fn store_path(data_dir: &Path) -> PathBuf {
         data_dir.join("store.sqlite")
+    }
+
+    /// For commands that only work on stories already stored (search, show, tag, export,
+    /// stats, retag): `data_dir` must hold a store. Creates nothing: a mistyped `--data`
+    /// would otherwise become a new, empty store that answers every query with nothing.
+    pub fn require_store(data_dir: &Path) -> Result<(), WorkspaceError> {
+        if Workspace::store_path(data_dir).is_file() {
+            return Ok(());
+        }
+        match data_dir.metadata() {
+            Ok(m) if !m.is_dir() => Err(WorkspaceError::NotAFolder {
+                path: data_dir.to_path_buf(),
+            }),
+            Ok(_) => Err(WorkspaceError::NoStore {
+                path: data_dir.to_path_buf(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(WorkspaceError::NoStore {
+                path: data_dir.to_path_buf(),
+            }),
+            // A path through a file, or one we may not look into: the reason, as `open`
+            // would give it.
+            Err(source) => Err(WorkspaceError::DataDir {
+                path: data_dir.to_path_buf(),
+                source,
+            }),
+        }
     }
 
     /// Index every story the store has queued, in one commit. Returns how many.

@@ -2647,7 +2647,8 @@ fn file_names_with_escapes_reach_neither_the_terminal_nor_a_reason_file() {
     std::fs::write(dir.join("s\x1b]0;FNTITLE3\x07s.pkt"), b"junk").unwrap();
     let out = env.run(&["import", dir.to_str().unwrap()]);
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    // Nothing could be imported: exit 1.
+    assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(!has_terminal_controls(&err), "{err:?}");
     assert!(err.contains("failed: import:"), "{err}");
     assert!(err.contains("imp/ss.pkt"), "{err}");
@@ -2743,7 +2744,8 @@ fn damaged_feed_files_are_reported_in_the_feed_readers_words() {
     }
     let out = env.run(&["import", dir.to_str().unwrap()]);
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    // Nothing could be imported: exit 1.
+    assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(!err.contains("type 2 packet"), "{err}");
     assert!(!err.contains("no root element"), "{err}");
     for name in ["a.rss", "b.xml", "c.json", "d.atom"] {
@@ -2753,4 +2755,349 @@ fn damaged_feed_files_are_reported_in_the_feed_readers_words() {
             .unwrap_or_else(|| panic!("{name} not named in:\n{err}"));
         assert!(line.contains("not a valid RSS/Atom/JSON feed: "), "{line}");
     }
+}
+
+// ---- CLI and docs (QA7) ----------------------------------------------------------------------
+
+/// `echowatch ARGS` with its standard output a pipe whose reader is already gone, as in
+/// `echowatch … | head` once head has its lines: every write fails with EPIPE.
+fn run_into_closed_pipe(env: &Env, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    command(env, args)
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+/// A path source of `n` stories (more output than any buffer holds).
+fn env_with_local_feed(n: usize) -> Env {
+    let env = Env::new("[[source]]\nname = \"Local Wire\"\npath = \"feeds\"\n");
+    std::fs::create_dir_all(env.path("feeds")).unwrap();
+    std::fs::write(env.path("feeds/wire.rss"), sample_rss("wire", n)).unwrap();
+    env.run_ok(&["sync"]);
+    env
+}
+
+#[test]
+fn qa7_output_cut_short_by_its_reader_ends_quietly_for_every_command() {
+    let env = env_with_local_feed(300);
+    for args in [
+        &["export", "--format", "jsonl"][..],
+        &["export", "--format", "csv"],
+        &["export", "--format", "jsonl", "wire"],
+        &["search", "wire", "--limit", "0"],
+        &["search", "wire", "--json", "--limit", "0"],
+        &["show", "1"],
+        &["show", "1", "--json"],
+        &["stats"],
+        &["stats", "--json"],
+        &["tag", "1", "+brief"],
+    ] {
+        let out = run_into_closed_pipe(&env, args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("Broken pipe"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    // `sync | head` still tells by its status that a source failed.
+    let env = Env::new(
+        "[[source]]\nname = \"gone\"\npath = \"nowhere.rss\"\n\n[[watch]]\nname = \"W\"\nquery = \"wire\"\n",
+    );
+    let out = run_into_closed_pipe(&env, &["sync"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("Broken pipe"), "{}", stderr(&out));
+}
+
+#[test]
+fn qa7_reading_commands_refuse_a_data_folder_without_a_store_and_create_nothing() {
+    let env = env_with_local_feed(2);
+    let typo = env.path("indx");
+    let deeper = env.path("no/such/folder");
+    let never = env.path("never");
+    let never = never.to_str().unwrap();
+    for data in [&typo, &deeper] {
+        let data = data.to_str().unwrap();
+        for args in [
+            &["search", "wire"][..],
+            &["show", "1"],
+            &["stats"],
+            &["stats", "--json"],
+            &["export", "--format", "jsonl"],
+            &[
+                "export", "--format", "ftn", "--area", "A", "--from", "1:1/1", "--to", "1:1/2",
+            ],
+            &["tag", "1", "+brief"],
+            &["retag"],
+        ] {
+            let mut full = vec!["--data", data];
+            full.extend_from_slice(args);
+            if args[0] == "export" && args[2] == "ftn" {
+                full.extend_from_slice(&["--out", never]);
+            }
+            let out = env.run(&full);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+            assert_eq!(
+                stderr(&out).trim_end(),
+                format!(
+                    "echowatch: no echowatch store in {data}; run `echowatch sync` first, or check --data"
+                ),
+                "{args:?}"
+            );
+            assert!(out.stdout.is_empty(), "{args:?}");
+        }
+    }
+    assert!(!typo.exists());
+    assert!(!env.path("no").exists());
+    assert!(!env.path("never").exists());
+    // The right folder still answers.
+    assert!(env.run_ok(&["stats"]).contains("stories: 2"));
+
+    // `--data` naming a file: said plainly, for readers and writers alike.
+    std::fs::write(env.path("afile"), "x").unwrap();
+    let afile = env.path("afile");
+    let afile = afile.to_str().unwrap();
+    for args in [&["stats"][..], &["sync"], &["import", "feeds"]] {
+        let mut full = vec!["--data", afile];
+        full.extend_from_slice(args);
+        let out = env.run(&full);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("{afile} is a file, not a folder")),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+
+    // Commands that fill a store still create it.
+    let fresh = env.path("fresh");
+    let fresh = fresh.to_str().unwrap();
+    let out = env.run(&["--data", fresh, "sync"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        env.run_ok(&["--data", fresh, "stats"])
+            .contains("stories: 2")
+    );
+    let imported = env.path("imported");
+    let imported = imported.to_str().unwrap();
+    let feed = env.path("feeds/wire.rss");
+    env.run_ok(&["--data", imported, "import", feed.to_str().unwrap()]);
+    assert!(
+        env.run_ok(&["--data", imported, "stats"])
+            .contains("stories: 2")
+    );
+}
+
+#[test]
+fn qa7_export_names_every_missing_gateway_flag_and_refuses_gateway_flags_elsewhere() {
+    let env = env_with_local_feed(2);
+    let out = env.run(&["export", "--format", "ftn"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "export --format ftn needs --out DIR, --area TAG, --from Z:N/F[.P] and --to Z:N/F[.P]"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["export", "--format", "ftn", "--out", "o", "--area", "Y"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("needs --from Z:N/F[.P] and --to Z:N/F[.P]"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!env.path("o").exists());
+
+    for (args, named) in [
+        (
+            &[
+                "export",
+                "--format",
+                "csv",
+                "--area",
+                "Y",
+                "--max-packet-kb",
+                "3",
+                "--from",
+                "1:1/1",
+            ][..],
+            "--area, --from and --max-packet-kb are the echomail gateway's (--format ftn) only; --format csv would ignore them",
+        ),
+        (
+            &["export", "--format", "jsonl", "--charset", "utf8"],
+            "--charset is the echomail gateway's (--format ftn) only; --format jsonl would ignore it",
+        ),
+        (
+            &["export", "--format", "jsonl", "--json"],
+            "--json goes with --format ftn only",
+        ),
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(stderr(&out).contains(named), "{args:?}: {}", stderr(&out));
+    }
+    // Their defaults alone are no reason to refuse.
+    assert_eq!(
+        env.run_ok(&["export", "--format", "jsonl"]).lines().count(),
+        2
+    );
+
+    let help = env.run_ok(&["export", "--help"]);
+    assert_eq!(help.matches("(ftn: required)").count(), 4, "{help}");
+}
+
+#[test]
+fn qa7_help_lists_every_query_field_and_describes_every_flag() {
+    let env = Env::new("");
+    let search = env.run_ok(&["search", "--help"]);
+    for field in [
+        "title:",
+        "body:",
+        "published:",
+        "country:",
+        "policy:",
+        "tag:",
+        "source:",
+        "kind:",
+        "area:",
+    ] {
+        assert!(search.contains(field), "{field} missing from:\n{search}");
+    }
+    assert!(!search.contains("max-packet-kb"), "{search}");
+    for cmd in ["show", "stats"] {
+        let help = env.run_ok(&[cmd, "--help"]);
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with("--json"))
+            .unwrap_or_default();
+        assert!(
+            line.trim_start().trim_start_matches("--json").trim().len() > 10,
+            "{cmd} --json has no description:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn qa7_eval_tags_refuses_unlabelled_items_naming_file_and_line() {
+    let env = Env::new("");
+    let file = env.path("e3.jsonl");
+    std::fs::write(
+        &file,
+        "{\"title\":\"x\",\"countries\":[],\"policies\":[]}\n{\"title\":\"Commerce adds firms to the Entity List\"}\n",
+    )
+    .unwrap();
+    let name = file.to_str().unwrap();
+    let out = env.run(&["eval-tags", name]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("{name}:2: no `countries` or `policies` field")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty());
+
+    std::fs::write(&file, "not json\n").unwrap();
+    let out = env.run(&["eval-tags", name]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("{name}:1: ")),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(
+        &file,
+        "{\"title\":\"Commerce adds firms to the Entity List\",\"countries\":[\"US\"],\"policies\":[\"entity-list\"]}\n",
+    )
+    .unwrap();
+    assert!(env.run_ok(&["eval-tags", name]).contains("micro"));
+}
+
+#[test]
+fn qa7_import_that_reads_nothing_exits_1_and_a_partial_one_2() {
+    let env = Env::new("");
+    let data = env.path("idx");
+    let data = data.to_str().unwrap();
+    let missing = env.path("nonexistent/dir");
+    let missing = missing.to_str().unwrap();
+    let out = env.run(&["--data", data, "import", missing]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nonexistent/dir"), "{}", stderr(&out));
+
+    // Only broken files: nothing could be read either.
+    std::fs::create_dir_all(env.path("broken")).unwrap();
+    std::fs::write(env.path("broken/a.rss"), "garbage").unwrap();
+    std::fs::write(env.path("broken/b.pkt"), "garbage").unwrap();
+    let broken = env.path("broken");
+    let out = env.run(&["--data", data, "import", broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    // One path that works among others that don't: the rest were ingested.
+    std::fs::write(env.path("good.rss"), sample_rss("good", 2)).unwrap();
+    let good = env.path("good.rss");
+    let out = env.run(&["--data", data, "import", missing, good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        env.run_ok(&["--data", data, "stats"])
+            .contains("stories: 2")
+    );
+    // Read again: nothing new, yet read, so still 2 (not 1) beside a failure, 0 alone.
+    let out = env.run(&["--data", data, "import", missing, good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = env.run(&["--data", data, "import", good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // sync keeps its meaning: every source failing is "sources failed" (2).
+    let env = Env::new("[[source]]\nname = \"gone\"\npath = \"nowhere.rss\"\n");
+    assert_eq!(env.run(&["sync"]).status.code(), Some(2));
+}
+
+#[test]
+fn qa7_sync_source_ignores_case_when_unambiguous_and_lists_the_names() {
+    let env = Env::new(&samples_config());
+    let out = env.run(&["sync", "--source", "sample: policy wire"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("sources: 1 ok"), "{}", stderr(&out));
+    let stats = &env.json_lines(&["stats", "--json"])[0];
+    let by_source = stats["by_source"].as_object().unwrap();
+    assert_eq!(
+        by_source.keys().collect::<Vec<_>>(),
+        ["Sample: Policy Wire"],
+        "{stats}"
+    );
+
+    let out = env.run(&["sync", "--source", "sample: policywire"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "no source named \"sample: policywire\" in the config; the sources are: \
+             \"Sample: Policy Wire\", \"Sample: Chip Policy Notes\", \"Sample: RegWatch\", \
+             \"Sample: tqwNet echomail\""
+        ),
+        "{err}"
+    );
+
+    // Two names that differ only in case: the exact one is taken, a third spelling refused.
+    let env = Env::new(
+        "[[source]]\nname = \"Wire\"\npath = \"a.rss\"\n\n[[source]]\nname = \"WIRE\"\npath = \"b.rss\"\n",
+    );
+    std::fs::write(env.path("a.rss"), sample_rss("a", 1)).unwrap();
+    std::fs::write(env.path("b.rss"), sample_rss("b", 1)).unwrap();
+    assert_eq!(
+        env.run(&["sync", "--source", "WIRE"]).status.code(),
+        Some(0)
+    );
+    let out = env.run(&["sync", "--source", "wire"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("give one exactly"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -19,10 +19,12 @@ struct Item {
     title: String,
     #[serde(default, alias = "body")]
     summary: String,
+    /// Required (checked after parsing, for a clearer message than serde's): an item without
+    /// its labels would count every tag the tagger finds as wrong and measure nothing.
     #[serde(default)]
-    countries: Vec<String>,
+    countries: Option<Vec<String>>,
     #[serde(default)]
-    policies: Vec<String>,
+    policies: Option<Vec<String>>,
     #[serde(default)]
     kind: Option<String>,
 }
@@ -202,6 +204,60 @@ fn count(
     }
 }
 
+/// serde_json's message without its "at line 1 column N": each item is one line, which the
+/// caller names, so only the column says more.
+fn json_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&position) {
+        Some(message) if e.column() > 0 => format!("{message} (column {})", e.column()),
+        Some(message) => message.to_string(),
+        None => text,
+    }
+}
+
+/// Why [`evaluate_file`] failed, naming the file (and the line, for a bad item).
+#[derive(Debug, thiserror::Error)]
+pub enum EvalFileError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Line {
+        path: std::path::PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: {source}")]
+    Other {
+        path: std::path::PathBuf,
+        #[source]
+        source: ClassifyError,
+    },
+}
+
+/// [`evaluate`] on a file, whose errors name it as `FILE:LINE: …`.
+pub fn evaluate_file(tagger: &Tagger, path: &std::path::Path) -> Result<EvalReport, EvalFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EvalFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    evaluate(tagger, &text).map_err(|e| match e {
+        ClassifyError::EvalLine { line, message } => EvalFileError::Line {
+            path: path.to_path_buf(),
+            line,
+            message,
+        },
+        source => EvalFileError::Other {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
+}
+
 /// Evaluate `tagger` on a JSONL set (fields `title`, `summary`, `countries`, `policies`,
 /// optional `id`, `kind`). Blank lines are skipped; a malformed line is an error naming it.
 pub fn evaluate(tagger: &Tagger, jsonl_text: &str) -> Result<EvalReport, ClassifyError> {
@@ -213,8 +269,24 @@ pub fn evaluate(tagger: &Tagger, jsonl_text: &str) -> Result<EvalReport, Classif
         }
         let item: Item = serde_json::from_str(line).map_err(|e| ClassifyError::EvalLine {
             line: i + 1,
-            message: e.to_string(),
+            message: json_message(&e),
         })?;
+        let missing: Vec<&str> = [
+            (item.countries.is_none(), "`countries`"),
+            (item.policies.is_none(), "`policies`"),
+        ]
+        .into_iter()
+        .filter_map(|(absent, name)| absent.then_some(name))
+        .collect();
+        if !missing.is_empty() {
+            return Err(ClassifyError::EvalLine {
+                line: i + 1,
+                message: format!(
+                    "no {} field: every item needs `countries` and `policies`, [] for none",
+                    missing.join(" or ")
+                ),
+            });
+        }
         items.push((i + 1, item));
     }
 
@@ -233,11 +305,13 @@ pub fn evaluate(tagger: &Tagger, jsonl_text: &str) -> Result<EvalReport, Classif
         let gold_c: BTreeSet<String> = item
             .countries
             .iter()
+            .flatten()
             .map(|c| c.trim().to_ascii_uppercase())
             .collect();
         let gold_p: BTreeSet<String> = item
             .policies
             .iter()
+            .flatten()
             .map(|p| p.trim().to_ascii_lowercase())
             .collect();
         let all = scan::tag_scored(&tagger.compiled, &item.title, &item.summary, true);
@@ -473,5 +547,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn an_item_without_its_labels_is_an_error_naming_its_line() {
+        let tagger = Tagger::builtin();
+        let good = r#"{"title":"x","countries":[],"policies":[]}"#;
+        for (item, missing) in [
+            (
+                r#"{"title":"Commerce adds firms to the Entity List"}"#,
+                "`countries` or `policies`",
+            ),
+            (r#"{"title":"x","countries":["US"]}"#, "`policies`"),
+            (r#"{"title":"x","policies":[]}"#, "`countries`"),
+        ] {
+            let err = evaluate(&tagger, &format!("{good}\n{item}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("line 2"), "{err}");
+            assert!(err.contains(&format!("no {missing} field")), "{err}");
+        }
+        // Empty lists are labels: "none of them".
+        assert_eq!(evaluate(&tagger, good).unwrap().stories, 1);
     }
 }

@@ -89,7 +89,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
     }
     lines.push(Line::default());
     for note in [
-        "Query: words, \"phrases\", AND OR NOT, -word, country:CN policy:entity-list tag:brief source: area: kind:echomail",
+        "Query: words, \"phrases\", AND OR NOT, -word, title: body: country:CN policy:entity-list tag:brief source: area: kind:echomail published:>=2026-08-01",
         "Keys are rebound in the config: [keys] name = \"key …\", e.g. star = \"*\"",
     ] {
         for range in text::wrap(note, width.max(1)) {
