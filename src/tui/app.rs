@@ -273,7 +273,12 @@ pub struct App {
     async_search: bool,
     search_due: Option<Instant>,
     last_reload: Instant,
-    last_sync: Instant,
+    /// When each source last began a sync here (absent: since the interface started), for
+    /// the automatic sync at its own `refresh_minutes` or the global one.
+    synced_at: HashMap<String, Instant>,
+    started: Instant,
+    /// The sources of the sync running now (`None`: all).
+    syncing: Option<Vec<String>>,
     tag_universe: Option<Vec<(String, String)>>,
     /// The sources that failed in the last sync run here, with why (their own popup, and
     /// marked in the sidebar).
@@ -338,7 +343,9 @@ impl App {
             async_search: false,
             search_due: None,
             last_reload: now,
-            last_sync: now,
+            synced_at: HashMap::new(),
+            started: now,
+            syncing: None,
             tag_universe: None,
             last_failures: Vec::new(),
             synced: false,
@@ -665,13 +672,31 @@ impl App {
             self.last_reload = now;
             self.check_external_commits();
         }
-        if self.opts.auto_sync
-            && let Some(every) = self.ws.config.refresh
-            && now.duration_since(self.last_sync) >= every
-            && !self.jobs.sync_running()
-        {
-            self.start_sync();
+        if self.opts.auto_sync && !self.jobs.sync_running() {
+            let due = self.due_sources(now);
+            if due.len() == self.ws.config.sources.len() {
+                self.start_sync();
+            } else if !due.is_empty() {
+                self.start_sync_of(Some(due));
+            }
         }
+    }
+
+    /// The sources whose automatic sync is due: each at its own `refresh_minutes`, or else
+    /// at `[settings] refresh_minutes` (0 or absent: only when asked).
+    fn due_sources(&self, now: Instant) -> Vec<String> {
+        let global = self.ws.config.refresh;
+        self.ws
+            .config
+            .sources
+            .iter()
+            .filter(|s| {
+                let every = s.refresh.or(global).filter(|d| !d.is_zero());
+                let since = self.synced_at.get(&s.name).copied().unwrap_or(self.started);
+                every.is_some_and(|every| now.duration_since(since) >= every)
+            })
+            .map(|s| s.name.clone())
+            .collect()
     }
 
     /// Block until every background reply asked for so far has arrived (tests, benches).
@@ -822,7 +847,20 @@ impl App {
             Reply::SyncDone(result) => {
                 self.jobs.sync_finished();
                 self.sync = None;
-                self.last_sync = Instant::now();
+                // Intervals run from the end of a sync, so a slow one does not start the next.
+                let now = Instant::now();
+                let covered = self.syncing.take();
+                for s in &self.ws.config.sources {
+                    if covered.as_ref().is_none_or(|c| c.contains(&s.name)) {
+                        self.synced_at.insert(s.name.clone(), now);
+                    }
+                }
+                // A sync of some sources replaces only their failures.
+                if let Some(c) = &covered {
+                    self.last_failures.retain(|(name, _)| !c.contains(name));
+                } else {
+                    self.last_failures.clear();
+                }
                 self.synced = true;
                 match result {
                     Ok(s) => {
@@ -838,17 +876,14 @@ impl App {
                                 s.line
                             )
                         };
-                        self.last_failures = s.failures.clone();
+                        self.last_failures.extend(s.failures.iter().cloned());
                         if s.failures.is_empty() {
                             self.info(line)
                         } else {
                             self.error(line)
                         }
                     }
-                    Err(e) => {
-                        self.last_failures.clear();
-                        self.error(format!("sync failed: {}", text::line(&e)))
-                    }
+                    Err(e) => self.error(format!("sync failed: {}", text::line(&e))),
                 }
                 self.after_index_change();
             }
@@ -878,17 +913,30 @@ impl App {
     }
 
     pub fn start_sync(&mut self) {
+        self.start_sync_of(None);
+    }
+
+    /// Sync `only` these sources (`None`: all) in the background.
+    fn start_sync_of(&mut self, only: Option<Vec<String>>) {
         if self.ws.config.sources.is_empty() {
             self.error("nothing to sync: the config has no sources");
             return;
         }
+        let names = only.clone().unwrap_or_default();
         let started = self
             .jobs
-            .start_sync(self.ws.config.clone(), self.ws.data_dir.clone());
+            .start_sync(self.ws.config.clone(), self.ws.data_dir.clone(), names);
         if started {
-            self.last_sync = Instant::now();
+            let now = Instant::now();
+            let total = only.as_ref().map_or(self.ws.config.sources.len(), Vec::len);
+            for s in &self.ws.config.sources {
+                if only.as_ref().is_none_or(|o| o.contains(&s.name)) {
+                    self.synced_at.insert(s.name.clone(), now);
+                }
+            }
+            self.syncing = only;
             self.sync = Some(SyncProgress {
-                total: self.ws.config.sources.len(),
+                total,
                 ..Default::default()
             });
             self.info("sync started");

@@ -185,7 +185,8 @@ impl Jobs {
     /// Run `sync` of every source on a thread with its own workspace (its own SQLite
     /// connection and index writer; a concurrent cron `sync` just makes one of them wait).
     /// Returns false if a sync is already running.
-    pub fn start_sync(&mut self, config: Config, data_dir: PathBuf) -> bool {
+    /// `only`: the names of the sources to sync (empty: all).
+    pub fn start_sync(&mut self, config: Config, data_dir: PathBuf, only: Vec<String>) -> bool {
         if self.sync_running {
             return false;
         }
@@ -202,7 +203,7 @@ impl Jobs {
                             failed: matches!(ev.status, SourceStatus::Failed(_)),
                         });
                     };
-                    ingest::sync(&mut ws, &[], ingest::Rereads::Changed, &mut on_event)
+                    ingest::sync(&mut ws, &only, ingest::Rereads::Changed, &mut on_event)
                         .map(|r| SyncSummary {
                             line: r.summary(),
                             failures: r.failures.clone(),

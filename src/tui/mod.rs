@@ -62,7 +62,12 @@ pub fn run(config: Config, data_dir: &Path) -> Result<(), TuiError> {
     }
     // Open before touching the terminal so errors print normally.
     let ws = Workspace::open(config, data_dir)?;
-    let auto_sync = ws.config.refresh.is_some();
+    let auto_sync = ws.config.refresh.is_some()
+        || ws
+            .config
+            .sources
+            .iter()
+            .any(|s| s.refresh.is_some_and(|d| !d.is_zero()));
     let mut app = App::new(
         ws,
         AppOptions {

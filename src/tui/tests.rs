@@ -1328,3 +1328,47 @@ fn esc_on_a_searched_list_goes_back_to_the_whole_list_and_q_quits() {
     press(&mut app, key('q'));
     assert!(app.quit);
 }
+
+#[test]
+fn a_source_with_its_own_refresh_is_synced_on_its_own_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = |name: &str, title: &str| {
+        format!(
+            r#"<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title><link>https://{name}.test/</link><description>d</description>
+<item><title>{title}</title><link>https://{name}.test/a</link><guid>{name}-a</guid><pubDate>Wed, 19 Mar 2025 08:00:00 GMT</pubDate><description>Export controls.</description></item>
+</channel></rss>"#
+        )
+    };
+    std::fs::write(dir.path().join("fast.xml"), feed("fast", "Fast feed story")).unwrap();
+    std::fs::write(dir.path().join("slow.xml"), feed("slow", "Slow feed story")).unwrap();
+    // No global interval: only the source with its own is synced automatically.
+    let cfg = Config::parse(
+        &dir.path().join("feeds.toml"),
+        "[[source]]\nname = \"Fast\"\npath = \"fast.xml\"\nrefresh_minutes = 1\n\
+         [[source]]\nname = \"Slow\"\npath = \"slow.xml\"\n",
+    )
+    .unwrap();
+    let mut app = App::new(
+        workspace(dir.path(), Some(cfg)),
+        AppOptions {
+            now: Some(now()),
+            auto_sync: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    app.wait_idle(Duration::from_secs(10));
+    let start = Instant::now();
+    app.tick(start + Duration::from_secs(30));
+    assert!(!app.jobs.sync_running(), "not due yet");
+    app.tick(start + Duration::from_secs(61));
+    assert!(app.jobs.sync_running());
+    assert_eq!(app.sync.as_ref().map(|s| s.total), Some(1));
+    app.wait_idle(Duration::from_secs(20));
+    let all = titles(&app);
+    assert!(all.iter().any(|t| t == "Fast feed story"), "{all:?}");
+    assert!(!all.iter().any(|t| t == "Slow feed story"), "{all:?}");
+    // Its interval starts again from there.
+    app.tick(Instant::now() + Duration::from_secs(30));
+    assert!(!app.jobs.sync_running());
+}
