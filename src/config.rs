@@ -271,11 +271,18 @@ impl Config {
                         .into(),
                 ));
             }
-            if seen.insert(name.clone(), ()).is_some() {
-                return Err(invalid(
-                    s.name.span().start,
-                    format!("key `name`: source {name:?} is defined twice"),
-                ));
+            // The index and `source:` queries compare names in any case: "Wire" and "WIRE"
+            // would be one source there and two here.
+            if let Some(first) = seen.insert(name.to_lowercase(), name.clone()) {
+                let again = if first == name {
+                    format!("key `name`: source {name:?} is defined twice")
+                } else {
+                    format!(
+                        "key `name`: source {name:?} differs from {first:?} only in case; \
+                         names must differ in more than case"
+                    )
+                };
+                return Err(invalid(s.name.span().start, again));
             }
             let location = match (s.url, s.path) {
                 (Some(url), None) => {
@@ -728,6 +735,13 @@ quit = "x"
         assert!(e.contains(":2: key `name`: control characters"), "{e}");
         let e = error_of("[[source]]\nname = \"r\\u202eevil\"\npath = \"x\"\n");
         assert!(e.contains(":2: key `name`"), "{e}");
+        let e = error_of(
+            "[[source]]\nname = \"Wire\"\npath = \"x\"\n[[source]]\nname = \"WIRE\"\npath = \"y\"\n",
+        );
+        assert!(
+            e.contains(":5: key `name`") && e.contains("only in case"),
+            "{e}"
+        );
         let e = error_of("[[source]]\nname = \"a\"\nurl = \"https://x/\"\ninbound = true\n");
         assert!(e.contains("key `inbound`") && e.contains("`path`"), "{e}");
     }

@@ -60,6 +60,11 @@ pub struct ParsedStory {
 pub const MAX_TITLE_CHARS: usize = 2000;
 /// Most characters the other one-line fields (author, echo area, origin) keep.
 pub const MAX_FIELD_CHARS: usize = 500;
+/// Longest link kept. A cut URL is a wrong one, so a longer link is dropped, not cut: real
+/// pages' addresses are well under 2 KB, and browsers and servers refuse far shorter ones.
+pub const MAX_LINK_BYTES: usize = 8 * 1024;
+/// Most links of a body kept (the reader numbers them).
+pub const MAX_LINKS: usize = 500;
 
 impl ParsedStory {
     /// The story with its one-line fields cut to [`MAX_TITLE_CHARS`] and [`MAX_FIELD_CHARS`]
@@ -74,6 +79,11 @@ impl ParsedStory {
         {
             *field = capped(std::mem::take(field), MAX_FIELD_CHARS);
         }
+        if self.link.as_ref().is_some_and(|l| l.len() > MAX_LINK_BYTES) {
+            self.link = None;
+        }
+        self.links.retain(|l| l.len() <= MAX_LINK_BYTES);
+        self.links.truncate(MAX_LINKS);
         self
     }
 
@@ -275,6 +285,21 @@ pub fn counted(n: usize, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlong_links_are_dropped_not_cut() {
+        let mut s = ParsedStory::new(StoryKind::Feed, "t");
+        let huge = format!("https://x.test/{}", "a".repeat(300 * 1024));
+        s.link = Some(huge.clone());
+        s.links = vec!["https://x.test/ok".into(), huge];
+        s.links
+            .extend((0..1000).map(|i| format!("https://x.test/{i}")));
+        let s = s.capped();
+        assert_eq!(s.link, None);
+        assert_eq!(s.links.len(), MAX_LINKS);
+        assert_eq!(s.links[0], "https://x.test/ok");
+        assert!(s.links.iter().all(|l| l.len() <= MAX_LINK_BYTES));
+    }
 
     #[test]
     fn tags_round_trip_through_text() {
