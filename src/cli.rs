@@ -445,6 +445,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(Command::Sync { sources, .. }) => resolve_sources(&config, sources)?,
         _ => Vec::new(),
     };
+    if let Some(Command::EvalTags { file }) = &args.command {
+        // The same rules as ingest: built-in plus the config's extra rules file, if any. It
+        // reads no store: the data folder is neither needed nor created.
+        let tagger = echowatch::workspace::LazyTagger::new(config.tagger_rules.clone()).get()?;
+        let report = echowatch::classify::eval::evaluate_file(&tagger, file)?;
+        write!(std::io::stdout().lock(), "{report}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
     init_logging(&data);
     let Some(command) = args.command else {
         // No command: the interface. It opens the data folder itself (and keeps it in step
@@ -452,13 +460,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         echowatch::tui::run(config, &data)?;
         return Ok(ExitCode::SUCCESS);
     };
-    if let Command::EvalTags { file } = &command {
-        // The same rules as ingest: built-in plus the config's extra rules file, if any.
-        let tagger = echowatch::workspace::LazyTagger::new(config.tagger_rules.clone()).get()?;
-        let report = echowatch::classify::eval::evaluate_file(&tagger, file)?;
-        write!(std::io::stdout().lock(), "{report}")?;
-        return Ok(ExitCode::SUCCESS);
-    }
     // The folder's own error names it already: context would say it twice.
     let mut ws = Workspace::open(config, &data).map_err(|e| match e {
         e @ (WorkspaceError::DataDir { .. } | WorkspaceError::NotAFolder { .. }) => {

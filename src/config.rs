@@ -328,10 +328,10 @@ impl Config {
                 }
                 tags.push(tag);
             }
-            let inbound = s.inbound.unwrap_or(false);
+            let inbound = s.inbound.as_ref().is_some_and(|i| *i.get_ref());
             if inbound && let Location::Url(_) = location {
                 return Err(invalid(
-                    at,
+                    s.inbound.as_ref().map_or(at, |i| i.span().start),
                     format!(
                         "key `inbound`: source {name:?} has a `url`; an inbound is a folder \
                          given by `path`"
@@ -558,7 +558,7 @@ struct RawSource {
     path: Option<Spanned<String>>,
     tags: Option<Vec<Spanned<String>>>,
     refresh_minutes: Option<u64>,
-    inbound: Option<bool>,
+    inbound: Option<Spanned<bool>>,
     min_age_secs: Option<Spanned<u64>>,
 }
 
@@ -743,6 +743,9 @@ quit = "x"
             "{e}"
         );
         let e = error_of("[[source]]\nname = \"a\"\nurl = \"https://x/\"\ninbound = true\n");
-        assert!(e.contains("key `inbound`") && e.contains("`path`"), "{e}");
+        assert!(
+            e.contains(":4: key `inbound`") && e.contains("`path`"),
+            "{e}"
+        );
     }
 }

@@ -3096,3 +3096,28 @@ fn qa7_sync_source_ignores_case_when_unambiguous_and_lists_the_names() {
         stderr(&out)
     );
 }
+
+#[test]
+fn eval_tags_reads_no_store_and_creates_no_data_folder() {
+    let env = Env::new("");
+    let set = env.path("set.jsonl");
+    std::fs::write(
+        &set,
+        "{\"id\":\"a\",\"title\":\"Commerce adds firms to the Entity List\",\"summary\":\"\",\"countries\":[\"US\"],\"policies\":[\"entity-list\"],\"kind\":\"positive\"}\n",
+    )
+    .unwrap();
+    let data = env.path("typo-dir");
+    let out = command(
+        &env,
+        &[
+            "--data",
+            data.to_str().unwrap(),
+            "eval-tags",
+            set.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!data.exists());
+}

@@ -580,6 +580,13 @@ fn generic_bans_and_private_stakes_are_not_policy() {
     assert!(policies("Englander's fund buys stake in chip designer", "").is_empty());
     assert!(
         policies(
+            "Privacy-preserving compromised credential checking",
+            "The protocol keeps user data private while it checks passwords."
+        )
+        .is_empty()
+    );
+    assert!(
+        policies(
             "Government takes stake in chipmaker",
             "The ministry said the fund will hold 10%."
         )
