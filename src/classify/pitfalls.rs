@@ -613,6 +613,27 @@ fn export_curbs_on_ai_chips_chip_tariffs_and_chip_sanctions() {
         policies("Kremlin says Western chip sanctions have failed", "")
             .contains(&"sanctions".into())
     );
+    assert!(
+        policies(
+            "Seoul announces mandatory safety testing of large AI models",
+            ""
+        )
+        .contains(&"ai-regulation".into())
+    );
+    assert!(
+        policies(
+            "Abu Dhabi sets rules on personal data leaving the country",
+            ""
+        )
+        .contains(&"data-security".into())
+    );
+    assert!(
+        policies(
+            "Tokyo announces a ban on foreign AI chatbots in government agencies",
+            ""
+        )
+        .contains(&"foreign-tech-bans".into())
+    );
     // A smuggling case still yields: "illegal AI chip exports" is enforcement.
     let smuggling = policies(
         "Two nationals charged over illegal AI chip exports",
