@@ -379,9 +379,9 @@ impl Command {
     }
 }
 
-/// `sync --source` names as the config spells them: an exact match, else the one source
-/// whose name matches in any case (queries' `source:` ignores case too). An unknown or
-/// ambiguous name is an error that lists the configured names, so a typo is fixed in one go.
+/// `sync --source` names as the config spells them: the source whose name matches in any case
+/// (queries' `source:` ignores case too). An unknown name is an error that lists the
+/// configured names, so a typo is fixed in one go.
 fn resolve_sources(config: &Config, wanted: &[String]) -> Result<Vec<String>> {
     let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
     let listed = || {
@@ -392,31 +392,19 @@ fn resolve_sources(config: &Config, wanted: &[String]) -> Result<Vec<String>> {
             format!("the sources are: {}", quoted.join(", "))
         }
     };
-    let mut resolved = Vec::with_capacity(wanted.len());
-    for name in wanted {
-        if names.contains(&name.as_str()) {
-            resolved.push(name.clone());
-            continue;
-        }
-        let lower = name.to_lowercase();
-        let like: Vec<&str> = names
-            .iter()
-            .copied()
-            .filter(|n| n.to_lowercase() == lower)
-            .collect();
-        match like.as_slice() {
-            [one] => resolved.push((*one).to_string()),
-            [] => bail!("no source named {name:?} in the config; {}", listed()),
-            many => {
-                let quoted: Vec<String> = many.iter().map(|n| format!("{n:?}")).collect();
-                bail!(
-                    "source name {name:?} matches {} when case is ignored: give one exactly",
-                    quoted.join(" and ")
-                )
-            }
-        }
-    }
-    Ok(resolved)
+    // The config refuses names that differ only in case, so at most one matches.
+    wanted
+        .iter()
+        .map(|name| {
+            names
+                .iter()
+                .find(|n| n.to_lowercase() == name.to_lowercase())
+                .map(|n| n.to_string())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no source named {name:?} in the config; {}", listed())
+                })
+        })
+        .collect()
 }
 
 /// `import`'s status: as `sync`'s (0, or 2 when some paths failed and the rest were
