@@ -593,45 +593,50 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Export {
             format, query, out, ..
         } => {
-            let sink: Box<dyn Write> = match &out {
-                Some(path) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(path)
-                        .with_context(|| format!("cannot create {}", path.display()))?,
-                )),
-                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-            };
             let format = if format == ExportFormat::Csv {
                 export::Format::Csv
             } else {
                 export::Format::Jsonl
             };
-            let mut exporter = export::Exporter::new(format, sink)?;
-            let mut n = 0usize;
-            match query.filter(|q| !q.trim().is_empty()) {
-                // Without a query, every story, streamed from the store in id order.
-                None => {
-                    let mut failed = None;
-                    ws.store.for_each_story(|s| {
-                        if failed.is_none() {
-                            match exporter.write(&s) {
-                                Ok(()) => n += 1,
-                                Err(e) => failed = Some(e),
+            let query = query.filter(|q| !q.trim().is_empty());
+            let write_all = |sink: &mut dyn Write| -> Result<usize> {
+                let mut exporter = export::Exporter::new(format, sink)?;
+                let mut n = 0usize;
+                match &query {
+                    // Without a query, every story, streamed from the store in id order.
+                    None => {
+                        let mut failed = None;
+                        ws.store.for_each_story(|s| {
+                            if failed.is_none() {
+                                match exporter.write(&s) {
+                                    Ok(()) => n += 1,
+                                    Err(e) => failed = Some(e),
+                                }
                             }
+                            Ok(())
+                        })?;
+                        if let Some(e) = failed {
+                            return Err(e.into());
                         }
-                        Ok(())
-                    })?;
-                    if let Some(e) = failed {
-                        return Err(e.into());
+                    }
+                    Some(q) => {
+                        for story in matching_stories(&ws, Some(q.clone()))? {
+                            exporter.write(&story)?;
+                            n += 1;
+                        }
                     }
                 }
-                Some(q) => {
-                    for story in matching_stories(&ws, Some(q))? {
-                        exporter.write(&story)?;
-                        n += 1;
-                    }
-                }
-            }
-            exporter.finish()?;
+                exporter.finish()?;
+                Ok(n)
+            };
+            let n = match &out {
+                // Renamed into place once whole: a killed run leaves the previous file as it was.
+                Some(path) => export::gateway::replace_file(path, |file| {
+                    write_all(&mut std::io::BufWriter::new(file))
+                })
+                .with_context(|| format!("cannot write {}", path.display()))?,
+                None => write_all(&mut std::io::BufWriter::new(std::io::stdout().lock()))?,
+            };
             eprintln!("exported {}", counted(n, "story", "stories"));
             Ok(ExitCode::SUCCESS)
         }
@@ -666,13 +671,18 @@ fn tag_changes(ws: &Workspace, changes: &[String]) -> Result<(Vec<Tag>, Vec<Tag>
     let mut remove = Vec::new();
     let mut bad = Vec::new();
     for change in changes {
-        let (list, text) = match change.split_at_checked(1) {
-            Some(("+", rest)) => (&mut add, rest),
-            Some(("-", rest)) => (&mut remove, rest),
-            _ => (&mut add, change.as_str()),
+        let (adding, text) = match change.split_at_checked(1) {
+            Some(("+", rest)) => (true, rest),
+            Some(("-", rest)) => (false, rest),
+            _ => (true, change.as_str()),
         };
         match Tag::from_input(text) {
-            Ok(tag) => list.push(tag),
+            // Read in order, as typed: the last word on a tag wins (`-brief +brief` adds it).
+            Ok(tag) => {
+                add.retain(|t| *t != tag);
+                remove.retain(|t| *t != tag);
+                if adding { &mut add } else { &mut remove }.push(tag);
+            }
             Err(e) => bad.push(e.to_string()),
         }
     }

@@ -3121,3 +3121,70 @@ fn eval_tags_reads_no_store_and_creates_no_data_folder() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!data.exists());
 }
+
+// ---- Durability (QA7) ------------------------------------------------------------------------
+
+/// `export --out FILE` killed at any moment leaves the previous export whole: the file is
+/// written beside its name and renamed over it once complete (it used to be written in place,
+/// and a kill left a cut-off file where yesterday's complete one had been).
+#[test]
+fn a_killed_export_leaves_the_previous_file_whole() {
+    let env = Env::new("[[source]]\nname = \"Big\"\npath = \"big.xml\"\n");
+    std::fs::write(env.path("big.xml"), sample_rss("big", 3000)).unwrap();
+    env.run_ok(&["sync"]);
+    for (format, name) in [("jsonl", "all.jsonl"), ("csv", "all.csv")] {
+        let out = env.path(name);
+        env.run_ok(&["export", "--format", format, "--out", out.to_str().unwrap()]);
+        let whole = std::fs::read(&out).unwrap();
+        assert!(whole.len() > 100_000, "{}", whole.len());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        for delay_ms in [5u64, 20, 40, 60, 90, 130, 200] {
+            let mut child = command(
+                &env,
+                &["export", "--format", format, "--out", out.to_str().unwrap()],
+            )
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(
+                std::fs::read(&out).unwrap() == whole,
+                "{format}: cut after {delay_ms} ms"
+            );
+        }
+        // The next run removes what killed runs left beside it, and writes the same file.
+        env.run_ok(&["export", "--format", format, "--out", out.to_str().unwrap()]);
+        assert!(std::fs::read(&out).unwrap() == whole);
+        let left: Vec<String> = names_in(&env.path(""))
+            .into_iter()
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
+
+/// `tag` reads its words in order: the last one on a tag wins, and what it reports is what
+/// happened.
+#[test]
+fn tag_changes_are_read_in_order() {
+    let env = Env::new("[[source]]\nname = \"F\"\npath = \"f.xml\"\n");
+    std::fs::write(env.path("f.xml"), sample_rss("f", 1)).unwrap();
+    env.run_ok(&["sync"]);
+    let free_tags = |env: &Env| -> Vec<Value> {
+        let shown: Value = serde_json::from_str(&env.run_ok(&["show", "1", "--json"])).unwrap();
+        shown["tags"].as_array().unwrap().clone()
+    };
+    env.run_ok(&["tag", "1", "-brief", "+brief"]);
+    assert_eq!(free_tags(&env), vec![Value::from("brief")]);
+    let out = env.run(&["tag", "1", "+qa", "-qa"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(free_tags(&env), vec![Value::from("brief")]);
+    env.run_ok(&["tag", "1", "+brief", "-brief"]);
+    assert!(free_tags(&env).is_empty());
+}

@@ -195,7 +195,7 @@ pub fn post(
         cfg.origin = origin.clone();
     }
     let now = Local::now().fixed_offset();
-    let adopted = adopt_written(store, &cfg.area)?;
+    let adopted = adopt_written(store, &cfg.area, opts)?;
     let (mut to_post, mut skipped) = unposted(store, stories, &cfg.area)?;
     if to_post.is_empty() {
         return Ok(GatewayReport {
@@ -316,55 +316,115 @@ fn record_packet(
 }
 
 /// Finishes what a killed run left: stories reserved for `area` whose packet was written
-/// into the out folder but not recorded. Returns how many were recorded now.
+/// but not recorded. Returns how many were recorded now.
 ///
 /// The rule: a reservation names the packet before that name is given to it, and the out
 /// folder gets the packet only after the outbound did. So a packet that is there under
 /// that name and carries the story's MSGID was written whole (it is linked into place after
 /// being synced) and also placed in the outbound: the story is recorded as posted, not
-/// posted again. A packet that is not there tells nothing: the run may have been killed
-/// before writing it, or another program (a tosser reading the folder, a mailer sending
-/// it) took it away since. Its stories are posted again under the same MSGIDs, which dupe
-/// checkers drop: a repeat at worst, never a story left out. A file of that name without
-/// the MSGID is another packet that came to have the name, and proves nothing either.
-fn adopt_written(store: &mut Store, area: &str) -> Result<usize, GatewayError> {
-    use std::collections::{BTreeMap, HashSet};
-    let mut by_packet: BTreeMap<String, Vec<(StoryId, String)>> = BTreeMap::new();
-    for (id, msgid, packet) in store.ledger_unconfirmed(area)? {
-        by_packet.entry(packet).or_default().push((id, msgid));
+/// posted again. A run killed after placing a packet in the outbound but before the out
+/// folder got it leaves the messages in the uplink's `.out`, or in a packet its flow file
+/// lists: those are found there by MSGID (unique per story and address) and recorded too,
+/// so the uplink does not get them twice. A packet found nowhere tells nothing: the run
+/// may have been killed before writing it, or another program (a tosser, the mailer
+/// sending it) took it away since. Its stories are posted again under the same MSGIDs,
+/// which dupe checkers drop: a repeat at worst, never a story left out.
+fn adopt_written(
+    store: &mut Store,
+    area: &str,
+    opts: &GatewayOptions,
+) -> Result<usize, GatewayError> {
+    use std::collections::BTreeMap;
+    let unconfirmed = store.ledger_unconfirmed(area)?;
+    if unconfirmed.is_empty() {
+        return Ok(0);
     }
-    let mut adopted = 0;
-    for (packet, entries) in by_packet {
-        let bytes = match std::fs::read(&packet) {
-            Ok(b) => b,
-            Err(e) => {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!("cannot read {packet}: {e}; its stories are posted again");
-                }
-                continue;
-            }
-        };
-        let Ok(pkt) = crate::ftn::read_packet(&bytes) else {
-            continue;
-        };
-        let msgids: HashSet<String> = pkt
-            .messages
-            .iter()
-            .filter_map(|m| {
-                crate::ftn::EchoMessage::from_packed(m, &crate::ftn::Charsets::default()).msgid
-            })
-            .collect();
-        let found: Vec<StoryId> = entries
-            .iter()
-            .filter(|(_, msgid)| msgids.contains(msgid))
-            .map(|(id, _)| *id)
-            .collect();
-        if !found.is_empty() {
-            store.ledger_confirm(&found, area, Utc::now())?;
-            adopted += found.len();
+    let mut by_packet: BTreeMap<String, Vec<(StoryId, &str)>> = BTreeMap::new();
+    for (id, msgid, packet) in &unconfirmed {
+        if let Some(packet) = packet {
+            by_packet
+                .entry(packet.clone())
+                .or_default()
+                .push((*id, msgid));
         }
     }
-    Ok(adopted)
+    let mut found: Vec<StoryId> = Vec::new();
+    for (packet, entries) in by_packet {
+        let msgids = packet_msgids(Path::new(&packet));
+        found.extend(
+            entries
+                .iter()
+                .filter(|(_, m)| msgids.contains(*m))
+                .map(|(id, _)| *id),
+        );
+    }
+    if let Some(outbound) = &opts.outbound {
+        let placed = outbound_msgids(outbound, opts);
+        let in_outbound: Vec<StoryId> = unconfirmed
+            .iter()
+            .filter(|(id, msgid, _)| !found.contains(id) && placed.contains(msgid))
+            .map(|(id, _, _)| *id)
+            .collect();
+        found.extend(in_outbound);
+    }
+    if !found.is_empty() {
+        store.ledger_confirm(&found, area, Utc::now())?;
+    }
+    Ok(found.len())
+}
+
+/// The MSGIDs of the packet at `path` (none when it is gone or not a packet).
+fn packet_msgids(path: &Path) -> std::collections::HashSet<String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(
+                    "cannot read {}: {e}; its stories are posted again",
+                    path.display()
+                );
+            }
+            return Default::default();
+        }
+    };
+    let Ok(pkt) = crate::ftn::read_packet(&bytes) else {
+        return Default::default();
+    };
+    pkt.messages
+        .iter()
+        .filter_map(|m| {
+            crate::ftn::EchoMessage::from_packed(m, &crate::ftn::Charsets::default()).msgid
+        })
+        .collect()
+}
+
+/// The MSGIDs waiting in the outbound for the uplink: in its `.out`, and in the packets its
+/// flow file lists (the lines of a `.flo` may start with a `^`, `#` or `~` directive).
+fn outbound_msgids(outbound: &Path, opts: &GatewayOptions) -> std::collections::HashSet<String> {
+    let mut msgids = packet_msgids(&writer::bso_packet_path(
+        outbound,
+        opts.from.zone,
+        opts.to,
+        Flavour::Normal,
+    ));
+    let flow = writer::bso_flow_path(outbound, opts.from.zone, opts.to, Flavour::Normal);
+    if let Ok(listed) = std::fs::read(&flow) {
+        for line in listed.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let line = line
+                .strip_prefix(b"^")
+                .or_else(|| line.strip_prefix(b"#"))
+                .or_else(|| line.strip_prefix(b"~"))
+                .unwrap_or(line);
+            if line.is_empty() {
+                continue;
+            }
+            let path =
+                Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(line));
+            msgids.extend(packet_msgids(path));
+        }
+    }
+    msgids
 }
 
 /// The stories not yet posted to `area` (nor carried from it), and how many were.
@@ -862,6 +922,39 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), GatewayError> {
     sync_dir(path)
 }
 
+/// Writes the file `path` through a temporary file beside it, renamed over it once `write`
+/// has succeeded: a run killed or failing halfway leaves the file it would replace whole
+/// (an export of yesterday, say), never cut off. Temporary files of dead runs in that
+/// folder are removed first. The new file keeps the mode of the one it replaces, or is
+/// readable by all (a temporary file is created private).
+pub fn replace_file<T, E: From<GatewayError>>(
+    path: &Path,
+    write: impl FnOnce(&std::fs::File) -> Result<T, E>,
+) -> Result<T, E> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| GatewayError::Io { path, source }
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    remove_dead_temp_files(dir);
+    let mode = std::fs::metadata(path).map_or_else(
+        |_| std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        |m| m.permissions(),
+    );
+    let (mut tmp, f) = TempFile::create(dir)?;
+    f.set_permissions(mode).map_err(io(&tmp.path))?;
+    let out = write(&f)?;
+    f.sync_all().map_err(io(&tmp.path))?;
+    drop(f);
+    std::fs::rename(&tmp.path, path).map_err(io(path))?;
+    tmp.keep = true;
+    sync_dir(path)?;
+    Ok(out)
+}
+
 /// A temporary file of this run, removed when dropped unless kept (renamed into place).
 /// Named `.echowatch-PID-N.tmp`: unique among runs at once (PID) and within one (N), and
 /// neither `*.pkt` nor a BSO name, so tossers and mailers scanning the folder pass it over.
@@ -1355,6 +1448,65 @@ mod tests {
         }
         let next = post(&mut store, &stories, &opts).unwrap();
         assert_eq!((next.adopted, next.posted, next.skipped), (0, 0, 9));
+    }
+
+    /// A run killed after placing its packets in the outbound (the uplink's `.out`, or a
+    /// packet its flow file lists) but before the out folder got them and before recording
+    /// them: the next run finds the messages there by MSGID and does not send them twice.
+    #[test]
+    fn messages_a_killed_run_left_in_the_outbound_are_recorded_not_posted_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(6);
+        let mut opts = options(tmp.path(), 0);
+        let outbound = tmp.path().join("outbound");
+        opts.outbound = Some(outbound.clone());
+        std::fs::create_dir_all(&outbound).unwrap();
+        let cfg = GatewayConfig::new(AREA, opts.from, opts.to);
+        let now = Local::now().fixed_offset();
+        let packet_of = |store: &mut Store, chunk: &[StoryRecord]| {
+            let ids: Vec<StoryId> = chunk.iter().map(|s| s.id).collect();
+            let serials = store
+                .ledger_reserve(&ids, AREA, "1337:1/100", Utc::now())
+                .unwrap();
+            let msgs: Vec<_> = chunk
+                .iter()
+                .zip(serials)
+                .map(|(s, serial)| {
+                    GatewayPost {
+                        serial: serial.unwrap(),
+                        title: s.title.clone(),
+                        published: None,
+                        description: String::new(),
+                        link: s.link.clone(),
+                    }
+                    .to_message(&cfg, now)
+                })
+                .collect::<Vec<_>>();
+            writer::write_packet(&writer::gateway_header(&cfg, now, None), &msgs).unwrap()
+        };
+        // Two stories went into the .out, two into a packet the flow file lists; the last
+        // two were reserved but never written anywhere.
+        let out = writer::bso_packet_path(&outbound, opts.from.zone, opts.to, Flavour::Normal);
+        std::fs::write(&out, packet_of(&mut store, &stories[..2])).unwrap();
+        let attached = outbound.join("0000beef.pkt");
+        std::fs::write(&attached, packet_of(&mut store, &stories[2..4])).unwrap();
+        let flow = writer::bso_flow_path(&outbound, opts.from.zone, opts.to, Flavour::Normal);
+        std::fs::write(&flow, format!("^{}\n", attached.display())).unwrap();
+        packet_of(&mut store, &stories[4..]);
+
+        let report = post(&mut store, &stories, &opts).unwrap();
+        assert_eq!(report.adopted, 4);
+        assert_eq!((report.posted, report.skipped), (2, 4));
+        for s in &stories {
+            assert!(store.ledger_contains(s.id, AREA).unwrap());
+        }
+        // Each MSGID is in the outbound once.
+        let mut all = outbound_packets(&outbound);
+        all.push(out.clone());
+        all.sort();
+        all.dedup();
+        let by_link = msgids_by_link(&all);
+        assert_eq!(by_link.len(), 6, "{by_link:?}");
     }
 
     #[test]

@@ -1026,12 +1026,12 @@ impl Store {
 
     /// Reservations in `area` not confirmed that name the packet they were being written to:
     /// (story, MSGID, packet path), in story order.
-    pub fn ledger_unconfirmed(&self, area: &str) -> Result<Vec<(StoryId, String, String)>> {
+    pub fn ledger_unconfirmed(&self, area: &str) -> Result<Vec<(StoryId, String, Option<String>)>> {
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT story_id, msgid, packet FROM ftn_ledger
-                 WHERE area = ?1 AND NOT sent AND packet IS NOT NULL ORDER BY story_id",
+                 WHERE area = ?1 AND NOT sent ORDER BY story_id",
             )
             .ctx("prepare ledger")?;
         let rows = stmt

@@ -332,16 +332,23 @@ fn gateway_serials_grow_skip_known_msgids_and_survive_a_crash() {
         first
     );
     // A reservation names the packet it is being written to until it is confirmed.
-    assert!(st.ledger_unconfirmed("TQW_TEST").unwrap().is_empty());
+    let unnamed = st.ledger_unconfirmed("TQW_TEST").unwrap();
+    assert!(
+        unnamed.iter().all(|(_, _, packet)| packet.is_none()),
+        "{unnamed:?}"
+    );
     st.ledger_set_packet(&[2], "TQW_TEST", "/out/0000abcd.pkt")
         .unwrap();
     assert_eq!(
         st.ledger_unconfirmed("TQW_TEST").unwrap(),
-        vec![(
-            2,
-            format!("1337:1/100 {:08x}", t + 1),
-            "/out/0000abcd.pkt".to_string()
-        )]
+        vec![
+            (
+                2,
+                format!("1337:1/100 {:08x}", t + 1),
+                Some("/out/0000abcd.pkt".to_string())
+            ),
+            (3, format!("1337:1/100 {:08x}", t + 2), None)
+        ]
     );
     assert!(st.ledger_unconfirmed("TQW_OTHER").unwrap().is_empty());
     st.ledger_confirm(&[2, 3], "TQW_TEST", now).unwrap();
