@@ -359,7 +359,8 @@ fn adopt_written(
         );
     }
     if let Some(outbound) = &opts.outbound {
-        let placed = outbound_msgids(outbound, opts);
+        let reserved = unconfirmed.iter().map(|(_, m, _)| m.as_str()).collect();
+        let placed = outbound_msgids(outbound, opts, &reserved);
         let in_outbound: Vec<StoryId> = unconfirmed
             .iter()
             .filter(|(id, msgid, _)| !found.contains(id) && placed.contains(msgid))
@@ -373,8 +374,15 @@ fn adopt_written(
     Ok(found.len())
 }
 
-/// The MSGIDs of the packet at `path` (none when it is gone or not a packet).
-fn packet_msgids(path: &Path) -> std::collections::HashSet<String> {
+/// Who the packet at `path` is from and to, and its MSGIDs (none when it is gone or not a
+/// packet).
+fn packet_at(
+    path: &Path,
+) -> Option<(
+    crate::ftn::FtnAddress,
+    crate::ftn::FtnAddress,
+    std::collections::HashSet<String>,
+)> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
@@ -384,23 +392,37 @@ fn packet_msgids(path: &Path) -> std::collections::HashSet<String> {
                     path.display()
                 );
             }
-            return Default::default();
+            return None;
         }
     };
-    let Ok(pkt) = crate::ftn::read_packet(&bytes) else {
-        return Default::default();
-    };
-    pkt.messages
+    let pkt = crate::ftn::read_packet(&bytes).ok()?;
+    let msgids = pkt
+        .messages
         .iter()
         .filter_map(|m| {
             crate::ftn::EchoMessage::from_packed(m, &crate::ftn::Charsets::default()).msgid
         })
-        .collect()
+        .collect();
+    Some((pkt.header.orig, pkt.header.dest, msgids))
+}
+
+/// The MSGIDs of the packet at `path` (none when it is gone or not a packet).
+fn packet_msgids(path: &Path) -> std::collections::HashSet<String> {
+    packet_at(path).map(|(_, _, m)| m).unwrap_or_default()
 }
 
 /// The MSGIDs waiting in the outbound for the uplink: in its `.out`, and in the packets its
 /// flow file lists (the lines of a `.flo` may start with a `^`, `#` or `~` directive).
-fn outbound_msgids(outbound: &Path, opts: &GatewayOptions) -> std::collections::HashSet<String> {
+///
+/// A run killed between writing a packet into the outbound and listing it in the flow file
+/// left it there unlisted, where the mailer never sends it. Such a packet of ours (from us to
+/// the uplink, holding MSGIDs reserved in `reserved`) is listed now, as that run would have
+/// done, and its MSGIDs count as waiting.
+fn outbound_msgids(
+    outbound: &Path,
+    opts: &GatewayOptions,
+    reserved: &std::collections::HashSet<&str>,
+) -> std::collections::HashSet<String> {
     let mut msgids = packet_msgids(&writer::bso_packet_path(
         outbound,
         opts.from.zone,
@@ -408,8 +430,9 @@ fn outbound_msgids(outbound: &Path, opts: &GatewayOptions) -> std::collections::
         Flavour::Normal,
     ));
     let flow = writer::bso_flow_path(outbound, opts.from.zone, opts.to, Flavour::Normal);
-    if let Ok(listed) = std::fs::read(&flow) {
-        for line in listed.split(|b| *b == b'\n') {
+    let mut listed = std::collections::HashSet::new();
+    if let Ok(lines) = std::fs::read(&flow) {
+        for line in lines.split(|b| *b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let line = line
                 .strip_prefix(b"^")
@@ -420,8 +443,42 @@ fn outbound_msgids(outbound: &Path, opts: &GatewayOptions) -> std::collections::
                 continue;
             }
             let path =
-                Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(line));
-            msgids.extend(packet_msgids(path));
+                PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(line));
+            msgids.extend(packet_msgids(&path));
+            listed.insert(path);
+        }
+    }
+    let dir = flow.parent().unwrap_or(outbound);
+    for path in std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+    {
+        let is_pkt = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("pkt"));
+        let absolute = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+        if !is_pkt || listed.contains(&absolute) {
+            continue;
+        }
+        let Some((orig, dest, ids)) = packet_at(&path) else {
+            continue;
+        };
+        let ours = orig == opts.from && dest == opts.to;
+        if !ours || !ids.iter().any(|m| reserved.contains(m.as_str())) {
+            continue;
+        }
+        match attach(&flow, &absolute) {
+            Ok(()) => {
+                tracing::info!(
+                    "{}: listed in {} (a killed run had not)",
+                    path.display(),
+                    flow.display()
+                );
+                msgids.extend(ids);
+            }
+            Err(e) => tracing::warn!("cannot list {}: {e}", path.display()),
         }
     }
     msgids
@@ -1484,19 +1541,25 @@ mod tests {
                 .collect::<Vec<_>>();
             writer::write_packet(&writer::gateway_header(&cfg, now, None), &msgs).unwrap()
         };
-        // Two stories went into the .out, two into a packet the flow file lists; the last
-        // two were reserved but never written anywhere.
+        // Two stories went into the .out, two into a packet the flow file lists, one into a
+        // packet written but not yet listed (killed in between); the last was reserved but
+        // never written anywhere.
         let out = writer::bso_packet_path(&outbound, opts.from.zone, opts.to, Flavour::Normal);
         std::fs::write(&out, packet_of(&mut store, &stories[..2])).unwrap();
         let attached = outbound.join("0000beef.pkt");
         std::fs::write(&attached, packet_of(&mut store, &stories[2..4])).unwrap();
         let flow = writer::bso_flow_path(&outbound, opts.from.zone, opts.to, Flavour::Normal);
         std::fs::write(&flow, format!("^{}\n", attached.display())).unwrap();
-        packet_of(&mut store, &stories[4..]);
+        let unlisted = outbound.join("0000cafe.pkt");
+        std::fs::write(&unlisted, packet_of(&mut store, &stories[4..5])).unwrap();
+        packet_of(&mut store, &stories[5..]);
 
         let report = post(&mut store, &stories, &opts).unwrap();
-        assert_eq!(report.adopted, 4);
-        assert_eq!((report.posted, report.skipped), (2, 4));
+        assert_eq!(report.adopted, 5);
+        assert_eq!((report.posted, report.skipped), (1, 5));
+        // The unlisted packet is listed now, so the mailer sends it.
+        let listed = std::fs::read_to_string(&flow).unwrap();
+        assert!(listed.contains("0000cafe.pkt"), "{listed}");
         for s in &stories {
             assert!(store.ledger_contains(s.id, AREA).unwrap());
         }
