@@ -1300,6 +1300,32 @@ mod tests {
         out
     }
 
+    /// What a run does up to writing a packet: `chunk` reserved in the ledger, and the
+    /// packet of their messages under the MSGIDs reserved.
+    fn reserved_packet(store: &mut Store, opts: &GatewayOptions, chunk: &[StoryRecord]) -> Vec<u8> {
+        let cfg = GatewayConfig::new(AREA, opts.from, opts.to);
+        let now = Local::now().fixed_offset();
+        let ids: Vec<StoryId> = chunk.iter().map(|s| s.id).collect();
+        let serials = store
+            .ledger_reserve(&ids, AREA, "1337:1/100", Utc::now())
+            .unwrap();
+        let msgs: Vec<_> = chunk
+            .iter()
+            .zip(serials)
+            .map(|(s, serial)| {
+                GatewayPost {
+                    serial: serial.unwrap(),
+                    title: s.title.clone(),
+                    published: None,
+                    description: String::new(),
+                    link: s.link.clone(),
+                }
+                .to_message(&cfg, now)
+            })
+            .collect();
+        writer::write_packet(&writer::gateway_header(&cfg, now, None), &msgs).unwrap()
+    }
+
     /// The packets the outbound holds for the uplink: the `.out`, then the flow file's.
     fn outbound_packets(outbound: &Path) -> Vec<PathBuf> {
         let mut files = vec![outbound.join("00010065.out")];
@@ -1449,32 +1475,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (_d, mut store, stories) = store_with(9);
         let opts = options(tmp.path(), 0);
-        let cfg = GatewayConfig::new(AREA, opts.from, opts.to);
-        let now = Local::now().fixed_offset();
         // What a run does up to writing a packet, for three packets of three stories,
         // killed before confirming any of them.
         let mut names = Vec::new();
         for chunk in stories.chunks(3) {
             let ids: Vec<StoryId> = chunk.iter().map(|s| s.id).collect();
-            let serials = store
-                .ledger_reserve(&ids, AREA, "1337:1/100", Utc::now())
-                .unwrap();
-            let msgs: Vec<_> = chunk
-                .iter()
-                .zip(serials)
-                .map(|(s, serial)| {
-                    GatewayPost {
-                        serial: serial.unwrap(),
-                        title: s.title.clone(),
-                        published: None,
-                        description: String::new(),
-                        link: s.link.clone(),
-                    }
-                    .to_message(&cfg, now)
-                })
-                .collect();
-            let bytes =
-                writer::write_packet(&writer::gateway_header(&cfg, now, None), &msgs).unwrap();
+            let bytes = reserved_packet(&mut store, &opts, chunk);
             let path = write_new_packet_with(&opts.out_dir, &bytes, |p| {
                 record_packet(&mut store, &ids, AREA, p)
             })
@@ -1518,41 +1524,26 @@ mod tests {
         let outbound = tmp.path().join("outbound");
         opts.outbound = Some(outbound.clone());
         std::fs::create_dir_all(&outbound).unwrap();
-        let cfg = GatewayConfig::new(AREA, opts.from, opts.to);
-        let now = Local::now().fixed_offset();
-        let packet_of = |store: &mut Store, chunk: &[StoryRecord]| {
-            let ids: Vec<StoryId> = chunk.iter().map(|s| s.id).collect();
-            let serials = store
-                .ledger_reserve(&ids, AREA, "1337:1/100", Utc::now())
-                .unwrap();
-            let msgs: Vec<_> = chunk
-                .iter()
-                .zip(serials)
-                .map(|(s, serial)| {
-                    GatewayPost {
-                        serial: serial.unwrap(),
-                        title: s.title.clone(),
-                        published: None,
-                        description: String::new(),
-                        link: s.link.clone(),
-                    }
-                    .to_message(&cfg, now)
-                })
-                .collect::<Vec<_>>();
-            writer::write_packet(&writer::gateway_header(&cfg, now, None), &msgs).unwrap()
-        };
         // Two stories went into the .out, two into a packet the flow file lists, one into a
         // packet written but not yet listed (killed in between); the last was reserved but
         // never written anywhere.
         let out = writer::bso_packet_path(&outbound, opts.from.zone, opts.to, Flavour::Normal);
-        std::fs::write(&out, packet_of(&mut store, &stories[..2])).unwrap();
+        std::fs::write(&out, reserved_packet(&mut store, &opts, &stories[..2])).unwrap();
         let attached = outbound.join("0000beef.pkt");
-        std::fs::write(&attached, packet_of(&mut store, &stories[2..4])).unwrap();
+        std::fs::write(
+            &attached,
+            reserved_packet(&mut store, &opts, &stories[2..4]),
+        )
+        .unwrap();
         let flow = writer::bso_flow_path(&outbound, opts.from.zone, opts.to, Flavour::Normal);
         std::fs::write(&flow, format!("^{}\n", attached.display())).unwrap();
         let unlisted = outbound.join("0000cafe.pkt");
-        std::fs::write(&unlisted, packet_of(&mut store, &stories[4..5])).unwrap();
-        packet_of(&mut store, &stories[5..]);
+        std::fs::write(
+            &unlisted,
+            reserved_packet(&mut store, &opts, &stories[4..5]),
+        )
+        .unwrap();
+        reserved_packet(&mut store, &opts, &stories[5..]);
 
         let report = post(&mut store, &stories, &opts).unwrap();
         assert_eq!(report.adopted, 5);
