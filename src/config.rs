@@ -95,6 +95,9 @@ pub struct EchomailSettings {
     pub default_charset: String,
     /// Per echo area override of the default, keyed by upper-case area tag.
     pub area_charsets: BTreeMap<String, String>,
+    /// Packet passwords by sending node: a packet in an inbound from one of these nodes
+    /// under another password is set aside, not tossed (as crashmail and hpt check them).
+    pub packet_passwords: BTreeMap<crate::ftn::FtnAddress, String>,
 }
 
 impl EchomailSettings {
@@ -114,6 +117,7 @@ impl Default for EchomailSettings {
         EchomailSettings {
             default_charset: "CP437".into(),
             area_charsets: BTreeMap::new(),
+            packet_passwords: BTreeMap::new(),
         }
     }
 }
@@ -419,6 +423,28 @@ impl Config {
                     .area_charsets
                     .insert(area.to_ascii_uppercase(), known(c, "area_charsets")?);
             }
+            for (node, password) in &e.packet_passwords {
+                let at = password.span().start;
+                let address: crate::ftn::FtnAddress = node.parse().map_err(|_| {
+                    invalid(
+                        at,
+                        format!(
+                            "key `packet_passwords`: {node:?} is not a FidoNet address (Z:N/F or Z:N/F.P)"
+                        ),
+                    )
+                })?;
+                let pw = password.get_ref();
+                if pw.is_empty() || pw.len() > 8 || !pw.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(invalid(
+                        at,
+                        format!(
+                            "key `packet_passwords`: the password for {node} must be 1 to 8 \
+                             printable ASCII characters (a packet header holds 8 bytes)"
+                        ),
+                    ));
+                }
+                echomail.packet_passwords.insert(address, pw.clone());
+            }
         }
 
         let mut watches = Vec::new();
@@ -542,6 +568,8 @@ struct RawEchomail {
     default_charset: Option<Spanned<String>>,
     #[serde(default)]
     area_charsets: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    packet_passwords: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -597,6 +625,7 @@ refresh_minutes = 30
 [echomail]
 default_charset = "CP866"
 area_charsets = { tqw_technology = "UTF-8" }
+packet_passwords = { "1337:1/100" = "SECRET" }
 
 [tagger]
 rules = "my-rules.toml"
@@ -634,6 +663,10 @@ quit = "x"
         assert_eq!(c.sources[1].min_age, Duration::from_secs(30));
         assert_eq!(c.sources[0].min_age, Duration::ZERO);
         assert_eq!(c.echomail.area_charsets["TQW_TECHNOLOGY"], "UTF-8");
+        assert_eq!(
+            c.echomail.packet_passwords[&"1337:1/100".parse().unwrap()],
+            "SECRET"
+        );
         assert_eq!(
             c.tagger_rules,
             Some(PathBuf::from("/etc/echowatch/my-rules.toml"))
@@ -677,6 +710,16 @@ quit = "x"
         );
         let e = error_of("[settings]\ntimeout_secs = 0\n");
         assert!(e.contains(":2: key `timeout_secs`"), "{e}");
+        let e = error_of("[echomail]\npacket_passwords = { \"uplink\" = \"PW\" }\n");
+        assert!(
+            e.contains(":2: key `packet_passwords`") && e.contains("not a FidoNet"),
+            "{e}"
+        );
+        let e = error_of("[echomail]\npacket_passwords = { \"1:2/3\" = \"TOOLONGPW\" }\n");
+        assert!(
+            e.contains(":2: key `packet_passwords`") && e.contains("1 to 8"),
+            "{e}"
+        );
         // A minimum age only means something where files are moved away once tossed.
         let e = error_of("[[source]]\nname = \"a\"\npath = \"x\"\nmin_age_secs = 5\n");
         assert!(

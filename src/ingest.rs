@@ -294,6 +294,7 @@ fn run(
     let ctx = Arc::new(ProducerContext {
         tagger: ws.lazy_tagger(),
         charsets,
+        packet_passwords: ws.config.echomail.packet_passwords.clone(),
         max_bytes: fetch.max_bytes,
         data_dir: ws.data_dir.clone(),
         reader,
@@ -532,6 +533,8 @@ fn file_errors_message(errors: &[String]) -> String {
 struct ProducerContext {
     tagger: LazyTagger,
     charsets: ftn::Charsets,
+    /// `[echomail] packet_passwords`: checked on packets in an inbound.
+    packet_passwords: std::collections::BTreeMap<ftn::FtnAddress, String>,
     max_bytes: u64,
     data_dir: PathBuf,
     /// [`reader_id`]: stamped into every file read.
@@ -753,6 +756,9 @@ fn read_file(
         );
         return Msg::nothing(source, stamp);
     }
+    if inbound && let Some(why) = wrong_password(&bytes, ctx) {
+        return failed(format!("{}: {why}", shown(file)), true);
+    }
     if !ftn::packet::looks_like_packet(&bytes) && ftn::bundle::is_zip(&bytes) {
         return read_bundle(source, file, &bytes, inbound, stamp, ctx);
     }
@@ -771,6 +777,50 @@ fn read_file(
         },
         Err(error) => failed(error, false),
     }
+}
+
+/// Why an inbound file must not be tossed for its packet password: a packet (or any packet
+/// of a bundle) from a node `[echomail] packet_passwords` names, under another password. A
+/// bundle with one such packet is set aside whole: what came with a forged packet is not
+/// trusted either. Compared without regard to case, as tossers do; the password itself is
+/// never shown.
+fn wrong_password(bytes: &[u8], ctx: &ProducerContext) -> Option<String> {
+    if ctx.packet_passwords.is_empty() {
+        return None;
+    }
+    let check = |packet: &[u8]| -> Option<String> {
+        let reader = ftn::PacketReader::new(packet).ok()?;
+        let header = reader.header();
+        // Stone-age packets carry no zone: then net/node/point must agree.
+        let expected = ctx.packet_passwords.iter().find_map(|(node, pw)| {
+            let zone_ok = node.zone == header.orig.zone || header.orig.zone == 0;
+            let same = zone_ok
+                && (node.net, node.node, node.point)
+                    == (header.orig.net, header.orig.node, header.orig.point);
+            same.then_some(pw)
+        })?;
+        (!header.password_str().eq_ignore_ascii_case(expected)).then(|| {
+            format!(
+                "packet from {} has the wrong password (not the one [echomail] packet_passwords gives it)",
+                header.orig
+            )
+        })
+    };
+    if ftn::packet::looks_like_packet(bytes) {
+        return check(bytes);
+    }
+    if !ftn::bundle::is_zip(bytes) {
+        return None;
+    }
+    let limits = ftn::Limits {
+        max_total_bytes: ctx.max_bytes,
+        ..ftn::Limits::default()
+    };
+    ftn::bundle::unpack_each(bytes, limits)
+        .ok()?
+        .into_iter()
+        .flatten()
+        .find_map(|entry| check(&entry.data).map(|why| format!("{}: {why}", entry.name)))
 }
 
 /// A file's path as messages show it (stderr, the interface, a `.reason`): sanitised, since an
@@ -940,6 +990,7 @@ mod tests {
         ProducerContext {
             tagger: TAGGER.clone(),
             charsets: ftn::Charsets::default(),
+            packet_passwords: Default::default(),
             max_bytes: 1 << 20,
             data_dir: dir.to_path_buf(),
             reader: READER,

@@ -3188,3 +3188,103 @@ fn tag_changes_are_read_in_order() {
     env.run_ok(&["tag", "1", "+brief", "-brief"]);
     assert!(free_tags(&env).is_empty());
 }
+
+// ---- Inbound: packet passwords ---------------------------------------------------------------
+
+/// One packet of one echomail message from `from` to 1337:1/101 under `password`.
+fn packet_from(from: &str, password: Option<&str>, serial: u32, title: &str) -> Vec<u8> {
+    use echowatch::ftn::writer::{self, GatewayConfig, GatewayPost};
+    let cfg = GatewayConfig::new(
+        "TQW_TEST",
+        from.parse().unwrap(),
+        "1337:1/101".parse().unwrap(),
+    );
+    let posted = chrono::DateTime::parse_from_rfc3339("2026-06-12T09:30:00+02:00").unwrap();
+    let post = GatewayPost {
+        serial,
+        title: title.into(),
+        published: None,
+        description: format!("{title}, the body."),
+        link: None,
+    };
+    echowatch::ftn::write_packet(
+        &writer::gateway_header(&cfg, posted, password),
+        &[post.to_message(&cfg, posted)],
+    )
+    .unwrap()
+}
+
+#[test]
+fn inbound_packets_under_the_wrong_password_are_set_aside() {
+    let env = Env::new(
+        "[echomail]\npacket_passwords = { \"1337:1/100\" = \"SECRET\" }\n\
+         [[source]]\nname = \"inbound\"\npath = \"inbound\"\ninbound = true\n",
+    );
+    let inbound = env.path("inbound");
+    std::fs::create_dir_all(&inbound).unwrap();
+    let write = |name: &str, bytes: Vec<u8>| std::fs::write(inbound.join(name), bytes).unwrap();
+    // Case does not matter; a node without a password set is not checked.
+    write(
+        "00000001.pkt",
+        packet_from("1337:1/100", Some("secret"), 1, "Right password"),
+    );
+    write(
+        "00000002.pkt",
+        packet_from("1337:1/100", Some("GUESS"), 2, "Wrong password"),
+    );
+    write(
+        "00000003.pkt",
+        packet_from("1337:1/100", None, 3, "No password"),
+    );
+    write(
+        "00000004.pkt",
+        packet_from("1337:1/200", None, 4, "Other node"),
+    );
+    // A bundle with one forged packet is not trusted at all.
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default();
+    for (name, data) in [
+        (
+            "0000aaaa.pkt",
+            packet_from("1337:1/100", Some("SECRET"), 5, "Bundled right"),
+        ),
+        (
+            "0000bbbb.pkt",
+            packet_from("1337:1/100", Some("NOPE"), 6, "Bundled wrong"),
+        ),
+    ] {
+        z.start_file(name, opts).unwrap();
+        std::io::Write::write_all(&mut z, &data).unwrap();
+    }
+    write("0000abcd.mo0", z.finish().unwrap().into_inner());
+
+    let out = env.run(&["sync"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("SECRET") && !stderr(&out).contains("GUESS"));
+    let titles: Vec<String> = env
+        .json_lines(&["search", "--json", "--limit", "0", "--", "*"])
+        .iter()
+        .map(|s| s["title"].as_str().unwrap().to_string())
+        .collect();
+    let mut titles = titles;
+    titles.sort();
+    assert_eq!(titles, ["Other node", "Right password"]);
+    let bad = names_in(&env.path("index/ftn/bad"));
+    assert_eq!(
+        bad,
+        [
+            "00000002.pkt",
+            "00000002.pkt.reason",
+            "00000003.pkt",
+            "00000003.pkt.reason",
+            "0000abcd.mo0",
+            "0000abcd.mo0.reason"
+        ]
+    );
+    let reason = std::fs::read_to_string(env.path("index/ftn/bad/0000abcd.mo0.reason")).unwrap();
+    assert!(
+        reason.contains("0000bbbb.pkt: packet from 1337:1/100 has the wrong password"),
+        "{reason}"
+    );
+    assert!(inbound.read_dir().unwrap().next().is_none());
+}
