@@ -8,7 +8,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use super::{DIM, ERROR, FOCUSED, count, highlighted};
+use super::{DIM, ERROR, FOCUSED, count, highlighted, notice};
 use crate::tui::app::{App, Focus, RowInfo};
 use crate::tui::keys::Action;
 use crate::tui::text;
@@ -68,12 +68,7 @@ pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
                 k(Action::Search)
             )
         };
-        f.render_widget(
-            Paragraph::new(msg)
-                .style(DIM)
-                .wrap(ratatui::widgets::Wrap { trim: true }),
-            inner,
-        );
+        notice(f, inner, msg);
         return;
     }
     let w = inner.width as usize;

@@ -95,6 +95,16 @@ pub(crate) fn large_popup(
     inner
 }
 
+/// A dim, wrapped message filling `area` in place of content (an empty list, a blank chart).
+pub(crate) fn notice(f: &mut Frame, area: Rect, msg: String) {
+    f.render_widget(
+        Paragraph::new(msg)
+            .style(DIM)
+            .wrap(ratatui::widgets::Wrap { trim: true }),
+        area,
+    );
+}
+
 pub(crate) fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);

@@ -8,7 +8,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::Line;
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, LegendPosition, Paragraph};
 
-use super::{DIM, FOCUSED};
+use super::{DIM, FOCUSED, notice};
 use crate::index::FacetField;
 use crate::tui::app::{App, Screen};
 use crate::tui::keys::Action;
@@ -77,12 +77,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
             "No stories of this list were published in the {} weeks up to {end}.",
             data.weeks.len()
         );
-        f.render_widget(
-            Paragraph::new(msg)
-                .style(DIM)
-                .wrap(ratatui::widgets::Wrap { trim: true }),
-            inner,
-        );
+        notice(f, inner, msg);
         return;
     }
     let points = |counts: &[u64]| -> Vec<(f64, f64)> {
