@@ -629,12 +629,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 exporter.finish()?;
                 Ok(n)
             };
+            // A regular file (or a new one) is written beside its name and renamed over it
+            // once whole, so a killed run leaves the previous export as it was. Anything else
+            // (/dev/null, a pipe, a symlink to keep) is written through, as before.
+            let replaceable = |path: &Path| {
+                std::fs::symlink_metadata(path).map_or(true, |m| m.file_type().is_file())
+            };
             let n = match &out {
-                // Renamed into place once whole: a killed run leaves the previous file as it was.
-                Some(path) => export::gateway::replace_file(path, |file| {
+                Some(path) if replaceable(path) => export::gateway::replace_file(path, |file| {
                     write_all(&mut std::io::BufWriter::new(file))
                 })
                 .with_context(|| format!("cannot write {}", path.display()))?,
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    write_all(&mut std::io::BufWriter::new(file))?
+                }
                 None => write_all(&mut std::io::BufWriter::new(std::io::stdout().lock()))?,
             };
             eprintln!("exported {}", counted(n, "story", "stories"));

@@ -791,15 +791,22 @@ fn wrong_password(bytes: &[u8], ctx: &ProducerContext) -> Option<String> {
     let check = |packet: &[u8]| -> Option<String> {
         let reader = ftn::PacketReader::new(packet).ok()?;
         let header = reader.header();
-        // Stone-age packets carry no zone: then net/node/point must agree.
-        let expected = ctx.packet_passwords.iter().find_map(|(node, pw)| {
-            let zone_ok = node.zone == header.orig.zone || header.orig.zone == 0;
-            let same = zone_ok
-                && (node.net, node.node, node.point)
-                    == (header.orig.net, header.orig.node, header.orig.point);
-            same.then_some(pw)
-        })?;
-        (!header.password_str().eq_ignore_ascii_case(expected)).then(|| {
+        // Stone-age packets carry no zone: then net/node/point must agree, and the password
+        // of any node they could be from will do.
+        let expected: Vec<&String> = ctx
+            .packet_passwords
+            .iter()
+            .filter(|(node, _)| {
+                (node.zone == header.orig.zone || header.orig.zone == 0)
+                    && (node.net, node.node, node.point)
+                        == (header.orig.net, header.orig.node, header.orig.point)
+            })
+            .map(|(_, pw)| pw)
+            .collect();
+        let given = header.password_str();
+        let wrong =
+            !expected.is_empty() && !expected.iter().any(|pw| given.eq_ignore_ascii_case(pw));
+        wrong.then(|| {
             format!(
                 "packet from {} has the wrong password (not the one [echomail] packet_passwords gives it)",
                 header.orig

@@ -2548,15 +2548,21 @@ fn gateway_edges_a_long_password_a_file_for_out_and_a_lower_case_area() {
 #[test]
 fn inbound_min_age_leaves_fresh_files_for_the_next_run() {
     let env = Env::new(
-        "[[source]]\nname = \"inbound\"\npath = \"inbound\"\ninbound = true\nmin_age_secs = 600\n",
+        "[[source]]\nname = \"inbound\"\npath = \"inbound\"\ninbound = true\nmin_age_secs = 1\n",
     );
     let inbound = env.path("inbound");
-    write_inbound_packets(&inbound, 2);
-    // One packet arrived long ago; the other was written just now, perhaps not finished.
+    // One packet arrived a while ago; the other was written just now, perhaps not finished.
+    // Its age is read from the inode's change time, which a mailer keeping the sender's
+    // (old) modification time does not set back.
+    write_inbound_packets(&inbound, 1);
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    let fresh = env.path("fresh");
+    write_inbound_packets(&fresh, 2);
+    std::fs::rename(fresh.join("00000001.pkt"), inbound.join("00000001.pkt")).unwrap();
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     std::fs::File::options()
         .write(true)
-        .open(inbound.join("00000000.pkt"))
+        .open(inbound.join("00000001.pkt"))
         .unwrap()
         .set_modified(old)
         .unwrap();
@@ -2572,12 +2578,7 @@ fn inbound_min_age_leaves_fresh_files_for_the_next_run() {
     );
 
     // Once it is old enough, the next run takes it.
-    std::fs::File::options()
-        .write(true)
-        .open(inbound.join("00000001.pkt"))
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1300));
     let out = env.run(&["sync"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(names_in(&inbound).is_empty());
@@ -3287,4 +3288,32 @@ fn inbound_packets_under_the_wrong_password_are_set_aside() {
         "{reason}"
     );
     assert!(inbound.read_dir().unwrap().next().is_none());
+}
+
+/// What is not a regular file is written through, not replaced: `/dev/null` stays a device
+/// and a symlink stays a link to the file it names.
+#[test]
+fn export_writes_through_what_is_not_a_regular_file() {
+    let env = Env::new("[[source]]\nname = \"F\"\npath = \"f.xml\"\n");
+    std::fs::write(env.path("f.xml"), sample_rss("f", 3)).unwrap();
+    env.run_ok(&["sync"]);
+    env.run_ok(&["export", "--format", "jsonl", "--out", "/dev/null"]);
+    let target = env.path("real.jsonl");
+    std::fs::write(&target, "old\n").unwrap();
+    let link = env.path("link.jsonl");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    env.run_ok(&[
+        "export",
+        "--format",
+        "jsonl",
+        "--out",
+        link.to_str().unwrap(),
+    ]);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap().lines().count(), 3);
 }

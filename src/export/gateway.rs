@@ -195,7 +195,9 @@ pub fn post(
         cfg.origin = origin.clone();
     }
     let now = Local::now().fixed_offset();
-    let adopted = adopt_written(store, &cfg.area, opts)?;
+    // Packets in --out are ours alone to look at; the outbound is looked at under the busy
+    // flag below, as it may be changed there (a packet a killed run left unlisted is listed).
+    let mut adopted = adopt_written(store, &cfg.area, None, opts)?;
     let (mut to_post, mut skipped) = unposted(store, stories, &cfg.area)?;
     if to_post.is_empty() {
         return Ok(GatewayReport {
@@ -213,6 +215,7 @@ pub fn post(
             folders.extend(path.parent().map(Path::to_path_buf));
             let (flag, stale) = take_busy_flag(&path, opts.busy_wait)?;
             stale_flag = stale;
+            adopted += adopt_written(store, &cfg.area, Some(dir), opts)?;
             // Again, under the flag: a run on this store that held it before us may have
             // posted some of them meanwhile.
             (to_post, skipped) = unposted(store, stories, &cfg.area)?;
@@ -332,6 +335,7 @@ fn record_packet(
 fn adopt_written(
     store: &mut Store,
     area: &str,
+    outbound: Option<&Path>,
     opts: &GatewayOptions,
 ) -> Result<usize, GatewayError> {
     use std::collections::BTreeMap;
@@ -358,7 +362,7 @@ fn adopt_written(
                 .map(|(id, _)| *id),
         );
     }
-    if let Some(outbound) = &opts.outbound {
+    if let Some(outbound) = outbound {
         let reserved = unconfirmed.iter().map(|(_, m, _)| m.as_str()).collect();
         let placed = outbound_msgids(outbound, opts, &reserved);
         let in_outbound: Vec<StoryId> = unconfirmed
@@ -383,8 +387,18 @@ fn packet_at(
     crate::ftn::FtnAddress,
     std::collections::HashSet<String>,
 )> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    // A flow file may list any file attach (a nodelist, a FIFO): only a regular file of a
+    // packet's size is read.
+    const MAX_PACKET_FILE: u64 = 64 * 1024 * 1024;
+    let read = std::fs::metadata(path).and_then(|m| {
+        if m.is_file() && m.len() <= MAX_PACKET_FILE {
+            std::fs::read(path).map(Some)
+        } else {
+            Ok(None)
+        }
+    });
+    let bytes = match read {
+        Ok(b) => b?,
         Err(e) => {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(

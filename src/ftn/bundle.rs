@@ -84,7 +84,13 @@ pub fn unpack_each(
     let mut labels = None;
     let mut archive =
         zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| FtnError::Zip(e.to_string()))?;
-    if let Some(names) = directory.filter(|names| names.len() > archive.len()) {
+    // Only where names really repeat: a directory that just holds more records than its end
+    // record counts is the crate's to read, as before.
+    let repeats = |names: &Vec<Vec<u8>>| {
+        let distinct: std::collections::HashSet<&Vec<u8>> = names.iter().collect();
+        distinct.len() < names.len()
+    };
+    if let Some(names) = directory.filter(|names| names.len() > archive.len() && repeats(names)) {
         if names.len() > limits.max_entries {
             return Err(FtnError::TooManyEntries {
                 count: names.len(),

@@ -16,8 +16,8 @@ use super::bundle::is_arcmail_name;
 /// export where it is), sorted by name. Skipped: binkd's partial and control files (`*.hr`,
 /// `*.dt`, `*.bsy`, `*.csy`, `*.tmp`, `*.$$$`), dot files, symlinks, directories, other
 /// kinds of files (TIC, nodelists … are not ours to move), files a TIC in `dir` names (a
-/// file echo's, whatever their name), and files modified less than `min_age` ago (still
-/// being written by something that is not binkd).
+/// file echo's, whatever their name), and files changed (ctime) less than `min_age` ago
+/// (still being written by something that is not binkd).
 pub fn finished_files(dir: &Path, min_age: Duration) -> io::Result<Vec<PathBuf>> {
     let now = SystemTime::now();
     // Names as the file system has them, judged by their lossy text: a name that is not
@@ -44,9 +44,19 @@ pub fn finished_files(dir: &Path, min_age: Duration) -> io::Result<Vec<PathBuf>>
         if !meta.file_type().is_file() {
             continue;
         }
+        // The inode's change time, not the modification time: binkd keeps the sender's
+        // mtime (old, or in the future), while any write or rename into this folder sets
+        // the ctime, which no one can set back.
         if !min_age.is_zero() {
-            let modified = meta.modified().unwrap_or(now);
-            if now.duration_since(modified).unwrap_or_default() < min_age {
+            use std::os::unix::fs::MetadataExt;
+            let changed = u64::try_from(meta.ctime()).ok().map(|s| {
+                SystemTime::UNIX_EPOCH
+                    + Duration::new(s, meta.ctime_nsec().clamp(0, 999_999_999) as u32)
+            });
+            let age = changed.map_or(Duration::ZERO, |c| {
+                now.duration_since(c).unwrap_or_default()
+            });
+            if age < min_age {
                 continue;
             }
         }
