@@ -1340,6 +1340,14 @@ mod tests {
         writer::write_packet(&writer::gateway_header(&cfg, now, None), &msgs).unwrap()
     }
 
+    /// `dir/outbound`, made, as the BSO outbound of `opts`.
+    fn outbound_for(opts: &mut GatewayOptions, dir: &Path) -> PathBuf {
+        let outbound = dir.join("outbound");
+        std::fs::create_dir_all(&outbound).unwrap();
+        opts.outbound = Some(outbound.clone());
+        outbound
+    }
+
     /// The packets the outbound holds for the uplink: the `.out`, then the flow file's.
     fn outbound_packets(outbound: &Path) -> Vec<PathBuf> {
         let mut files = vec![outbound.join("00010065.out")];
@@ -1535,9 +1543,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (_d, mut store, stories) = store_with(6);
         let mut opts = options(tmp.path(), 0);
-        let outbound = tmp.path().join("outbound");
-        opts.outbound = Some(outbound.clone());
-        std::fs::create_dir_all(&outbound).unwrap();
+        let outbound = outbound_for(&mut opts, tmp.path());
         // Two stories went into the .out, two into a packet the flow file lists, one into a
         // packet written but not yet listed (killed in between); the last was reserved but
         // never written anywhere.
@@ -1582,9 +1588,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (_d, mut store, stories) = store_with(3);
         let mut opts = options(tmp.path(), 0);
-        let outbound = tmp.path().join("outbound");
-        opts.outbound = Some(outbound.clone());
-        std::fs::create_dir_all(&outbound).unwrap();
+        let outbound = outbound_for(&mut opts, tmp.path());
         // Another node's packet waiting for the uplink, and then one that is not a packet.
         let cfg = GatewayConfig::new(AREA, "1337:1/99".parse().unwrap(), opts.to);
         let theirs = writer::write_packet(
@@ -1701,9 +1705,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (_d, mut store, stories) = store_with(40);
         let mut opts = options(tmp.path(), 8 * 1024);
-        let outbound = tmp.path().join("outbound");
-        opts.outbound = Some(outbound.clone());
-        std::fs::create_dir_all(&outbound).unwrap();
+        let outbound = outbound_for(&mut opts, tmp.path());
         // binkd in a session with the uplink: its flag, with its PID.
         let flag = outbound.join("00010065.bsy");
         std::fs::write(&flag, "4242\n").unwrap();
@@ -1770,9 +1772,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (_d, mut store, stories) = store_with(3);
         let mut opts = options(tmp.path(), 0);
-        let outbound = tmp.path().join("outbound");
-        opts.outbound = Some(outbound.clone());
-        std::fs::create_dir_all(&outbound).unwrap();
+        let outbound = outbound_for(&mut opts, tmp.path());
         let flag = outbound.join("00010065.bsy");
         std::fs::write(&flag, "4242\n").unwrap();
         let old = SystemTime::now() - STALE_BUSY_FLAG - Duration::from_secs(3600);
