@@ -11,7 +11,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::index::{FacetField, Hit, IndexDoc, IndexError, SearchRequest, Sort};
 use crate::model::{StoryKind, Tag, TagKind, counted};
 use crate::store::{StoryId, StoryRecord, TagRecord};
-use crate::tui::jobs::{FacetCounts, Jobs, Reply, Request, TrendData};
+use crate::tui::jobs::{FacetCounts, Jobs, NotStarted, Reply, Request, TrendData};
 use crate::tui::keys::{Action, Keymap};
 use crate::tui::text::{self, Highlighter};
 use crate::tui::watches::{self, WatchEntry};
@@ -926,22 +926,32 @@ impl App {
         let started = self
             .jobs
             .start_sync(self.ws.config.clone(), self.ws.data_dir.clone(), names);
-        if started {
-            let now = Instant::now();
-            let total = only.as_ref().map_or(self.ws.config.sources.len(), Vec::len);
-            for s in &self.ws.config.sources {
-                if only.as_ref().is_none_or(|o| o.contains(&s.name)) {
-                    self.synced_at.insert(s.name.clone(), now);
-                }
-            }
-            self.syncing = only;
-            self.sync = Some(SyncProgress {
-                total,
-                ..Default::default()
-            });
-            self.info("sync started");
-        } else {
+        if started == Err(NotStarted::Running) {
             self.info("a sync is already running");
+            return;
+        }
+        // Also when no thread could be had: the next automatic try waits a whole interval
+        // instead of failing again on every tick. The sources' last failures stay.
+        let now = Instant::now();
+        for s in &self.ws.config.sources {
+            if only.as_ref().is_none_or(|o| o.contains(&s.name)) {
+                self.synced_at.insert(s.name.clone(), now);
+            }
+        }
+        match started {
+            Ok(()) => {
+                let total = only.as_ref().map_or(self.ws.config.sources.len(), Vec::len);
+                self.syncing = only;
+                self.sync = Some(SyncProgress {
+                    total,
+                    ..Default::default()
+                });
+                self.info("sync started");
+            }
+            Err(NotStarted::Thread(e)) => {
+                self.error(format!("sync: cannot start: {}", text::line(&e)))
+            }
+            Err(NotStarted::Running) => {}
         }
     }
 
@@ -1626,16 +1636,20 @@ impl App {
             self.overlay = Overlay::None;
             if matches!(key.code, KeyCode::Char('y' | 'Y')) {
                 let store = Workspace::store_path(&self.ws.data_dir);
-                if self.jobs.start_mark_read(
+                match self.jobs.start_mark_read(
                     &self.ws.index,
                     store,
                     self.search_text(),
                     self.filters.clone(),
                 ) {
-                    self.info(match count {
+                    Ok(()) => self.info(match count {
                         Some(n) => format!("marking {} read…", counted(n, "story", "stories")),
                         None => "marking stories read…".to_string(),
-                    });
+                    }),
+                    Err(NotStarted::Running) => self.info("already marking stories read"),
+                    Err(NotStarted::Thread(e)) => {
+                        self.error(format!("mark all read: cannot start: {}", text::line(&e)))
+                    }
                 }
             } else {
                 self.info("not marked");

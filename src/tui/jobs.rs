@@ -98,6 +98,15 @@ pub struct SyncSummary {
     pub failures: Vec<(String, String)>,
 }
 
+/// Why a background job did not start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotStarted {
+    /// One of its kind is still running.
+    Running,
+    /// The system would not give it a thread (the message says why).
+    Thread(String),
+}
+
 pub struct Jobs {
     requests: Option<Sender<Request>>,
     searches: Option<Sender<Request>>,
@@ -184,11 +193,16 @@ impl Jobs {
 
     /// Run `sync` of every source on a thread with its own workspace (its own SQLite
     /// connection and index writer; a concurrent cron `sync` just makes one of them wait).
-    /// Returns false if a sync is already running.
-    /// `only`: the names of the sources to sync (empty: all).
-    pub fn start_sync(&mut self, config: Config, data_dir: PathBuf, only: Vec<String>) -> bool {
+    /// `only`: the names of the sources to sync (empty: all). When it does not start, no
+    /// reply comes: the caller says why.
+    pub fn start_sync(
+        &mut self,
+        config: Config,
+        data_dir: PathBuf,
+        only: Vec<String>,
+    ) -> Result<(), NotStarted> {
         if self.sync_running {
-            return false;
+            return Err(NotStarted::Running);
         }
         let stopped = |panic| Reply::SyncDone(Err(format!("sync stopped: {panic}")));
         let started = spawn_job("sync", self.reply_tx.clone(), stopped, move |tx| {
@@ -215,13 +229,11 @@ impl Jobs {
         match started {
             Ok(()) => {
                 self.sync_running = true;
-                true
+                Ok(())
             }
             Err(e) => {
-                let _ = self
-                    .reply_tx
-                    .send(Reply::SyncDone(Err(format!("cannot start sync: {e}"))));
-                false
+                tracing::error!("cannot start a sync: {e}");
+                Err(NotStarted::Thread(e.to_string()))
             }
         }
     }
@@ -232,16 +244,16 @@ impl Jobs {
 
     /// Mark every story matching `query` and `filters` read, on a thread with its own store
     /// connection: over a large filter that is a second or more of writing, which the
-    /// interface must not wait for. Returns false if one is already running.
+    /// interface must not wait for. When it does not start, no reply comes.
     pub fn start_mark_read(
         &mut self,
         index: &SearchIndex,
         store: PathBuf,
         query: String,
         filters: Filters,
-    ) -> bool {
+    ) -> Result<(), NotStarted> {
         if self.marking {
-            return false;
+            return Err(NotStarted::Running);
         }
         let index = index.share();
         let stopped = |panic| Reply::MarkedRead(Err(format!("the job stopped: {panic}")));
@@ -259,14 +271,11 @@ impl Jobs {
         match started {
             Ok(()) => {
                 self.marking = true;
-                true
+                Ok(())
             }
             Err(e) => {
                 tracing::error!("cannot start mark-all-read: {e}");
-                let _ = self
-                    .reply_tx
-                    .send(Reply::MarkedRead(Err(format!("cannot start: {e}"))));
-                false
+                Err(NotStarted::Thread(e.to_string()))
             }
         }
     }

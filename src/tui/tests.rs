@@ -903,6 +903,15 @@ fn sync_runs_in_the_background_and_the_list_refreshes() {
     assert_eq!(app.list.total, 8);
     app.on_key(key('r'));
     assert!(app.sync.is_some());
+    // A second request while it runs starts nothing and leaves its progress alone.
+    app.on_key(key('r'));
+    assert_eq!(
+        app.message.clone().unwrap().0,
+        "a sync is already running",
+        "{:?}",
+        app.message
+    );
+    assert!(app.sync.is_some());
     app.wait_idle(Duration::from_secs(20));
     assert!(app.sync.is_none());
     assert_eq!(app.list.total, 9, "{:?}", app.message);
