@@ -630,3 +630,116 @@ fn filters_alone_are_listed_newest_first() {
     assert!(!ranks_by_words("published:[2026-01-01 TO *] source:BIS"));
     assert!(!ranks_by_words("*"));
 }
+
+/// Pieces analysts type, and pieces of tantivy's grammar, in any order: whatever a query is,
+/// every entry point that takes one answers Ok or a query error, never a panic.
+fn query_piece() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let fixed = prop::sample::select(vec![
+        "chip",
+        "chips*",
+        "export",
+        "Entity",
+        "restrict",
+        "title:",
+        "body:",
+        "country:",
+        "policy:",
+        "tag:",
+        "source:",
+        "kind:",
+        "area:",
+        "published:",
+        "seen:",
+        "id:",
+        "link:",
+        "author:",
+        "recency:",
+        "nosuch:",
+        "AND",
+        "OR",
+        "NOT",
+        "TO",
+        "IN",
+        "-",
+        "+",
+        "(",
+        ")",
+        "\"",
+        "[",
+        "]",
+        "{",
+        "}",
+        "*",
+        "~",
+        "~2",
+        "^",
+        "^2.5",
+        ":",
+        "\\",
+        "'",
+        ">",
+        ">=",
+        "<",
+        "<=",
+        "!",
+        "/",
+        ".*",
+        "2026-08-01",
+        "2026-13-45",
+        "1999",
+        "-5",
+        "0",
+        "18446744073709551616",
+        "2026-08-01T00:00:00Z",
+        "now",
+        "cn",
+        "US",
+        "entity-list",
+        "Sample: RegWatch",
+        "中国",
+        "ال",
+        "\u{202e}",
+        " ",
+        " ",
+        "\t",
+    ])
+    .prop_map(str::to_string);
+    prop_oneof![4 => fixed, 1 => "\\PC{0,6}"]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 400, ..Default::default() })]
+    #[test]
+    fn no_query_panics_any_entry_point(
+        pieces in proptest::collection::vec(query_piece(), 0..10),
+        glue in proptest::collection::vec(proptest::prelude::any::<bool>(), 10),
+    ) {
+        use std::sync::OnceLock;
+        static INDEX: OnceLock<(tempfile::TempDir, SearchIndex)> = OnceLock::new();
+        let (_, idx) = INDEX.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let idx = three_stories(dir.path());
+            (dir, idx)
+        });
+        // Pieces are joined with or without a space, so `country:` meets its value as typed.
+        let mut query = String::new();
+        for (piece, spaced) in pieces.iter().zip(glue.iter().chain(std::iter::repeat(&true))) {
+            query.push_str(piece);
+            if *spaced {
+                query.push(' ');
+            }
+        }
+        let filters = [(FacetField::Country, "CN".to_string())];
+        let _ = idx.validate(&query);
+        let _ = idx.search(&req(&query));
+        let _ = idx.search(&SearchRequest { sort: Sort::Newest, ..req(&query) });
+        let _ = idx.matching_ids(&query, &filters);
+        let _ = idx.facet_counts(&query, &[]);
+        let _ = idx.count_new_since(&query, Some(Utc::now() - chrono::Duration::days(2)));
+        let _ = idx.snippets(&query).map(|s| s.map(|s| s.of("Chip exports restricted.")));
+        let _ = idx.weekly_counts(&query, &filters, FacetField::Country, 3, 8, Utc::now());
+        let _ = as_you_type(&query);
+        let _ = ranks_by_words(&query);
+    }
+}
