@@ -269,6 +269,9 @@ pub struct App {
     prefetch_seq: u64,
     prefetch_pending: bool,
     prefetch_offset: usize,
+    /// The story the cursor stays on when the list is searched again in place (a sync, a
+    /// tag edit): new stories above it must not move the cursor onto another one.
+    follow: Option<StoryId>,
     /// List pages come from the search worker (after the first page, which is drawn at once).
     async_search: bool,
     search_due: Option<Instant>,
@@ -340,6 +343,7 @@ impl App {
             prefetch_seq: 0,
             prefetch_pending: false,
             prefetch_offset: 0,
+            follow: None,
             async_search: false,
             search_due: None,
             last_reload: now,
@@ -415,17 +419,24 @@ impl App {
         self.highlighter = Highlighter::new(&self.query);
         self.searched = self.search_text();
         let selected = if keep { self.list.selected } else { 0 };
+        self.follow = match (&self.screen, keep) {
+            (_, false) => None,
+            (Screen::Reader(r), true) => Some(r.id),
+            (_, true) => self.list.hit(selected).map(|h| h.id),
+        };
         if !keep {
             self.list.top = 0;
         }
         self.list.selected = selected;
+        // A page asked for under the old query must not land in the new list.
+        self.prefetch_seq = 0;
+        self.prefetch_pending = false;
         if self.async_search && self.jobs.can_search() {
             // The old page stays on screen until the new one arrives: typing never waits
             // for a search over the whole index.
             self.seq += 1;
             self.search_seq = self.seq;
             self.search_pending = true;
-            self.prefetch_pending = false;
             let req = self.page_request(selected.saturating_sub(WINDOW / 4));
             self.jobs.send(Request::Search { seq: self.seq, req });
         }
@@ -514,6 +525,9 @@ impl App {
                 self.list.start = offset;
                 self.list.hits = page.hits;
                 self.list.error = None;
+                if let Some(id) = self.follow.take() {
+                    self.keep_on(id);
+                }
                 if self.list.selected >= self.list.total {
                     self.list.selected = self.list.total.saturating_sub(1);
                     self.list.top = self.list.top.min(self.list.selected);
@@ -535,6 +549,23 @@ impl App {
                 };
                 self.list.error = Some(e.to_string());
             }
+        }
+    }
+
+    /// Select story `id` if the window holds it, moving the view by as many rows as the
+    /// story moved, so it stays on the same screen row (as newsboat and mutt keep the
+    /// article under the cursor when new ones arrive above it). Otherwise the row stays.
+    fn keep_on(&mut self, id: StoryId) {
+        let Some(j) = self.list.hits.iter().position(|h| h.id == id) else {
+            return;
+        };
+        let now = self.list.start + j;
+        let delta = now as isize - self.list.selected as isize;
+        self.list.selected = now;
+        self.list.top = self.list.top.saturating_add_signed(delta).min(now);
+        let h = self.list.height.max(1);
+        if now >= self.list.top + h {
+            self.list.top = now + 1 - h;
         }
     }
 
@@ -1015,6 +1046,8 @@ impl App {
             return;
         }
         let i = i.min(self.list.total - 1);
+        // The user moved: the answer of a search still on its way keeps this row.
+        self.follow = None;
         self.list.selected = i;
         self.fetch_window(i);
         self.maybe_prefetch(i);

@@ -1381,3 +1381,56 @@ fn a_source_with_its_own_refresh_is_synced_on_its_own_interval() {
     app.tick(Instant::now() + Duration::from_secs(30));
     assert!(!app.jobs.sync_running());
 }
+
+#[test]
+fn the_cursor_stays_on_its_story_when_a_sync_adds_stories_above_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.xml");
+    std::fs::write(
+        &feed,
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Local</title><link>https://local.test/</link><description>d</description>
+<item><title>Newest of all: Korea joins the chip alliance</title><link>https://local.test/a</link><guid>a</guid><pubDate>Sat, 29 Mar 2025 08:00:00 GMT</pubDate><description>Seoul agrees export controls.</description></item>
+<item><title>Second newest: Japan widens its list</title><link>https://local.test/b</link><guid>b</guid><pubDate>Fri, 28 Mar 2025 08:00:00 GMT</pubDate><description>Tokyo adds items.</description></item>
+</channel></rss>"#,
+    )
+    .unwrap();
+    let cfg = Config::parse(
+        &dir.path().join("feeds.toml"),
+        "[[source]]\nname = \"Local\"\npath = \"feed.xml\"\n",
+    )
+    .unwrap();
+    let mut app = app_in(dir.path(), Some(cfg));
+    render(&mut app, 120, 30);
+    for _ in 0..3 {
+        app.on_key(key('j'));
+    }
+    let before = app.selected_id().unwrap();
+    let (row, top) = (app.list.selected, app.list.top);
+    app.on_key(key('r'));
+    app.wait_idle(Duration::from_secs(20));
+    assert_eq!(app.list.total, 10, "{:?}", app.message);
+    assert_eq!(
+        app.selected_id(),
+        Some(before),
+        "the cursor moved to another story"
+    );
+    assert_eq!(app.list.selected, row + 2);
+    // The view moved with it: the story is on the same screen row.
+    assert_eq!(app.list.selected - app.list.top, row - top);
+
+    // Reading a story while a sync lands: back in the list, the cursor is on that story.
+    std::fs::write(
+        &feed,
+        std::fs::read_to_string(&feed).unwrap().replace(
+            "<item>",
+            "<item><title>Even newer</title><link>https://local.test/c</link><guid>c</guid><pubDate>Sun, 30 Mar 2025 08:00:00 GMT</pubDate><description>x</description></item><item>",
+        ),
+    )
+    .unwrap();
+    app.on_key(code(KeyCode::Enter));
+    app.on_key(key('r'));
+    app.wait_idle(Duration::from_secs(20));
+    app.on_key(key('q'));
+    assert_eq!(app.list.total, 11, "{:?}", app.message);
+    assert_eq!(app.selected_id(), Some(before));
+}
