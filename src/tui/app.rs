@@ -552,19 +552,19 @@ impl App {
         }
     }
 
-    /// Select story `id` if the window holds it, moving the view by as many rows as the
-    /// story moved, so it stays on the same screen row (as newsboat and mutt keep the
-    /// article under the cursor when new ones arrive above it). Otherwise the row stays.
+    /// Select story `id` if the window holds it (as newsboat and mutt keep the article under
+    /// the cursor when new ones arrive above it); otherwise the row stays. The view stays
+    /// where it was unless the story left it, so stories arriving at the top are seen.
     fn keep_on(&mut self, id: StoryId) {
         let Some(j) = self.list.hits.iter().position(|h| h.id == id) else {
             return;
         };
         let now = self.list.start + j;
-        let delta = now as isize - self.list.selected as isize;
         self.list.selected = now;
-        self.list.top = self.list.top.saturating_add_signed(delta).min(now);
-        let h = self.list.height.max(1);
-        if now >= self.list.top + h {
+        self.list.top = self.list.top.min(now);
+        // (Before the first draw the height is unknown; drawing brings the row into view.)
+        let h = self.list.height;
+        if h > 0 && now >= self.list.top + h {
             self.list.top = now + 1 - h;
         }
     }
