@@ -1412,7 +1412,13 @@ impl App {
                 let quit = self.keys.first_key(Action::Quit);
                 self.info(format!("search and filters cleared; {quit} quits"));
             }
-            Action::Back | Action::Quit => self.quit = true,
+            // Esc is pressed out of habit (after a prompt, to "cancel"); it never quits, as in
+            // mutt and newsboat. Only the quit key does.
+            Action::Back => {
+                let quit = self.keys.first_key(Action::Quit);
+                self.info(format!("this is the whole list; {quit} quits"));
+            }
+            Action::Quit => self.quit = true,
             Action::Tags => self.open_tag_editor(),
             Action::ToggleRead => self.toggle_flag(false),
             Action::Star => self.toggle_flag(true),

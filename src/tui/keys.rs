@@ -107,7 +107,7 @@ impl Action {
             Action::Top => "first story",
             Action::Bottom => "last story",
             Action::Open => "open story / pick entry",
-            Action::Back => "back; clears search/filters, then quits",
+            Action::Back => "back; clears search/filters (never quits)",
             Action::Quit => "back; quits from the list",
             Action::Search => "search (as you type)",
             Action::Command => "command prompt",

@@ -1314,7 +1314,7 @@ fn keys_held_for_a_search_the_dead_worker_never_answers_act_on_the_list_found_he
 }
 
 #[test]
-fn esc_on_a_searched_list_goes_back_to_the_whole_list_and_q_quits() {
+fn esc_on_a_searched_list_goes_back_to_the_whole_list_never_quits_and_q_quits() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = app_in(dir.path(), None);
     let all = app.list.total;
@@ -1326,8 +1326,13 @@ fn esc_on_a_searched_list_goes_back_to_the_whole_list_and_q_quits() {
     assert!(!app.quit);
     assert_eq!((app.query.as_str(), app.list.total), ("", all));
     assert!(app.message.clone().unwrap().0.contains("q quits"));
+    // On the whole list Esc never quits (pressed out of habit after a prompt); it says how.
     press(&mut app, code(KeyCode::Esc));
-    assert!(app.quit);
+    assert!(!app.quit);
+    assert_eq!(
+        app.message.clone().unwrap().0,
+        "this is the whole list; q quits"
+    );
 
     // `q` quits from a searched list at once.
     let mut app = app_in(dir.path(), None);
