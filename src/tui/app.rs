@@ -214,6 +214,14 @@ pub enum SideItem {
     Facet(FacetField, String, u64),
 }
 
+/// What a sidebar entry is, whatever its count and place.
+#[derive(Debug, Clone, PartialEq)]
+enum SideKey {
+    Header(&'static str),
+    Watch(String),
+    Facet(FacetField, String),
+}
+
 /// Fixed choices for tests and benchmarks.
 #[derive(Debug, Clone, Default)]
 pub struct AppOptions {
@@ -249,6 +257,8 @@ pub struct App {
     pub facets_pending: bool,
     pub sidebar_selected: usize,
     pub sidebar_top: usize,
+    /// The sidebar entry under the cursor, found again when counts re-order the entries.
+    sidebar_key: Option<SideKey>,
     pub sidebar_height: usize,
     pub watches: Vec<WatchEntry>,
     /// Display names of sources by their lower-cased (index) form.
@@ -326,6 +336,7 @@ impl App {
             facets_pending: false,
             sidebar_selected: 0,
             sidebar_top: 0,
+            sidebar_key: None,
             sidebar_height: 0,
             watches,
             source_names: HashMap::new(),
@@ -665,6 +676,7 @@ impl App {
             self.filters.push((field, value));
         }
         self.refresh(false);
+        self.clamp_sidebar();
         if matches!(self.screen, Screen::Trend(_)) {
             self.request_trend();
         }
@@ -1073,20 +1085,47 @@ impl App {
                         .saturating_add_signed(delta)
                         .min(n - 1);
                 }
+                self.sidebar_key = self.side_key(self.sidebar_selected);
                 self.clamp_sidebar();
             }
         }
     }
 
+    /// Keep the sidebar's cursor on its entry (counts re-order entries and filters add or
+    /// drop some) and its view without blank rows while entries are hidden above.
     fn clamp_sidebar(&mut self) {
-        let n = self.sidebar_items().len();
+        let items = self.sidebar_items();
+        let n = items.len();
+        if let Some(key) = &self.sidebar_key
+            && let Some(i) = items
+                .iter()
+                .position(|item| self.side_key_of(item).as_ref() == Some(key))
+        {
+            self.sidebar_selected = i;
+        }
         self.sidebar_selected = self.sidebar_selected.min(n.saturating_sub(1));
         let h = self.sidebar_height.max(1);
+        self.sidebar_top = self.sidebar_top.min(n.saturating_sub(h));
         if self.sidebar_selected < self.sidebar_top {
             self.sidebar_top = self.sidebar_selected;
         } else if self.sidebar_selected >= self.sidebar_top + h {
             self.sidebar_top = self.sidebar_selected + 1 - h;
         }
+    }
+
+    fn side_key(&self, i: usize) -> Option<SideKey> {
+        self.sidebar_items()
+            .get(i)
+            .and_then(|item| self.side_key_of(item))
+    }
+
+    fn side_key_of(&self, item: &SideItem) -> Option<SideKey> {
+        Some(match item {
+            SideItem::Header(h) => SideKey::Header(h),
+            SideItem::Watch(i) => SideKey::Watch(self.watches.get(*i)?.name.clone()),
+            // Counts come lower-cased, filters as chosen.
+            SideItem::Facet(field, value, _) => SideKey::Facet(*field, value.to_lowercase()),
+        })
     }
 
     /// The sidebar: watches, then each facet with counts for the current query and filters.

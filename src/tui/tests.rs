@@ -1439,3 +1439,57 @@ fn the_cursor_stays_on_its_story_when_a_sync_adds_stories_above_it() {
     assert_eq!(app.list.total, 11, "{:?}", app.message);
     assert_eq!(app.selected_id(), Some(before));
 }
+
+#[test]
+fn the_sidebar_cursor_stays_on_the_entry_picked_and_leaves_no_blank_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    render(&mut app, 100, 16);
+    press(&mut app, code(KeyCode::Tab));
+    let picked = |app: &App| app.sidebar_items().get(app.sidebar_selected).cloned();
+    // The last country by count: picking it re-orders the countries (it comes first).
+    let items = app.sidebar_items();
+    let last_country = items
+        .iter()
+        .rposition(|i| matches!(i, SideItem::Facet(FacetField::Country, ..)))
+        .unwrap();
+    let SideItem::Facet(_, value, _) = items[last_country].clone() else {
+        unreachable!()
+    };
+    for _ in 0..last_country {
+        press(&mut app, key('j'));
+    }
+    press(&mut app, code(KeyCode::Enter));
+    app.wait_idle(Duration::from_secs(10));
+    render(&mut app, 100, 16);
+    assert!(
+        matches!(picked(&app), Some(SideItem::Facet(FacetField::Country, v, _)) if v == value),
+        "{:?}",
+        picked(&app)
+    );
+    // Enter again removes the same filter.
+    press(&mut app, code(KeyCode::Enter));
+    app.wait_idle(Duration::from_secs(10));
+    assert!(app.filters.is_empty());
+    assert!(matches!(picked(&app), Some(SideItem::Facet(FacetField::Country, v, _)) if v == value));
+
+    // The last entry of all: filtering on it shortens the sidebar; the view shows no blank
+    // rows while entries are hidden above.
+    press(&mut app, key('G'));
+    let last = picked(&app);
+    press(&mut app, code(KeyCode::Enter));
+    app.wait_idle(Duration::from_secs(10));
+    render(&mut app, 100, 16);
+    let n = app.sidebar_items().len();
+    assert!(
+        app.sidebar_top + app.sidebar_height <= n.max(app.sidebar_height),
+        "top {} height {} entries {n}",
+        app.sidebar_top,
+        app.sidebar_height
+    );
+    let same = |a: &Option<SideItem>, b: &Option<SideItem>| match (a, b) {
+        (Some(SideItem::Facet(f, v, _)), Some(SideItem::Facet(g, w, _))) => f == g && v == w,
+        _ => false,
+    };
+    assert!(same(&picked(&app), &last), "{:?} vs {last:?}", picked(&app));
+}

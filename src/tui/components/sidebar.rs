@@ -27,6 +27,8 @@ pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
     app.sidebar_height = inner.height as usize;
     let items = app.sidebar_items();
     let h = inner.height as usize;
+    // No blank rows at the bottom while entries are hidden above (the list got shorter).
+    app.sidebar_top = app.sidebar_top.min(items.len().saturating_sub(h));
     if app.sidebar_selected >= app.sidebar_top + h {
         app.sidebar_top = app.sidebar_selected + 1 - h;
     }
