@@ -907,18 +907,27 @@ impl App {
                 self.synced = true;
                 match result {
                     Ok(s) => {
-                        // The status line has room for counts, not for five errors: the
-                        // failures get their own popup, named by its key.
-                        let line = if s.failures.is_empty() {
-                            format!("sync: {}", s.line)
-                        } else {
-                            format!(
-                                "sync: {} failed, {} shows which and why; {}",
+                        // What the reader wants first is what is new; the status line has no
+                        // room for five errors: the failures get their own popup, named by
+                        // its key. The whole summary goes to the log.
+                        tracing::info!("sync: {}", s.line);
+                        let mut line = format!("sync: {} new", s.new);
+                        if s.updated > 0 {
+                            line.push_str(&format!(", {} updated", s.updated));
+                        }
+                        if !s.failures.is_empty() {
+                            line.push_str(&format!(
+                                "; {} failed, {} shows why",
                                 counted(s.failures.len(), "source", "sources"),
                                 self.keys.first_key(Action::Failures),
-                                s.line
-                            )
-                        };
+                            ));
+                        }
+                        if s.waiting > 0 {
+                            line.push_str(&format!(
+                                "; {} waiting (the server asked for later)",
+                                counted(s.waiting, "source", "sources"),
+                            ));
+                        }
                         self.last_failures.extend(s.failures.iter().cloned());
                         if s.failures.is_empty() {
                             self.info(line)

@@ -94,7 +94,12 @@ pub struct TrendData {
 
 #[derive(Debug, Clone)]
 pub struct SyncSummary {
+    /// The command line's summary (for the log).
     pub line: String,
+    pub new: usize,
+    pub updated: usize,
+    /// Sources skipped until the time their server asked for (Retry-After).
+    pub waiting: usize,
     pub failures: Vec<(String, String)>,
 }
 
@@ -220,6 +225,9 @@ impl Jobs {
                     ingest::sync(&mut ws, &only, ingest::Rereads::Changed, &mut on_event)
                         .map(|r| SyncSummary {
                             line: r.summary(),
+                            new: r.stories.new,
+                            updated: r.stories.updated,
+                            waiting: r.deferred,
                             failures: r.failures.clone(),
                         })
                         .map_err(|e| e.to_string())

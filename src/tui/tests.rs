@@ -950,11 +950,11 @@ fn sync_failures_are_listed_in_a_popup_and_marked_in_the_sidebar() {
     app.wait_idle(Duration::from_secs(20));
     let (m, level) = app.message.clone().unwrap();
     assert_eq!(level, super::app::Level::Error);
-    assert!(m.contains("F shows which and why"), "{m}");
+    assert_eq!(m, "sync: 1 new; 2 sources failed, F shows why");
     // The key is named where an 80-column status line still shows it.
     let screen = screen_text(&mut app, 80, 24);
     assert!(
-        screen.contains("2 sources failed, F shows which and why"),
+        screen.contains("sync: 1 new; 2 sources failed, F shows why"),
         "{screen}"
     );
     // Sources are read in parallel: the failures come in any order.
