@@ -827,7 +827,7 @@ impl App {
                     self.watches_pending = false;
                     for (name, n) in counts {
                         if let Some(w) = self.watches.iter_mut().find(|w| w.name == name) {
-                            w.new = n.ok();
+                            (w.new, w.total) = (n.as_ref().ok().map(|n| n.0), n.ok().map(|n| n.1));
                         }
                     }
                 }
@@ -1844,6 +1844,7 @@ impl App {
             query,
             from_config: false,
             new: Some(0),
+            total: None,
         });
         watches::save(&self.watches, &self.ws.data_dir).map_err(|e| e.to_string())?;
         let now = self.now();
@@ -1851,6 +1852,7 @@ impl App {
             self.error(e.to_string());
         }
         self.info(format!("saved watch {name:?}"));
+        self.request_watch_counts();
         Ok(())
     }
 

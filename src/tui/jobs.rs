@@ -61,9 +61,10 @@ pub enum Reply {
         seq: u64,
         result: Result<FacetCounts, String>,
     },
+    /// Per watch: stories new since it was last viewed, and all it matches.
     Watches {
         seq: u64,
-        counts: Vec<(String, Result<usize, String>)>,
+        counts: Vec<(String, Result<(usize, usize), String>)>,
     },
     Trend {
         seq: u64,
@@ -402,11 +403,11 @@ fn index_worker(index: &SearchIndex, requests: Receiver<Request>, replies: Sende
             let counts = watches
                 .into_iter()
                 .map(|(name, query, since)| {
+                    let new = index.count_new_since(&query, since);
+                    let total = index.count_new_since(&query, None);
                     (
                         name,
-                        index
-                            .count_new_since(&query, since)
-                            .map_err(|e| e.to_string()),
+                        new.and_then(|n| Ok((n, total?))).map_err(|e| e.to_string()),
                     )
                 })
                 .collect();

@@ -731,6 +731,9 @@ fn watches_are_created_persisted_counted_and_viewed() {
     let mut app = app_in(dir.path(), Some(cfg.clone()));
     // Never viewed: every match is new.
     assert_eq!(app.watches[0].new, Some(1));
+    assert_eq!(app.watches[0].total, Some(1));
+    let screen = screen_text(&mut app, 120, 40);
+    assert!(screen.contains("+1 1│"), "{screen}");
     press(&mut app, key('/'));
     typed(&mut app, "gallium");
     press(&mut app, code(KeyCode::Enter));
@@ -773,6 +776,11 @@ fn watches_are_created_persisted_counted_and_viewed() {
     assert_eq!(app.list.total, 1);
     assert_eq!(app.watches[0].new, Some(0));
     assert!(app.ws.store.watch_last_viewed("litho").unwrap().is_some());
+    // Viewed: nothing new, and the count still says what it matches (a bare "0" read as
+    // "nothing matches"). A watch just saved is counted too.
+    app.wait_idle(Duration::from_secs(10));
+    assert_eq!(app.watches[0].total, Some(1));
+    assert_eq!(app.watches[1].total, Some(2), "{:?}", app.watches[1]);
     // The sidebar marks the watch being looked at, as it marks active filters.
     let screen = screen_text(&mut app, 120, 40);
     assert!(screen.contains("✓litho"), "{screen}");

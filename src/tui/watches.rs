@@ -38,6 +38,8 @@ pub struct WatchEntry {
     pub from_config: bool,
     /// Stories first seen since the watch was last viewed (`None` until counted).
     pub new: Option<usize>,
+    /// Every story the watch matches (`None` until counted).
+    pub total: Option<usize>,
 }
 
 pub fn file(data_dir: &Path) -> PathBuf {
@@ -64,6 +66,7 @@ pub fn load(config: &[Watch], data_dir: &Path) -> (Vec<WatchEntry>, Option<Watch
             query: w.query.clone(),
             from_config: true,
             new: None,
+            total: None,
         })
         .collect();
     let (saved, err) = match load_saved(data_dir) {
@@ -77,6 +80,7 @@ pub fn load(config: &[Watch], data_dir: &Path) -> (Vec<WatchEntry>, Option<Watch
                 query: s.query,
                 from_config: false,
                 new: None,
+                total: None,
             });
         }
     }
@@ -128,12 +132,14 @@ mod tests {
             query: "gallium country:cn".into(),
             from_config: false,
             new: None,
+            total: None,
         });
         w.push(WatchEntry {
             name: "litho".into(),
             query: "other".into(),
             from_config: false,
             new: None,
+            total: None,
         });
         save(&w, dir.path()).unwrap();
         let (w, err) = load(&config, dir.path());

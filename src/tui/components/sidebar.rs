@@ -50,10 +50,15 @@ pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
                 let Some(wt) = app.watches.get(*j) else {
                     continue;
                 };
+                // All it matches, and in green how many are new since it was last viewed
+                // ("+2 7"): a bare "0" read as "nothing matches".
+                let total = wt.total.map_or("…".to_string(), count);
                 let (n, style) = match wt.new {
-                    Some(0) => ("0".to_string(), DIM),
-                    Some(n) => (format!("+{}", count(n)), Style::new().fg(Color::Green)),
-                    None => ("…".to_string(), DIM),
+                    Some(0) | None => (total, DIM),
+                    Some(n) => (
+                        format!("+{} {total}", count(n)),
+                        Style::new().fg(Color::Green),
+                    ),
                 };
                 // The watch being looked at: its query is the list's, with no filters on top.
                 let active = app.filters.is_empty() && app.query.trim() == wt.query.trim();
