@@ -827,7 +827,8 @@ impl App {
                     self.watches_pending = false;
                     for (name, n) in counts {
                         if let Some(w) = self.watches.iter_mut().find(|w| w.name == name) {
-                            (w.new, w.total) = (n.as_ref().ok().map(|n| n.0), n.ok().map(|n| n.1));
+                            let n = n.ok();
+                            (w.new, w.total) = (n.map(|n| n.new), n.map(|n| n.total));
                         }
                     }
                 }

@@ -61,10 +61,9 @@ pub enum Reply {
         seq: u64,
         result: Result<FacetCounts, String>,
     },
-    /// Per watch: stories new since it was last viewed, and all it matches.
     Watches {
         seq: u64,
-        counts: Vec<(String, Result<(usize, usize), String>)>,
+        counts: Vec<(String, Result<WatchCount, String>)>,
     },
     Trend {
         seq: u64,
@@ -102,6 +101,13 @@ pub struct SyncSummary {
     /// Sources skipped until the time their server asked for (Retry-After).
     pub waiting: usize,
     pub failures: Vec<(String, String)>,
+}
+
+/// A watch's counts: stories new since it was last viewed, and all it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchCount {
+    pub new: usize,
+    pub total: usize,
 }
 
 /// Why a background job did not start.
@@ -407,7 +413,8 @@ fn index_worker(index: &SearchIndex, requests: Receiver<Request>, replies: Sende
                     let total = index.count_new_since(&query, None);
                     (
                         name,
-                        new.and_then(|n| Ok((n, total?))).map_err(|e| e.to_string()),
+                        new.and_then(|new| Ok(WatchCount { new, total: total? }))
+                            .map_err(|e| e.to_string()),
                     )
                 })
                 .collect();
