@@ -238,6 +238,8 @@ pub struct App {
     pub keys: Keymap,
     pub jobs: Jobs,
     pub opts: AppOptions,
+    /// No colours, attributes only (`NO_COLOR` set and not empty).
+    pub mono: bool,
 
     /// The query the list shows (while typing: the last one that ran).
     pub query: String,
@@ -323,6 +325,7 @@ impl App {
             keys,
             jobs,
             opts,
+            mono: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
             query: String::new(),
             searched: String::new(),
             filters: Vec::new(),

@@ -1501,3 +1501,27 @@ fn the_sidebar_cursor_stays_on_the_entry_picked_and_leaves_no_blank_rows() {
     };
     assert!(same(&picked(&app), &last), "{:?} vs {last:?}", picked(&app));
 }
+
+#[test]
+fn without_colour_the_cursor_still_shows() {
+    use ratatui::style::{Color, Modifier};
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    app.mono = true;
+    press(&mut app, key('j'));
+    let t = render(&mut app, 100, 20);
+    let buf = t.backend().buffer();
+    assert!(
+        buf.content
+            .iter()
+            .all(|c| c.fg == Color::Reset && c.bg == Color::Reset),
+        "a colour was drawn"
+    );
+    // The list's cursor row is drawn in reverse video.
+    let reversed_rows: std::collections::BTreeSet<u16> = (0..buf.area.height)
+        .filter(|&y| {
+            (40..buf.area.width).any(|x| buf[(x, y)].modifier.contains(Modifier::REVERSED))
+        })
+        .collect();
+    assert_eq!(reversed_rows.len(), 1, "{reversed_rows:?}");
+}

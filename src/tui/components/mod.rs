@@ -27,6 +27,23 @@ pub(crate) const FOCUSED: Style = Style::new().fg(Color::Cyan);
 
 /// Draw the whole screen.
 pub fn draw(app: &mut App, f: &mut Frame) {
+    draw_screen(app, f);
+    if app.mono {
+        without_colour(f.buffer_mut());
+    }
+}
+
+/// `NO_COLOR` (no-color.org): colours go, attributes stay, so the cursor (reverse video) and
+/// bold text still show. Left to crossterm, every colour change became `ESC [ m`, which also
+/// reset the attributes: no cursor at all.
+fn without_colour(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        cell.set_fg(ratatui::style::Color::Reset);
+        cell.set_bg(ratatui::style::Color::Reset);
+    }
+}
+
+fn draw_screen(app: &mut App, f: &mut Frame) {
     let area = f.area();
     if area.width < 20 || area.height < 6 {
         f.render_widget(Paragraph::new("echowatch: window too small"), area);
