@@ -89,6 +89,24 @@ impl RowInfo {
     }
 }
 
+/// Names for a narrow source column: a prefix before ": " that several sources share says
+/// nothing there ("Sample: RegWatch", "Sample: ChipWire" → "RegWatch", "ChipWire"), and cut
+/// names all read "Sample: R…". A prefix only one source has stays ("Federal Register: BIS").
+fn short_source_names<'a>(names: impl Iterator<Item = &'a str> + Clone) -> HashMap<String, String> {
+    let prefix = |name: &'a str| name.split_once(": ").map(|(p, rest)| (p, rest.trim()));
+    let mut shared: HashMap<&str, usize> = HashMap::new();
+    for (p, _) in names.clone().filter_map(prefix) {
+        *shared.entry(p).or_default() += 1;
+    }
+    names
+        .filter_map(|name| {
+            let (p, rest) = prefix(name)?;
+            (shared.get(p).is_some_and(|&n| n > 1) && !rest.is_empty())
+                .then(|| (text::line(name), text::line(rest)))
+        })
+        .collect()
+}
+
 /// The story list: one window of hits from the index around the selection.
 #[derive(Debug, Default)]
 pub struct ListState {
@@ -259,6 +277,10 @@ pub struct App {
     pub facets_pending: bool,
     pub sidebar_selected: usize,
     pub sidebar_top: usize,
+    /// Short names for the list's source column (see [`short_source_names`]).
+    source_labels: HashMap<String, String>,
+    /// Hidden with its key, for the width of titles.
+    pub sidebar_hidden: bool,
     /// The sidebar entry under the cursor, found again when counts re-order the entries.
     sidebar_key: Option<SideKey>,
     pub sidebar_height: usize,
@@ -316,6 +338,7 @@ impl App {
     }
 
     pub fn new(ws: Workspace, opts: AppOptions) -> Result<App, TuiError> {
+        let source_labels = short_source_names(ws.config.sources.iter().map(|s| s.name.as_str()));
         let (keys, key_problems) = Keymap::from_config(&ws.config.keys);
         let (watches, watch_error) = watches::load(&ws.config.watches, &ws.data_dir);
         let jobs = Jobs::start(&ws.index);
@@ -340,6 +363,8 @@ impl App {
             sidebar_selected: 0,
             sidebar_top: 0,
             sidebar_key: None,
+            sidebar_hidden: false,
+            source_labels,
             sidebar_height: 0,
             watches,
             source_names: HashMap::new(),
@@ -1058,6 +1083,11 @@ impl App {
         }
     }
 
+    /// A source's name as the list's narrow column shows it.
+    pub fn source_label<'a>(&'a self, name: &'a str) -> &'a str {
+        self.source_labels.get(name).map_or(name, String::as_str)
+    }
+
     pub fn selected_id(&self) -> Option<StoryId> {
         match &self.screen {
             Screen::Reader(r) => Some(r.id),
@@ -1329,6 +1359,13 @@ impl App {
                 self.overlay = Overlay::Help { scroll: 0 };
                 return;
             }
+            Action::Sidebar => {
+                self.sidebar_hidden = !self.sidebar_hidden;
+                if self.sidebar_hidden {
+                    self.focus = Focus::List;
+                }
+                return;
+            }
             Action::Failures => {
                 if self.last_failures.is_empty() {
                     self.info(if self.synced {
@@ -1446,6 +1483,8 @@ impl App {
             },
             Action::Focus => {
                 self.focus = if self.focus == Focus::List {
+                    // Going to a hidden sidebar shows it.
+                    self.sidebar_hidden = false;
                     Focus::Sidebar
                 } else {
                     Focus::List

@@ -33,11 +33,12 @@ pub enum Action {
     Watch,
     Trend,
     Failures,
+    Sidebar,
     Help,
 }
 
 impl Action {
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 27] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -63,6 +64,7 @@ impl Action {
         Action::Watch,
         Action::Trend,
         Action::Failures,
+        Action::Sidebar,
         Action::Help,
     ];
 
@@ -94,6 +96,7 @@ impl Action {
             Action::Watch => "watch",
             Action::Trend => "trend",
             Action::Failures => "sync_failures",
+            Action::Sidebar => "sidebar",
             Action::Help => "help",
         }
     }
@@ -125,6 +128,7 @@ impl Action {
             Action::Watch => "save search as a watch",
             Action::Trend => "trend chart (again: split)",
             Action::Failures => "sources that failed the last sync",
+            Action::Sidebar => "hide / show the sidebar",
             Action::Help => "this help",
         }
     }
@@ -160,6 +164,7 @@ impl Action {
             Action::Watch => &["w"],
             Action::Trend => &["T"],
             Action::Failures => &["F"],
+            Action::Sidebar => &["B"],
             Action::Help => &["?", "F1"],
         }
     }

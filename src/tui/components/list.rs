@@ -106,14 +106,14 @@ fn row(
         }
     }
     let date = info.map(|r| r.date).unwrap_or(published);
-    let date = if w >= 70 {
+    let date = if w >= 90 {
         date.format("%Y-%m-%d").to_string()
     } else if date.year() == app.now().year() {
         // Narrow lists drop the year of this year's stories only; a 2011 story must not
         // read as this November. One width for both, so the columns stay aligned.
-        date.format("%d %b  ").to_string()
+        date.format("%d %b").to_string()
     } else {
-        date.format("%b %Y").to_string()
+        date.format("%b'%y").to_string()
     };
     let badge = match info {
         Some(r) if r.feed && r.echo => "both",
@@ -144,13 +144,17 @@ fn row(
     let mut spans = vec![
         Span::styled(marks, base),
         Span::styled(format!("{date} "), base),
-        Span::styled(
+    ];
+    // The title takes the width first: the kind (feed / echo / both) only on wide lists;
+    // narrower, the source column (an echo area or a feed's name) says nearly as much.
+    if w >= 100 {
+        spans.push(Span::styled(
             format!("{badge} "),
             base.patch(DIM).remove_modifier(Modifier::BOLD),
-        ),
-    ];
+        ));
+    }
     if src_w > 0 {
-        let src = info.map(|r| r.source.as_str()).unwrap_or("");
+        let src = info.map(|r| app.source_label(&r.source)).unwrap_or("");
         spans.push(Span::styled(format!("{} ", text::fit(src, src_w)), base));
     }
     let used: usize = spans.iter().map(|s| text::width(&s.content)).sum();

@@ -55,7 +55,11 @@ fn draw_screen(app: &mut App, f: &mut Frame) {
         Constraint::Length(1),
     ])
     .areas(area);
-    let side_w = sidebar_width(area.width, &app.screen);
+    let side_w = if app.sidebar_hidden {
+        0
+    } else {
+        sidebar_width(area.width, &app.screen)
+    };
     if side_w == 0 && app.focus == Focus::Sidebar {
         app.focus = Focus::List;
     }
