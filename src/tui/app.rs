@@ -1931,8 +1931,16 @@ impl App {
                     _ => return Err("sort newest | sort relevance".into()),
                 };
                 self.refresh(false);
+                if self.sort == Sort::Relevance
+                    && !crate::index::ranks_by_words(&self.search_text())
+                {
+                    self.info(
+                        "relevance needs words to rank by; without them the newest come first",
+                    );
+                }
                 Ok(())
             }
+            "export" => self.export_list(arg),
             "clear" => {
                 self.on_action(Action::ClearAll);
                 Ok(())
@@ -1969,10 +1977,92 @@ impl App {
                 Ok(())
             }
             other => Err(format!(
-                "unknown command {:?} (watch NAME, unwatch NAME, sort newest|relevance, clear, sync, read, trend country|policy, tag +T -T, quit)",
+                "unknown command {:?} (watch NAME, unwatch NAME, sort newest|relevance, export [csv|jsonl] FILE, clear, sync, read, trend country|policy, tag +T -T, quit)",
                 text::truncate(&text::line(other), 20)
             )),
         }
+    }
+
+    /// `:export [csv|jsonl] FILE`: the stories of the list (query and filters), newest first,
+    /// as `echowatch export` writes them. The format is the word given, else the file's
+    /// extension (`.csv`), else JSON lines. The file is replaced only when whole.
+    fn export_list(&mut self, arg: &str) -> Result<(), String> {
+        const USAGE: &str = "export [csv|jsonl] FILE";
+        let (named, path) = match arg.split_once(char::is_whitespace) {
+            Some((f @ ("csv" | "jsonl"), rest)) => (Some(f), rest.trim()),
+            _ => (None, arg),
+        };
+        if path.is_empty() {
+            return Err(USAGE.into());
+        }
+        let path = match path.strip_prefix("~/") {
+            Some(rest) => std::env::var_os("HOME")
+                .map(|home| std::path::PathBuf::from(home).join(rest))
+                .ok_or("~ is unknown: HOME is not set")?,
+            None => std::path::PathBuf::from(path),
+        };
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.file_type().is_file()) {
+            return Err(format!(
+                "{} is not a regular file",
+                text::line(&path.display().to_string())
+            ));
+        }
+        let csv = named.map_or_else(
+            || {
+                path.extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+            },
+            |f| f == "csv",
+        );
+        let format = if csv {
+            crate::export::Format::Csv
+        } else {
+            crate::export::Format::Jsonl
+        };
+        let request = |limit| SearchRequest {
+            query: self.search_text(),
+            filters: self.filters.clone(),
+            sort: Sort::Newest,
+            offset: 0,
+            limit,
+        };
+        let total = self
+            .ws
+            .index
+            .search(&request(1))
+            .map_err(|e| e.to_string())?
+            .total;
+        let hits = self
+            .ws
+            .index
+            .search(&request(total.max(1)))
+            .map_err(|e| e.to_string())?
+            .hits;
+        let store = &self.ws.store;
+        let written = crate::export::gateway::replace_file(&path, |file| {
+            let fail = |e: &dyn std::fmt::Display| crate::export::gateway::GatewayError::Io {
+                path: path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            };
+            let mut out = crate::export::Exporter::new(format, std::io::BufWriter::new(file))
+                .map_err(|e| fail(&e))?;
+            let mut n = 0usize;
+            for hit in &hits {
+                if let Some(story) = store.story(hit.id).map_err(|e| fail(&e))? {
+                    out.write(&story).map_err(|e| fail(&e))?;
+                    n += 1;
+                }
+            }
+            out.finish().map_err(|e| fail(&e))?;
+            Ok::<_, crate::export::gateway::GatewayError>(n)
+        })
+        .map_err(|e| text::line(&e.to_string()))?;
+        self.info(format!(
+            "exported {} to {}",
+            counted(written, "story", "stories"),
+            text::line(&path.display().to_string())
+        ));
+        Ok(())
     }
 
     // ---- tags ----------------------------------------------------------------------------------

@@ -1571,3 +1571,48 @@ fn titles_get_the_width_sidebar_hides_and_shared_source_prefixes_go() {
     assert!(!app.sidebar_hidden);
     assert_eq!(app.focus, Focus::Sidebar);
 }
+
+#[test]
+fn the_list_is_exported_from_the_command_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    let command = |app: &mut App, line: &str| {
+        press(app, key(':'));
+        typed(app, line);
+        press(app, code(KeyCode::Enter));
+    };
+    // The list as filtered: country CN, searched for "export".
+    app.filters.push((FacetField::Country, "cn".into()));
+    app.refresh(false);
+    app.wait_idle(Duration::from_secs(10));
+    let expected = app.list.total;
+    assert!(expected >= 2, "{expected}");
+    let csv = dir.path().join("brief.csv");
+    command(&mut app, &format!("export {}", csv.display()));
+    assert!(matches!(app.overlay, Overlay::None), "{:?}", app.overlay);
+    assert_eq!(
+        app.message.clone().unwrap().0,
+        format!("exported {expected} stories to {}", csv.display())
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), expected + 1, "{text}");
+    assert!(text.lines().next().unwrap().contains("title"));
+
+    // The word names the format; a file that is not regular is refused.
+    let jsonl = dir.path().join("brief.out");
+    command(&mut app, &format!("export jsonl {}", jsonl.display()));
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    assert_eq!(text.lines().count(), expected);
+    assert!(text.lines().all(|l| l.starts_with('{')));
+    command(&mut app, &format!("export {}", dir.path().display()));
+    assert!(
+        matches!(&app.overlay, Overlay::Prompt(p) if p.error.as_deref().unwrap_or("").contains("not a regular file")),
+        "{:?}",
+        app.overlay
+    );
+    press(&mut app, code(KeyCode::Esc));
+    command(&mut app, "export");
+    assert!(
+        matches!(&app.overlay, Overlay::Prompt(p) if p.error.as_deref() == Some("export [csv|jsonl] FILE"))
+    );
+}
