@@ -1422,6 +1422,14 @@ impl App {
                 self.after_filter_change();
                 return;
             }
+            Action::Watch if self.query.trim().is_empty() && self.filters.is_empty() => {
+                let k = |a| self.keys.first_key(a);
+                self.info(format!(
+                    "a watch saves a search: search ({}) or filter first",
+                    k(Action::Search)
+                ));
+                return;
+            }
             Action::Watch => {
                 self.overlay = Overlay::Prompt(Prompt::new(
                     PromptKind::WatchName,
@@ -1534,7 +1542,11 @@ impl App {
             Action::Up => r.scroll = r.scroll.saturating_sub(1),
             Action::Down => r.scroll = (r.scroll + 1).min(max),
             Action::PageUp => r.scroll = r.scroll.saturating_sub(page),
+            // At the end of a story, the page key goes on to the next one (as in mutt).
+            Action::PageDown if r.scroll >= max && r.lines > 0 => self.step_story(1),
             Action::PageDown => r.scroll = (r.scroll + page).min(max),
+            Action::NextStory => self.step_story(1),
+            Action::PrevStory => self.step_story(-1),
             Action::Top => r.scroll = 0,
             Action::Bottom => r.scroll = max,
             Action::Back | Action::Quit => self.screen = Screen::List,
@@ -1551,6 +1563,19 @@ impl App {
             },
             _ => {}
         }
+    }
+
+    /// Open the story `delta` rows away in the list, from the reader.
+    fn step_story(&mut self, delta: isize) {
+        let Some(i) = self.list.selected.checked_add_signed(delta) else {
+            return self.info("this is the first story of the list");
+        };
+        if i >= self.list.total {
+            return self.info("this is the last story of the list");
+        }
+        self.fetch_window_now(i);
+        self.select(i);
+        self.open_selected();
     }
 
     /// The next unread story after the selection; past the end of the list it wraps to the

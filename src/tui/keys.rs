@@ -26,6 +26,8 @@ pub enum Action {
     Tags,
     ToggleRead,
     NextUnread,
+    NextStory,
+    PrevStory,
     Star,
     MarkAllRead,
     OpenLink,
@@ -38,7 +40,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 29] = [
         Action::Up,
         Action::Down,
         Action::PageUp,
@@ -57,6 +59,8 @@ impl Action {
         Action::Tags,
         Action::ToggleRead,
         Action::NextUnread,
+        Action::NextStory,
+        Action::PrevStory,
         Action::Star,
         Action::MarkAllRead,
         Action::OpenLink,
@@ -89,6 +93,8 @@ impl Action {
             Action::Tags => "tags",
             Action::ToggleRead => "toggle_read",
             Action::NextUnread => "next_unread",
+            Action::NextStory => "next_story",
+            Action::PrevStory => "previous_story",
             Action::Star => "star",
             Action::MarkAllRead => "mark_all_read",
             Action::OpenLink => "open_link",
@@ -121,6 +127,8 @@ impl Action {
             Action::Tags => "edit tags of the story",
             Action::ToggleRead => "toggle read / unread",
             Action::NextUnread => "next unread story",
+            Action::NextStory => "reader: next story of the list",
+            Action::PrevStory => "reader: previous story of the list",
             Action::Star => "star / unstar",
             Action::MarkAllRead => "mark all in filter read",
             Action::OpenLink => "open link in browser",
@@ -157,6 +165,8 @@ impl Action {
             Action::Tags => &["t"],
             Action::ToggleRead => &["m"],
             Action::NextUnread => &["n"],
+            Action::NextStory => &["J"],
+            Action::PrevStory => &["K"],
             Action::Star => &["s"],
             Action::MarkAllRead => &["A"],
             Action::OpenLink => &["o"],

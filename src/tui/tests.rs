@@ -1616,3 +1616,48 @@ fn the_list_is_exported_from_the_command_prompt() {
         matches!(&app.overlay, Overlay::Prompt(p) if p.error.as_deref() == Some("export [csv|jsonl] FILE"))
     );
 }
+
+#[test]
+fn the_reader_steps_through_the_list_and_an_empty_search_is_no_watch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    render(&mut app, 100, 30);
+    press(&mut app, code(KeyCode::Enter));
+    let first = app.selected_id();
+    press(&mut app, key('K'));
+    assert_eq!(
+        app.message.clone().unwrap().0,
+        "this is the first story of the list"
+    );
+    press(&mut app, key('J'));
+    assert!(matches!(app.screen, Screen::Reader(_)));
+    assert_ne!(app.selected_id(), first);
+    assert_eq!(app.list.selected, 1);
+    press(&mut app, key('K'));
+    assert_eq!(app.selected_id(), first);
+    // At the end of a short story, the page key opens the next one.
+    render(&mut app, 100, 30);
+    press(&mut app, key(' '));
+    assert_eq!(app.list.selected, 1);
+    press(&mut app, key('G'));
+    press(&mut app, key('q'));
+    press(&mut app, key('G'));
+    press(&mut app, code(KeyCode::Enter));
+    press(&mut app, key('J'));
+    assert_eq!(
+        app.message.clone().unwrap().0,
+        "this is the last story of the list"
+    );
+    press(&mut app, key('q'));
+
+    // `w` on the whole list: nothing to save.
+    press(&mut app, key('w'));
+    assert!(matches!(app.overlay, Overlay::None));
+    assert!(
+        app.message
+            .clone()
+            .unwrap()
+            .0
+            .contains("search (/) or filter first")
+    );
+}

@@ -56,7 +56,9 @@ pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
     if app.list.total == 0 {
         // The keys as bound (the config may have moved them), not the defaults.
         let k = |a| app.keys.first_key(a);
-        let msg = if app.ws.index.doc_count() == 0 {
+        let msg = if app.ws.index.doc_count() == 0 && app.sync.is_some() {
+            "Reading the sources of the config: stories appear here as they arrive.".to_string()
+        } else if app.ws.index.doc_count() == 0 {
             format!(
                 "No stories yet: press {} to sync the sources of the config, or run `echowatch import PATH`.",
                 k(Action::Sync)
