@@ -9,15 +9,27 @@ use ratatui::widgets::Paragraph;
 
 use super::{DIM, ERROR, count};
 use crate::model::counted;
-use crate::tui::app::{App, Level, Overlay, PromptKind};
+use crate::tui::app::{App, Level, Overlay, PromptKind, Screen};
 use crate::tui::keys::Action;
 use crate::tui::text;
 
 pub fn draw_prompt(app: &App, f: &mut Frame, area: Rect) {
     let w = area.width as usize;
     let Overlay::Prompt(p) = &app.overlay else {
-        let hint = if app.query.is_empty() {
-            let k = |a| app.keys.first_key(a);
+        let k = |a| app.keys.first_key(a);
+        let hint = if matches!(app.screen, Screen::Reader(_)) {
+            // The reader's own keys, not the list's.
+            format!(
+                "{} open  1-9 link  {}/{} next/prev story  {} next unread  {} tags  {} star  {} back",
+                k(Action::OpenLink),
+                k(Action::NextStory),
+                k(Action::PrevStory),
+                k(Action::NextUnread),
+                k(Action::Tags),
+                k(Action::Star),
+                k(Action::Quit)
+            )
+        } else if app.query.is_empty() {
             format!(
                 "{} search  {} tags  {} star  {} sync  {} trend  {} help  {} quit",
                 k(Action::Search),
