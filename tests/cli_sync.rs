@@ -3317,3 +3317,87 @@ fn export_writes_through_what_is_not_a_regular_file() {
     );
     assert_eq!(std::fs::read_to_string(&target).unwrap().lines().count(), 3);
 }
+
+// ---- Gateway: a run killed between the outbound and --out ---------------------------------
+
+/// Waits (up to 60 s) until `path` exists.
+fn wait_for_file(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never came",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_run_killed_between_the_outbound_and_out_reaches_out_once_and_the_uplink_once() {
+    let env = env_with_feed("half", 4);
+    let (out, outbound) = (env.path("out"), env.path("outbound"));
+    let args = outbound_args(&out, &outbound, None, &["--max-packet-kb", "1"]);
+    // Killed (SIGKILL) once its first packet is the uplink's .out, before --out has it.
+    let mut hang = args.clone();
+    hang.extend(["--hang-before-out", "1"]);
+    let run = Running(command(&env, &hang).spawn().unwrap());
+    wait_for_file(&outbound.join("00010065.out"));
+    drop(run);
+    std::fs::create_dir_all(&out).unwrap();
+    assert!(packets_in(&out).is_empty());
+    let uplink = std::fs::read(outbound.join("00010065.out")).unwrap();
+    assert_eq!(messages_in(&[outbound.join("00010065.out")]).len(), 1);
+
+    let (v, said) = gateway_report(&env, &args);
+    assert_eq!(
+        (&v["adopted"], &v["posted"]),
+        (&Value::from(1), &Value::from(3))
+    );
+    assert!(
+        said.contains("recorded 1 story that a killed run had written into its packets"),
+        "{said}"
+    );
+    assert!(
+        said.contains("copied 1 story that had reached only the outbound into "),
+        "{said}"
+    );
+    // The copy is listed first, marked adopted, and went to no outbound; every packet in
+    // --out is listed.
+    let packets = v["packets"].as_array().unwrap();
+    assert_eq!(packets[0]["adopted"], true, "{v}");
+    assert_eq!(packets[0]["outbound"], Value::Null, "{v}");
+    assert_eq!(packets[0]["messages"], 1, "{v}");
+    assert!(packets[1..].iter().all(|p| p["adopted"] == false), "{v}");
+    let mut listed: Vec<PathBuf> = packets.iter().map(|p| path_of(&p["path"])).collect();
+    listed.sort();
+    assert_eq!(listed, packets_in(&out));
+    // --out (a local message base) and the uplink each have every story exactly once; the
+    // copy holds the very message the uplink has.
+    let want: Vec<String> = (0..4)
+        .map(|i| format!("https://wire.test/half/{i}"))
+        .collect();
+    assert_eq!(links_once(&packets_in(&out)), want);
+    assert_eq!(links_once(&queued_for_uplink(&outbound)), want);
+    assert_eq!(
+        std::fs::read(outbound.join("00010065.out")).unwrap(),
+        uplink
+    );
+    let copy = messages_in(&[path_of(&packets[0]["path"])]);
+    let sent = messages_in(&[outbound.join("00010065.out")]);
+    assert_eq!(copy, sent);
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+    assert!(
+        leftovers(&outbound).is_empty(),
+        "{:?}",
+        leftovers(&outbound)
+    );
+
+    let again = summary(&env, &args);
+    assert_eq!(
+        again,
+        "nothing to post: 4 stories already posted to TQW_TEST\n"
+    );
+    assert_eq!(packets_in(&out), listed);
+}
+
