@@ -3401,3 +3401,132 @@ fn a_run_killed_between_the_outbound_and_out_reaches_out_once_and_the_uplink_onc
     assert_eq!(packets_in(&out), listed);
 }
 
+// ---- import: what it is given must be something to read ------------------------------------
+
+#[test]
+fn import_of_a_folder_without_files_exits_1_naming_it() {
+    let env = Env::new("");
+    let data = env.path("idx");
+    let data = data.to_str().unwrap();
+    // An empty folder (a spool not mounted, a mistyped path): nothing a user asked for.
+    let spool = env.path("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let spool = spool.to_str().unwrap();
+    let out = env.run(&["--data", data, "import", spool]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{spool}: an empty folder, nothing to import")),
+        "{err}"
+    );
+    assert!(err.contains("import reads files (feeds,"), "{err}");
+    assert!(err.contains("0 ok, 0 unchanged, 1 failed"), "{err}");
+    assert!(err.contains("nothing could be imported"), "{err}");
+    // Hidden and partial files only: nothing to read either, said so.
+    std::fs::write(env.path("spool/.hidden.rss"), sample_rss("h", 1)).unwrap();
+    std::fs::create_dir_all(env.path("spool/sub")).unwrap();
+    std::fs::write(env.path("spool/sub/x.rss.part"), "partial").unwrap();
+    let out = env.run(&["--data", data, "import", spool]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{spool}: no file to import in this folder")),
+        "{err}"
+    );
+    // Beside a path that works: the rest is ingested, the folder named (2).
+    let good = env.path("good.rss");
+    std::fs::write(&good, sample_rss("good", 2)).unwrap();
+    let out = env.run(&["--data", data, "import", spool, good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(spool), "{}", stderr(&out));
+    assert!(
+        env.run_ok(&["--data", data, "stats"])
+            .contains("stories: 2")
+    );
+    // A folder with a feed in it is read as before.
+    std::fs::write(env.path("spool/wire.rss"), sample_rss("wire", 1)).unwrap();
+    let out = env.run(&["--data", data, "import", spool]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[cfg(unix)]
+/// Runs echowatch with `args`, failing the test if it has not ended within 30 s (a FIFO
+/// opened for reading would wait for a writer for ever).
+fn run_within_30s(env: &Env, args: &[&str]) -> Output {
+    let child = env
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (done, waited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match waited.recv_timeout(std::time::Duration::from_secs(30)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // SAFETY: a plain signal to the child this test started (and has not reaped).
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("{args:?} blocked for 30 s");
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn import_of_a_fifo_a_socket_or_a_device_says_what_it_is_and_never_blocks() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new("");
+    let data = env.path("idx");
+    let data = data.to_str().unwrap();
+    let fifo = env.path("feed.rss");
+    let name = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path and a mode; mkfifo reads nothing else.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    let socket = env.path("feed.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    for (path, kind) in [
+        (fifo.clone(), "a named pipe (FIFO)"),
+        (socket.clone(), "a socket"),
+        (PathBuf::from("/dev/null"), "a character device"),
+    ] {
+        let path = path.to_str().unwrap();
+        let out = run_within_30s(&env, &["--data", data, "import", path]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{path}: {err}");
+        assert!(
+            err.contains(&format!(
+                "{path}: {kind}, not a file to read: import reads files"
+            )),
+            "{path}: {err}"
+        );
+        assert!(!err.contains("Not a directory"), "{path}: {err}");
+    }
+    // Beside a feed: the feed is ingested, the FIFO named (2).
+    let good = env.path("good.rss");
+    std::fs::write(&good, sample_rss("good", 2)).unwrap();
+    let fifo = fifo.to_str().unwrap();
+    let out = run_within_30s(
+        &env,
+        &["--data", data, "import", fifo, good.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a named pipe (FIFO)"),
+        "{}",
+        stderr(&out)
+    );
+    // In a folder, a FIFO is passed over; alone there, the folder has nothing to read.
+    std::fs::create_dir_all(env.path("pipes")).unwrap();
+    std::fs::rename(fifo, env.path("pipes/feed.rss")).unwrap();
+    let pipes = env.path("pipes");
+    let out = run_within_30s(&env, &["--data", data, "import", pipes.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no file to import in this folder"),
+        "{}",
+        stderr(&out)
+    );
+}
