@@ -41,7 +41,7 @@ pub struct Args {
 
 /// The options of `export` that only the gateway (`--format ftn`) reads: clap's id and the
 /// flag as typed.
-const FTN_ONLY: [(&str, &str); 11] = [
+const FTN_ONLY: [(&str, &str); 12] = [
     ("area", "--area"),
     ("from", "--from"),
     ("to", "--to"),
@@ -52,6 +52,7 @@ const FTN_ONLY: [(&str, &str); 11] = [
     ("max_packet_kb", "--max-packet-kb"),
     ("busy_wait_ms", "--busy-wait-ms"),
     ("hang_before_confirm", "--hang-before-confirm"),
+    ("hang_before_out", "--hang-before-out"),
     ("json", "--json"),
 ];
 
@@ -273,6 +274,10 @@ struct FtnArgs {
     /// which kill the run there.
     #[arg(long, value_name = "N", hide = true)]
     hang_before_confirm: Option<usize>,
+    /// Stop for ever after placing packet N in the outbound, before --out gets it. Hidden:
+    /// for the tests, which kill the run there.
+    #[arg(long, value_name = "N", hide = true)]
+    hang_before_out: Option<usize>,
     /// With --format ftn: print the run's report as one JSON object on standard output (the
     /// summary stays on standard error)
     #[arg(long)]
@@ -759,6 +764,7 @@ fn gateway_options(a: FtnArgs, out: Option<PathBuf>) -> Result<export::gateway::
             std::time::Duration::from_millis,
         ),
         hang_before_confirm: a.hang_before_confirm,
+        hang_before_out: a.hang_before_out,
     })
 }
 
@@ -848,6 +854,17 @@ fn gateway_summary(
             stories(report.adopted)
         ));
     }
+    // The sysop's local message base reads --out: say where those that had reached only
+    // the uplink's outbound went.
+    for copy in &report.copies {
+        s.push_str(&format!(
+            "copied {} that had reached only the outbound into {} (for --out; not sent to {} \
+             again)\n",
+            stories(copy.messages),
+            copy.path.display(),
+            opts.to
+        ));
+    }
     if report.temp_files_removed > 0 {
         s.push_str(&format!(
             "removed {} left by runs that were killed (.echowatch-PID-N.tmp)\n",
@@ -872,10 +889,13 @@ fn gateway_json(
     // The paths are the user's --out/--outbound and our ASCII names; one that is not UTF-8
     // is shown with U+FFFD rather than failing a run whose packets are already out.
     let path = |p: &Path| p.to_string_lossy().into_owned();
+    // Copies of adopted stories first, as they were written first; `adopted` tells them apart.
     let packets: Vec<Value> = report
-        .packets
+        .copies
         .iter()
-        .map(|p| {
+        .map(|p| (p, true))
+        .chain(report.packets.iter().map(|p| (p, false)))
+        .map(|(p, adopted)| {
             let outbound = match &p.outbound {
                 None => Value::Null,
                 Some(OutboundPlacement::Packet(out)) => {
@@ -890,6 +910,7 @@ fn gateway_json(
                 "messages": p.messages,
                 "bytes": p.bytes,
                 "outbound": outbound,
+                "adopted": adopted,
             })
         })
         .collect();

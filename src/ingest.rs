@@ -347,9 +347,11 @@ fn run(
                     }),
                     _ => None,
                 };
+                // `import` (no rereads) reads what the user named just now.
+                let named = rereads.is_none();
                 runtime.spawn_blocking(move || {
                     let inbound = source.inbound.then_some(source.min_age);
-                    let record = read_source(i, &path, inbound, stamps, &ctx, &tx);
+                    let record = read_source(i, &path, inbound, stamps, named, &ctx, &tx);
                     let _ = tx.blocking_send(Msg::Done { source: i, record });
                 });
             }
@@ -634,17 +636,26 @@ struct Stamps {
 /// (moved to done/ or bad/) by the consumer after its stories are committed. With stamps,
 /// files whose stamp is unchanged are skipped, and the stamps of files read are remembered.
 /// `inbound` is the minimum age of a file to toss when the folder is a binkd inbound.
+/// `named` is `import`'s: a path that is neither a file nor a folder, or a folder without a
+/// file to read, is a failure (see [`not_importable`]).
 fn read_source(
     i: usize,
     path: &Path,
     inbound: Option<std::time::Duration>,
     stamps: Option<Stamps>,
+    named: bool,
     ctx: &ProducerContext,
     tx: &mpsc::Sender<Msg>,
 ) -> FetchRecord {
     // Remembered by absolute path, so a config found by a relative path (cron and an
     // interactive shell in different folders) names the same files.
     let path = &std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    if named && let Some(error) = not_importable(path) {
+        return FetchRecord::Failure {
+            error,
+            retry_after: None,
+        };
+    }
     // An inbound folder holds only what binkd finished receiving; elsewhere, every file.
     let is_inbound = inbound.is_some();
     let listed = if let Some(min_age) = inbound {
@@ -663,6 +674,12 @@ fn read_source(
             };
         }
     };
+    if named && in_folder && files.is_empty() {
+        return FetchRecord::Failure {
+            error: nothing_in_folder(path),
+            retry_after: None,
+        };
+    }
     if let Some(s) = &stamps {
         let listed: std::collections::HashSet<&PathBuf> = files.iter().collect();
         let gone: Vec<PathBuf> = s
@@ -710,6 +727,56 @@ fn read_source(
         etag: None,
         last_modified: None,
     }
+}
+
+/// What `import` reads: regular files (feeds, packets, bundles, text exports) and folders
+/// of them.
+const IMPORT_READS: &str =
+    "import reads files (feeds, .pkt packets, ZIP bundles, BBS text exports) and folders of them";
+
+/// Why `import` refuses `path` when it is neither a file nor a folder, saying what it is.
+/// Looked at without opening it: opening a FIFO to read waits for a writer, for ever. A
+/// path that is not there is left to the listing, which says so.
+fn not_importable(path: &Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.is_file() || meta.is_dir() {
+        return None;
+    }
+    #[cfg(unix)]
+    let kind = {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            "a named pipe (FIFO)"
+        } else if t.is_socket() {
+            "a socket"
+        } else if t.is_block_device() {
+            "a block device"
+        } else if t.is_char_device() {
+            "a character device"
+        } else {
+            "neither a file nor a folder"
+        }
+    };
+    #[cfg(not(unix))]
+    let kind = "neither a file nor a folder";
+    Some(format!(
+        "{}: {kind}, not a file to read: {IMPORT_READS}",
+        parse::sanitize::path(path)
+    ))
+}
+
+/// `import`'s failure for the folder `path` that has no file to read: an empty folder (a
+/// spool not mounted, a mistyped path) is no success.
+fn nothing_in_folder(path: &Path) -> String {
+    let empty = std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none());
+    let what = if empty {
+        "an empty folder, nothing to import"
+    } else {
+        "no file to import in this folder or its subfolders (hidden and partial files, \
+         pipes, sockets and devices are passed over)"
+    };
+    format!("{}: {what}: {IMPORT_READS}", parse::sanitize::path(path))
 }
 
 /// One file of a path source, read, parsed and tagged into the message for the store writer.
@@ -1007,7 +1074,7 @@ mod tests {
     /// Read `folder` with `stamps`: the files read (stamped ones by name), and those forgotten.
     fn read(folder: &Path, stamps: Option<Stamps>) -> (Vec<PathBuf>, Vec<PathBuf>) {
         let (tx, mut rx) = mpsc::channel(64);
-        read_source(0, folder, None, stamps, &context(folder), &tx);
+        read_source(0, folder, None, stamps, false, &context(folder), &tx);
         drop(tx);
         let (mut read, mut gone) = (Vec::new(), Vec::new());
         while let Ok(msg) = rx.try_recv() {

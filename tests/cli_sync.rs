@@ -3317,3 +3317,216 @@ fn export_writes_through_what_is_not_a_regular_file() {
     );
     assert_eq!(std::fs::read_to_string(&target).unwrap().lines().count(), 3);
 }
+
+// ---- Gateway: a run killed between the outbound and --out ---------------------------------
+
+/// Waits (up to 60 s) until `path` exists.
+fn wait_for_file(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never came",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_run_killed_between_the_outbound_and_out_reaches_out_once_and_the_uplink_once() {
+    let env = env_with_feed("half", 4);
+    let (out, outbound) = (env.path("out"), env.path("outbound"));
+    let args = outbound_args(&out, &outbound, None, &["--max-packet-kb", "1"]);
+    // Killed (SIGKILL) once its first packet is the uplink's .out, before --out has it.
+    let mut hang = args.clone();
+    hang.extend(["--hang-before-out", "1"]);
+    let run = Running(command(&env, &hang).spawn().unwrap());
+    wait_for_file(&outbound.join("00010065.out"));
+    drop(run);
+    std::fs::create_dir_all(&out).unwrap();
+    assert!(packets_in(&out).is_empty());
+    let uplink = std::fs::read(outbound.join("00010065.out")).unwrap();
+    assert_eq!(messages_in(&[outbound.join("00010065.out")]).len(), 1);
+
+    let (v, said) = gateway_report(&env, &args);
+    assert_eq!(
+        (&v["adopted"], &v["posted"]),
+        (&Value::from(1), &Value::from(3))
+    );
+    assert!(
+        said.contains("recorded 1 story that a killed run had written into its packets"),
+        "{said}"
+    );
+    assert!(
+        said.contains("copied 1 story that had reached only the outbound into "),
+        "{said}"
+    );
+    // The copy is listed first, marked adopted, and went to no outbound; every packet in
+    // --out is listed.
+    let packets = v["packets"].as_array().unwrap();
+    assert_eq!(packets[0]["adopted"], true, "{v}");
+    assert_eq!(packets[0]["outbound"], Value::Null, "{v}");
+    assert_eq!(packets[0]["messages"], 1, "{v}");
+    assert!(packets[1..].iter().all(|p| p["adopted"] == false), "{v}");
+    let mut listed: Vec<PathBuf> = packets.iter().map(|p| path_of(&p["path"])).collect();
+    listed.sort();
+    assert_eq!(listed, packets_in(&out));
+    // --out (a local message base) and the uplink each have every story exactly once; the
+    // copy holds the very message the uplink has.
+    let want: Vec<String> = (0..4)
+        .map(|i| format!("https://wire.test/half/{i}"))
+        .collect();
+    assert_eq!(links_once(&packets_in(&out)), want);
+    assert_eq!(links_once(&queued_for_uplink(&outbound)), want);
+    assert_eq!(
+        std::fs::read(outbound.join("00010065.out")).unwrap(),
+        uplink
+    );
+    let copy = messages_in(&[path_of(&packets[0]["path"])]);
+    let sent = messages_in(&[outbound.join("00010065.out")]);
+    assert_eq!(copy, sent);
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+    assert!(
+        leftovers(&outbound).is_empty(),
+        "{:?}",
+        leftovers(&outbound)
+    );
+
+    let again = summary(&env, &args);
+    assert_eq!(
+        again,
+        "nothing to post: 4 stories already posted to TQW_TEST\n"
+    );
+    assert_eq!(packets_in(&out), listed);
+}
+
+// ---- import: what it is given must be something to read ------------------------------------
+
+#[test]
+fn import_of_a_folder_without_files_exits_1_naming_it() {
+    let env = Env::new("");
+    let data = env.path("idx");
+    let data = data.to_str().unwrap();
+    // An empty folder (a spool not mounted, a mistyped path): nothing a user asked for.
+    let spool = env.path("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let spool = spool.to_str().unwrap();
+    let out = env.run(&["--data", data, "import", spool]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{spool}: an empty folder, nothing to import")),
+        "{err}"
+    );
+    assert!(err.contains("import reads files (feeds,"), "{err}");
+    assert!(err.contains("0 ok, 0 unchanged, 1 failed"), "{err}");
+    assert!(err.contains("nothing could be imported"), "{err}");
+    // Hidden and partial files only: nothing to read either, said so.
+    std::fs::write(env.path("spool/.hidden.rss"), sample_rss("h", 1)).unwrap();
+    std::fs::create_dir_all(env.path("spool/sub")).unwrap();
+    std::fs::write(env.path("spool/sub/x.rss.part"), "partial").unwrap();
+    let out = env.run(&["--data", data, "import", spool]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{spool}: no file to import in this folder")),
+        "{err}"
+    );
+    // Beside a path that works: the rest is ingested, the folder named (2).
+    let good = env.path("good.rss");
+    std::fs::write(&good, sample_rss("good", 2)).unwrap();
+    let out = env.run(&["--data", data, "import", spool, good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(spool), "{}", stderr(&out));
+    assert!(
+        env.run_ok(&["--data", data, "stats"])
+            .contains("stories: 2")
+    );
+    // A folder with a feed in it is read as before.
+    std::fs::write(env.path("spool/wire.rss"), sample_rss("wire", 1)).unwrap();
+    let out = env.run(&["--data", data, "import", spool]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[cfg(unix)]
+/// Runs echowatch with `args`, failing the test if it has not ended within 30 s (a FIFO
+/// opened for reading would wait for a writer for ever).
+fn run_within_30s(env: &Env, args: &[&str]) -> Output {
+    let child = env
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (done, waited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match waited.recv_timeout(std::time::Duration::from_secs(30)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // SAFETY: a plain signal to the child this test started (and has not reaped).
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("{args:?} blocked for 30 s");
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn import_of_a_fifo_a_socket_or_a_device_says_what_it_is_and_never_blocks() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new("");
+    let data = env.path("idx");
+    let data = data.to_str().unwrap();
+    let fifo = env.path("feed.rss");
+    let name = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path and a mode; mkfifo reads nothing else.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    let socket = env.path("feed.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    for (path, kind) in [
+        (fifo.clone(), "a named pipe (FIFO)"),
+        (socket.clone(), "a socket"),
+        (PathBuf::from("/dev/null"), "a character device"),
+    ] {
+        let path = path.to_str().unwrap();
+        let out = run_within_30s(&env, &["--data", data, "import", path]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{path}: {err}");
+        assert!(
+            err.contains(&format!(
+                "{path}: {kind}, not a file to read: import reads files"
+            )),
+            "{path}: {err}"
+        );
+        assert!(!err.contains("Not a directory"), "{path}: {err}");
+    }
+    // Beside a feed: the feed is ingested, the FIFO named (2).
+    let good = env.path("good.rss");
+    std::fs::write(&good, sample_rss("good", 2)).unwrap();
+    let fifo = fifo.to_str().unwrap();
+    let out = run_within_30s(
+        &env,
+        &["--data", data, "import", fifo, good.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a named pipe (FIFO)"),
+        "{}",
+        stderr(&out)
+    );
+    // In a folder, a FIFO is passed over; alone there, the folder has nothing to read.
+    std::fs::create_dir_all(env.path("pipes")).unwrap();
+    std::fs::rename(fifo, env.path("pipes/feed.rss")).unwrap();
+    let pipes = env.path("pipes");
+    let out = run_within_30s(&env, &["--data", data, "import", pipes.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no file to import in this folder"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -112,6 +112,9 @@ pub struct GatewayOptions {
     /// For the tests only: after writing this packet (1 = the first), stop before
     /// recording it, for ever, so that a test can kill the run right there.
     pub hang_before_confirm: Option<usize>,
+    /// For the tests only: after placing this packet (1 = the first) in the outbound and
+    /// noting its name in --out, stop for ever before it goes into --out.
+    pub hang_before_out: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,9 +128,14 @@ pub struct GatewayReport {
     pub stale_flag: Option<StaleFlag>,
     /// Temporary files (`.echowatch-PID-N.tmp`) of killed runs that this run removed.
     pub temp_files_removed: usize,
-    /// Stories a killed run had written into a packet still in the out folder but not
-    /// recorded: recorded now, not posted again (also counted in `skipped` when asked for).
+    /// Stories a killed run had written into a packet still in the out folder, or placed
+    /// in the outbound only, but not recorded: recorded now, not posted again (also counted
+    /// in `skipped` when asked for).
     pub adopted: usize,
+    /// Packets written into the out folder for adopted stories that had reached only the
+    /// outbound: their messages byte for byte as the uplink gets them, so that the out
+    /// folder, too, has every story posted. Never placed in the outbound (`outbound` None).
+    pub copies: Vec<PacketWritten>,
 }
 
 /// A busy flag older than [`STALE_BUSY_FLAG`] that a run took over.
@@ -195,14 +203,15 @@ pub fn post(
         cfg.origin = origin.clone();
     }
     let now = Local::now().fixed_offset();
+    let header = writer::gateway_header(&cfg, now, opts.password.as_deref());
     // Packets in --out are ours alone to look at; the outbound is looked at under the busy
     // flag below, as it may be changed there (a packet a killed run left unlisted is listed).
-    let mut adopted = adopt_written(store, &cfg.area, None, opts)?;
+    let mut adopted = adopt_written(store, &cfg.area, None, &header, opts)?;
     let (mut to_post, mut skipped) = unposted(store, stories, &cfg.area)?;
     if to_post.is_empty() {
         return Ok(GatewayReport {
             skipped,
-            adopted,
+            adopted: adopted.recorded,
             ..GatewayReport::default()
         });
     }
@@ -215,7 +224,10 @@ pub fn post(
             folders.extend(path.parent().map(Path::to_path_buf));
             let (flag, stale) = take_busy_flag(&path, opts.busy_wait)?;
             stale_flag = stale;
-            adopted += adopt_written(store, &cfg.area, Some(dir), opts)?;
+            let more = adopt_written(store, &cfg.area, Some(dir), &header, opts)?;
+            adopted.recorded += more.recorded;
+            adopted.copies.extend(more.copies);
+            adopted.temp_files_removed += more.temp_files_removed;
             // Again, under the flag: a run on this store that held it before us may have
             // posted some of them meanwhile.
             (to_post, skipped) = unposted(store, stories, &cfg.area)?;
@@ -226,7 +238,9 @@ pub fn post(
     let mut report = GatewayReport {
         skipped,
         stale_flag,
-        adopted,
+        adopted: adopted.recorded,
+        copies: adopted.copies,
+        temp_files_removed: adopted.temp_files_removed,
         ..GatewayReport::default()
     };
     if to_post.is_empty() {
@@ -250,7 +264,10 @@ pub fn post(
         return Ok(report);
     }
     // Only where this run is about to write, so only when it has something to post.
-    report.temp_files_removed = folders.iter().map(|d| remove_dead_temp_files(d)).sum();
+    report.temp_files_removed += folders
+        .iter()
+        .map(|d| remove_dead_temp_files(d))
+        .sum::<usize>();
     let posted_ids: Vec<StoryId> = to_post.iter().map(|s| s.id).collect();
     let messages: Vec<_> = to_post
         .iter()
@@ -266,18 +283,19 @@ pub fn post(
             .to_message(&cfg, now)
         })
         .collect();
-    let header = writer::gateway_header(&cfg, now, opts.password.as_deref());
     let packets = writer::split_packets(&header, &messages, opts.max_packet_bytes)?;
     for (n, packet) in packets.enumerate() {
         let ids = posted_ids.get(packet.messages.clone()).unwrap_or_default();
         let done = write_one(&packet.bytes, opts, |path| {
-            record_packet(store, ids, &cfg.area, path)
+            record_packet(store, ids, &cfg.area, path)?;
+            if opts.hang_before_out == Some(n + 1) {
+                hang_for_ever();
+            }
+            Ok(())
         })
         .and_then(|written| {
             if opts.hang_before_confirm == Some(n + 1) {
-                loop {
-                    std::thread::sleep(Duration::from_secs(3600));
-                }
+                hang_for_ever();
             }
             store.ledger_confirm(ids, &cfg.area, Utc::now())?;
             Ok(written)
@@ -303,6 +321,13 @@ pub fn post(
     Ok(report)
 }
 
+/// Where the tests' kill hooks stop a run (see [`GatewayOptions::hang_before_confirm`]).
+fn hang_for_ever() -> ! {
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
 /// Notes in the ledger that the reserved stories `ids` are about to go into the packet
 /// `path`, before it gets that name (see [`adopt_written`]).
 fn record_packet(
@@ -318,8 +343,19 @@ fn record_packet(
     Ok(())
 }
 
+/// What [`adopt_written`] did.
+#[derive(Debug, Default)]
+struct Adopted {
+    /// Stories recorded as posted.
+    recorded: usize,
+    /// Packets written into --out for those that had reached only the outbound.
+    copies: Vec<PacketWritten>,
+    /// Temporary files of killed runs removed from --out before writing them.
+    temp_files_removed: usize,
+}
+
 /// Finishes what a killed run left: stories reserved for `area` whose packet was written
-/// but not recorded. Returns how many were recorded now.
+/// but not recorded. Returns how many were recorded now, and the copies it wrote.
 ///
 /// The rule: a reservation names the packet before that name is given to it, and the out
 /// folder gets the packet only after the outbound did. So a packet that is there under
@@ -332,16 +368,25 @@ fn record_packet(
 /// may have been killed before writing it, or another program (a tosser, the mailer
 /// sending it) took it away since. Its stories are posted again under the same MSGIDs,
 /// which dupe checkers drop: a repeat at worst, never a story left out.
+///
+/// Messages found only in the outbound never reached --out, whose packets may feed a
+/// local message base: they are copied there, byte for byte as the uplink gets them, in a
+/// new packet (see [`copy_to_out`]), and recorded once it is there. The copy goes through
+/// the same steps as a posted packet (its name noted, then linked, then recorded), so a
+/// run killed while copying is finished by the next one as above: a copy in --out under
+/// the name noted is recorded, one not there is made again, and the outbound is never
+/// written to.
 fn adopt_written(
     store: &mut Store,
     area: &str,
     outbound: Option<&Path>,
+    header: &crate::ftn::PacketHeader,
     opts: &GatewayOptions,
-) -> Result<usize, GatewayError> {
-    use std::collections::BTreeMap;
+) -> Result<Adopted, GatewayError> {
+    use std::collections::{BTreeMap, HashSet};
     let unconfirmed = store.ledger_unconfirmed(area)?;
     if unconfirmed.is_empty() {
-        return Ok(0);
+        return Ok(Adopted::default());
     }
     let mut by_packet: BTreeMap<String, Vec<(StoryId, &str)>> = BTreeMap::new();
     for (id, msgid, packet) in &unconfirmed {
@@ -362,31 +407,102 @@ fn adopt_written(
                 .map(|(id, _)| *id),
         );
     }
-    if let Some(outbound) = outbound {
-        let reserved = unconfirmed.iter().map(|(_, m, _)| m.as_str()).collect();
-        let placed = outbound_msgids(outbound, opts, &reserved);
-        let in_outbound: Vec<StoryId> = unconfirmed
-            .iter()
-            .filter(|(id, msgid, _)| !found.contains(id) && placed.contains(msgid))
-            .map(|(id, _, _)| *id)
-            .collect();
-        found.extend(in_outbound);
-    }
     if !found.is_empty() {
         store.ledger_confirm(&found, area, Utc::now())?;
     }
-    Ok(found.len())
+    let mut adopted = Adopted {
+        recorded: found.len(),
+        ..Adopted::default()
+    };
+    let Some(outbound) = outbound else {
+        return Ok(adopted);
+    };
+    let in_out: HashSet<StoryId> = found.into_iter().collect();
+    let reserved = unconfirmed
+        .iter()
+        .filter(|(id, _, _)| !in_out.contains(id))
+        .map(|(_, m, _)| m.as_str())
+        .collect();
+    let mut placed = outbound_messages(outbound, opts, &reserved);
+    let only_there: Vec<(StoryId, Vec<u8>)> = unconfirmed
+        .iter()
+        .filter(|(id, _, _)| !in_out.contains(id))
+        .filter_map(|(id, msgid, _)| placed.remove(msgid).map(|m| (*id, m)))
+        .collect();
+    if !only_there.is_empty() {
+        // The copies are written into --out: clean it first, as a posting run does.
+        adopted.temp_files_removed = remove_dead_temp_files(&opts.out_dir);
+        adopted.copies = copy_to_out(store, area, &only_there, header, opts)?;
+        adopted.recorded += only_there.len();
+    }
+    Ok(adopted)
 }
 
-/// Who the packet at `path` is from and to, and its MSGIDs (none when it is gone or not a
-/// packet).
-fn packet_at(
-    path: &Path,
-) -> Option<(
-    crate::ftn::FtnAddress,
-    crate::ftn::FtnAddress,
-    std::collections::HashSet<String>,
-)> {
+/// Writes into --out the `messages` (packed, as read from the outbound) of the reserved
+/// stories they belong to, in as few packets under `header` as the size limit allows, each
+/// under a new name noted in the ledger before it is given, and records their stories as
+/// posted once it is there.
+fn copy_to_out(
+    store: &mut Store,
+    area: &str,
+    messages: &[(StoryId, Vec<u8>)],
+    header: &crate::ftn::PacketHeader,
+    opts: &GatewayOptions,
+) -> Result<Vec<PacketWritten>, GatewayError> {
+    let mut head = writer::write_packet(header, &[])?;
+    head.truncate(crate::ftn::packet::HEADER_LEN);
+    let mut copies = Vec::new();
+    let mut rest = messages;
+    while !rest.is_empty() {
+        let mut bytes = head.clone();
+        let mut taken = 0;
+        for (_, m) in rest {
+            // As split_packets: the first message always goes in, the limit only splits.
+            let full = opts.max_packet_bytes != 0
+                && taken > 0
+                && bytes.len() + m.len() + 2 > opts.max_packet_bytes;
+            if full {
+                break;
+            }
+            bytes.extend_from_slice(m);
+            taken += 1;
+        }
+        bytes.extend_from_slice(&[0, 0]);
+        let (chunk, more) = rest.split_at(taken);
+        let ids: Vec<StoryId> = chunk.iter().map(|(id, _)| *id).collect();
+        let path = write_new_packet_with(&opts.out_dir, &bytes, |p| {
+            record_packet(store, &ids, area, p)
+        })?;
+        store.ledger_confirm(&ids, area, Utc::now())?;
+        copies.push(PacketWritten {
+            path,
+            messages: ids.len(),
+            bytes: bytes.len(),
+            outbound: None,
+        });
+        rest = more;
+    }
+    Ok(copies)
+}
+
+/// A packet file read whole: who it is from and to, and where its messages are.
+struct PacketFile {
+    orig: crate::ftn::FtnAddress,
+    dest: crate::ftn::FtnAddress,
+    bytes: Vec<u8>,
+    /// The MSGID of each message that has one, and the message's bytes in `bytes`.
+    messages: Vec<(String, std::ops::Range<usize>)>,
+}
+
+impl PacketFile {
+    /// One message of `messages`, as packed in the file.
+    fn message(&self, range: &std::ops::Range<usize>) -> Option<&[u8]> {
+        self.bytes.get(range.clone())
+    }
+}
+
+/// The packet at `path` (None when it is gone or not a packet).
+fn packet_at(path: &Path) -> Option<PacketFile> {
     // A flow file may list any file attach (a nodelist, a FIFO): only a regular file of a
     // packet's size is read.
     const MAX_PACKET_FILE: u64 = 64 * 1024 * 1024;
@@ -410,39 +526,76 @@ fn packet_at(
         }
     };
     let pkt = crate::ftn::read_packet(&bytes).ok()?;
-    let msgids = pkt
+    // Messages lie one after the other: each ends where the next (or the terminator) starts.
+    let ends = pkt
         .messages
         .iter()
-        .filter_map(|m| {
-            crate::ftn::EchoMessage::from_packed(m, &crate::ftn::Charsets::default()).msgid
+        .skip(1)
+        .map(|m| m.offset)
+        .chain([pkt.terminator_offset]);
+    let messages = pkt
+        .messages
+        .iter()
+        .zip(ends)
+        .filter_map(|(m, end)| {
+            let msgid =
+                crate::ftn::EchoMessage::from_packed(m, &crate::ftn::Charsets::default()).msgid?;
+            Some((msgid, m.offset..end))
         })
         .collect();
-    Some((pkt.header.orig, pkt.header.dest, msgids))
+    let (orig, dest) = (pkt.header.orig, pkt.header.dest);
+    Some(PacketFile {
+        orig,
+        dest,
+        messages,
+        bytes,
+    })
 }
 
 /// The MSGIDs of the packet at `path` (none when it is gone or not a packet).
 fn packet_msgids(path: &Path) -> std::collections::HashSet<String> {
-    packet_at(path).map(|(_, _, m)| m).unwrap_or_default()
+    packet_at(path)
+        .map(|p| p.messages.into_iter().map(|(m, _)| m).collect())
+        .unwrap_or_default()
 }
 
-/// The MSGIDs waiting in the outbound for the uplink: in its `.out`, and in the packets its
-/// flow file lists (the lines of a `.flo` may start with a `^`, `#` or `~` directive).
+/// Adds to `found` the messages of `packet` whose MSGIDs are `reserved`, the first of each.
+fn keep_reserved(
+    found: &mut std::collections::HashMap<String, Vec<u8>>,
+    packet: &PacketFile,
+    reserved: &std::collections::HashSet<&str>,
+) {
+    for (msgid, range) in &packet.messages {
+        if reserved.contains(msgid.as_str())
+            && !found.contains_key(msgid)
+            && let Some(m) = packet.message(range)
+        {
+            found.insert(msgid.clone(), m.to_vec());
+        }
+    }
+}
+
+/// The messages waiting in the outbound for the uplink whose MSGIDs are `reserved`, by
+/// MSGID, as packed there: in its `.out`, and in the packets its flow file lists (the lines
+/// of a `.flo` may start with a `^`, `#` or `~` directive).
 ///
 /// A run killed between writing a packet into the outbound and listing it in the flow file
 /// left it there unlisted, where the mailer never sends it. Such a packet of ours (from us to
 /// the uplink, holding MSGIDs reserved in `reserved`) is listed now, as that run would have
-/// done, and its MSGIDs count as waiting.
-fn outbound_msgids(
+/// done, and its messages count as waiting.
+fn outbound_messages(
     outbound: &Path,
     opts: &GatewayOptions,
     reserved: &std::collections::HashSet<&str>,
-) -> std::collections::HashSet<String> {
-    let mut msgids = packet_msgids(&writer::bso_packet_path(
-        outbound,
-        opts.from.zone,
-        opts.to,
-        Flavour::Normal,
-    ));
+) -> std::collections::HashMap<String, Vec<u8>> {
+    let mut found = std::collections::HashMap::new();
+    if reserved.is_empty() {
+        return found;
+    }
+    let out = writer::bso_packet_path(outbound, opts.from.zone, opts.to, Flavour::Normal);
+    if let Some(p) = packet_at(&out) {
+        keep_reserved(&mut found, &p, reserved);
+    }
     let flow = writer::bso_flow_path(outbound, opts.from.zone, opts.to, Flavour::Normal);
     let mut listed = std::collections::HashSet::new();
     if let Ok(lines) = std::fs::read(&flow) {
@@ -458,7 +611,9 @@ fn outbound_msgids(
             }
             let path =
                 PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(line));
-            msgids.extend(packet_msgids(&path));
+            if let Some(p) = packet_at(&path) {
+                keep_reserved(&mut found, &p, reserved);
+            }
             listed.insert(path);
         }
     }
@@ -476,11 +631,16 @@ fn outbound_msgids(
         if !is_pkt || listed.contains(&absolute) {
             continue;
         }
-        let Some((orig, dest, ids)) = packet_at(&path) else {
+        let Some(p) = packet_at(&path) else {
             continue;
         };
-        let ours = orig == opts.from && dest == opts.to;
-        if !ours || !ids.iter().any(|m| reserved.contains(m.as_str())) {
+        let ours = p.orig == opts.from && p.dest == opts.to;
+        if !ours
+            || !p
+                .messages
+                .iter()
+                .any(|(m, _)| reserved.contains(m.as_str()))
+        {
             continue;
         }
         match attach(&flow, &absolute) {
@@ -490,12 +650,12 @@ fn outbound_msgids(
                     path.display(),
                     flow.display()
                 );
-                msgids.extend(ids);
+                keep_reserved(&mut found, &p, reserved);
             }
             Err(e) => tracing::warn!("cannot list {}: {e}", path.display()),
         }
     }
-    msgids
+    found
 }
 
 /// The stories not yet posted to `area` (nor carried from it), and how many were.
@@ -1296,6 +1456,7 @@ mod tests {
             max_packet_bytes,
             busy_wait: Duration::from_millis(200),
             hang_before_confirm: None,
+            hang_before_out: None,
         }
     }
 
@@ -1581,6 +1742,149 @@ mod tests {
         all.dedup();
         let by_link = msgids_by_link(&all);
         assert_eq!(by_link.len(), 6, "{by_link:?}");
+    }
+
+    /// The packets in the out folder.
+    fn out_packets(opts: &GatewayOptions) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&opts.out_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "pkt"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// MSGID → the message's date, names, subject and text as packed in the packets.
+    fn packed_by_msgid(files: &[PathBuf]) -> BTreeMap<String, Vec<Vec<u8>>> {
+        let mut out = BTreeMap::new();
+        for f in files {
+            let bytes = std::fs::read(f).unwrap();
+            for m in read_packet(&bytes).unwrap().messages {
+                let msgid = EchoMessage::from_packed(&m, &Charsets::default())
+                    .msgid
+                    .unwrap();
+                let fields = [m.date_time, m.to, m.from, m.subject, m.text];
+                out.insert(msgid, fields.iter().map(|f| f.to_vec()).collect());
+            }
+        }
+        out
+    }
+
+    /// A run killed after placing its packets in the outbound but before --out got them:
+    /// the next run records those stories without sending them again, and copies their
+    /// messages, as the uplink has them, into --out once, for the local message base.
+    #[test]
+    fn messages_a_killed_run_left_only_in_the_outbound_are_copied_into_out_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(5);
+        let mut opts = options(tmp.path(), 0);
+        let outbound = outbound_for(&mut opts, tmp.path());
+        let out = writer::bso_packet_path(&outbound, opts.from.zone, opts.to, Flavour::Normal);
+        std::fs::write(&out, reserved_packet(&mut store, &opts, &stories[..2])).unwrap();
+        let attached = outbound.join("0000beef.pkt");
+        std::fs::write(
+            &attached,
+            reserved_packet(&mut store, &opts, &stories[2..3]),
+        )
+        .unwrap();
+        let flow = writer::bso_flow_path(&outbound, opts.from.zone, opts.to, Flavour::Normal);
+        std::fs::write(&flow, format!("^{}\n", attached.display())).unwrap();
+        let left = packed_by_msgid(&[out.clone(), attached.clone()]);
+
+        let report = post(&mut store, &stories, &opts).unwrap();
+        assert_eq!(report.adopted, 3);
+        assert_eq!((report.posted, report.skipped), (2, 3));
+        // --out has every story once: the three adopted in a copy of their own, byte for
+        // byte as the uplink has them, and the two posted now.
+        let in_out = out_packets(&opts);
+        assert_eq!(msgids_by_link(&in_out).len(), 5);
+        let [copy] = report.copies.as_slice() else {
+            panic!("{report:?}");
+        };
+        assert_eq!((copy.messages, copy.outbound.as_ref()), (3, None));
+        assert_eq!(
+            std::fs::metadata(&copy.path).unwrap().len() as usize,
+            copy.bytes
+        );
+        assert_eq!(packed_by_msgid(std::slice::from_ref(&copy.path)), left);
+        let header = read_packet(&std::fs::read(&copy.path).unwrap())
+            .unwrap()
+            .header;
+        assert_eq!((header.orig, header.dest), (opts.from, opts.to));
+        // The uplink gets each story once: the copy went nowhere else.
+        assert_eq!(msgids_by_link(&outbound_packets(&outbound)).len(), 5);
+        let again = post(&mut store, &stories, &opts).unwrap();
+        assert_eq!((again.adopted, again.posted, again.skipped), (0, 0, 5));
+        assert!(again.copies.is_empty());
+        assert_eq!(out_packets(&opts), in_out);
+    }
+
+    /// The copy into --out is written as a posted packet is (its name noted, then linked,
+    /// then recorded): a run killed while making it is finished by the next, which neither
+    /// copies twice nor sends anything to the uplink again.
+    #[test]
+    fn a_run_killed_while_copying_into_out_is_finished_without_a_second_copy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(6);
+        let mut opts = options(tmp.path(), 0);
+        let outbound = outbound_for(&mut opts, tmp.path());
+        let out = writer::bso_packet_path(&outbound, opts.from.zone, opts.to, Flavour::Normal);
+        std::fs::write(&out, reserved_packet(&mut store, &opts, &stories[..4])).unwrap();
+        let uplink = std::fs::read(&out).unwrap();
+        // Killed once the copy of stories 0 and 1 was in --out, before recording it.
+        let ids: Vec<StoryId> = stories[..2].iter().map(|s| s.id).collect();
+        let bytes = reserved_packet(&mut store, &opts, &stories[..2]);
+        let linked = write_new_packet_with(&opts.out_dir, &bytes, |p| {
+            record_packet(&mut store, &ids, AREA, p)
+        })
+        .unwrap();
+        // Killed after noting the copy of stories 2 and 3 by name, before linking it.
+        let ids: Vec<StoryId> = stories[2..4].iter().map(|s| s.id).collect();
+        record_packet(&mut store, &ids, AREA, &opts.out_dir.join("0badc0de.pkt")).unwrap();
+
+        let report = post(&mut store, &stories, &opts).unwrap();
+        assert_eq!(report.adopted, 4);
+        assert_eq!((report.posted, report.skipped), (2, 4));
+        let [copy] = report.copies.as_slice() else {
+            panic!("{report:?}");
+        };
+        assert_eq!(copy.messages, 2);
+        let copied = msgids_by_link(std::slice::from_ref(&copy.path));
+        for s in &stories[2..4] {
+            assert!(copied.contains_key(s.link.as_deref().unwrap()));
+        }
+        // --out and the uplink each have every story once; the uplink's waiting .out only
+        // gained the two posted now.
+        let in_out = out_packets(&opts);
+        assert!(in_out.contains(&linked));
+        assert_eq!(msgids_by_link(&in_out).len(), 6);
+        assert_eq!(msgids_by_link(&outbound_packets(&outbound)).len(), 6);
+        let now = std::fs::read(&out).unwrap();
+        assert_eq!(now.get(..uplink.len() - 2), uplink.get(..uplink.len() - 2));
+        for s in &stories {
+            assert!(store.ledger_contains(s.id, AREA).unwrap());
+        }
+    }
+
+    #[test]
+    fn copies_into_out_keep_to_the_packet_size_limit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_d, mut store, stories) = store_with(6);
+        let mut opts = options(tmp.path(), 0);
+        let outbound = outbound_for(&mut opts, tmp.path());
+        let out = writer::bso_packet_path(&outbound, opts.from.zone, opts.to, Flavour::Normal);
+        std::fs::write(&out, reserved_packet(&mut store, &opts, &stories)).unwrap();
+        // Each message is a few hundred bytes: not all six fit under 1 KiB.
+        opts.max_packet_bytes = 1024;
+        let report = post(&mut store, &stories, &opts).unwrap();
+        assert_eq!((report.adopted, report.posted), (6, 0));
+        assert!(report.copies.len() >= 2, "{report:?}");
+        for c in &report.copies {
+            assert!(c.bytes <= opts.max_packet_bytes, "{c:?}");
+        }
+        assert_eq!(report.copies.iter().map(|c| c.messages).sum::<usize>(), 6);
+        assert_eq!(msgids_by_link(&out_packets(&opts)).len(), 6);
     }
 
     #[test]
