@@ -742,24 +742,7 @@ fn not_importable(path: &Path) -> Option<String> {
     if meta.is_file() || meta.is_dir() {
         return None;
     }
-    #[cfg(unix)]
-    let kind = {
-        use std::os::unix::fs::FileTypeExt;
-        let t = meta.file_type();
-        if t.is_fifo() {
-            "a named pipe (FIFO)"
-        } else if t.is_socket() {
-            "a socket"
-        } else if t.is_block_device() {
-            "a block device"
-        } else if t.is_char_device() {
-            "a character device"
-        } else {
-            "neither a file nor a folder"
-        }
-    };
-    #[cfg(not(unix))]
-    let kind = "neither a file nor a folder";
+    let kind = crate::sources::local::special_kind(&meta);
     Some(format!(
         "{}: {kind}, not a file to read: {IMPORT_READS}",
         parse::sanitize::path(path)

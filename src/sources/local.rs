@@ -14,6 +14,28 @@ pub enum LocalError {
     },
     #[error("{}: larger than the cap of {limit} bytes", crate::parse::sanitize::path(.path))]
     TooLarge { path: PathBuf, limit: u64 },
+    #[error("{}: {kind}, neither a file nor a folder", crate::parse::sanitize::path(.path))]
+    NotFileOrFolder { path: PathBuf, kind: &'static str },
+}
+
+/// What a path that is neither a file nor a folder is, in words.
+pub fn special_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a named pipe (FIFO)";
+        } else if t.is_socket() {
+            return "a socket";
+        } else if t.is_block_device() {
+            return "a block device";
+        } else if t.is_char_device() {
+            return "a character device";
+        }
+    }
+    let _ = meta;
+    "neither a file nor a folder"
 }
 
 /// Deepest folder nesting walked below a source folder.
@@ -29,6 +51,13 @@ pub fn list_files(path: &Path) -> Result<Vec<PathBuf>, LocalError> {
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
+    }
+    if !meta.is_dir() {
+        // Never opened: reading a FIFO waits for a writer, for ever.
+        return Err(LocalError::NotFileOrFolder {
+            path: path.to_path_buf(),
+            kind: special_kind(&meta),
+        });
     }
     let mut out = Vec::new();
     walk(path, 0, &mut out)?;
@@ -84,6 +113,26 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, LocalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_named_for_what_it_is_and_never_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("feed.xml");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: mkfifo is not available");
+            return;
+        }
+        // Would block for ever if it were opened for reading.
+        let e = list_files(&fifo).unwrap_err().to_string();
+        assert!(
+            e.ends_with("a named pipe (FIFO), neither a file nor a folder"),
+            "{e}"
+        );
+        let e = list_files(Path::new("/dev/null")).unwrap_err().to_string();
+        assert!(e.contains("a character device"), "{e}");
+    }
 
     #[test]
     fn lists_finished_files_only() {
