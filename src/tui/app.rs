@@ -173,6 +173,8 @@ pub struct Prompt {
     /// For a confirmation: how many stories it applies to; None while the list it counts is
     /// still being searched (filled in when the answer arrives).
     pub count: Option<usize>,
+    /// Where Up/Down are in the search history (`None`: the line as typed).
+    history_pos: Option<usize>,
 }
 
 impl Prompt {
@@ -184,8 +186,29 @@ impl Prompt {
             error: None,
             saved_query,
             count: None,
+            history_pos: None,
         }
     }
+}
+
+/// Searches kept for Up/Down in the search prompt, across sessions (as newsboat keeps
+/// `history.search`).
+const SEARCH_HISTORY: usize = 100;
+
+fn history_file(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("search-history")
+}
+
+/// The saved searches, oldest first. A missing or unreadable file is no history.
+fn load_history(data_dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(history_file(data_dir))
+        .map(|t| {
+            t.lines()
+                .map(text::line)
+                .filter(|l| !l.trim().is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[derive(Debug)]
@@ -279,6 +302,8 @@ pub struct App {
     pub sidebar_top: usize,
     /// Short names for the list's source column (see [`short_source_names`]).
     source_labels: HashMap<String, String>,
+    /// Submitted searches, oldest first (Up/Down in the search prompt).
+    search_history: Vec<String>,
     /// Hidden with its key, for the width of titles.
     pub sidebar_hidden: bool,
     /// The sidebar entry under the cursor, found again when counts re-order the entries.
@@ -339,6 +364,7 @@ impl App {
 
     pub fn new(ws: Workspace, opts: AppOptions) -> Result<App, TuiError> {
         let source_labels = short_source_names(ws.config.sources.iter().map(|s| s.name.as_str()));
+        let search_history = load_history(&ws.data_dir);
         let (keys, key_problems) = Keymap::from_config(&ws.config.keys);
         let (watches, watch_error) = watches::load(&ws.config.watches, &ws.data_dir);
         let jobs = Jobs::start(&ws.index);
@@ -365,6 +391,7 @@ impl App {
             sidebar_key: None,
             sidebar_hidden: false,
             source_labels,
+            search_history,
             sidebar_height: 0,
             watches,
             source_names: HashMap::new(),
@@ -1823,23 +1850,66 @@ impl App {
                 }
             }
             KeyCode::Enter => self.submit_prompt(),
+            KeyCode::Up | KeyCode::Down if p.kind == PromptKind::Search => {
+                let n = self.search_history.len();
+                let pos = match (key.code, p.history_pos) {
+                    (KeyCode::Up, None) => n.checked_sub(1),
+                    (KeyCode::Up, Some(i)) => Some(i.saturating_sub(1)),
+                    (_, Some(i)) if i + 1 < n => Some(i + 1),
+                    _ => None,
+                };
+                if pos == p.history_pos {
+                    return;
+                }
+                p.history_pos = pos;
+                p.input = pos
+                    .and_then(|i| self.search_history.get(i).cloned())
+                    .unwrap_or_default();
+                p.cursor = p.input.len();
+                p.error = None;
+                let input = p.input.clone();
+                self.after_search_edit(input);
+            }
             _ => {
                 if edit_line(&mut p.input, &mut p.cursor, &key) {
                     p.error = None;
+                    p.history_pos = None;
                     if p.kind == PromptKind::Search {
                         let input = p.input.clone();
-                        match self.ws.index.validate(&input) {
-                            Ok(()) => self.search_due = Some(Instant::now() + DEBOUNCE),
-                            Err(e) => {
-                                self.search_due = None;
-                                if let Overlay::Prompt(p) = &mut self.overlay {
-                                    p.error = Some(query_error(&e));
-                                }
-                            }
-                        }
+                        self.after_search_edit(input);
                     }
                 }
             }
+        }
+    }
+
+    /// The search line changed: search it after a pause, or show why it cannot be.
+    fn after_search_edit(&mut self, input: String) {
+        match self.ws.index.validate(&input) {
+            Ok(()) => self.search_due = Some(Instant::now() + DEBOUNCE),
+            Err(e) => {
+                self.search_due = None;
+                if let Overlay::Prompt(p) = &mut self.overlay {
+                    p.error = Some(query_error(&e));
+                }
+            }
+        }
+    }
+
+    /// Keep a submitted search for Up/Down, newest last, once, and save the history.
+    fn remember_search(&mut self, query: &str) {
+        let query = text::line(query);
+        if query.trim().is_empty() {
+            return;
+        }
+        self.search_history.retain(|q| *q != query);
+        self.search_history.push(query);
+        let extra = self.search_history.len().saturating_sub(SEARCH_HISTORY);
+        self.search_history.drain(..extra);
+        let mut body = self.search_history.join("\n");
+        body.push('\n');
+        if let Err(e) = std::fs::write(history_file(&self.ws.data_dir), body) {
+            tracing::warn!("cannot save the search history: {e}");
         }
     }
 
@@ -1855,6 +1925,7 @@ impl App {
                 }
                 self.overlay = Overlay::None;
                 self.search_due = None;
+                self.remember_search(&input);
                 self.query = input;
                 self.refresh_if_searched_differs();
                 self.focus = Focus::List;

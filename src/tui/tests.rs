@@ -1661,3 +1661,39 @@ fn the_reader_steps_through_the_list_and_an_empty_search_is_no_watch() {
             .contains("search (/) or filter first")
     );
 }
+
+#[test]
+fn searches_are_recalled_with_up_and_down_across_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    for q in ["gallium", "lithography", "gallium"] {
+        press(&mut app, key('/'));
+        app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+        typed(&mut app, q);
+        press(&mut app, code(KeyCode::Enter));
+    }
+    drop(app);
+    let mut app = app_in(dir.path(), None);
+    press(&mut app, key('/'));
+    let input = |app: &App| match &app.overlay {
+        Overlay::Prompt(p) => p.input.clone(),
+        other => panic!("{other:?}"),
+    };
+    // Down with nothing recalled keeps the line.
+    typed(&mut app, "chi");
+    press(&mut app, code(KeyCode::Down));
+    assert_eq!(input(&app), "chi");
+    // Newest first, each once; the list follows.
+    press(&mut app, code(KeyCode::Up));
+    assert_eq!(input(&app), "gallium");
+    press(&mut app, code(KeyCode::Up));
+    assert_eq!(input(&app), "lithography");
+    press(&mut app, code(KeyCode::Up));
+    assert_eq!(input(&app), "lithography");
+    app.wait_idle(Duration::from_secs(10));
+    assert_eq!(app.list.total, 1);
+    press(&mut app, code(KeyCode::Down));
+    assert_eq!(input(&app), "gallium");
+    press(&mut app, code(KeyCode::Down));
+    assert_eq!(input(&app), "");
+}
