@@ -51,6 +51,8 @@ pub struct RowInfo {
     pub feed: bool,
     pub echo: bool,
     pub source: String,
+    /// Every echo area that carried it (the list shows the one filtered on, if any).
+    pub areas: Vec<String>,
     pub read: bool,
     pub starred: bool,
     /// Countries, policies and free tags, short form (`CN`, `entity-list`, `brief`).
@@ -82,6 +84,7 @@ impl RowInfo {
                 .or(s.sources.first())
                 .map(|n| text::line(n))
                 .unwrap_or_default(),
+            areas: s.areas.iter().map(|a| text::line(a)).collect(),
             read: s.read,
             starred: s.starred,
             tags,
@@ -1113,6 +1116,20 @@ impl App {
     /// A source's name as the list's narrow column shows it.
     pub fn source_label<'a>(&'a self, name: &'a str) -> &'a str {
         self.source_labels.get(name).map_or(name, String::as_str)
+    }
+
+    /// What the list's source column shows for a row: the echo area filtered on when the
+    /// story is in several, else its source (see [`RowInfo::of`]) by its short name.
+    pub fn row_source<'a>(&'a self, row: &'a RowInfo) -> &'a str {
+        let filtered = self.filters.iter().find_map(|(f, v)| {
+            (*f == FacetField::Area)
+                .then(|| row.areas.iter().find(|a| a.eq_ignore_ascii_case(v)))
+                .flatten()
+        });
+        match filtered {
+            Some(area) if row.echo && !row.feed => area,
+            _ => self.source_label(&row.source),
+        }
     }
 
     pub fn selected_id(&self) -> Option<StoryId> {

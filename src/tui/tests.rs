@@ -1697,3 +1697,24 @@ fn searches_are_recalled_with_up_and_down_across_sessions() {
     press(&mut app, code(KeyCode::Down));
     assert_eq!(input(&app), "");
 }
+
+#[test]
+fn an_echo_story_in_several_areas_shows_the_area_filtered_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    let row = super::app::RowInfo {
+        title: "t".into(),
+        date: now(),
+        feed: false,
+        echo: true,
+        source: "FSX_BOT".into(),
+        areas: vec!["FSX_BOT".into(), "TQW_TECHNOLOGY".into()],
+        read: false,
+        starred: false,
+        tags: vec![],
+    };
+    assert_eq!(app.row_source(&row), "FSX_BOT");
+    app.filters
+        .push((FacetField::Area, "tqw_technology".into()));
+    assert_eq!(app.row_source(&row), "TQW_TECHNOLOGY");
+}

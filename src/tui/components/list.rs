@@ -156,7 +156,7 @@ fn row(
         ));
     }
     if src_w > 0 {
-        let src = info.map(|r| app.source_label(&r.source)).unwrap_or("");
+        let src = info.map(|r| app.row_source(r)).unwrap_or("");
         spans.push(Span::styled(format!("{} ", text::fit(src, src_w)), base));
     }
     let used: usize = spans.iter().map(|s| text::width(&s.content)).sum();
