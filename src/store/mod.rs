@@ -1393,7 +1393,23 @@ fn ingest_one(
                     );
                 }
             }
-            (id, Change::Unchanged)
+            // A feed's own text reads better than an echomail copy of it (a gateway's
+            // "Description:" and "Link to news story:" lines, cut lines, a charset's losses):
+            // a feed takes over a story an echo brought first. Only this way, so the text
+            // never flips back.
+            if story.kind == StoryKind::Feed && primary_kind(tx, id)? == StoryKind::Echomail {
+                update_story(tx, id, story, canonical.as_deref(), &hash, now)?;
+                tx.prepare_cached(
+                    "UPDATE stories SET primary_source = ?2, kind = 'feed' WHERE id = ?1",
+                )
+                .ctx("prepare take over")?
+                .execute(params![id, source])
+                .ctx("take over story")?;
+                write_auto_tags(tx, id, &inc.auto_tags)?;
+                (id, Change::Updated)
+            } else {
+                (id, Change::Unchanged)
+            }
         }
         None => {
             hot.insert_story
@@ -1518,6 +1534,20 @@ fn update_story(
     ])
     .ctx("update story")?;
     Ok(())
+}
+
+/// The kind of the source whose text a story holds.
+fn primary_kind(tx: &Transaction<'_>, id: StoryId) -> Result<StoryKind> {
+    let kind: String = tx
+        .prepare_cached("SELECT kind FROM stories WHERE id = ?1")
+        .ctx("prepare kind")?
+        .query_row([id], |r| r.get(0))
+        .ctx("read kind")?;
+    Ok(if kind == StoryKind::Echomail.as_str() {
+        StoryKind::Echomail
+    } else {
+        StoryKind::Feed
+    })
 }
 
 /// Replace a story's automatic tags.

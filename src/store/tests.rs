@@ -843,3 +843,30 @@ fn a_write_waits_for_another_writer_instead_of_failing() {
     assert_eq!(rec.title, "One (sync)");
     assert_eq!(rec.free_tags(), vec!["brief"]);
 }
+
+#[test]
+fn a_feed_takes_over_the_text_of_a_story_an_echo_brought_first() {
+    let (_d, mut st) = store();
+    let echo = st.ensure_source("echo", "x").unwrap();
+    let feed = st.ensure_source("feed", "y").unwrap();
+    let now = Utc::now();
+    let copy = echo_story("1337:1/100 0badf00d", "STORY", "https://ex.test/story");
+    st.ingest_batch(echo, &[], std::slice::from_ref(&copy), now)
+        .unwrap();
+    let mut own = feed_story("g1", "https://www.ex.test/story/", "Story");
+    own.story.body = "The feed's own text.".into();
+    let out = st.ingest_batch(feed, &[], &[own], now).unwrap();
+    assert_eq!(out, outcome(0, 1, 0, 0));
+    let rec = st.story(1).unwrap().unwrap();
+    assert_eq!(
+        (rec.title.as_str(), rec.body.as_str()),
+        ("Story", "The feed's own text.")
+    );
+    assert_eq!(rec.kind, StoryKind::Feed);
+    assert_eq!(rec.kinds, vec![StoryKind::Echomail, StoryKind::Feed]);
+    assert_eq!(rec.area.as_deref(), Some("TQW_TECHNOLOGY"));
+    // The echo read again changes nothing: the text never flips back.
+    let out = st.ingest_batch(echo, &[], &[copy], now).unwrap();
+    assert_eq!(out, outcome(0, 0, 1, 0));
+    assert_eq!(st.story(1).unwrap().unwrap().body, "The feed's own text.");
+}
