@@ -288,6 +288,8 @@ pub struct App {
     message_at: Instant,
     /// Keys typed ahead of a list that is still being searched (see [`App::on_key`]).
     held: VecDeque<KeyEvent>,
+    /// Opens links; a text browser waits here for the event loop, which owns the terminal.
+    pub opener: open::Opener,
 }
 
 impl App {
@@ -302,6 +304,7 @@ impl App {
 
     pub fn new(ws: Workspace, opts: AppOptions) -> Result<App, TuiError> {
         let (keys, key_problems) = Keymap::from_config(&ws.config.keys);
+        let opener = open::Opener::new(ws.config.browser.clone());
         let (watches, watch_error) = watches::load(&ws.config.watches, &ws.data_dir);
         let jobs = Jobs::start(&ws.index);
         let now = Instant::now();
@@ -351,6 +354,7 @@ impl App {
             synced: false,
             message_at: now,
             held: VecDeque::new(),
+            opener,
         };
         app.load_source_names();
         if let Some(p) = key_problems.first() {
@@ -1589,12 +1593,30 @@ impl App {
     }
 
     fn open_link(&mut self, link: &str) {
-        match open::open(link) {
-            Ok(program) => self.info(format!(
-                "opened with {}: {}",
-                text::line(&program),
+        match self.opener.open(link) {
+            Ok(open::Opened::Detached(program)) => self.info(format!(
+                "opened with {program}: {}",
                 text::truncate(&text::line(link), 60)
             )),
+            Ok(open::Opened::Terminal(program)) => self.info(format!("opening in {program}…")),
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    /// A text browser the event loop ran (from [`open::Opener::take_terminal`]) has ended.
+    pub fn browser_ended(
+        &mut self,
+        launch: &open::Launch,
+        ended: Result<std::process::ExitStatus, open::OpenError>,
+    ) {
+        let url = text::line(&launch.url);
+        match ended {
+            Ok(status) if status.success() => self.info(format!(
+                "back from {}: {}",
+                launch.program(),
+                text::truncate(&url, 60)
+            )),
+            Ok(status) => self.error(format!("{} failed ({status}): {url}", launch.program())),
             Err(e) => self.error(e.to_string()),
         }
     }

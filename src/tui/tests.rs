@@ -1381,3 +1381,116 @@ fn a_source_with_its_own_refresh_is_synced_on_its_own_interval() {
     app.tick(Instant::now() + Duration::from_secs(30));
     assert!(!app.jobs.sync_running());
 }
+
+// ---- opening links: terminal browsers ---------------------------------------
+
+/// The fixture workspace plus "Reading list on chip controls", a feed story with `links`
+/// numbered links (`https://ref.test/N`), in an interface whose opener starts nothing.
+fn app_with_links(dir: &std::path::Path, links: usize, browser: &[&str]) -> App {
+    let mut ws = workspace(dir, None);
+    let src = ws
+        .store
+        .ensure_source("Reading lists", "https://ref.test/feed.rss")
+        .unwrap();
+    let mut s = ParsedStory::new(StoryKind::Feed, "Reading list on chip controls");
+    s.guid = Some("reading-list".into());
+    s.body = "Sources for the brief.".into();
+    s.link = Some("https://ref.test/".into());
+    s.links = (1..=links)
+        .map(|n| format!("https://ref.test/{n}"))
+        .collect();
+    s.published = Some(at(19, 9));
+    ws.store
+        .ingest_batch(
+            src,
+            &[],
+            &[Incoming {
+                story: s,
+                auto_tags: vec![],
+            }],
+            at(19, 10),
+        )
+        .unwrap();
+    ws.flush_index().unwrap();
+    let mut app = App::new(
+        ws,
+        AppOptions {
+            now: Some(now()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    app.wait_idle(Duration::from_secs(10));
+    app.opener = super::open::Opener::dry_run(
+        crate::config::BrowserSetting {
+            command: Some(browser.iter().map(|w| w.to_string()).collect()),
+            terminal: None,
+        },
+        super::open::Env::default(),
+    );
+    press(&mut app, key('/'));
+    typed(&mut app, "\"Reading list\"");
+    press(&mut app, code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Enter));
+    let Screen::Reader(r) = &app.screen else {
+        panic!("reader not open: {:?}", app.message)
+    };
+    assert_eq!(r.story.links.len(), links);
+    app
+}
+
+fn opened(app: &App) -> Vec<String> {
+    app.opener
+        .launched()
+        .iter()
+        .map(|l| l.argv.join(" "))
+        .collect()
+}
+
+fn message(app: &App) -> String {
+    app.message.clone().map(|m| m.0).unwrap_or_default()
+}
+
+#[test]
+fn a_text_browser_is_left_to_the_event_loop_and_its_end_is_reported() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_links(dir.path(), 3, &["w3m", "-o", "x=1", "%u"]);
+    press(&mut app, key('o'));
+    assert_eq!(message(&app), "opening in w3m…");
+    assert!(opened(&app).is_empty(), "not started in the background");
+    let launch = app.opener.take_terminal().expect("waits for the terminal");
+    assert_eq!(launch.argv, ["w3m", "-o", "x=1", "https://ref.test/"]);
+    assert!(launch.terminal);
+    app.browser_ended(&launch, Ok(std::process::ExitStatus::from_raw(0)));
+    assert_eq!(message(&app), "back from w3m: https://ref.test/");
+    // A browser that fails says so, with the link to copy.
+    press(&mut app, key('3'));
+    let launch = app.opener.take_terminal().unwrap();
+    assert_eq!(launch.url, "https://ref.test/3");
+    app.browser_ended(&launch, Ok(std::process::ExitStatus::from_raw(1 << 8)));
+    let (m, level) = app.message.clone().unwrap();
+    assert_eq!(level, super::app::Level::Error);
+    assert_eq!(m, "w3m failed (exit status: 1): https://ref.test/3");
+}
+
+#[test]
+fn without_any_browser_the_message_shows_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_links(dir.path(), 3, &["firefox"]);
+    // Over SSH: no setting, no $BROWSER, no display, nothing on PATH.
+    let empty = tempfile::tempdir().unwrap();
+    app.opener = super::open::Opener::dry_run(
+        crate::config::BrowserSetting::default(),
+        super::open::Env {
+            path: Some(empty.path().as_os_str().to_owned()),
+            ..Default::default()
+        },
+    );
+    press(&mut app, key('1'));
+    let (m, level) = app.message.clone().unwrap();
+    assert_eq!(level, super::app::Level::Error);
+    // The link first, where the status line keeps it when it cuts the rest.
+    assert!(m.starts_with("no browser: https://ref.test/1 ("), "{m}");
+    assert!(app.opener.take_terminal().is_none());
+}
