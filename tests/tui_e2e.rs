@@ -432,3 +432,52 @@ fn a_text_browser_in_browser_variable_runs_in_the_terminal_then_the_interface_re
     tmux.wait_for("query: lithography");
     tmux.quit();
 }
+
+#[test]
+fn link_twelve_opens_from_the_prompt_in_the_configured_terminal_browser() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let anchors: String = (1..=12)
+        .map(|n| format!("&lt;a href=\"https://ref.test/{n}\"&gt;ref {n}&lt;/a&gt; "))
+        .collect();
+    std::fs::write(
+        dir.path().join("feed.xml"),
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Refs</title><link>https://ref.test/</link><description>d</description>
+<item><title>Reading list on chip controls</title><link>https://ref.test/</link><guid>refs</guid>
+<pubDate>Mon, 17 Mar 2025 09:00:00 GMT</pubDate><description>{anchors}</description></item>
+</channel></rss>"#
+        ),
+    )
+    .unwrap();
+    let browser = dir.path().join("my-browser");
+    fake_text_browser(&browser);
+    let config = dir.path().join("feeds.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[settings]\nbrowser = [{:?}, \"--url=%u\"]\nbrowser_terminal = true\n\n\
+             [[source]]\nname = \"Refs\"\npath = \"feed.xml\"\n",
+            browser.display().to_string()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    echowatch(&config, &data, &["sync"]);
+    let tmux = Tmux::start("linkprompt", &config, &data, 100, 30);
+    tmux.wait_for("1 story");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("[12] https://ref.test/12");
+    tmux.keys(&["1", "2"]);
+    tmux.wait_for("open link: 12_");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("FAKE-BROWSER argc=1 arg=[--url=https://ref.test/12]");
+    assert!(!s.contains("Sources: Refs"), "{s}");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("back from");
+    tmux.wait_for("Sources: Refs");
+    tmux.quit();
+}

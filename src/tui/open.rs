@@ -12,6 +12,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
 use crate::config::BrowserSetting;
 use crate::tui::text;
 
@@ -341,6 +343,95 @@ pub fn run_in_terminal(launch: &Launch) -> Result<ExitStatus, OpenError> {
         .map_err(|e| spawn_error(launch, &e))
 }
 
+/// What a key did to the reader's "open link #" prompt (see [`link_number_key`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NumberKey {
+    /// The number grew or shrank: show the prompt again.
+    Typing,
+    /// Open link `n` (1-based, in range).
+    Open(usize),
+    /// A number with no link: say so.
+    NoSuchLink(String),
+    /// Esc, or Backspace on an empty number.
+    Cancelled,
+    /// Not the prompt's key: the prompt closes and the key does what it always does.
+    NotMine,
+}
+
+/// Longest number typed: more digits than any story has links.
+const NUMBER_DIGITS: usize = 6;
+
+/// A digit in the reader. With up to 9 links a digit is the whole number and opens at once;
+/// with 10 or more it starts the prompt (`typed` becomes `Some`), which Enter opens, as
+/// newsboat and urlview do. The rule depends only on the story, not on the digit, so a
+/// number is never opened half typed.
+pub fn link_digit(typed: &mut Option<String>, key: &KeyEvent, links: usize) -> Option<NumberKey> {
+    let KeyCode::Char(c @ '1'..='9') = key.code else {
+        return None;
+    };
+    if !key.modifiers.difference(KeyModifiers::SHIFT).is_empty() {
+        return None;
+    }
+    if links >= 10 {
+        *typed = Some(c.to_string());
+        return Some(NumberKey::Typing);
+    }
+    Some(choose(&c.to_string(), links))
+}
+
+fn choose(number: &str, links: usize) -> NumberKey {
+    match number.parse::<usize>() {
+        Ok(n) if (1..=links).contains(&n) => NumberKey::Open(n),
+        _ => NumberKey::NoSuchLink(if links == 0 {
+            format!("no link [{number}]: this story has none")
+        } else {
+            format!("no link [{number}]: this story has links 1-{links}")
+        }),
+    }
+}
+
+/// A key while the prompt is open (`typed` is `Some`); the prompt is closed (`typed` set
+/// to `None`) unless the answer is [`NumberKey::Typing`].
+pub fn link_number_key(typed: &mut Option<String>, key: &KeyEvent, links: usize) -> NumberKey {
+    let Some(number) = typed.as_mut() else {
+        return NumberKey::NotMine;
+    };
+    let plain = key.modifiers.difference(KeyModifiers::SHIFT).is_empty();
+    let answer = match key.code {
+        KeyCode::Char(c @ '0'..='9') if plain => {
+            if number.len() < NUMBER_DIGITS {
+                number.push(c);
+            }
+            NumberKey::Typing
+        }
+        KeyCode::Backspace => {
+            number.pop();
+            if number.is_empty() {
+                NumberKey::Cancelled
+            } else {
+                NumberKey::Typing
+            }
+        }
+        KeyCode::Enter => choose(number, links),
+        KeyCode::Esc => NumberKey::Cancelled,
+        _ => NumberKey::NotMine,
+    };
+    if answer != NumberKey::Typing {
+        *typed = None;
+    }
+    answer
+}
+
+/// The prompt as the status line shows it: `open link: 25_ (1-40, Enter opens, Esc cancels)`.
+pub fn link_prompt(typed: &str, links: usize) -> String {
+    let past = typed.parse::<usize>().map_or(true, |n| n > links);
+    if past {
+        format!("open link: {typed}_ (no such link: 1-{links}; Backspace, Esc cancels)")
+    } else {
+        format!("open link: {typed}_ (1-{links}, Enter opens, Esc cancels)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -572,5 +663,94 @@ mod tests {
         };
         assert!(run_in_terminal(&launch).unwrap().success());
         assert_eq!(std::fs::read_to_string(&out).unwrap(), format!("{URL}\n"));
+    }
+
+    fn k(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+    }
+
+    fn code(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn few_links_open_on_one_digit_many_need_enter() {
+        let mut typed = None;
+        assert_eq!(link_digit(&mut typed, &k('3'), 9), Some(NumberKey::Open(3)));
+        assert!(typed.is_none());
+        assert!(matches!(
+            link_digit(&mut typed, &k('5'), 3),
+            Some(NumberKey::NoSuchLink(m)) if m == "no link [5]: this story has links 1-3"
+        ));
+        assert_eq!(link_digit(&mut typed, &k('0'), 3), None);
+        assert_eq!(link_digit(&mut typed, &k('j'), 3), None);
+        let ctrl = KeyEvent::new(KeyCode::Char('2'), KeyModifiers::CONTROL);
+        assert_eq!(link_digit(&mut typed, &ctrl, 3), None);
+        // Ten or more: every digit waits, even one that could not be extended (5 of 40).
+        for first in ['2', '5'] {
+            let mut typed = None;
+            assert_eq!(
+                link_digit(&mut typed, &k(first), 40),
+                Some(NumberKey::Typing)
+            );
+            assert_eq!(typed.as_deref(), Some(first.to_string().as_str()));
+        }
+    }
+
+    #[test]
+    fn the_prompt_takes_digits_backspace_enter_and_esc() {
+        let mut typed = Some("2".to_string());
+        assert_eq!(link_number_key(&mut typed, &k('5'), 40), NumberKey::Typing);
+        assert_eq!(
+            link_prompt(typed.as_deref().unwrap(), 40),
+            "open link: 25_ (1-40, Enter opens, Esc cancels)"
+        );
+        assert_eq!(
+            link_number_key(&mut typed, &code(KeyCode::Enter), 40),
+            NumberKey::Open(25)
+        );
+        assert!(typed.is_none());
+
+        let mut typed = Some("5".to_string());
+        link_number_key(&mut typed, &k('0'), 40);
+        assert!(link_prompt("50", 40).contains("no such link: 1-40"));
+        assert!(matches!(
+            link_number_key(&mut typed, &code(KeyCode::Enter), 40),
+            NumberKey::NoSuchLink(m) if m.contains("[50]")
+        ));
+
+        let mut typed = Some("1".to_string());
+        link_number_key(&mut typed, &k('2'), 40);
+        assert_eq!(
+            link_number_key(&mut typed, &code(KeyCode::Backspace), 40),
+            NumberKey::Typing
+        );
+        assert_eq!(typed.as_deref(), Some("1"));
+        assert_eq!(
+            link_number_key(&mut typed, &code(KeyCode::Backspace), 40),
+            NumberKey::Cancelled
+        );
+        assert!(typed.is_none());
+
+        let mut typed = Some("1".to_string());
+        assert_eq!(
+            link_number_key(&mut typed, &code(KeyCode::Esc), 40),
+            NumberKey::Cancelled
+        );
+        let mut typed = Some("1".to_string());
+        assert_eq!(link_number_key(&mut typed, &k('q'), 40), NumberKey::NotMine);
+        assert!(typed.is_none());
+        // No overflow, however long the number.
+        let mut typed = Some("1".to_string());
+        for _ in 0..40 {
+            link_number_key(&mut typed, &k('9'), 40);
+        }
+        assert!(typed.as_ref().unwrap().len() <= NUMBER_DIGITS);
+        assert!(matches!(
+            link_number_key(&mut typed, &code(KeyCode::Enter), 40),
+            NumberKey::NoSuchLink(_)
+        ));
+        // "0" typed first (after a prompt-opening digit elsewhere) is no link.
+        assert!(matches!(choose("0", 40), NumberKey::NoSuchLink(_)));
     }
 }

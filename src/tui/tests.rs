@@ -1382,7 +1382,7 @@ fn a_source_with_its_own_refresh_is_synced_on_its_own_interval() {
     assert!(!app.jobs.sync_running());
 }
 
-// ---- opening links: terminal browsers ---------------------------------------
+// ---- opening links: numbers past 9, terminal browsers ---------------------------------------
 
 /// The fixture workspace plus "Reading list on chip controls", a feed story with `links`
 /// numbered links (`https://ref.test/N`), in an interface whose opener starts nothing.
@@ -1449,6 +1449,96 @@ fn opened(app: &App) -> Vec<String> {
 
 fn message(app: &App) -> String {
     app.message.clone().map(|m| m.0).unwrap_or_default()
+}
+
+#[test]
+fn link_numbers_past_nine_are_typed_at_a_prompt_and_opened_by_enter() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_links(dir.path(), 40, &["firefox"]);
+    // `25`: one link, 25, not 2 and then 5.
+    press(&mut app, key('2'));
+    assert_eq!(
+        message(&app),
+        "open link: 2_ (1-40, Enter opens, Esc cancels)"
+    );
+    press(&mut app, key('5'));
+    assert!(
+        message(&app).starts_with("open link: 25_"),
+        "{:?}",
+        app.message
+    );
+    assert!(opened(&app).is_empty(), "{:?}", opened(&app));
+    // The prompt waits: its message does not fade like a confirmation.
+    app.tick(Instant::now() + Duration::from_secs(60));
+    assert!(message(&app).starts_with("open link: 25_"));
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(opened(&app), ["firefox https://ref.test/25"]);
+    assert_eq!(message(&app), "opened with firefox: https://ref.test/25");
+
+    // A single digit waits too when the story has 10 links or more; Enter opens it.
+    press(&mut app, key('5'));
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(opened(&app)[1], "firefox https://ref.test/5");
+
+    // Out of range: said at the prompt and on Enter; nothing opens.
+    press(&mut app, key('5'));
+    press(&mut app, key('0'));
+    assert!(
+        message(&app).contains("no such link: 1-40"),
+        "{:?}",
+        app.message
+    );
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(message(&app), "no link [50]: this story has links 1-40");
+    assert_eq!(opened(&app).len(), 2);
+
+    // Backspace edits, Esc cancels and stays in the reader.
+    press(&mut app, key('1'));
+    press(&mut app, key('2'));
+    press(&mut app, code(KeyCode::Backspace));
+    assert!(message(&app).starts_with("open link: 1_"));
+    press(&mut app, code(KeyCode::Esc));
+    assert!(app.message.is_none());
+    assert!(matches!(app.screen, Screen::Reader(_)));
+    // After Esc, digits start a new number.
+    press(&mut app, key('4'));
+    press(&mut app, key('0'));
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(opened(&app)[2], "firefox https://ref.test/40");
+
+    // Another key closes the prompt and does what it always does: `q` leaves the reader.
+    press(&mut app, key('3'));
+    press(&mut app, key('q'));
+    assert!(matches!(app.screen, Screen::List));
+    assert!(app.message.is_none());
+    assert_eq!(opened(&app).len(), 3);
+}
+
+#[test]
+fn a_prompt_replaced_on_the_status_line_no_longer_takes_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_links(dir.path(), 12, &["firefox"]);
+    press(&mut app, key('1'));
+    // What a finishing sync does: its summary takes the status line.
+    app.message = Some(("sync: 3 new".into(), super::app::Level::Info));
+    // Enter then acts as in the reader without a prompt (nothing), and `2` starts anew.
+    press(&mut app, code(KeyCode::Enter));
+    assert!(opened(&app).is_empty());
+    press(&mut app, key('2'));
+    assert!(message(&app).starts_with("open link: 2_"));
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(opened(&app), ["firefox https://ref.test/2"]);
+}
+
+#[test]
+fn with_nine_links_or_fewer_a_digit_opens_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_links(dir.path(), 3, &["firefox", "--new-tab"]);
+    press(&mut app, key('2'));
+    assert_eq!(opened(&app), ["firefox --new-tab https://ref.test/2"]);
+    press(&mut app, key('7'));
+    assert_eq!(message(&app), "no link [7]: this story has links 1-3");
+    assert_eq!(opened(&app).len(), 1);
 }
 
 #[test]
