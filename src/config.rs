@@ -122,6 +122,17 @@ impl Default for EchomailSettings {
     }
 }
 
+/// How the interface opens links: `[settings] browser` and `browser_terminal`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrowserSetting {
+    /// The program and its arguments, `%u` standing for the link (appended when absent).
+    /// `None`: `$BROWSER`, else the system's opener or a text browser found on `PATH`.
+    pub command: Option<Vec<String>>,
+    /// Whether the browser runs in this terminal (the interface steps aside until it ends);
+    /// `None`: decided by its name (w3m, lynx, elinks, links… do).
+    pub terminal: Option<bool>,
+}
+
 /// A saved search (watchlist).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watch {
@@ -138,6 +149,8 @@ pub struct Config {
     pub echomail: EchomailSettings,
     /// Interface auto-sync interval; `None` means only on demand.
     pub refresh: Option<Duration>,
+    /// The browser the interface opens links with.
+    pub browser: BrowserSetting,
     /// Extra tagger rules (same format as the built-in ones), file resolved against the config.
     pub tagger_rules: Option<PathBuf>,
     pub watches: Vec<Watch>,
@@ -164,6 +177,7 @@ impl Config {
             fetch: FetchSettings::default(),
             echomail: EchomailSettings::default(),
             refresh: None,
+            browser: BrowserSetting::default(),
             tagger_rules: None,
             watches: Vec::new(),
             keys: BTreeMap::new(),
@@ -366,7 +380,14 @@ impl Config {
         }
 
         let mut fetch = FetchSettings::default();
+        let mut browser = BrowserSetting::default();
         if let Some(f) = raw.settings {
+            if let Some(b) = &f.browser {
+                browser.command = Some(browser_command(b.get_ref()).map_err(|message| {
+                    invalid(b.span().start, format!("key `browser`: {message}"))
+                })?);
+            }
+            browser.terminal = f.browser_terminal;
             let positive = |v: &Spanned<u64>, key: &str| {
                 if *v.get_ref() == 0 {
                     Err(invalid(
@@ -469,6 +490,7 @@ impl Config {
             fetch,
             echomail,
             refresh,
+            browser,
             rules_line: raw
                 .tagger
                 .as_ref()
@@ -560,6 +582,38 @@ struct RawSettings {
     max_bytes: Option<Spanned<u64>>,
     user_agent: Option<String>,
     refresh_minutes: Option<u64>,
+    browser: Option<Spanned<RawBrowser>>,
+    browser_terminal: Option<bool>,
+}
+
+/// `browser = "w3m %u"` (split at spaces) or `browser = ["my browser", "--new", "%u"]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawBrowser {
+    Line(String),
+    Words(Vec<String>),
+}
+
+/// The browser's words, checked: a program is named, and it is not a shell, which would
+/// read a link from a feed as commands (newsbeuter CVE-2017-12904).
+fn browser_command(raw: &RawBrowser) -> Result<Vec<String>, String> {
+    let words: Vec<String> = match raw {
+        RawBrowser::Line(line) => line.split_whitespace().map(str::to_string).collect(),
+        RawBrowser::Words(words) => words.clone(),
+    };
+    let Some(program) = words.first().filter(|p| !p.trim().is_empty()) else {
+        return Err("name the browser program, e.g. \"w3m %u\" or \"firefox\"".into());
+    };
+    if words.iter().any(|w| w.chars().any(char::is_control)) {
+        return Err("control characters are not allowed".into());
+    }
+    if crate::tui::open::is_shell(program) {
+        return Err(format!(
+            "{program:?} is a shell, and links from feeds are never given to a shell; \
+             name the browser itself (its arguments may hold %u for the link)"
+        ));
+    }
+    Ok(words)
 }
 
 #[derive(Deserialize)]
@@ -790,5 +844,45 @@ quit = "x"
             e.contains(":4: key `inbound`") && e.contains("`path`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn browser_setting_is_words_or_a_list_and_never_a_shell() {
+        let c = parse("[settings]\nbrowser = \"w3m -o x=1 %u\"\n").unwrap();
+        assert_eq!(
+            c.browser,
+            BrowserSetting {
+                command: Some(vec!["w3m".into(), "-o".into(), "x=1".into(), "%u".into()]),
+                terminal: None,
+            }
+        );
+        let c = parse(
+            "[settings]\nbrowser = [\"/opt/My Browser/run\", \"--url=%u\"]\nbrowser_terminal = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.browser.command.as_deref(),
+            Some(&["/opt/My Browser/run".to_string(), "--url=%u".to_string()][..])
+        );
+        assert_eq!(c.browser.terminal, Some(true));
+        assert_eq!(parse("").unwrap().browser, BrowserSetting::default());
+        let e = error_of("[settings]\n\nbrowser = \"sh -c 'w3m %u'\"\n");
+        assert!(
+            e.contains(":3: key `browser`") && e.contains("shell"),
+            "{e}"
+        );
+        let e = error_of("[settings]\nbrowser = [\"/bin/bash\", \"-c\"]\n");
+        assert!(
+            e.contains(":2: key `browser`") && e.contains("shell"),
+            "{e}"
+        );
+        let e = error_of("[settings]\nbrowser = \"  \"\n");
+        assert!(e.contains(":2: key `browser`: name the browser"), "{e}");
+        let e = error_of("[settings]\nbrowser = []\n");
+        assert!(e.contains(":2: key `browser`"), "{e}");
+        let e = error_of("[settings]\nbrowser = 3\n");
+        assert!(e.contains(":2:") && e.contains("browser"), "{e}");
+        let e = error_of("[settings]\nbrowser_terminal = \"yes\"\n");
+        assert!(e.contains(":2: key `browser_terminal`"), "{e}");
     }
 }

@@ -326,3 +326,158 @@ fn keys_typed_before_new_results_land_act_on_the_new_list() {
     assert!(entity.contains('●') && !entity.contains('★'), "{s}");
     tmux.keys(&["q"]);
 }
+
+// ---- opening links in a text browser ---------------------------------------------------------
+
+impl Tmux {
+    /// As [`Tmux::start`], with `env` set for the interface.
+    fn start_env(
+        name: &str,
+        env: &[(&str, &Path)],
+        config: &Path,
+        data: &Path,
+        w: u16,
+        h: u16,
+    ) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("echowatch-{name}-{}", std::process::id()),
+        };
+        let vars: Vec<String> = env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", quoted(v)))
+            .collect();
+        let cmd = format!(
+            "env {} {} --config {} --data {}",
+            vars.join(" "),
+            quoted(Path::new(BIN)),
+            quoted(config),
+            quoted(data)
+        );
+        let (w, h) = (w.to_string(), h.to_string());
+        let started = tmux.run(&["new-session", "-d", "-s", "ew", "-x", &w, "-y", &h, &cmd]);
+        assert!(
+            started.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        tmux
+    }
+
+    /// `q` until the interface has ended.
+    fn quit(&self) {
+        let end = Instant::now() + Duration::from_secs(5);
+        while self.alive() {
+            assert!(
+                Instant::now() < end,
+                "the interface did not quit; screen:\n{}",
+                self.screen()
+            );
+            self.keys(&["q"]);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A stand-in text browser at `path`: it shows how many arguments it got and the first,
+/// then waits for a line on its standard input, as a browser waits for its user.
+fn fake_text_browser(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(
+        path,
+        "#!/bin/sh\nprintf 'FAKE-BROWSER argc=%s arg=[%s]\\n' \"$#\" \"$1\"\n\
+         printf 'press Enter to go back\\n'\nread line\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_text_browser_in_browser_variable_runs_in_the_terminal_then_the_interface_returns() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (config, data) = fixture_workspace(dir.path());
+    // Named lynx: known as a text browser by its name.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let browser = bin.join("lynx");
+    fake_text_browser(&browser);
+    let tmux = Tmux::start_env(
+        "textbrowser",
+        &[("BROWSER", &browser)],
+        &config,
+        &data,
+        100,
+        30,
+    );
+    tmux.wait_for("3 stories");
+    tmux.keys(&["/lithography", "Enter", "Enter"]);
+    tmux.wait_for("Sources: Fixture feed");
+    tmux.keys(&["o"]);
+    let s = tmux.wait_for("FAKE-BROWSER argc=1 arg=[https://fixture.test/dutch-litho]");
+    assert!(
+        !s.contains("Sources: Fixture feed"),
+        "the interface stayed on screen under the browser:\n{s}"
+    );
+    // The browser has the keyboard: Enter ends it, and the reader is drawn again.
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("back from");
+    assert!(
+        s.contains("Sources: Fixture feed") && !s.contains("FAKE-BROWSER"),
+        "{s}"
+    );
+    // And it still takes keys.
+    tmux.keys(&["q"]);
+    tmux.wait_for("query: lithography");
+    tmux.quit();
+}
+
+#[test]
+fn link_twelve_opens_from_the_prompt_in_the_configured_terminal_browser() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let anchors: String = (1..=12)
+        .map(|n| format!("&lt;a href=\"https://ref.test/{n}\"&gt;ref {n}&lt;/a&gt; "))
+        .collect();
+    std::fs::write(
+        dir.path().join("feed.xml"),
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Refs</title><link>https://ref.test/</link><description>d</description>
+<item><title>Reading list on chip controls</title><link>https://ref.test/</link><guid>refs</guid>
+<pubDate>Mon, 17 Mar 2025 09:00:00 GMT</pubDate><description>{anchors}</description></item>
+</channel></rss>"#
+        ),
+    )
+    .unwrap();
+    let browser = dir.path().join("my-browser");
+    fake_text_browser(&browser);
+    let config = dir.path().join("feeds.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[settings]\nbrowser = [{:?}, \"--url=%u\"]\nbrowser_terminal = true\n\n\
+             [[source]]\nname = \"Refs\"\npath = \"feed.xml\"\n",
+            browser.display().to_string()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    echowatch(&config, &data, &["sync"]);
+    let tmux = Tmux::start("linkprompt", &config, &data, 100, 30);
+    tmux.wait_for("1 story");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("[12] https://ref.test/12");
+    tmux.keys(&["1", "2"]);
+    tmux.wait_for("open link: 12_");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("FAKE-BROWSER argc=1 arg=[--url=https://ref.test/12]");
+    assert!(!s.contains("Sources: Refs"), "{s}");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("back from");
+    tmux.wait_for("Sources: Refs");
+    tmux.quit();
+}

@@ -140,6 +140,8 @@ pub struct ReaderState {
     /// Lines at the last draw and the height of the view, for paging and clamping.
     pub lines: usize,
     pub height: usize,
+    /// The link number being typed at the "open link" prompt (a story with 10 links or more).
+    pub link_number: Option<String>,
 }
 
 #[derive(Debug)]
@@ -353,6 +355,8 @@ pub struct App {
     message_at: Instant,
     /// Keys typed ahead of a list that is still being searched (see [`App::on_key`]).
     held: VecDeque<KeyEvent>,
+    /// Opens links; a text browser waits here for the event loop, which owns the terminal.
+    pub opener: open::Opener,
 }
 
 impl App {
@@ -369,6 +373,7 @@ impl App {
         let source_labels = short_source_names(ws.config.sources.iter().map(|s| s.name.as_str()));
         let search_history = load_history(&ws.data_dir);
         let (keys, key_problems) = Keymap::from_config(&ws.config.keys);
+        let opener = open::Opener::new(ws.config.browser.clone());
         let (watches, watch_error) = watches::load(&ws.config.watches, &ws.data_dir);
         let jobs = Jobs::start(&ws.index);
         let now = Instant::now();
@@ -424,6 +429,7 @@ impl App {
             synced: false,
             message_at: now,
             held: VecDeque::new(),
+            opener,
         };
         app.load_source_names();
         if let Some(p) = key_problems.first() {
@@ -1376,18 +1382,21 @@ impl App {
             }
             Overlay::None => {}
         }
-        if let Screen::Reader(_) = self.screen
-            && let KeyCode::Char(c @ '1'..='9') = key.code
-            && key.modifiers.difference(KeyModifiers::SHIFT).is_empty()
-        {
-            let n = c as usize - '0' as usize;
-            let link = match &self.screen {
-                Screen::Reader(r) => r.story.links.get(n - 1).cloned(),
-                _ => None,
-            };
-            match link {
-                Some(l) => self.open_link(&l),
-                None => self.error(format!("no link [{n}]")),
+        if let Some(step) = self.link_number_key(&key) {
+            match step {
+                open::NumberKey::Typing => self.show_link_prompt(),
+                open::NumberKey::Open(n) => {
+                    let link = match &self.screen {
+                        Screen::Reader(r) => r.story.links.get(n - 1).cloned(),
+                        _ => None,
+                    };
+                    match link {
+                        Some(l) => self.open_link(&l),
+                        None => self.error(format!("no link [{n}]")),
+                    }
+                }
+                open::NumberKey::NoSuchLink(m) => self.error(m),
+                open::NumberKey::Cancelled | open::NumberKey::NotMine => self.message = None,
             }
             return;
         }
@@ -1689,6 +1698,7 @@ impl App {
                     scroll: 0,
                     lines: 0,
                     height: 0,
+                    link_number: None,
                 }));
             }
             Ok(None) => self.error(format!("story {id} is gone from the store (reindex?)")),
@@ -1788,14 +1798,76 @@ impl App {
     }
 
     fn open_link(&mut self, link: &str) {
-        match open::open(link) {
-            Ok(program) => self.info(format!(
-                "opened with {}: {}",
-                text::line(&program),
+        match self.opener.open(link) {
+            Ok(open::Opened::Detached(program)) => self.info(format!(
+                "opened with {program}: {}",
                 text::truncate(&text::line(link), 60)
             )),
+            Ok(open::Opened::Terminal(program)) => self.info(format!("opening in {program}…")),
             Err(e) => self.error(e.to_string()),
         }
+    }
+
+    /// A text browser the event loop ran (from [`open::Opener::take_terminal`]) has ended.
+    pub fn browser_ended(
+        &mut self,
+        launch: &open::Launch,
+        ended: Result<std::process::ExitStatus, open::OpenError>,
+    ) {
+        let url = text::line(&launch.url);
+        match ended {
+            Ok(status) if status.success() => self.info(format!(
+                "back from {}: {}",
+                launch.program(),
+                text::truncate(&url, 60)
+            )),
+            Ok(status) => self.error(format!("{} failed ({status}): {url}", launch.program())),
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    /// The reader's link numbers (see [`open::link_digit`]): a digit opens link [n] at once,
+    /// or, in a story with 10 links or more, starts the "open link" prompt, whose keys are
+    /// taken here until Enter or Esc. Another key closes the prompt and acts as usual.
+    fn link_number_key(&mut self, key: &KeyEvent) -> Option<open::NumberKey> {
+        let Screen::Reader(r) = &mut self.screen else {
+            return None;
+        };
+        let links = r.story.links.len();
+        if let Some(typed) = &r.link_number {
+            // The prompt lives on the status line. Once something else took its place there
+            // (a sync's summary), it is closed: keys never go to a prompt out of sight.
+            let shown =
+                matches!(&self.message, Some((m, _)) if *m == open::link_prompt(typed, links));
+            if !shown {
+                r.link_number = None;
+            }
+        }
+        if r.link_number.is_none() {
+            return open::link_digit(&mut r.link_number, key, links);
+        }
+        match open::link_number_key(&mut r.link_number, key, links) {
+            open::NumberKey::NotMine => {
+                self.message = None;
+                None
+            }
+            step => Some(step),
+        }
+    }
+
+    fn show_link_prompt(&mut self) {
+        let Screen::Reader(r) = &self.screen else {
+            return;
+        };
+        let Some(typed) = &r.link_number else {
+            return;
+        };
+        let prompt = open::link_prompt(typed, r.story.links.len());
+        self.info(prompt);
+        // A prompt waits for its answer: the message does not fade (an hour at most) until
+        // the prompt closes or another message replaces it, which closes the prompt too.
+        let now = Instant::now();
+        self.message_at = now.checked_add(Duration::from_secs(3600)).unwrap_or(now);
     }
 
     fn activate_sidebar(&mut self) {

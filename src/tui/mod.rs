@@ -78,13 +78,18 @@ pub fn run(config: Config, data_dir: &Path) -> Result<(), TuiError> {
     )?;
 
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-        signal_hook::consts::SIGINT,
-    ] {
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
+    // SIGINT apart: while a text browser has the terminal, Ctrl-C there is the browser's
+    // (the whole foreground group gets it), not a reason to quit. The hang-up watchdog does
+    // not watch it, as it would end the interface under the browser.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupted))?;
+    let stops = Stops {
+        stop: &stop,
+        interrupted: &interrupted,
+    };
     // ratatui::try_init enters raw mode and the alternate screen and installs a panic hook
     // that restores the terminal before the panic message prints.
     let mut terminal = ratatui::try_init()?;
@@ -102,7 +107,7 @@ pub fn run(config: Config, data_dir: &Path) -> Result<(), TuiError> {
     }));
     let done = Arc::new(AtomicBool::new(false));
     hangup_watchdog(Arc::clone(&stop), Arc::clone(&done));
-    let result = event_loop(&mut terminal, &mut app, &stop);
+    let result = event_loop(&mut terminal, &mut app, &stops);
     done.store(true, Ordering::Relaxed);
     // `try_restore`, as `restore` would panic printing its error to a terminal that is gone.
     if let Err(e) = ratatui::try_restore() {
@@ -159,12 +164,26 @@ fn stdin_hung_up() -> bool {
     n > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
 }
 
+/// The signals that end the event loop.
+struct Stops<'a> {
+    /// SIGTERM, SIGHUP.
+    stop: &'a AtomicBool,
+    /// SIGINT.
+    interrupted: &'a AtomicBool,
+}
+
+impl Stops<'_> {
+    fn any(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.interrupted.load(Ordering::Relaxed)
+    }
+}
+
 fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
-    stop: &AtomicBool,
+    stops: &Stops,
 ) -> Result<(), TuiError> {
-    while !app.quit && !stop.load(Ordering::Relaxed) {
+    while !app.quit && !stops.any() {
         terminal.draw(|f| components::draw(app, f))?;
         // Signals interrupt the wait at the latest after this long.
         let timeout = app
@@ -185,9 +204,32 @@ fn event_loop(
                 }
             }
         }
+        if let Some(launch) = app.opener.take_terminal() {
+            let result = run_in_terminal(terminal, &launch)?;
+            // A Ctrl-C typed in the browser was the browser's.
+            stops.interrupted.store(false, Ordering::Relaxed);
+            app.browser_ended(&launch, result);
+        }
         app.tick(Instant::now());
     }
     Ok(())
+}
+
+/// Give the terminal to a text browser (main screen, cooked mode, cursor shown), wait for
+/// it to end, then take the terminal back and have everything drawn again. Keys typed
+/// meanwhile are the browser's: the interface reads none while it waits.
+fn run_in_terminal(
+    terminal: &mut ratatui::DefaultTerminal,
+    launch: &open::Launch,
+) -> Result<Result<std::process::ExitStatus, open::OpenError>, TuiError> {
+    terminal.show_cursor()?;
+    ratatui::try_restore()?;
+    let result = open::run_in_terminal(launch);
+    crossterm::terminal::enable_raw_mode()?;
+    crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)?;
+    // What the browser left on the screen is not what ratatui last drew: draw it all.
+    terminal.clear()?;
+    Ok(result)
 }
 
 #[cfg(test)]

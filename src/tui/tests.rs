@@ -1718,3 +1718,206 @@ fn an_echo_story_in_several_areas_shows_the_area_filtered_on() {
         .push((FacetField::Area, "tqw_technology".into()));
     assert_eq!(app.row_source(&row), "TQW_TECHNOLOGY");
 }
+
+// ---- opening links: numbers past 9, terminal browsers ---------------------------------------
+
+/// The fixture workspace plus "Reading list on chip controls", a feed story with `links`
+/// numbered links (`https://ref.test/N`), in an interface whose opener starts nothing.
+fn app_with_links(dir: &std::path::Path, links: usize, browser: &[&str]) -> App {
+    let mut ws = workspace(dir, None);
+    let src = ws
+        .store
+        .ensure_source("Reading lists", "https://ref.test/feed.rss")
+        .unwrap();
+    let mut s = ParsedStory::new(StoryKind::Feed, "Reading list on chip controls");
+    s.guid = Some("reading-list".into());
+    s.body = "Sources for the brief.".into();
+    s.link = Some("https://ref.test/".into());
+    s.links = (1..=links)
+        .map(|n| format!("https://ref.test/{n}"))
+        .collect();
+    s.published = Some(at(19, 9));
+    ws.store
+        .ingest_batch(
+            src,
+            &[],
+            &[Incoming {
+                story: s,
+                auto_tags: vec![],
+            }],
+            at(19, 10),
+        )
+        .unwrap();
+    ws.flush_index().unwrap();
+    let mut app = App::new(
+        ws,
+        AppOptions {
+            now: Some(now()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    app.wait_idle(Duration::from_secs(10));
+    app.opener = super::open::Opener::dry_run(
+        crate::config::BrowserSetting {
+            command: Some(browser.iter().map(|w| w.to_string()).collect()),
+            terminal: None,
+        },
+        super::open::Env::default(),
+    );
+    press(&mut app, key('/'));
+    typed(&mut app, "\"Reading list\"");
+    press(&mut app, code(KeyCode::Enter));
+    press(&mut app, code(KeyCode::Enter));
+    let Screen::Reader(r) = &app.screen else {
+        panic!("reader not open: {:?}", app.message)
+    };
+    assert_eq!(r.story.links.len(), links);
+    app
+}
+
+fn opened(app: &App) -> Vec<String> {
+    app.opener
+        .launched()
+        .iter()
+        .map(|l| l.argv.join(" "))
+        .collect()
+}
+
+fn message(app: &App) -> String {
+    app.message.clone().map(|m| m.0).unwrap_or_default()
+}
+
+#[test]
+fn link_numbers_past_nine_are_typed_at_a_prompt_and_opened_by_enter() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_links(dir.path(), 40, &["firefox"]);
+    // `25`: one link, 25, not 2 and then 5.
+    press(&mut app, key('2'));
+    assert_eq!(
+        message(&app),
+        "open link: 2_ (1-40, Enter opens, Esc cancels)"
+    );
+    press(&mut app, key('5'));
+    assert!(
+        message(&app).starts_with("open link: 25_"),
+        "{:?}",
+        app.message
+    );
+    assert!(opened(&app).is_empty(), "{:?}", opened(&app));
+    // The prompt waits: its message does not fade like a confirmation.
+    app.tick(Instant::now() + Duration::from_secs(60));
+    assert!(message(&app).starts_with("open link: 25_"));
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(opened(&app), ["firefox https://ref.test/25"]);
+    assert_eq!(message(&app), "opened with firefox: https://ref.test/25");
+
+    // A single digit waits too when the story has 10 links or more; Enter opens it.
+    press(&mut app, key('5'));
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(opened(&app)[1], "firefox https://ref.test/5");
+
+    // Out of range: said at the prompt and on Enter; nothing opens.
+    press(&mut app, key('5'));
+    press(&mut app, key('0'));
+    assert!(
+        message(&app).contains("no such link: 1-40"),
+        "{:?}",
+        app.message
+    );
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(message(&app), "no link [50]: this story has links 1-40");
+    assert_eq!(opened(&app).len(), 2);
+
+    // Backspace edits, Esc cancels and stays in the reader.
+    press(&mut app, key('1'));
+    press(&mut app, key('2'));
+    press(&mut app, code(KeyCode::Backspace));
+    assert!(message(&app).starts_with("open link: 1_"));
+    press(&mut app, code(KeyCode::Esc));
+    assert!(app.message.is_none());
+    assert!(matches!(app.screen, Screen::Reader(_)));
+    // After Esc, digits start a new number.
+    press(&mut app, key('4'));
+    press(&mut app, key('0'));
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(opened(&app)[2], "firefox https://ref.test/40");
+
+    // Another key closes the prompt and does what it always does: `q` leaves the reader.
+    press(&mut app, key('3'));
+    press(&mut app, key('q'));
+    assert!(matches!(app.screen, Screen::List));
+    assert!(app.message.is_none());
+    assert_eq!(opened(&app).len(), 3);
+}
+
+#[test]
+fn a_prompt_replaced_on_the_status_line_no_longer_takes_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_links(dir.path(), 12, &["firefox"]);
+    press(&mut app, key('1'));
+    // What a finishing sync does: its summary takes the status line.
+    app.message = Some(("sync: 3 new".into(), super::app::Level::Info));
+    // Enter then acts as in the reader without a prompt (nothing), and `2` starts anew.
+    press(&mut app, code(KeyCode::Enter));
+    assert!(opened(&app).is_empty());
+    press(&mut app, key('2'));
+    assert!(message(&app).starts_with("open link: 2_"));
+    press(&mut app, code(KeyCode::Enter));
+    assert_eq!(opened(&app), ["firefox https://ref.test/2"]);
+}
+
+#[test]
+fn with_nine_links_or_fewer_a_digit_opens_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_links(dir.path(), 3, &["firefox", "--new-tab"]);
+    press(&mut app, key('2'));
+    assert_eq!(opened(&app), ["firefox --new-tab https://ref.test/2"]);
+    press(&mut app, key('7'));
+    assert_eq!(message(&app), "no link [7]: this story has links 1-3");
+    assert_eq!(opened(&app).len(), 1);
+}
+
+#[test]
+fn a_text_browser_is_left_to_the_event_loop_and_its_end_is_reported() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_links(dir.path(), 3, &["w3m", "-o", "x=1", "%u"]);
+    press(&mut app, key('o'));
+    assert_eq!(message(&app), "opening in w3m…");
+    assert!(opened(&app).is_empty(), "not started in the background");
+    let launch = app.opener.take_terminal().expect("waits for the terminal");
+    assert_eq!(launch.argv, ["w3m", "-o", "x=1", "https://ref.test/"]);
+    assert!(launch.terminal);
+    app.browser_ended(&launch, Ok(std::process::ExitStatus::from_raw(0)));
+    assert_eq!(message(&app), "back from w3m: https://ref.test/");
+    // A browser that fails says so, with the link to copy.
+    press(&mut app, key('3'));
+    let launch = app.opener.take_terminal().unwrap();
+    assert_eq!(launch.url, "https://ref.test/3");
+    app.browser_ended(&launch, Ok(std::process::ExitStatus::from_raw(1 << 8)));
+    let (m, level) = app.message.clone().unwrap();
+    assert_eq!(level, super::app::Level::Error);
+    assert_eq!(m, "w3m failed (exit status: 1): https://ref.test/3");
+}
+
+#[test]
+fn without_any_browser_the_message_shows_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_links(dir.path(), 3, &["firefox"]);
+    // Over SSH: no setting, no $BROWSER, no display, nothing on PATH.
+    let empty = tempfile::tempdir().unwrap();
+    app.opener = super::open::Opener::dry_run(
+        crate::config::BrowserSetting::default(),
+        super::open::Env {
+            path: Some(empty.path().as_os_str().to_owned()),
+            ..Default::default()
+        },
+    );
+    press(&mut app, key('1'));
+    let (m, level) = app.message.clone().unwrap();
+    assert_eq!(level, super::app::Level::Error);
+    // The link first, where the status line keeps it when it cuts the rest.
+    assert!(m.starts_with("no browser: https://ref.test/1 ("), "{m}");
+    assert!(app.opener.take_terminal().is_none());
+}

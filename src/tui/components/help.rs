@@ -32,7 +32,7 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         .collect();
     entries.extend(
         [
-            ("1-9", "reader: open link [n]"),
+            ("1-9", "reader: open link [n]; 10+ links: number, Enter"),
             ("C-c", "quit at once"),
             ("Enter Esc", "prompt: run / cancel"),
             ("C-u C-w", "prompt: clear / delete word"),

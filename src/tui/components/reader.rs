@@ -119,8 +119,14 @@ pub fn story_lines(s: &StoryRecord, hl: &Highlighter, width: usize) -> Vec<Line<
 
     if !s.links.is_empty() {
         out.push(Line::default());
+        // With 10 links or more a number is typed and then Enter (see `open::link_digit`).
+        let how = if s.links.len() >= 10 {
+            "Links (type the number, then Enter)"
+        } else {
+            "Links (press the number to open)"
+        };
         out.push(Line::from(Span::styled(
-            "Links (press the number to open)",
+            how,
             Style::new().add_modifier(Modifier::BOLD),
         )));
         for (i, l) in s.links.iter().enumerate() {
