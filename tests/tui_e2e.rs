@@ -481,3 +481,54 @@ fn link_twelve_opens_from_the_prompt_in_the_configured_terminal_browser() {
     tmux.wait_for("Sources: Refs");
     tmux.quit();
 }
+
+// ---- job control -------------------------------------------------------------------------
+
+#[test]
+fn ctrl_z_suspends_to_the_shell_and_fg_brings_the_interface_back() {
+    if !tmux_or_skip() {
+        return;
+    }
+    if Command::new("bash").arg("--version").output().is_err() {
+        eprintln!("skipped: bash (an interactive shell with job control) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (config, data) = fixture_workspace(dir.path());
+    let tmux = Tmux {
+        socket: format!("echowatch-suspend-{}", std::process::id()),
+    };
+    let started = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "ew",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "env PS1='shell$ ' bash --norc --noprofile -i",
+    ]);
+    assert!(started.status.success());
+    tmux.wait_for("shell$");
+    tmux.text(&format!(
+        "{} --config {} --data {}",
+        quoted(Path::new(BIN)),
+        quoted(&config),
+        quoted(&data)
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("3 stories");
+    tmux.keys(&["C-z"]);
+    // The shell has the terminal: the main screen, its prompt, the job stopped.
+    let s = tmux.wait_for("Stopped");
+    assert!(!s.contains("3 stories"), "{s}");
+    tmux.text("fg");
+    tmux.keys(&["Enter"]);
+    // Drawn again whole, and still taking keys.
+    tmux.wait_for("3 stories");
+    tmux.keys(&["/lithography", "Enter", "Enter"]);
+    tmux.wait_for("Sources: Fixture feed");
+    tmux.keys(&["q", "q"]);
+    tmux.wait_for("shell$");
+}

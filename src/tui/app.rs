@@ -309,6 +309,8 @@ pub struct App {
     source_labels: HashMap<String, String>,
     /// Submitted searches, oldest first (Up/Down in the search prompt).
     search_history: Vec<String>,
+    /// Ctrl-Z was pressed: the event loop suspends the process (job control) and redraws.
+    pub suspend: bool,
     /// Hidden with its key, for the width of titles.
     pub sidebar_hidden: bool,
     /// The sidebar entry under the cursor, found again when counts re-order the entries.
@@ -398,6 +400,7 @@ impl App {
             sidebar_top: 0,
             sidebar_key: None,
             sidebar_hidden: false,
+            suspend: false,
             source_labels,
             search_history,
             sidebar_height: 0,
@@ -1296,6 +1299,12 @@ impl App {
     pub fn on_key(&mut self, key: KeyEvent) {
         if key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('c')) {
             self.quit = true;
+            return;
+        }
+        // Raw mode turns the terminal's suspend key into a key: suspend as the shell expects
+        // (the event loop steps aside first, see `tui::suspend`).
+        if key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('z')) {
+            self.suspend = true;
             return;
         }
         if !self.held.is_empty() || self.waits_for_list(&key) {

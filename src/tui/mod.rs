@@ -204,6 +204,9 @@ fn event_loop(
                 }
             }
         }
+        if std::mem::take(&mut app.suspend) {
+            suspend(terminal)?;
+        }
         if let Some(launch) = app.opener.take_terminal() {
             let result = run_in_terminal(terminal, &launch)?;
             // A Ctrl-C typed in the browser was the browser's.
@@ -212,6 +215,22 @@ fn event_loop(
         }
         app.tick(Instant::now());
     }
+    Ok(())
+}
+
+/// Ctrl-Z: give the terminal back to the shell and stop, as any program does on the
+/// terminal's suspend key; on `fg` take it again and draw everything.
+fn suspend(terminal: &mut ratatui::DefaultTerminal) -> Result<(), TuiError> {
+    terminal.show_cursor()?;
+    ratatui::try_restore()?;
+    // SAFETY: raising a signal for this process; SIGTSTP's default action stops it until
+    // SIGCONT, then `raise` returns.
+    unsafe {
+        libc::raise(libc::SIGTSTP);
+    }
+    crossterm::terminal::enable_raw_mode()?;
+    crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)?;
+    terminal.clear()?;
     Ok(())
 }
 
