@@ -203,7 +203,9 @@ impl Workspace {
         let (index, fresh) = SearchIndex::open_or_create(&data_dir.join("tantivy"))?;
         drop(opening);
         if fresh && store.story_count()? > 0 {
-            tracing::info!("search index was missing or unreadable: rebuilding it from the store");
+            tracing::info!(
+                "search index was missing, unreadable or of an older version: rebuilding it from the store"
+            );
             store.queue_all()?;
         }
         let tagger = LazyTagger::new(config.tagger_rules.clone());
@@ -449,6 +451,32 @@ mod tests {
             })
             .unwrap()
             .total
+    }
+
+    #[test]
+    fn an_index_of_an_older_analyzer_is_rebuilt_from_the_store_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let config = || Config::empty(dir.path().join("feeds.toml"));
+        let title = "商务部公告：对镓、锗相关物项实施出口管制";
+        let stored = {
+            let mut ws = Workspace::open(config(), &data).unwrap();
+            let src = ws.store.ensure_source("a", "https://a.test/").unwrap();
+            ws.store
+                .ingest_batch(src, &[], &[story("1", title)], chrono::Utc::now())
+                .unwrap();
+            ws.flush_index().unwrap();
+            ws.store.story_brief(1).unwrap().unwrap()
+        };
+        // What an echowatch of index version 4 left: the same story, its Chinese title one
+        // token, and nothing queued in the store.
+        let index = data.join("tantivy");
+        std::fs::remove_dir_all(&index).unwrap();
+        crate::index::write_version_4_index(&index, &[IndexDoc::from(&stored)]);
+        let ws = Workspace::open(config(), &data).unwrap();
+        assert_eq!(ws.index.doc_count(), 1);
+        assert_eq!(hits(&ws, "出口管制"), 1);
+        assert_eq!(hits(&ws, "镓"), 1);
     }
 
     #[test]

@@ -38,7 +38,13 @@ use crate::store::{Incoming, StoryId, StoryRecord};
 /// 2: only id, title, link and author are stored; hits come from fast fields.
 /// 3: `recency`, a unique newest-first sort key, so deep pages can be read from the far end.
 /// 4: `recency` with 34 bits of seconds and 30 of id (was 36 and 28).
-const SCHEMA_VERSION: &str = "4";
+/// 5: title and body through [`TEXT_ANALYZER`]: each Han, Hiragana or Katakana character a
+///    token (they were whole runs, so a Chinese word inside one could not be found).
+const SCHEMA_VERSION: &str = "5";
+/// The analyzer of title and body (see [`stem`]). Not tantivy's `en_stem`, whose tokens it
+/// no longer matches: the schema names it, so an index made with the old one never passes
+/// for current, and a missing registration fails loudly instead of falling back to tantivy's.
+const TEXT_ANALYZER: &str = "en_stem_cjk";
 const WRITER_HEAP: usize = 40 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -352,13 +358,18 @@ impl Fields {
 }
 
 fn build_schema() -> (Schema, Fields) {
+    build_schema_with(TEXT_ANALYZER)
+}
+
+/// The schema, with title and body analyzed by `text_analyzer` (tests build older indexes).
+fn build_schema_with(text_analyzer: &str) -> (Schema, Fields) {
     let mut b = Schema::builder();
     // The store is the system of record: the index keeps only what search and counts need.
     // The body is indexed but not stored (snippets are made from the store's text), and hits
     // are read from fast fields, so a page of results never touches the document store.
     let text = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            .set_tokenizer("en_stem")
+            .set_tokenizer(text_analyzer)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     let keyword = TextOptions::default()
@@ -430,7 +441,7 @@ fn register_tokenizers(index: &Index) {
     index.tokenizers().register("keyword", keyword());
     index
         .tokenizers()
-        .register("en_stem", stem::english_analyzer());
+        .register(TEXT_ANALYZER, stem::english_analyzer());
     index.fast_field_tokenizer().register("keyword", keyword());
 }
 
@@ -570,8 +581,11 @@ impl SearchIndex {
         let user: Box<dyn Query> = if text.is_empty() {
             Box::new(AllQuery)
         } else if let Some((rest, word)) = trailing_prefix(text) {
+            let (rest, word) = after_han_or_kana(text, rest, word);
             // The rest must stand as a query of its own ("chip OR" does not): otherwise the
-            // star is dropped and the word matched whole.
+            // star is dropped and the word matched whole. A word of several tokens (`出口管`,
+            // each character a token) has no prefix query either: matched whole, it is a
+            // phrase of its characters, which finds them inside longer runs as typed.
             match (rest.is_empty(), self.prefix_query(word)) {
                 (true, Some(prefix)) => prefix,
                 (false, Some(prefix)) => match parse(rest) {
@@ -940,6 +954,26 @@ pub fn trailing_prefix(text: &str) -> Option<(&str, &str)> {
         return None;
     }
     Some((rest, word))
+}
+
+/// A prefix word that runs on from Han or Kana without a space (`芯片ex*`): the characters
+/// join the rest of the query, matched as typed, and only the letters after them are the
+/// prefix (`export` is found as `芯片ex` is typed). Other words are left as they are.
+fn after_han_or_kana<'t>(text: &'t str, rest: &'t str, word: &'t str) -> (&'t str, &'t str) {
+    let cut = word
+        .char_indices()
+        .rev()
+        .find(|(_, c)| stem::is_cjk(*c))
+        .map(|(i, c)| i + c.len_utf8());
+    match cut {
+        Some(cut) if cut < word.len() => {
+            let tail = &word[cut..];
+            // `text` is the query, the word and a `*`: what is before the tail is the rest.
+            let head_end = text.len() - 1 - tail.len();
+            (text.get(..head_end).unwrap_or(rest), tail)
+        }
+        _ => (rest, word),
+    }
 }
 
 /// What the interface searches for while the query is being typed: the last word, if it is
@@ -1322,6 +1356,29 @@ impl SearchIndex {
         }
         Ok(trend)
     }
+}
+
+/// An index as echowatch wrote it at schema version 4 (title and body through tantivy's
+/// stock `en_stem`), holding `docs`: what an upgrade finds on disk.
+#[cfg(test)]
+pub(crate) fn write_version_4_index(dir: &Path, docs: &[IndexDoc]) {
+    let (schema, fields) = build_schema_with("en_stem");
+    std::fs::create_dir_all(dir).unwrap();
+    let index = Index::create_in_dir(dir, schema).unwrap();
+    register_tokenizers(&index);
+    let reader = index.reader().unwrap();
+    let old = SearchIndex {
+        dir: dir.to_path_buf(),
+        index,
+        reader,
+        fields,
+    };
+    let mut writer = old.writer(Duration::from_secs(1)).unwrap();
+    for d in docs {
+        writer.add(d).unwrap();
+    }
+    writer.commit().unwrap();
+    std::fs::write(dir.join("echowatch-schema"), "4").unwrap();
 }
 
 #[cfg(test)]

@@ -631,6 +631,101 @@ fn filters_alone_are_listed_newest_first() {
     assert!(!ranks_by_words("*"));
 }
 
+#[test]
+fn chinese_and_japanese_words_are_found_inside_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tantivy");
+    let (idx, _) = SearchIndex::open_or_create(&path).unwrap();
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    for (id, title, body) in [
+        (
+            1,
+            "商务部公告：对镓、锗相关物项实施出口管制",
+            "商务部、海关总署决定对镓、锗相关物项实施出口管制。",
+        ),
+        (
+            2,
+            "経済産業省、半導体製造装置23品目を輸出管理の対象に追加",
+            "",
+        ),
+        (3, "米商務省、ファーウェイへの輸出規制を強化", ""),
+        (4, "AI芯片出口新规", "Rules on AI芯片export licences."),
+        (5, "Export controls on AI chips", "Gallium and germanium."),
+    ] {
+        w.upsert(&doc(id, title, body, id, &[], &[])).unwrap();
+    }
+    w.commit().unwrap();
+    let ids = |q: &str| ids_of(&idx, &req(q));
+    // A word inside a run of Chinese, a single character, Japanese with kanji and kana.
+    assert_eq!(ids("出口管制"), vec![1]);
+    assert_eq!(ids("镓"), vec![1]);
+    assert_eq!(ids("title:锗"), vec![1]);
+    assert_eq!(ids("輸出管理"), vec![2]);
+    assert_eq!(ids("ファーウェイ"), vec![3]);
+    assert_eq!(ids("ウェイ"), vec![3]);
+    assert_eq!(ids("輸出"), vec![2, 3]);
+    // The characters in that order, not anywhere: a phrase, not a bag of characters.
+    assert!(ids("管制出口").is_empty());
+    assert_eq!(ids("出口"), vec![1, 4]);
+    // Latin glued to Han, and mixed with English words and other fields.
+    assert_eq!(ids("AI芯片"), vec![4]);
+    assert_eq!(ids("芯片"), vec![4]);
+    assert_eq!(ids("AI"), vec![4, 5]);
+    assert_eq!(ids("芯片 export"), vec![4]);
+    assert_eq!(ids("出口 -管制"), vec![4]);
+    assert_eq!(ids("\"海关总署\" OR ファーウェイ"), vec![1, 3]);
+    // English is as before: stemmed.
+    assert_eq!(ids("exporting"), vec![4, 5]);
+
+    // As you type: the characters typed so far, the letters after them as a prefix.
+    let typed = |q: &str| ids(&as_you_type(q));
+    assert_eq!(as_you_type("出口管"), "出口管*");
+    assert_eq!(typed("出"), vec![1, 2, 3, 4]);
+    assert_eq!(typed("出口管"), vec![1]);
+    assert_eq!(typed("镓"), vec![1]);
+    assert_eq!(typed("ファー"), vec![3]);
+    assert_eq!(typed("AI芯"), vec![4]);
+    assert_eq!(typed("芯片exp"), vec![4]);
+    assert_eq!(typed("gallium 出口"), Vec::<StoryId>::new());
+    assert_eq!(typed("AI 出口"), vec![4]);
+    assert_eq!(typed("export 芯片l"), vec![4]);
+
+    // Snippets highlight the characters found.
+    let snippets = idx.snippets("出口管制").unwrap().unwrap();
+    let snip = snippets.of("商务部、海关总署决定对镓、锗相关物项实施出口管制。");
+    let marked: String = snip
+        .highlights
+        .iter()
+        .map(|r| &snip.text[r.clone()])
+        .collect();
+    assert_eq!(marked, "出口管制", "{snip:?}");
+}
+
+#[test]
+fn an_index_of_an_older_analyzer_is_rebuilt_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tantivy");
+    write_version_4_index(
+        &path,
+        &[doc(
+            1,
+            "商务部公告：对镓、锗相关物项实施出口管制",
+            "",
+            1,
+            &[],
+            &[],
+        )],
+    );
+    let (idx, fresh) = SearchIndex::open_or_create(&path).unwrap();
+    // Empty, for the caller to refill from the store; never kept with its old tokens.
+    assert!(fresh);
+    assert_eq!(idx.doc_count(), 0);
+    drop(idx);
+    let (idx, fresh) = SearchIndex::open_or_create(&path).unwrap();
+    assert!(!fresh);
+    assert_eq!(idx.doc_count(), 0);
+}
+
 /// Pieces analysts type, and pieces of tantivy's grammar, in any order: whatever a query is,
 /// every entry point that takes one answers Ok or a query error, never a panic.
 fn query_piece() -> impl proptest::strategy::Strategy<Value = String> {
