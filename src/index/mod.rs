@@ -617,7 +617,7 @@ impl SearchIndex {
     /// The user's query through tantivy's grammar and query builder, with what analysts type
     /// and tantivy refuses adapted in between (see [`adapt`]).
     fn parse_user(&self, parser: &QueryParser, text: &str) -> Result<Box<dyn Query>> {
-        let ast = tantivy::query_grammar::parse_query(text).map_err(|_| {
+        let ast = tantivy::query_grammar::parse_query(&grammar_safe(text)).map_err(|_| {
             IndexError::Query(describe_query_error(&QueryParserError::SyntaxError(
                 text.to_string(),
             )))
@@ -989,10 +989,25 @@ pub fn as_you_type(query: &str) -> String {
     }
 }
 
-/// A leaf on a date field with its values as tantivy reads them (RFC 3339). A plain date
-/// `2026-08-01` is midnight UTC as a range's bound; as a value of its own it is that whole
-/// day (midnight to midnight), since a story published at exactly midnight is not what
-/// `published:2026-08-01` asks for. A set of values is each value's match.
+/// `query` without the spaces between a `-` or `+` and a `*` (`chip - *` is `chip -*`):
+/// tantivy's grammar panics on them ("Exist query without a field"). Inside a phrase the
+/// change is harmless: signs, stars and spaces all split words there.
+fn grammar_safe(query: &str) -> String {
+    const SPACE: [char; 4] = [' ', '\t', '\r', '\n'];
+    let mut out = String::with_capacity(query.len());
+    let mut rest = query;
+    while let Some(i) = rest.find(['-', '+']) {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let after = rest.trim_start_matches(SPACE);
+        if after.starts_with('*') {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Whether `query` has words to rank by: a term, phrase or range on the title or body that
 /// is not excluded. Filters alone (`country:CN -tag:brief`) give every match the same score,
 /// so such a query is listed newest first, as an empty one is.
@@ -1017,6 +1032,10 @@ pub fn ranks_by_words(query: &str) -> bool {
     !query.trim().is_empty() && words(&tantivy::query_grammar::parse_query_lenient(query).0)
 }
 
+/// A leaf on a date field with its values as tantivy reads them (RFC 3339). A plain date
+/// `2026-08-01` is midnight UTC as a range's bound; as a value of its own it is that whole
+/// day (midnight to midnight), since a story published at exactly midnight is not what
+/// `published:2026-08-01` asks for. A set of values is each value's match.
 fn date_leaf(leaf: UserInputLeaf) -> Result<UserInputAst> {
     use tantivy::query_grammar::UserInputBound as Bound;
     let field_name = |field: &Option<String>| field.clone().unwrap_or_default();

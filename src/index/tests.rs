@@ -838,3 +838,28 @@ proptest::proptest! {
         let _ = ranks_by_words(&query);
     }
 }
+
+#[test]
+fn a_sign_before_a_spaced_star_is_no_panic() {
+    // tantivy's grammar panics on `-` or `+`, spaces, then `*` ("Exist query without a
+    // field"): the interface's search worker stopped for good on `chip - *` typed as a query.
+    let dir = tempfile::tempdir().unwrap();
+    let idx = three_stories(dir.path());
+    for q in [
+        "- *",
+        "+ *",
+        "chip - *",
+        "(- *)",
+        "-  \t*",
+        "title:(- *)",
+        "- * chip",
+        "+\n*",
+    ] {
+        let search = std::panic::AssertUnwindSafe(|| idx.search(&req(q)).map(|p| p.total));
+        let result = std::panic::catch_unwind(search);
+        assert!(result.is_ok(), "{q:?} panicked");
+    }
+    assert_eq!(ids_of(&idx, &req("chip + *")), vec![1, 2]);
+    assert_eq!(grammar_safe("a - *  \"x + *\""), "a -*  \"x +*\"");
+    assert_eq!(grammar_safe("chip -country:CN"), "chip -country:CN");
+}
