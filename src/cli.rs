@@ -167,7 +167,7 @@ enum Command {
     },
     /// Search stories (tantivy query syntax; fields title: body: country: policy: tag:
     /// source: kind: area: published:, e.g. published:>=2026-08-01 or
-    /// published:[2026-08-01 TO 2026-09-01})
+    /// published:[2026-08-01 TO 2026-09-01}; is:starred, is:unread and is:read for the flags)
     Search {
         query: String,
         /// Most stories to list; 0 lists every match

@@ -726,6 +726,131 @@ fn an_index_of_an_older_analyzer_is_rebuilt_at_open() {
     assert_eq!(idx.doc_count(), 0);
 }
 
+/// Read and starred flags as a store would give them, changeable between queries.
+#[derive(Default)]
+struct Flags(std::sync::Mutex<(Vec<StoryId>, Vec<StoryId>)>);
+
+impl Flags {
+    fn set(&self, read: &[StoryId], starred: &[StoryId]) {
+        *self.0.lock().unwrap() = (read.to_vec(), starred.to_vec());
+    }
+}
+
+impl StoryFlags for Flags {
+    fn ids(&self, flag: Flag) -> std::result::Result<Arc<IdSet>, String> {
+        let flags = self.0.lock().unwrap();
+        Ok(Arc::new(IdSet::new(match flag {
+            Flag::Read => &flags.0,
+            Flag::Starred => &flags.1,
+        })))
+    }
+}
+
+#[test]
+fn read_and_starred_are_query_words_looked_up_when_the_query_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut idx = three_stories(dir.path());
+    // A fourth story in a segment of its own.
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    w.add(&doc(4, "Chip subsidies", "Fabs.", 4, &["US"], &[]))
+        .unwrap();
+    w.commit().unwrap();
+    assert!(matches!(
+        idx.search(&req("is:starred")),
+        Err(IndexError::Flags(_))
+    ));
+    let flags = Arc::new(Flags::default());
+    flags.set(&[1, 2, 4], &[2]);
+    idx.set_flags(flags.clone());
+    let ids = |q: &str| ids_of(&idx, &req(q));
+    assert_eq!(ids("is:starred"), vec![2]);
+    assert_eq!(ids("is:unread"), vec![3]);
+    assert_eq!(ids("is:read"), vec![1, 2, 4]);
+    // With other words, operators, groups, sets and boosts.
+    assert_eq!(ids("NOT is:read"), vec![3]);
+    assert_eq!(ids("-is:starred"), vec![1, 3, 4]);
+    assert_eq!(ids("chip is:read"), vec![1, 2, 4]);
+    assert!(ids("chip is:unread").is_empty());
+    assert_eq!(ids("chip AND is:starred"), vec![2]);
+    assert_eq!(ids("is:starred OR tariff"), vec![2, 3]);
+    assert_eq!(
+        ids("(is:unread OR country:NL) -policy:export-controls"),
+        vec![3]
+    );
+    assert_eq!(ids("is: IN [starred unread]"), vec![2, 3]);
+    assert_eq!(ids("is:starred^2 chip"), vec![2]);
+    assert_eq!(ids("is:starred , \"\""), vec![2]);
+    assert_eq!(ids("is:read -is:starred country:US"), vec![1, 4]);
+    // In any case, and any start of the word, as the interface searches while it is typed.
+    assert_eq!(ids("is:Starred"), vec![2]);
+    assert_eq!(ids("is:star"), vec![2]);
+    assert_eq!(ids("is:un"), vec![3]);
+    assert_eq!(ids(&as_you_type("is:star")), vec![2]);
+    assert_eq!(ids("is:star*"), vec![2]);
+    assert_eq!(ids("is:starred chi*"), vec![2]);
+    for bad in ["is:bogus", "is:[a TO b]", "is:*", "is:\"\""] {
+        match idx.search(&req(bad)) {
+            Err(IndexError::Query(message)) => {
+                assert!(message.contains("is:starred"), "{bad}: {message}")
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    // Facet filters, newest first, and every other entry point.
+    let mut filtered = req("is:read");
+    filtered.filters = vec![(FacetField::Country, "US".into())];
+    assert_eq!(ids_of(&idx, &filtered), vec![1, 4]);
+    let newest = |q: &str| -> Vec<StoryId> {
+        let page = idx.search(&req(q)).unwrap();
+        page.hits.iter().map(|h| h.id).collect()
+    };
+    assert_eq!(newest("is:read"), vec![2, 1, 4]);
+    assert!(!ranks_by_words("is:unread"));
+    assert!(ranks_by_words("chip is:unread"));
+    assert_eq!(idx.matching_ids("is:read", &[]).unwrap(), vec![1, 2, 4]);
+    assert_eq!(idx.count_new_since("is:starred", None).unwrap(), 1);
+    let counts = idx.facet_counts("is:read", &[]).unwrap();
+    let countries: BTreeMap<_, _> = counts[&FacetField::Country].iter().cloned().collect();
+    assert_eq!(countries.get("us"), Some(&2));
+    assert_eq!(countries.get("nl"), Some(&1));
+    assert!(idx.validate("is:unread chip").is_ok());
+    assert!(idx.snippets("chip is:starred").unwrap().is_some());
+    let trend = idx
+        .weekly_counts("is:read", &[], FacetField::Country, 3, 4, Utc::now())
+        .unwrap();
+    assert_eq!(trend.total.iter().sum::<u64>(), 3);
+
+    // A flag changed in the store is seen by the next query, with no document rewritten,
+    // and by a handle shared with another thread.
+    flags.set(&[1, 2, 3, 4], &[2, 3]);
+    assert!(ids("is:unread").is_empty());
+    let shared = idx.share();
+    let starred = std::thread::spawn(move || ids_of(&shared, &req("is:starred")))
+        .join()
+        .unwrap();
+    assert_eq!(starred, vec![2, 3]);
+}
+
+#[test]
+fn id_sets_hold_dense_and_sparse_ids() {
+    let dense = IdSet::new(&[1, 2, 3, 64, 65, 1000]);
+    assert!(matches!(dense.0, Ids::Bits(_)));
+    let sparse = IdSet::new(&[5, 1 << 40, 7]);
+    assert!(matches!(sparse.0, Ids::Sorted(_)));
+    for set in [&dense, &sparse] {
+        assert!(!set.contains(0));
+        assert!(!set.contains(4));
+        assert!(!set.contains(u64::MAX));
+    }
+    for id in [1, 2, 3, 64, 65, 1000] {
+        assert!(dense.contains(id));
+    }
+    assert!(!dense.contains(66));
+    assert!(sparse.contains(1 << 40) && sparse.contains(5) && sparse.contains(7));
+    assert!(!IdSet::new(&[]).contains(0));
+    assert!(!IdSet::new(&[-1]).contains(u64::MAX));
+}
+
 /// Pieces analysts type, and pieces of tantivy's grammar, in any order: whatever a query is,
 /// every entry point that takes one answers Ok or a query error, never a panic.
 fn query_piece() -> impl proptest::strategy::Strategy<Value = String> {
