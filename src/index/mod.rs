@@ -1276,15 +1276,31 @@ pub fn ranks_by_words(query: &str) -> bool {
 }
 
 /// A leaf on a date field with its values as tantivy reads them (RFC 3339). A plain date
-/// `2026-08-01` is midnight UTC as a range's bound; as a value of its own it is that whole
-/// day (midnight to midnight), since a story published at exactly midnight is not what
-/// `published:2026-08-01` asks for. A set of values is each value's match.
+/// `2026-08-01` is that whole day, UTC (midnight to midnight): on its own, since a story
+/// published at exactly midnight is not what `published:2026-08-01` asks for, and as a
+/// range's bound, where an inclusive end takes in its day (`[2026-11-20 TO 2026-11-22]`
+/// holds the 22nd, as analysts read it) and an exclusive one leaves it out (`}` keeps
+/// midnight; `{` or `>` at the start begins at the next midnight). A set of values is
+/// each value's match.
 fn date_leaf(leaf: UserInputLeaf) -> Result<UserInputAst> {
     use tantivy::query_grammar::UserInputBound as Bound;
     let field_name = |field: &Option<String>| field.clone().unwrap_or_default();
-    let bound = |field: &str, b: Bound| -> Result<Bound> {
+    let lower = |field: &str, b: Bound| -> Result<Bound> {
         Ok(match b {
             Bound::Inclusive(v) if v != "*" => Bound::Inclusive(date_value(field, &v)?.0),
+            Bound::Exclusive(v) if v != "*" => match date_value(field, &v)? {
+                (_, Some(next_day)) => Bound::Inclusive(next_day),
+                (instant, None) => Bound::Exclusive(instant),
+            },
+            other => other,
+        })
+    };
+    let upper = |field: &str, b: Bound| -> Result<Bound> {
+        Ok(match b {
+            Bound::Inclusive(v) if v != "*" => match date_value(field, &v)? {
+                (_, Some(next_day)) => Bound::Exclusive(next_day),
+                (instant, None) => Bound::Inclusive(instant),
+            },
             Bound::Exclusive(v) if v != "*" => Bound::Exclusive(date_value(field, &v)?.0),
             other => other,
         })
@@ -1306,13 +1322,13 @@ fn date_leaf(leaf: UserInputLeaf) -> Result<UserInputAst> {
         }
         UserInputLeaf::Range {
             field,
-            lower,
-            upper,
+            lower: from,
+            upper: to,
         } => {
             let name = field_name(&field);
             UserInputLeaf::Range {
-                lower: bound(&name, lower)?,
-                upper: bound(&name, upper)?,
+                lower: lower(&name, from)?,
+                upper: upper(&name, to)?,
                 field,
             }
         }
@@ -1355,7 +1371,7 @@ fn date_value(field: &str, text: &str) -> Result<(String, Option<String>)> {
             None,
         )),
         Err(_) => Err(IndexError::Query(format!(
-            "{field}: cannot read the date {text:?}: write it as 2026-08-01 (midnight UTC) or 2026-08-01T00:00:00Z"
+            "{field}: cannot read the date {text:?}: write it as 2026-08-01 (that day, UTC) or 2026-08-01T00:00:00Z"
         ))),
     }
 }
@@ -1454,7 +1470,7 @@ fn describe_query_error(e: &tantivy::query::QueryParserError) -> String {
         ),
         // Only a date our own reading let through and tantivy's did not can get here.
         E::DateFormatError(_) => {
-            "cannot read a date: write it as 2026-08-01 (midnight UTC) or 2026-08-01T00:00:00Z"
+            "cannot read a date: write it as 2026-08-01 (that day, UTC) or 2026-08-01T00:00:00Z"
                 .to_string()
         }
         other => other.to_string(),

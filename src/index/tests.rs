@@ -529,15 +529,32 @@ fn dates_are_read_as_analysts_type_them() {
     ] {
         let mut d = doc(id, "Story", "Text.", 0, &[], &[]);
         d.published = DateTime::parse_from_rfc3339(when).unwrap().to_utc();
+        d.first_seen = d.published;
         w.upsert(&d).unwrap();
     }
     w.commit().unwrap();
     let ids = |q: &str| ids_of(&idx, &req(q));
-    // A plain date is midnight UTC as a bound of a range.
+    // A plain date is a whole day as a bound of a range: an inclusive end takes it in, an
+    // exclusive one leaves it out (at midnight).
     assert_eq!(ids("published:[2026-08-01 TO *]"), vec![2, 3, 4]);
     assert_eq!(ids("published:[* TO 2026-08-01}"), vec![1]);
     assert_eq!(ids("published:[2026-08-01 TO 2026-08-02}"), vec![2, 3]);
     assert_eq!(ids("published:>=2026-08-02"), vec![4]);
+    assert_eq!(ids("published:[2026-07-31 TO 2026-08-01]"), vec![1, 2, 3]);
+    assert_eq!(ids("published:[2026-08-01 TO 2026-08-01]"), vec![2, 3]);
+    assert_eq!(ids("published:[* TO 2026-08-01]"), vec![1, 2, 3]);
+    assert_eq!(ids("published:<=2026-08-01"), vec![1, 2, 3]);
+    assert_eq!(ids("published:<2026-08-01"), vec![1]);
+    assert_eq!(ids("published:{2026-07-31 TO 2026-08-02]"), vec![2, 3, 4]);
+    assert_eq!(ids("published:>2026-08-01"), vec![4]);
+    assert!(ids("published:{2026-08-01 TO 2026-08-02}").is_empty());
+    // An exact time is that instant, either side.
+    assert_eq!(ids("published:[* TO 2026-08-01T00:00:00Z]"), vec![1, 2]);
+    assert_eq!(ids("published:{2026-08-01T00:00:00Z TO *]"), vec![3, 4]);
+    // `seen:` (first seen) reads dates the same way.
+    assert_eq!(ids("seen:[2026-07-31 TO 2026-08-01]"), vec![1, 2, 3]);
+    assert_eq!(ids("seen:[2026-07-31 TO 2026-08-01}"), vec![1]);
+    assert_eq!(ids("seen:2026-08-02"), vec![4]);
     // On its own, that whole day.
     assert_eq!(ids("published:2026-08-01"), vec![2, 3]);
     assert_eq!(ids("-published:2026-08-01"), vec![1, 4]);
@@ -553,7 +570,7 @@ fn dates_are_read_as_analysts_type_them() {
     for bad in ["published:[01.08.2026 TO *]", "published:yesterday"] {
         match idx.search(&req(bad)) {
             Err(IndexError::Query(message)) => assert!(
-                message.contains("2026-08-01 (midnight UTC) or 2026-08-01T00:00:00Z"),
+                message.contains("2026-08-01 (that day, UTC) or 2026-08-01T00:00:00Z"),
                 "{bad}: {message}"
             ),
             other => panic!("{bad}: {other:?}"),
