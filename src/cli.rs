@@ -167,8 +167,9 @@ enum Command {
         paths: Vec<PathBuf>,
     },
     /// Search stories (tantivy query syntax; fields title: body: country: policy: tag:
-    /// source: kind: area: published:, e.g. published:>=2026-08-01 or
-    /// published:[2026-08-01 TO 2026-09-01})
+    /// source: kind: area: published: seen:, e.g. published:>=2026-08-01 or
+    /// published:[2026-11-20 TO 2026-11-22] (a plain date is that whole day, UTC; `}` leaves
+    /// the end day out); is:starred, is:unread and is:read for the flags)
     Search {
         query: String,
         /// Most stories to list; 0 lists every match

@@ -3,12 +3,12 @@
 //! between store commit and index commit, a deleted or unreadable index) is indexed on open.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::classify::Tagger;
 use crate::config::Config;
-use crate::index::{IndexDoc, IndexError, SearchIndex};
+use crate::index::{Flag, IdSet, IndexDoc, IndexError, SearchIndex, StoryFlags};
 use crate::model::{Tag, TagKind};
 use crate::store::{Store, StoreError};
 
@@ -200,10 +200,13 @@ impl Workspace {
         // ran its migrations ("table sources already exists"). Held for the open alone.
         let opening = lock_for_open(data_dir);
         let store = Store::open(&Workspace::store_path(data_dir))?;
-        let (index, fresh) = SearchIndex::open_or_create(&data_dir.join("tantivy"))?;
+        let (mut index, fresh) = SearchIndex::open_or_create(&data_dir.join("tantivy"))?;
         drop(opening);
+        index.set_flags(Arc::new(StoreFlags::new(Workspace::store_path(data_dir))));
         if fresh && store.story_count()? > 0 {
-            tracing::info!("search index was missing or unreadable: rebuilding it from the store");
+            tracing::info!(
+                "search index was missing, unreadable or of an older version: rebuilding it from the store"
+            );
             store.queue_all()?;
         }
         let tagger = LazyTagger::new(config.tagger_rules.clone());
@@ -389,6 +392,63 @@ impl Workspace {
     }
 }
 
+/// The store's read and starred flags, for the index's `is:` words. A connection of its
+/// own, opened by the first such query: the index is searched from the interface's worker
+/// threads too. That connection only reads, so every commit (the interface marking a story
+/// read, a cron sync) changes its `data_version`; a flag's ids are read again only then, and
+/// a query typed letter by letter reads them once.
+struct StoreFlags {
+    path: PathBuf,
+    cached: Mutex<Option<FlagCache>>,
+}
+
+struct FlagCache {
+    store: Store,
+    /// Each flag's ids, with the `data_version` they were read at.
+    ids: std::collections::HashMap<Flag, (i64, Arc<IdSet>)>,
+}
+
+impl StoreFlags {
+    fn new(path: PathBuf) -> StoreFlags {
+        StoreFlags {
+            path,
+            cached: Mutex::new(None),
+        }
+    }
+}
+
+impl StoryFlags for StoreFlags {
+    fn ids(&self, flag: Flag) -> Result<Arc<IdSet>, String> {
+        // A panic elsewhere while it was held leaves nothing half-written that matters here.
+        let mut cached = self
+            .cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cache = match &mut *cached {
+            Some(cache) => cache,
+            empty => empty.insert(FlagCache {
+                store: Store::open(&self.path).map_err(|e| e.to_string())?,
+                ids: Default::default(),
+            }),
+        };
+        // Read before the ids: a commit in between is seen by the next query.
+        let version = cache.store.data_version().map_err(|e| e.to_string())?;
+        if let Some((read_at, ids)) = cache.ids.get(&flag)
+            && *read_at == version
+        {
+            return Ok(ids.clone());
+        }
+        let ids = match flag {
+            Flag::Read => cache.store.read_ids(),
+            Flag::Starred => cache.store.starred_ids(),
+        }
+        .map_err(|e| e.to_string())?;
+        let ids = Arc::new(IdSet::new(&ids));
+        cache.ids.insert(flag, (version, ids.clone()));
+        Ok(ids)
+    }
+}
+
 /// An exclusive lock on `<data>/open.lock` while the store and index are opened, readers
 /// included (milliseconds, unless a migration runs). Waits as long as the holder: it is
 /// working or dead (and then the system releases it). A folder where it cannot be created
@@ -449,6 +509,78 @@ mod tests {
             })
             .unwrap()
             .total
+    }
+
+    #[test]
+    fn an_index_of_an_older_analyzer_is_rebuilt_from_the_store_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let config = || Config::empty(dir.path().join("feeds.toml"));
+        let title = "商务部公告：对镓、锗相关物项实施出口管制";
+        let stored = {
+            let mut ws = Workspace::open(config(), &data).unwrap();
+            let src = ws.store.ensure_source("a", "https://a.test/").unwrap();
+            ws.store
+                .ingest_batch(src, &[], &[story("1", title)], chrono::Utc::now())
+                .unwrap();
+            ws.flush_index().unwrap();
+            ws.store.story_brief(1).unwrap().unwrap()
+        };
+        // What an echowatch of index version 4 left: the same story, its Chinese title one
+        // token, and nothing queued in the store.
+        let index = data.join("tantivy");
+        std::fs::remove_dir_all(&index).unwrap();
+        crate::index::write_version_4_index(&index, &[IndexDoc::from(&stored)]);
+        let ws = Workspace::open(config(), &data).unwrap();
+        assert_eq!(ws.index.doc_count(), 1);
+        assert_eq!(hits(&ws, "出口管制"), 1);
+        assert_eq!(hits(&ws, "镓"), 1);
+    }
+
+    #[test]
+    fn read_and_starred_come_from_the_store_with_no_reindexing() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut ws = Workspace::open(Config::empty(dir.path().join("feeds.toml")), &data).unwrap();
+        let src = ws.store.ensure_source("a", "https://a.test/").unwrap();
+        let batch = [
+            story("1", "Alpha one"),
+            story("2", "Alpha two"),
+            story("3", "Beta three"),
+        ];
+        ws.store
+            .ingest_batch(src, &[], &batch, chrono::Utc::now())
+            .unwrap();
+        ws.flush_index().unwrap();
+        assert_eq!(hits(&ws, "is:unread"), 3);
+        assert_eq!(hits(&ws, "is:starred"), 0);
+        ws.store.set_read(&[1, 3], true).unwrap();
+        ws.store.set_starred(&[2], true).unwrap();
+        // Nothing is queued for the index: the flags are read when a query names them.
+        assert!(ws.store.pending_index().unwrap().is_empty());
+        assert_eq!(hits(&ws, "is:unread"), 1);
+        assert_eq!(hits(&ws, "is:read alpha"), 1);
+        assert_eq!(hits(&ws, "is:starred OR beta"), 2);
+        // The interface searches from other threads, on shared handles.
+        let shared = ws.index.share();
+        let starred = std::thread::spawn(move || {
+            shared
+                .search(&SearchRequest {
+                    query: "is:starred".into(),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .map(|page| page.hits.iter().map(|h| h.id).collect::<Vec<_>>())
+        })
+        .join()
+        .unwrap()
+        .unwrap();
+        assert_eq!(starred, vec![2]);
+        // Marked read again, as opening a story does: the next query sees it.
+        ws.store.set_read(&[2], true).unwrap();
+        assert_eq!(hits(&ws, "is:unread"), 0);
+        ws.store.set_starred(&[2], false).unwrap();
+        assert_eq!(hits(&ws, "is:starred"), 0);
     }
 
     #[test]

@@ -529,15 +529,32 @@ fn dates_are_read_as_analysts_type_them() {
     ] {
         let mut d = doc(id, "Story", "Text.", 0, &[], &[]);
         d.published = DateTime::parse_from_rfc3339(when).unwrap().to_utc();
+        d.first_seen = d.published;
         w.upsert(&d).unwrap();
     }
     w.commit().unwrap();
     let ids = |q: &str| ids_of(&idx, &req(q));
-    // A plain date is midnight UTC as a bound of a range.
+    // A plain date is a whole day as a bound of a range: an inclusive end takes it in, an
+    // exclusive one leaves it out (at midnight).
     assert_eq!(ids("published:[2026-08-01 TO *]"), vec![2, 3, 4]);
     assert_eq!(ids("published:[* TO 2026-08-01}"), vec![1]);
     assert_eq!(ids("published:[2026-08-01 TO 2026-08-02}"), vec![2, 3]);
     assert_eq!(ids("published:>=2026-08-02"), vec![4]);
+    assert_eq!(ids("published:[2026-07-31 TO 2026-08-01]"), vec![1, 2, 3]);
+    assert_eq!(ids("published:[2026-08-01 TO 2026-08-01]"), vec![2, 3]);
+    assert_eq!(ids("published:[* TO 2026-08-01]"), vec![1, 2, 3]);
+    assert_eq!(ids("published:<=2026-08-01"), vec![1, 2, 3]);
+    assert_eq!(ids("published:<2026-08-01"), vec![1]);
+    assert_eq!(ids("published:{2026-07-31 TO 2026-08-02]"), vec![2, 3, 4]);
+    assert_eq!(ids("published:>2026-08-01"), vec![4]);
+    assert!(ids("published:{2026-08-01 TO 2026-08-02}").is_empty());
+    // An exact time is that instant, either side.
+    assert_eq!(ids("published:[* TO 2026-08-01T00:00:00Z]"), vec![1, 2]);
+    assert_eq!(ids("published:{2026-08-01T00:00:00Z TO *]"), vec![3, 4]);
+    // `seen:` (first seen) reads dates the same way.
+    assert_eq!(ids("seen:[2026-07-31 TO 2026-08-01]"), vec![1, 2, 3]);
+    assert_eq!(ids("seen:[2026-07-31 TO 2026-08-01}"), vec![1]);
+    assert_eq!(ids("seen:2026-08-02"), vec![4]);
     // On its own, that whole day.
     assert_eq!(ids("published:2026-08-01"), vec![2, 3]);
     assert_eq!(ids("-published:2026-08-01"), vec![1, 4]);
@@ -553,7 +570,7 @@ fn dates_are_read_as_analysts_type_them() {
     for bad in ["published:[01.08.2026 TO *]", "published:yesterday"] {
         match idx.search(&req(bad)) {
             Err(IndexError::Query(message)) => assert!(
-                message.contains("2026-08-01 (midnight UTC) or 2026-08-01T00:00:00Z"),
+                message.contains("2026-08-01 (that day, UTC) or 2026-08-01T00:00:00Z"),
                 "{bad}: {message}"
             ),
             other => panic!("{bad}: {other:?}"),
@@ -629,6 +646,226 @@ fn filters_alone_are_listed_newest_first() {
     assert!(!ranks_by_words("-chip country:CN"));
     assert!(!ranks_by_words("published:[2026-01-01 TO *] source:BIS"));
     assert!(!ranks_by_words("*"));
+}
+
+#[test]
+fn chinese_and_japanese_words_are_found_inside_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tantivy");
+    let (idx, _) = SearchIndex::open_or_create(&path).unwrap();
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    for (id, title, body) in [
+        (
+            1,
+            "商务部公告：对镓、锗相关物项实施出口管制",
+            "商务部、海关总署决定对镓、锗相关物项实施出口管制。",
+        ),
+        (
+            2,
+            "経済産業省、半導体製造装置23品目を輸出管理の対象に追加",
+            "",
+        ),
+        (3, "米商務省、ファーウェイへの輸出規制を強化", ""),
+        (4, "AI芯片出口新规", "Rules on AI芯片export licences."),
+        (5, "Export controls on AI chips", "Gallium and germanium."),
+    ] {
+        w.upsert(&doc(id, title, body, id, &[], &[])).unwrap();
+    }
+    w.commit().unwrap();
+    let ids = |q: &str| ids_of(&idx, &req(q));
+    // A word inside a run of Chinese, a single character, Japanese with kanji and kana.
+    assert_eq!(ids("出口管制"), vec![1]);
+    assert_eq!(ids("镓"), vec![1]);
+    assert_eq!(ids("title:锗"), vec![1]);
+    assert_eq!(ids("輸出管理"), vec![2]);
+    assert_eq!(ids("ファーウェイ"), vec![3]);
+    assert_eq!(ids("ウェイ"), vec![3]);
+    assert_eq!(ids("輸出"), vec![2, 3]);
+    // The characters in that order, not anywhere: a phrase, not a bag of characters.
+    assert!(ids("管制出口").is_empty());
+    assert_eq!(ids("出口"), vec![1, 4]);
+    // Latin glued to Han, and mixed with English words and other fields.
+    assert_eq!(ids("AI芯片"), vec![4]);
+    assert_eq!(ids("芯片"), vec![4]);
+    assert_eq!(ids("AI"), vec![4, 5]);
+    assert_eq!(ids("芯片 export"), vec![4]);
+    assert_eq!(ids("出口 -管制"), vec![4]);
+    assert_eq!(ids("\"海关总署\" OR ファーウェイ"), vec![1, 3]);
+    // English is as before: stemmed.
+    assert_eq!(ids("exporting"), vec![4, 5]);
+
+    // As you type: the characters typed so far, the letters after them as a prefix.
+    let typed = |q: &str| ids(&as_you_type(q));
+    assert_eq!(as_you_type("出口管"), "出口管*");
+    assert_eq!(typed("出"), vec![1, 2, 3, 4]);
+    assert_eq!(typed("出口管"), vec![1]);
+    assert_eq!(typed("镓"), vec![1]);
+    assert_eq!(typed("ファー"), vec![3]);
+    assert_eq!(typed("AI芯"), vec![4]);
+    assert_eq!(typed("芯片exp"), vec![4]);
+    assert_eq!(typed("gallium 出口"), Vec::<StoryId>::new());
+    assert_eq!(typed("AI 出口"), vec![4]);
+    assert_eq!(typed("export 芯片l"), vec![4]);
+
+    // Snippets highlight the characters found.
+    let snippets = idx.snippets("出口管制").unwrap().unwrap();
+    let snip = snippets.of("商务部、海关总署决定对镓、锗相关物项实施出口管制。");
+    let marked: String = snip
+        .highlights
+        .iter()
+        .map(|r| &snip.text[r.clone()])
+        .collect();
+    assert_eq!(marked, "出口管制", "{snip:?}");
+}
+
+#[test]
+fn an_index_of_an_older_analyzer_is_rebuilt_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tantivy");
+    write_version_4_index(
+        &path,
+        &[doc(
+            1,
+            "商务部公告：对镓、锗相关物项实施出口管制",
+            "",
+            1,
+            &[],
+            &[],
+        )],
+    );
+    let (idx, fresh) = SearchIndex::open_or_create(&path).unwrap();
+    // Empty, for the caller to refill from the store; never kept with its old tokens.
+    assert!(fresh);
+    assert_eq!(idx.doc_count(), 0);
+    drop(idx);
+    let (idx, fresh) = SearchIndex::open_or_create(&path).unwrap();
+    assert!(!fresh);
+    assert_eq!(idx.doc_count(), 0);
+}
+
+/// Read and starred flags as a store would give them, changeable between queries.
+#[derive(Default)]
+struct Flags(std::sync::Mutex<(Vec<StoryId>, Vec<StoryId>)>);
+
+impl Flags {
+    fn set(&self, read: &[StoryId], starred: &[StoryId]) {
+        *self.0.lock().unwrap() = (read.to_vec(), starred.to_vec());
+    }
+}
+
+impl StoryFlags for Flags {
+    fn ids(&self, flag: Flag) -> std::result::Result<Arc<IdSet>, String> {
+        let flags = self.0.lock().unwrap();
+        Ok(Arc::new(IdSet::new(match flag {
+            Flag::Read => &flags.0,
+            Flag::Starred => &flags.1,
+        })))
+    }
+}
+
+#[test]
+fn read_and_starred_are_query_words_looked_up_when_the_query_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut idx = three_stories(dir.path());
+    // A fourth story in a segment of its own.
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    w.add(&doc(4, "Chip subsidies", "Fabs.", 4, &["US"], &[]))
+        .unwrap();
+    w.commit().unwrap();
+    assert!(matches!(
+        idx.search(&req("is:starred")),
+        Err(IndexError::Flags(_))
+    ));
+    let flags = Arc::new(Flags::default());
+    flags.set(&[1, 2, 4], &[2]);
+    idx.set_flags(flags.clone());
+    let ids = |q: &str| ids_of(&idx, &req(q));
+    assert_eq!(ids("is:starred"), vec![2]);
+    assert_eq!(ids("is:unread"), vec![3]);
+    assert_eq!(ids("is:read"), vec![1, 2, 4]);
+    // With other words, operators, groups, sets and boosts.
+    assert_eq!(ids("NOT is:read"), vec![3]);
+    assert_eq!(ids("-is:starred"), vec![1, 3, 4]);
+    assert_eq!(ids("chip is:read"), vec![1, 2, 4]);
+    assert!(ids("chip is:unread").is_empty());
+    assert_eq!(ids("chip AND is:starred"), vec![2]);
+    assert_eq!(ids("is:starred OR tariff"), vec![2, 3]);
+    assert_eq!(
+        ids("(is:unread OR country:NL) -policy:export-controls"),
+        vec![3]
+    );
+    assert_eq!(ids("is: IN [starred unread]"), vec![2, 3]);
+    assert_eq!(ids("is:starred^2 chip"), vec![2]);
+    assert_eq!(ids("is:starred , \"\""), vec![2]);
+    assert_eq!(ids("is:read -is:starred country:US"), vec![1, 4]);
+    // In any case, and any start of the word, as the interface searches while it is typed.
+    assert_eq!(ids("is:Starred"), vec![2]);
+    assert_eq!(ids("is:star"), vec![2]);
+    assert_eq!(ids("is:un"), vec![3]);
+    assert_eq!(ids(&as_you_type("is:star")), vec![2]);
+    assert_eq!(ids("is:star*"), vec![2]);
+    assert_eq!(ids("is:starred chi*"), vec![2]);
+    for bad in ["is:bogus", "is:[a TO b]", "is:*", "is:\"\""] {
+        match idx.search(&req(bad)) {
+            Err(IndexError::Query(message)) => {
+                assert!(message.contains("is:starred"), "{bad}: {message}")
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    // Facet filters, newest first, and every other entry point.
+    let mut filtered = req("is:read");
+    filtered.filters = vec![(FacetField::Country, "US".into())];
+    assert_eq!(ids_of(&idx, &filtered), vec![1, 4]);
+    let newest = |q: &str| -> Vec<StoryId> {
+        let page = idx.search(&req(q)).unwrap();
+        page.hits.iter().map(|h| h.id).collect()
+    };
+    assert_eq!(newest("is:read"), vec![2, 1, 4]);
+    assert!(!ranks_by_words("is:unread"));
+    assert!(ranks_by_words("chip is:unread"));
+    assert_eq!(idx.matching_ids("is:read", &[]).unwrap(), vec![1, 2, 4]);
+    assert_eq!(idx.count_new_since("is:starred", None).unwrap(), 1);
+    let counts = idx.facet_counts("is:read", &[]).unwrap();
+    let countries: BTreeMap<_, _> = counts[&FacetField::Country].iter().cloned().collect();
+    assert_eq!(countries.get("us"), Some(&2));
+    assert_eq!(countries.get("nl"), Some(&1));
+    assert!(idx.validate("is:unread chip").is_ok());
+    assert!(idx.snippets("chip is:starred").unwrap().is_some());
+    let trend = idx
+        .weekly_counts("is:read", &[], FacetField::Country, 3, 4, Utc::now())
+        .unwrap();
+    assert_eq!(trend.total.iter().sum::<u64>(), 3);
+
+    // A flag changed in the store is seen by the next query, with no document rewritten,
+    // and by a handle shared with another thread.
+    flags.set(&[1, 2, 3, 4], &[2, 3]);
+    assert!(ids("is:unread").is_empty());
+    let shared = idx.share();
+    let starred = std::thread::spawn(move || ids_of(&shared, &req("is:starred")))
+        .join()
+        .unwrap();
+    assert_eq!(starred, vec![2, 3]);
+}
+
+#[test]
+fn id_sets_hold_dense_and_sparse_ids() {
+    let dense = IdSet::new(&[1, 2, 3, 64, 65, 1000]);
+    assert!(matches!(dense.0, Ids::Bits(_)));
+    let sparse = IdSet::new(&[5, 1 << 40, 7]);
+    assert!(matches!(sparse.0, Ids::Sorted(_)));
+    for set in [&dense, &sparse] {
+        assert!(!set.contains(0));
+        assert!(!set.contains(4));
+        assert!(!set.contains(u64::MAX));
+    }
+    for id in [1, 2, 3, 64, 65, 1000] {
+        assert!(dense.contains(id));
+    }
+    assert!(!dense.contains(66));
+    assert!(sparse.contains(1 << 40) && sparse.contains(5) && sparse.contains(7));
+    assert!(!IdSet::new(&[]).contains(0));
+    assert!(!IdSet::new(&[-1]).contains(u64::MAX));
 }
 
 /// Pieces analysts type, and pieces of tantivy's grammar, in any order: whatever a query is,
@@ -742,4 +979,29 @@ proptest::proptest! {
         let _ = as_you_type(&query);
         let _ = ranks_by_words(&query);
     }
+}
+
+#[test]
+fn a_sign_before_a_spaced_star_is_no_panic() {
+    // tantivy's grammar panics on `-` or `+`, spaces, then `*` ("Exist query without a
+    // field"): the interface's search worker stopped for good on `chip - *` typed as a query.
+    let dir = tempfile::tempdir().unwrap();
+    let idx = three_stories(dir.path());
+    for q in [
+        "- *",
+        "+ *",
+        "chip - *",
+        "(- *)",
+        "-  \t*",
+        "title:(- *)",
+        "- * chip",
+        "+\n*",
+    ] {
+        let search = std::panic::AssertUnwindSafe(|| idx.search(&req(q)).map(|p| p.total));
+        let result = std::panic::catch_unwind(search);
+        assert!(result.is_ok(), "{q:?} panicked");
+    }
+    assert_eq!(ids_of(&idx, &req("chip + *")), vec![1, 2]);
+    assert_eq!(grammar_safe("a - *  \"x + *\""), "a -*  \"x +*\"");
+    assert_eq!(grammar_safe("chip -country:CN"), "chip -country:CN");
 }

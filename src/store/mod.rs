@@ -785,6 +785,36 @@ impl Store {
             .ctx("read largest story id")
     }
 
+    /// Ids of the stories marked read (the query words `is:read` and `is:unread`).
+    pub fn read_ids(&self) -> Result<Vec<StoryId>> {
+        self.ids_where("SELECT story_id FROM flags WHERE read")
+    }
+
+    /// Ids of the starred stories (the query word `is:starred`).
+    pub fn starred_ids(&self) -> Result<Vec<StoryId>> {
+        self.ids_where("SELECT story_id FROM flags WHERE starred")
+    }
+
+    /// One pass over the narrow `flags` table, ids only: for a million read stories about
+    /// 90 ms, half of it the scan.
+    fn ids_where(&self, sql: &'static str) -> Result<Vec<StoryId>> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx("prepare flagged ids")?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, StoryId>(0))
+            .ctx("read flagged ids")?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .ctx("read flagged ids")
+    }
+
+    /// A number that changes whenever another connection commits to the store (SQLite's
+    /// `data_version`; this connection's own commits leave it as it is): what a connection
+    /// that only reads has read stays current while it does not change.
+    pub fn data_version(&self) -> Result<i64> {
+        self.conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .ctx("read data version")
+    }
+
     pub fn story_count(&self) -> Result<u64> {
         self.conn
             .query_row("SELECT COUNT(*) FROM stories", [], |r| r.get(0))

@@ -870,3 +870,34 @@ fn a_feed_takes_over_the_text_of_a_story_an_echo_brought_first() {
     assert_eq!(out, outcome(0, 0, 1, 0));
     assert_eq!(st.story(1).unwrap().unwrap().body, "The feed's own text.");
 }
+
+#[test]
+fn read_and_starred_ids_and_the_data_version_of_another_connection() {
+    let (dir, mut st) = store();
+    let src = st.ensure_source("a", "https://a.test/feed").unwrap();
+    let batch: Vec<Incoming> = (1..=4)
+        .map(|i| feed_story(&format!("g{i}"), &format!("https://a.test/{i}"), "Story"))
+        .collect();
+    st.ingest_batch(src, &[], &batch, Utc::now()).unwrap();
+    let reader = Store::open(&dir.path().join("store.sqlite")).unwrap();
+    let flagged = |st: &Store| {
+        let mut read = st.read_ids().unwrap();
+        read.sort_unstable();
+        let mut starred = st.starred_ids().unwrap();
+        starred.sort_unstable();
+        (read, starred)
+    };
+    assert_eq!(flagged(&reader), (vec![], vec![]));
+    let before = reader.data_version().unwrap();
+    st.set_read(&[3, 1, 2], true).unwrap();
+    st.set_starred(&[4, 2], true).unwrap();
+    st.set_read(&[2], false).unwrap();
+    // Another connection's commits change it; what this one reads does not.
+    let after = reader.data_version().unwrap();
+    assert_ne!(before, after);
+    assert_eq!(flagged(&reader), (vec![1, 3], vec![2, 4]));
+    assert_eq!(reader.data_version().unwrap(), after);
+    st.set_starred(&[2, 4], false).unwrap();
+    assert_eq!(flagged(&reader), (vec![1, 3], vec![]));
+    assert_ne!(reader.data_version().unwrap(), after);
+}
