@@ -166,8 +166,8 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Search stories (tantivy query syntax; fields title: body: country: policy: tag:
-    /// source: kind: area: published: seen:, e.g. published:>=2026-08-01 or
+    /// Search stories (tantivy query syntax; fields title: body: country: (a code or a
+    /// name) policy: tag: source: kind: area: published: seen:, e.g. published:>=2026-08-01 or
     /// published:[2026-11-20 TO 2026-11-22] (a plain date is that whole day, UTC; `}` leaves
     /// the end day out); is:starred, is:unread and is:read for the flags)
     Search {

@@ -203,6 +203,7 @@ impl Workspace {
         let (mut index, fresh) = SearchIndex::open_or_create(&data_dir.join("tantivy"))?;
         drop(opening);
         index.set_flags(Arc::new(StoreFlags::new(Workspace::store_path(data_dir))));
+        index.set_policy_ids(policy_ids(config.tagger_rules.clone()));
         if fresh && store.story_count()? > 0 {
             tracing::info!(
                 "search index was missing, unreadable or of an older version: rebuilding it from the store"
@@ -474,6 +475,20 @@ fn lock_for_open(data_dir: &Path) -> Option<std::fs::File> {
 fn quoted(values: &[String]) -> String {
     let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
     quoted.join(", ")
+}
+
+/// The policy ids of the built-in rules and of the user's rules file, for the index to check
+/// `policy:` values with (read when asked: only a query naming an unknown policy asks). A
+/// rules file that cannot be read leaves the built-in ids; tagging reports its error.
+fn policy_ids(rules: Option<PathBuf>) -> crate::index::PolicyIds {
+    Arc::new(move || {
+        let overlay = rules
+            .as_deref()
+            .and_then(|path| std::fs::read_to_string(path).ok());
+        crate::classify::policy_ids(overlay.as_deref())
+            .or_else(|_| crate::classify::policy_ids(None))
+            .unwrap_or_default()
+    })
 }
 
 fn load_tagger(rules: Option<&Path>) -> Result<Tagger, String> {

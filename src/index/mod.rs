@@ -32,6 +32,7 @@ use tantivy::{
     TERMINATED, TantivyDocument, Term,
 };
 
+mod names;
 mod stem;
 
 use crate::model::StoryKind;
@@ -458,7 +459,14 @@ pub struct SearchIndex {
     fields: Fields,
     /// Where `is:read`, `is:unread` and `is:starred` look (see [`StoryFlags`]).
     flags: Option<Arc<dyn StoryFlags>>,
+    /// The policy ids the tagger's rules know (see [`PolicyIds`]).
+    policy_ids: Option<PolicyIds>,
 }
+
+/// The policy ids the rules know, the built-in ones and any a user rules file adds: asked
+/// only when a query names a policy no story has (`policy:entity`), to tell a policy that
+/// just has no stories yet from a typo, and to suggest the closest.
+pub type PolicyIds = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
 
 /// Which stories are read and which starred, for the query words `is:read`, `is:unread` and
 /// `is:starred`. The flags live in the store and change all the time (opening a story marks
@@ -734,6 +742,7 @@ impl SearchIndex {
                 reader,
                 fields,
                 flags: None,
+                policy_ids: None,
             },
             fresh,
         ))
@@ -743,6 +752,11 @@ impl SearchIndex {
     /// Handles made by [`Self::share`] afterwards share it.
     pub fn set_flags(&mut self, flags: Arc<dyn StoryFlags>) {
         self.flags = Some(flags);
+    }
+
+    /// Where `policy:` values are checked; without it, against the built-in rules.
+    pub fn set_policy_ids(&mut self, policy_ids: PolicyIds) {
+        self.policy_ids = Some(policy_ids);
     }
 
     fn tv(&self) -> impl Fn(tantivy::TantivyError) -> IndexError + '_ {
@@ -919,6 +933,34 @@ impl SearchIndex {
                     UserInputLeaf::Literal(l) if field == Some(FacetField::Source.name()) => {
                         self.source_leaf(l)?
                     }
+                    UserInputLeaf::Literal(l) if field == Some(FacetField::Country.name()) => {
+                        let phrase = self.country_value(&l.phrase)?;
+                        UserInputAst::Leaf(Box::new(UserInputLeaf::Literal(UserInputLiteral {
+                            phrase,
+                            ..l
+                        })))
+                    }
+                    UserInputLeaf::Literal(l) if field == Some(FacetField::Policy.name()) => {
+                        self.check_policy(&l.phrase)?;
+                        UserInputAst::Leaf(Box::new(UserInputLeaf::Literal(l)))
+                    }
+                    UserInputLeaf::Set { field, elements }
+                        if field.as_deref() == Some(FacetField::Country.name()) =>
+                    {
+                        let elements = elements
+                            .iter()
+                            .map(|v| self.country_value(v))
+                            .collect::<Result<Vec<_>>>()?;
+                        UserInputAst::Leaf(Box::new(UserInputLeaf::Set { field, elements }))
+                    }
+                    UserInputLeaf::Set { field, elements }
+                        if field.as_deref() == Some(FacetField::Policy.name()) =>
+                    {
+                        for v in &elements {
+                            self.check_policy(v)?;
+                        }
+                        UserInputAst::Leaf(Box::new(UserInputLeaf::Set { field, elements }))
+                    }
                     leaf => UserInputAst::Leaf(Box::new(leaf)),
                 }
             }
@@ -963,12 +1005,16 @@ impl SearchIndex {
     /// Every source name in the index's term dictionary (lower-cased, as indexed). A name
     /// left only by deleted documents may be among them; it matches nothing.
     fn source_names(&self) -> Result<std::collections::BTreeSet<String>> {
+        self.values(self.fields.source)
+    }
+
+    /// Every value of a keyword field in the index's term dictionary (see
+    /// [`Self::source_names`]).
+    fn values(&self, field: Field) -> Result<std::collections::BTreeSet<String>> {
         let searcher = self.reader.searcher();
         let mut names = std::collections::BTreeSet::new();
         for segment in searcher.segment_readers() {
-            let inverted = segment
-                .inverted_index(self.fields.source)
-                .map_err(self.tv())?;
+            let inverted = segment.inverted_index(field).map_err(self.tv())?;
             let mut terms = inverted.terms().stream().map_err(|source| IndexError::Io {
                 path: self.dir.clone(),
                 source,
@@ -980,6 +1026,79 @@ impl SearchIndex {
             }
         }
         Ok(names)
+    }
+
+    /// `country:VALUE` as the index holds it: a code (`cn`, `uk` is `GB`) or a country's name
+    /// (`china`, `"united states"`, `Deutschland`) as its code. A value that is neither is
+    /// an error suggesting the code, unless stories carry it as it is (a store may keep
+    /// older values). A prefix being typed (`cn*`) is left to match as typed.
+    fn country_value(&self, value: &str) -> Result<String> {
+        if value.trim().is_empty() || value.ends_with('*') {
+            return Ok(value.to_string());
+        }
+        match names::country_code(value) {
+            Ok(code) => Ok(code),
+            Err(_) if self.has_value(self.fields.country, value)? => Ok(value.to_string()),
+            Err(message) => Err(IndexError::Query(message)),
+        }
+    }
+
+    /// `policy:ID` must be an id some story has or the rules know; otherwise the error names
+    /// the closest ids (`policy:entity` → `policy:entity-list`), or all of them.
+    fn check_policy(&self, value: &str) -> Result<()> {
+        if value.trim().is_empty()
+            || value.ends_with('*')
+            || self.has_value(self.fields.policy, value)?
+        {
+            return Ok(());
+        }
+        let mut known = match &self.policy_ids {
+            Some(ids) => ids(),
+            None => crate::classify::policy_ids(None).unwrap_or_default(),
+        };
+        let wanted = value.to_lowercase();
+        if known.contains(&wanted) {
+            return Ok(());
+        }
+        for indexed in self.values(self.fields.policy)? {
+            if !known.contains(&indexed) {
+                known.push(indexed);
+            }
+        }
+        let near = names::closest(&wanted, known.iter().map(String::as_str), 5);
+        let (which, listed) = if near.is_empty() {
+            (
+                "the policies are",
+                known.iter().map(String::as_str).collect(),
+            )
+        } else {
+            ("the closest", near)
+        };
+        let listed: Vec<String> = listed.iter().map(|id| format!("policy:{id}")).collect();
+        Err(IndexError::Query(format!(
+            "policy:{value}: no story has that policy and the rules have no such id; {which}: {}",
+            listed.join(", ")
+        )))
+    }
+
+    /// Whether some document holds `value` (lower-cased, as indexed) in a keyword field: one
+    /// look-up in each segment's term dictionary.
+    fn has_value(&self, field: Field, value: &str) -> Result<bool> {
+        let searcher = self.reader.searcher();
+        let term = Term::from_field_text(field, &value.to_lowercase());
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(field).map_err(self.tv())?;
+            let found = inverted
+                .get_term_info(&term)
+                .map_err(|source| IndexError::Io {
+                    path: self.dir.clone(),
+                    source,
+                })?;
+            if found.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Title or body words that start with `word`, compared as indexed (lower case, stemmed:
@@ -1616,6 +1735,7 @@ impl SearchIndex {
             reader: self.reader.clone(),
             fields: self.fields,
             flags: self.flags.clone(),
+            policy_ids: self.policy_ids.clone(),
         }
     }
 
@@ -1738,6 +1858,7 @@ pub(crate) fn write_version_4_index(dir: &Path, docs: &[IndexDoc]) {
         reader,
         fields,
         flags: None,
+        policy_ids: None,
     };
     let mut writer = old.writer(Duration::from_secs(1)).unwrap();
     for d in docs {

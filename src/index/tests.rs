@@ -743,6 +743,73 @@ fn an_index_of_an_older_analyzer_is_rebuilt_at_open() {
     assert_eq!(idx.doc_count(), 0);
 }
 
+#[test]
+fn countries_by_name_and_unknown_countries_and_policies_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut idx = three_stories(dir.path());
+    let mut w = idx.writer(Duration::from_secs(1)).unwrap();
+    // A value from an older store, kept as it was, and a policy of a user's rules file.
+    w.add(&doc(4, "Old", "Text.", 4, &["USSR"], &["my-watchlist"]))
+        .unwrap();
+    w.commit().unwrap();
+    let ids = |q: &str| ids_of(&idx, &req(q));
+    // 1 and 3 are US and CN, 2 is NL.
+    assert_eq!(ids("country:china"), vec![1, 3]);
+    assert_eq!(ids("country:China"), vec![1, 3]);
+    assert_eq!(ids("country:\"the Netherlands\""), vec![2]);
+    assert_eq!(
+        ids("country:\"united states\" -country:netherlands"),
+        vec![1, 3]
+    );
+    assert_eq!(ids("country:USA"), vec![1, 3]);
+    assert_eq!(ids("country:中国"), vec![1, 3]);
+    assert_eq!(ids("country: IN [germany netherlands]"), vec![2]);
+    assert_eq!(ids("country:cn"), vec![1, 3]);
+    assert!(ids("country:DE").is_empty());
+    assert_eq!(ids("country:ussr"), vec![4]);
+    assert_eq!(ids("policy:my-watchlist"), vec![4]);
+    // A policy the rules know that no story has yet is no error.
+    assert!(ids("policy:sanctions").is_empty());
+    let error = |q: &str| match idx.search(&req(q)) {
+        Err(IndexError::Query(message)) => message,
+        other => panic!("{q}: {other:?}"),
+    };
+    let message = error("country:germny");
+    assert!(message.contains("country:DE (Germany)"), "{message}");
+    assert!(message.contains("ISO code, as in country:CN"), "{message}");
+    assert!(error("country:atlantis").contains("no country has that code or name"));
+    assert!(ids("country:ZZ").is_empty());
+    assert!(error("chip country: IN [china atlantis]").contains("country:atlantis"));
+    let message = error("policy:entity");
+    assert!(
+        message.contains("the closest: policy:entity-list"),
+        "{message}"
+    );
+    let message = error("policy:tarifs");
+    assert!(message.contains("policy:tariffs"), "{message}");
+    let message = error("policy:zzzzzzzzzz");
+    assert!(
+        message.contains("the policies are") && message.contains("policy:my-watchlist"),
+        "{message}"
+    );
+    // A prefix being typed is left as it is.
+    assert!(idx.validate("country:germ*").is_ok());
+    // A user's rules file adds policies.
+    idx.set_policy_ids(Arc::new(|| vec!["my-new-policy".to_string()]));
+    assert!(
+        idx.search(&req("policy:my-new-policy"))
+            .unwrap()
+            .hits
+            .is_empty()
+    );
+    match idx.search(&req("policy:my-new-polcy")) {
+        Err(IndexError::Query(message)) => {
+            assert!(message.contains("policy:my-new-policy"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Read and starred flags as a store would give them, changeable between queries.
 #[derive(Default)]
 struct Flags(std::sync::Mutex<(Vec<StoryId>, Vec<StoryId>)>);
