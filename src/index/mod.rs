@@ -35,6 +35,9 @@ use tantivy::{
 mod names;
 mod stem;
 
+/// The analyzer of title and body, for highlighting what a query matched the same way.
+pub use stem::english_analyzer;
+
 use crate::model::StoryKind;
 use crate::model::{Tag, TagKind};
 use crate::store::{Incoming, StoryId, StoryRecord};

@@ -4,9 +4,7 @@
 
 use std::ops::Range;
 
-use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer, TokenStream,
-};
+use tantivy::tokenizer::{TextAnalyzer, TokenStream};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::parse::sanitize;
@@ -115,12 +113,8 @@ pub fn wrap(text: &str, max: usize) -> Vec<Range<usize>> {
 }
 
 fn analyzer() -> TextAnalyzer {
-    // The same chain as tantivy's `en_stem`, which the index uses for title and body.
-    TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
-        .filter(LowerCaser)
-        .filter(Stemmer::new(Language::English))
-        .build()
+    // The index's own, so highlights are what the query matched (stems, CJK characters).
+    crate::index::english_analyzer()
 }
 
 /// Finds the words of a query in a text the way the index matches them (stemmed, any case).
@@ -202,6 +196,20 @@ impl Highlighter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cjk_query_words_are_highlighted_as_the_index_matched_them() {
+        let h = Highlighter::new("出口管制");
+        let title = "商务部公告：对镓实施出口管制";
+        let marked: String = h.ranges(title).into_iter().map(|r| &title[r]).collect();
+        assert_eq!(marked, "出口管制");
+        assert_eq!(
+            Highlighter::new("restricting")
+                .ranges("It restricts exports")
+                .len(),
+            1
+        );
+    }
 
     #[test]
     fn controls_never_reach_the_screen() {
