@@ -147,8 +147,8 @@ pub(crate) struct Slot {
     pub retry_prefix: bool,
     /// Range in [`Compiled::overlap_starts`]: where inside this slot's text another pattern
     /// could start and run past its end.
+    pub overlap_len: u16,
     pub overlap_first: u32,
-    pub overlap_len: u32,
 }
 
 /// Everything the scanner needs; built once.
@@ -202,7 +202,7 @@ impl Compiled {
     pub fn overlap_offsets(&self, slot: &Slot) -> &[u16] {
         let first = slot.overlap_first as usize;
         self.overlap_starts
-            .get(first..first + slot.overlap_len as usize)
+            .get(first..first + usize::from(slot.overlap_len))
             .unwrap_or_default()
     }
 
@@ -747,14 +747,23 @@ fn overlap_starts(
         if is_stop_slot(slot) {
             continue;
         }
-        for (j, ch) in t.char_indices().skip(1) {
-            let starts =
-                text::char_before(t, j).is_none_or(|p| !is_word_char(p) || is_cjk(p)) || is_cjk(ch);
-            if !starts {
+        let bytes = t.as_bytes();
+        let ascii = t.is_ascii();
+        let can_start = |j: usize| {
+            if ascii {
+                // Most texts: a word starts after any byte that is not a letter or digit.
+                return bytes.get(j - 1).is_some_and(|b| !b.is_ascii_alphanumeric());
+            }
+            let ch = text::char_at(t, j);
+            text::char_before(t, j).is_some_and(|p| !is_word_char(p) || is_cjk(p))
+                || ch.is_some_and(is_cjk)
+        };
+        for j in 1..bytes.len() {
+            if !t.is_char_boundary(j) || !can_start(j) {
                 continue;
             }
             let mut sid = root;
-            let alive = t.as_bytes().get(j..).unwrap_or_default().iter().all(|&b| {
+            let alive = bytes.get(j..).unwrap_or_default().iter().all(|&b| {
                 sid = nfa.next_state(Anchored::Yes, sid, b);
                 !nfa.is_dead(sid)
             });
@@ -762,7 +771,8 @@ fn overlap_starts(
                 out.push(j);
             }
         }
-        slot.overlap_len = out.len() as u32 - slot.overlap_first;
+        // A slot's text is at most a few hundred bytes: its offsets fit in u16.
+        slot.overlap_len = u16::try_from(out.len() as u32 - slot.overlap_first).unwrap_or(0);
     }
     Ok(out)
 }

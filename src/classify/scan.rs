@@ -4,6 +4,7 @@
 
 use aho_corasick::Anchored;
 use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::StateID;
 use aho_corasick::nfa::contiguous;
 
 use super::compile::{self, ActionKind, Compiled, Mention, Strength};
@@ -189,13 +190,17 @@ fn judge(c: &Compiled, field: &Field<'_>, m: Found, out: &mut Vec<Hit>) -> Verdi
 }
 
 /// The matches that start at `i`, as (slot, end), shortest first: one anchored walk of the
-/// automaton.
-fn walk(c: &Compiled, bytes: &[u8], i: usize, ends: &mut Vec<(usize, usize)>) {
+/// automaton from `root`, its anchored start state. Inlined: it is the scan's inner loop.
+#[inline(always)]
+fn walk(
+    nfa: &contiguous::NFA,
+    root: StateID,
+    bytes: &[u8],
+    i: usize,
+    ends: &mut Vec<(usize, usize)>,
+) {
     ends.clear();
-    let nfa = &c.automaton;
-    let Ok(mut sid) = nfa.start_state(Anchored::Yes) else {
-        return;
-    };
+    let mut sid = root;
     for (k, &b) in bytes.get(i..).unwrap_or_default().iter().enumerate() {
         sid = nfa.next_state(Anchored::Yes, sid, b);
         if nfa.is_special(sid) {
@@ -224,9 +229,10 @@ fn walk(c: &Compiled, bytes: &[u8], i: usize, ends: &mut Vec<(usize, usize)>) {
 /// "AI chips" in "Chinese AI chips". (A match wholly inside another stays hidden: the longer
 /// pattern inherits its actions when the rules are compiled.) Only the places the compiler
 /// found where a pattern could start inside `m`'s text and run past its end are walked, so
-/// most matches cost nothing here. Returns the end of the last match taken: the scan goes on
-/// from there.
-fn overlapping(
+/// most matches never get here (see [`overlapping`]). Returns the end of the last match
+/// taken: the scan goes on from there.
+#[inline(never)]
+fn overlapping_slow(
     c: &Compiled,
     field: &Field<'_>,
     m: Found,
@@ -234,6 +240,10 @@ fn overlapping(
     ends: &mut Vec<(usize, usize)>,
 ) -> usize {
     let bytes = field.text().as_bytes();
+    let nfa = &c.automaton;
+    let Ok(root) = nfa.start_state(Anchored::Yes) else {
+        return m.end;
+    };
     let mut cur = m;
     let mut k = 0usize;
     while let Some(&off) = c
@@ -243,7 +253,7 @@ fn overlapping(
     {
         k += 1;
         let j = cur.start + usize::from(off);
-        walk(c, bytes, j, ends);
+        walk(nfa, root, bytes, j, ends);
         for &(slot, end) in ends.iter().rev() {
             if end <= cur.end {
                 break;
@@ -273,6 +283,24 @@ fn overlapping(
     cur.end
 }
 
+/// Where the scan goes on after the match `m` was taken: its end, or past the matches that
+/// overlap it ([`overlapping_slow`]) when the compiler found a place inside `m`'s text where
+/// one could start (about one match in ten).
+#[inline(always)]
+fn overlapping(
+    c: &Compiled,
+    field: &Field<'_>,
+    m: Found,
+    out: &mut Vec<Hit>,
+    ends: &mut Vec<(usize, usize)>,
+) -> usize {
+    if c.slots.get(m.slot).is_some_and(|s| s.overlap_len != 0) {
+        overlapping_slow(c, field, m, out, ends)
+    } else {
+        m.end
+    }
+}
+
 /// Plain ASCII text (nearly all news): every pattern that can match must start a word (CJK
 /// patterns, the only unbounded ones, cannot match ASCII), so the automaton is walked,
 /// anchored, only from word starts whose first byte begins some pattern, instead of over
@@ -281,6 +309,10 @@ fn overlapping(
 /// Unlike [`hits_anywhere`], a match that starts inside a word (and so is refused) cannot
 /// hide a word-start match that it overlaps.
 fn hits_at_word_starts(c: &Compiled, field: &Field<'_>, out: &mut Vec<Hit>) {
+    let nfa = &c.automaton;
+    let Ok(root) = nfa.start_state(Anchored::Yes) else {
+        return;
+    };
     let bytes = field.text().as_bytes();
     // The ends of the matches found along one walk, shortest first.
     let mut ends: Vec<(usize, usize)> = Vec::new();
@@ -306,7 +338,7 @@ fn hits_at_word_starts(c: &Compiled, field: &Field<'_>, out: &mut Vec<Hit>) {
             };
             continue;
         }
-        walk(c, bytes, i, &mut ends);
+        walk(nfa, root, bytes, i, &mut ends);
         let mut next = i + 1;
         for &(slot, end) in ends.iter().rev() {
             let m = Found {
