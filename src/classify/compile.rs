@@ -145,6 +145,10 @@ pub(crate) struct Slot {
     /// Some case-sensitive member could fail and a shorter pattern is a prefix of this one:
     /// the scanner then retries for that shorter match at the same place.
     pub retry_prefix: bool,
+    /// Range in [`Compiled::overlap_starts`]: where inside this slot's text another pattern
+    /// could start and run past its end.
+    pub overlap_len: u16,
+    pub overlap_first: u32,
 }
 
 /// Everything the scanner needs; built once.
@@ -161,6 +165,8 @@ pub(crate) struct Compiled {
     pub slots: Vec<Slot>,
     /// The pattern indexes of all slots, each slot's run contiguous.
     pub members: Vec<u32>,
+    /// Byte offsets into slot texts, ascending per slot (see [`Slot::overlap_first`]).
+    pub overlap_starts: Vec<u16>,
     /// Per policy: bit mask of the anchor sets that count for it.
     pub policy_anchors: Vec<u64>,
     /// Per policy: weak triggers needed to agree (0 = never).
@@ -192,6 +198,14 @@ pub(crate) struct Compiled {
 }
 
 impl Compiled {
+    /// Where, inside a match of `slot`, an overlapping match could start.
+    pub fn overlap_offsets(&self, slot: &Slot) -> &[u16] {
+        let first = slot.overlap_first as usize;
+        self.overlap_starts
+            .get(first..first + usize::from(slot.overlap_len))
+            .unwrap_or_default()
+    }
+
     /// Whether `matched` (a trigger's text as found) is the term of other-meaning rule `k`,
     /// or its plural: exactly for an acronym ("SMEs" for `SME`), in any case otherwise.
     pub fn is_term(&self, k: u16, matched: &str) -> bool {
@@ -607,7 +621,7 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
 
     add_keshvar(&mut b, files, &ambiguous_phrases);
     let prefixed = inherit_inner_actions(&mut b);
-    let (slots, members) = slots(&b.patterns, &prefixed);
+    let (mut slots, members) = slots(&b.patterns, &prefixed);
 
     let mut texts = Vec::with_capacity(slots.len());
     for slot in &slots {
@@ -635,6 +649,13 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
         .build(&texts)
         .map_err(|e| ClassifyError::Build(e.to_string()))?;
     let first_bytes = first_bytes(&automaton)?;
+    let overlap_starts = overlap_starts(&automaton, &texts, &mut slots, |slot| {
+        members
+            .get(slot.first as usize..(slot.first + slot.len) as usize)
+            .unwrap_or_default()
+            .iter()
+            .any(|&m| b.patterns.get(m as usize).is_some_and(|p| is_stop(&p.0)))
+    })?;
     let patterns: Vec<Pattern> = b.patterns.into_iter().map(|(p, _)| p).collect();
     let default_mask = tech_mask;
     let n_policies = b.policies.len() as u16;
@@ -669,6 +690,7 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
         first_bytes,
         slots,
         members,
+        overlap_starts,
         policy_anchors,
         trigger_anchors,
         policy_agree,
@@ -699,6 +721,58 @@ fn first_bytes(nfa: &contiguous::NFA) -> Result<[bool; 256], ClassifyError> {
     let mut out = [false; 256];
     for (b, can) in out.iter_mut().enumerate() {
         *can = !nfa.is_dead(nfa.next_state(Anchored::Yes, start, b as u8));
+    }
+    Ok(out)
+}
+
+/// Per slot, the places inside its text where a match of another pattern could start and
+/// run past the text's end: a place where a word starts (or a CJK character is, or follows)
+/// from which an anchored walk of the automaton over the rest of the text is still alive.
+/// Stop-phrases get none: what starts inside one is part of what it hides ("blue chip
+/// export" has no chip export). Fills the slots' ranges; returns the offsets.
+fn overlap_starts(
+    nfa: &contiguous::NFA,
+    texts: &[&str],
+    slots: &mut [Slot],
+    is_stop_slot: impl Fn(&Slot) -> bool,
+) -> Result<Vec<u16>, ClassifyError> {
+    use aho_corasick::Anchored;
+    use aho_corasick::automaton::Automaton;
+    let root = nfa
+        .start_state(Anchored::Yes)
+        .map_err(|e| ClassifyError::Build(e.to_string()))?;
+    let mut out = Vec::new();
+    for (slot, t) in slots.iter_mut().zip(texts) {
+        slot.overlap_first = out.len() as u32;
+        if is_stop_slot(slot) {
+            continue;
+        }
+        let bytes = t.as_bytes();
+        let ascii = t.is_ascii();
+        let can_start = |j: usize| {
+            if ascii {
+                // Most texts: a word starts after any byte that is not a letter or digit.
+                return bytes.get(j - 1).is_some_and(|b| !b.is_ascii_alphanumeric());
+            }
+            let ch = text::char_at(t, j);
+            text::char_before(t, j).is_some_and(|p| !is_word_char(p) || is_cjk(p))
+                || ch.is_some_and(is_cjk)
+        };
+        for j in 1..bytes.len() {
+            if !t.is_char_boundary(j) || !can_start(j) {
+                continue;
+            }
+            let mut sid = root;
+            let alive = bytes.get(j..).unwrap_or_default().iter().all(|&b| {
+                sid = nfa.next_state(Anchored::Yes, sid, b);
+                !nfa.is_dead(sid)
+            });
+            if alive && let Ok(j) = u16::try_from(j) {
+                out.push(j);
+            }
+        }
+        // A slot's text is at most a few hundred bytes: its offsets fit in u16.
+        slot.overlap_len = u16::try_from(out.len() as u32 - slot.overlap_first).unwrap_or(0);
     }
     Ok(out)
 }
@@ -793,6 +867,17 @@ pub(crate) fn target_eq(a: ActionKind, b: ActionKind) -> bool {
     }
 }
 
+/// Weak policy triggers rank below strong and anchored ones; everything else ranks alike.
+pub(crate) fn strength_rank(kind: ActionKind) -> u8 {
+    match kind {
+        ActionKind::Policy {
+            strength: Strength::Weak,
+            ..
+        } => 0,
+        _ => 1,
+    }
+}
+
 fn is_stop(p: &Pattern) -> bool {
     p.actions.iter().any(|a| a.kind == ActionKind::Stop)
 }
@@ -849,6 +934,8 @@ fn slots(patterns: &[(Pattern, bool)], prefixed: &[bool]) -> (Vec<Slot>, Vec<u32
             first: members.len() as u32,
             len: g.len() as u32,
             retry_prefix,
+            overlap_first: 0,
+            overlap_len: 0,
         });
         members.extend(g);
     }
@@ -950,7 +1037,7 @@ fn inherit_inner_actions(b: &mut Builder) -> Vec<bool> {
                 continue;
             }
             let own: HashSet<u8> = op.actions.iter().map(|a| a.kind.family()).collect();
-            // Longest inner match first, then keep non-overlapping ones.
+            // Longest inner match first, then keep those not inside one kept already.
             let mut cands: Vec<(usize, usize, usize)> = inner
                 .iter()
                 .copied()
@@ -961,9 +1048,17 @@ fn inherit_inner_actions(b: &mut Builder) -> Vec<bool> {
                 })
                 .collect();
             cands.sort_by_key(|&(s, e, _)| (std::cmp::Reverse(e - s), s));
-            let mut taken: Vec<(usize, usize)> = Vec::new();
+            // (start, end, stop-phrase) of the inner matches kept.
+            let mut taken: Vec<(usize, usize, bool)> = Vec::new();
+            let first_addition = additions.len();
             for (s, e, pi) in cands {
-                if taken.iter().any(|&(ts, te)| s < te && ts < e) {
+                // Inside one kept already: that one passed it on. Overlapping one only: both
+                // readings stand, as at scan time ("Chinese AI" and "AI chips"), except what
+                // starts inside a stop-phrase.
+                if taken
+                    .iter()
+                    .any(|&(ts, te, stop)| ts <= s && e <= te || stop && ts < s && s < te)
+                {
                     continue;
                 }
                 let Some((ip, _)) = b.patterns.get(pi) else {
@@ -973,11 +1068,24 @@ fn inherit_inner_actions(b: &mut Builder) -> Vec<bool> {
                     continue;
                 };
                 if is_stop(ip) {
-                    taken.push((s, e));
+                    taken.push((s, e, true));
                     continue;
                 }
+                // What an overlapping inner match already passed on about the same words is
+                // not said twice (as `scan::events` does for overlapping hits).
+                let said = |additions: &[(usize, Action)], a: &Action, span: (u16, u16)| {
+                    additions
+                        .get(first_addition..)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|(_, x)| {
+                            x.sub.is_some_and(|(xs, xe)| xs < span.1 && span.0 < xe)
+                                && target_eq(x.kind, a.kind)
+                                && strength_rank(x.kind) >= strength_rank(a.kind)
+                        })
+                };
                 if !same_kind {
-                    taken.push((s, e));
+                    taken.push((s, e, false));
                     if covered(op, ip) {
                         continue;
                     }
@@ -987,6 +1095,9 @@ fn inherit_inner_actions(b: &mut Builder) -> Vec<bool> {
                             Some((x, y)) => (s16.saturating_add(x), s16.saturating_add(y)),
                             None => (s16, e16),
                         };
+                        if said(&additions, a, sub) {
+                            continue;
+                        }
                         additions.push((
                             outer,
                             Action {
@@ -1000,7 +1111,10 @@ fn inherit_inner_actions(b: &mut Builder) -> Vec<bool> {
                 }
                 let mut any = false;
                 for a in &ip.actions {
-                    if own.contains(&a.kind.family()) || a.sub.is_some() {
+                    if own.contains(&a.kind.family())
+                        || a.sub.is_some()
+                        || said(&additions, a, (s16, e16))
+                    {
                         continue;
                     }
                     additions.push((
@@ -1013,7 +1127,7 @@ fn inherit_inner_actions(b: &mut Builder) -> Vec<bool> {
                     any = true;
                 }
                 if any {
-                    taken.push((s, e));
+                    taken.push((s, e, false));
                 }
             }
         }

@@ -6,9 +6,10 @@
 //! country names and demonyms come from the `keshvar` crate. Users extend the rules with a
 //! file of the same format ([`Tagger::with_overlay`]).
 //!
-//! Tagging is one leftmost-longest aho-corasick pass per automaton over title and body,
-//! followed by word-boundary and case filters, context rules and scoring; every tag keeps the
-//! phrases that produced it as [`Evidence`](crate::model::Evidence).
+//! Tagging is one leftmost-longest aho-corasick pass over title and body (plus, after a match,
+//! the matches that start inside it and run past its end, so that overlapping phrases do not
+//! hide each other), followed by word-boundary and case filters, context rules and scoring;
+//! every tag keeps the phrases that produced it as [`Evidence`](crate::model::Evidence).
 
 mod compile;
 pub mod eval;

@@ -1,11 +1,13 @@
-//! The runtime: one leftmost-longest pass of each automaton over title and body, the
-//! boundary/case post-filters, then scoring of country mentions and policy triggers.
+//! The runtime: one leftmost-longest pass of the automaton over title and body (with the
+//! matches that overlap a taken one), the boundary/case post-filters, then scoring of country
+//! mentions and policy triggers.
 
 use aho_corasick::Anchored;
 use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::StateID;
 use aho_corasick::nfa::contiguous;
 
-use super::compile::{ActionKind, Compiled, Mention, Strength};
+use super::compile::{self, ActionKind, Compiled, Mention, Strength};
 use super::text::{self, Normalized, is_cjk, is_word_char};
 use crate::model::{AutoTag, Evidence, Tag, TextField};
 
@@ -14,6 +16,8 @@ struct Hit {
     pat: u32,
     start: usize,
     end: usize,
+    /// Starts inside an earlier hit and ends beyond it (see [`overlapping`]).
+    overlap: bool,
 }
 
 /// One action of one accepted hit, at a place in the story.
@@ -173,6 +177,7 @@ fn judge(c: &Compiled, field: &Field<'_>, m: Found, out: &mut Vec<Hit>) -> Verdi
             pat,
             start: m.start,
             end: m.end,
+            overlap: false,
         });
     }
     if case_ok {
@@ -181,6 +186,118 @@ fn judge(c: &Compiled, field: &Field<'_>, m: Found, out: &mut Vec<Hit>) -> Verdi
         Verdict::RetryShorter
     } else {
         Verdict::Next
+    }
+}
+
+/// The matches that start at `i`, as (slot, end), shortest first: one anchored walk of the
+/// automaton from `root`, its anchored start state. Inlined: it is the scan's inner loop.
+#[inline(always)]
+fn walk(
+    nfa: &contiguous::NFA,
+    root: StateID,
+    bytes: &[u8],
+    i: usize,
+    ends: &mut Vec<(usize, usize)>,
+) {
+    ends.clear();
+    let mut sid = root;
+    for (k, &b) in bytes.get(i..).unwrap_or_default().iter().enumerate() {
+        sid = nfa.next_state(Anchored::Yes, sid, b);
+        if nfa.is_special(sid) {
+            if nfa.is_dead(sid) {
+                break;
+            }
+            if !nfa.is_match(sid) {
+                continue;
+            }
+            // A match state may also carry a pattern ending here that starts later (a
+            // suffix, copied from its failure state): only one that starts at `i` counts.
+            let end = i + k + 1;
+            if let Some(pid) = (0..nfa.match_len(sid))
+                .map(|n| nfa.match_pattern(sid, n))
+                .find(|&pid| end.checked_sub(nfa.pattern_len(pid)) == Some(i))
+            {
+                ends.push((pid.as_usize(), end));
+            }
+        }
+    }
+}
+
+/// After the match `m` was taken: the matches that start inside it and end beyond it, each
+/// the longest at its start, and in turn those overlapping them. Leftmost-longest matching
+/// goes on after a match, so without this an anchor such as "Chinese AI" hid the trigger
+/// "AI chips" in "Chinese AI chips". (A match wholly inside another stays hidden: the longer
+/// pattern inherits its actions when the rules are compiled.) Only the places the compiler
+/// found where a pattern could start inside `m`'s text and run past its end are walked, so
+/// most matches never get here (see [`overlapping`]). Returns the end of the last match
+/// taken: the scan goes on from there.
+#[inline(never)]
+fn overlapping_slow(
+    c: &Compiled,
+    field: &Field<'_>,
+    m: Found,
+    out: &mut Vec<Hit>,
+    ends: &mut Vec<(usize, usize)>,
+) -> usize {
+    let bytes = field.text().as_bytes();
+    let nfa = &c.automaton;
+    let Ok(root) = nfa.start_state(Anchored::Yes) else {
+        return m.end;
+    };
+    let mut cur = m;
+    let mut k = 0usize;
+    while let Some(&off) = c
+        .slots
+        .get(cur.slot)
+        .and_then(|s| c.overlap_offsets(s).get(k))
+    {
+        k += 1;
+        let j = cur.start + usize::from(off);
+        walk(nfa, root, bytes, j, ends);
+        for &(slot, end) in ends.iter().rev() {
+            if end <= cur.end {
+                break;
+            }
+            let found = Found {
+                slot,
+                start: j,
+                end,
+            };
+            let before = out.len();
+            match judge(c, field, found, out) {
+                Verdict::Taken => {
+                    if out.len() > before {
+                        for h in out.get_mut(before..).unwrap_or_default() {
+                            h.overlap = true;
+                        }
+                        cur = found;
+                        k = 0;
+                    }
+                    break;
+                }
+                Verdict::RetryShorter => {}
+                Verdict::Next => break,
+            }
+        }
+    }
+    cur.end
+}
+
+/// Where the scan goes on after the match `m` was taken: its end, or past the matches that
+/// overlap it ([`overlapping_slow`]) when the compiler found a place inside `m`'s text where
+/// one could start (about one match in ten).
+#[inline(always)]
+fn overlapping(
+    c: &Compiled,
+    field: &Field<'_>,
+    m: Found,
+    out: &mut Vec<Hit>,
+    ends: &mut Vec<(usize, usize)>,
+) -> usize {
+    if c.slots.get(m.slot).is_some_and(|s| s.overlap_len != 0) {
+        overlapping_slow(c, field, m, out, ends)
+    } else {
+        m.end
     }
 }
 
@@ -221,28 +338,7 @@ fn hits_at_word_starts(c: &Compiled, field: &Field<'_>, out: &mut Vec<Hit>) {
             };
             continue;
         }
-        ends.clear();
-        let mut sid = root;
-        for (k, &b) in bytes[i..].iter().enumerate() {
-            sid = nfa.next_state(Anchored::Yes, sid, b);
-            if nfa.is_special(sid) {
-                if nfa.is_dead(sid) {
-                    break;
-                }
-                if !nfa.is_match(sid) {
-                    continue;
-                }
-                // A match state may also carry a pattern ending here that starts later (a
-                // suffix, copied from its failure state): only one that starts at `i` counts.
-                let end = i + k + 1;
-                if let Some(pid) = (0..nfa.match_len(sid))
-                    .map(|n| nfa.match_pattern(sid, n))
-                    .find(|&pid| end.checked_sub(nfa.pattern_len(pid)) == Some(i))
-                {
-                    ends.push((pid.as_usize(), end));
-                }
-            }
-        }
+        walk(nfa, root, bytes, i, &mut ends);
         let mut next = i + 1;
         for &(slot, end) in ends.iter().rev() {
             let m = Found {
@@ -252,7 +348,7 @@ fn hits_at_word_starts(c: &Compiled, field: &Field<'_>, out: &mut Vec<Hit>) {
             };
             match judge(c, field, m, out) {
                 Verdict::Taken => {
-                    next = end;
+                    next = overlapping(c, field, m, out, &mut ends);
                     break;
                 }
                 Verdict::RetryShorter => {}
@@ -271,6 +367,7 @@ fn hits_at_word_starts(c: &Compiled, field: &Field<'_>, out: &mut Vec<Hit>) {
 /// match inside runs of text without spaces.
 fn hits_anywhere(c: &Compiled, field: &Field<'_>, out: &mut Vec<Hit>) {
     let text = field.text();
+    let mut ends: Vec<(usize, usize)> = Vec::new();
     let mut at = 0usize;
     // The end of the haystack for the next search: shortened only to look for a shorter
     // pattern at the start of a match whose case failed.
@@ -287,7 +384,7 @@ fn hits_anywhere(c: &Compiled, field: &Field<'_>, out: &mut Vec<Hit>) {
         }
         let Some(m) = found else { break };
         match judge(c, field, m, out) {
-            Verdict::Taken => at = m.end,
+            Verdict::Taken => at = overlapping(c, field, m, out, &mut ends),
             Verdict::RetryShorter => {
                 limit = m.end - 1;
                 at = m.start;
@@ -299,10 +396,16 @@ fn hits_anywhere(c: &Compiled, field: &Field<'_>, out: &mut Vec<Hit>) {
 
 fn events(c: &Compiled, field: &Field<'_>, hits: &[Hit], out: &mut Vec<Event>) {
     let text = field.text();
+    // Where the events of the current run of overlapping hits begin.
+    let mut run = out.len();
     for h in hits {
         let Some(p) = c.patterns.get(h.pat as usize) else {
             continue;
         };
+        if !h.overlap {
+            run = out.len();
+        }
+        let own = out.len();
         for a in &p.actions {
             let (s, e) = match a.sub {
                 Some((s, e)) => (h.start + s as usize, h.start + e as usize),
@@ -319,6 +422,20 @@ fn events(c: &Compiled, field: &Field<'_>, hits: &[Hit], out: &mut Vec<Event>) {
             if let Some(inner) = a.exact_of.and_then(|i| c.patterns.get(i as usize))
                 && (text.as_bytes().get(s..e) != Some(inner.text.as_bytes())
                     || inner.bare_acronym && field.is_caps(s))
+            {
+                continue;
+            }
+            // A hit that overlaps earlier ones adds only what they did not already say about
+            // these words: "European Commission President" names the EU once, "export
+            // control list" is one export-controls trigger, not two agreeing ones; but the
+            // strong "chip export controls" still counts after the weak "AI chip export".
+            if h.overlap
+                && out.get(run..own).unwrap_or_default().iter().any(|x| {
+                    x.start < h.end
+                        && h.start < x.end
+                        && compile::target_eq(x.kind, a.kind)
+                        && compile::strength_rank(x.kind) >= compile::strength_rank(a.kind)
+                })
             {
                 continue;
             }
@@ -826,6 +943,141 @@ fn looks_like_person(text: &str, start: usize, end: usize) -> bool {
 mod tests {
     use super::*;
     use aho_corasick::Input;
+
+    /// Every candidate tag (fired or not) as "tag score: phrase, phrase".
+    fn candidates(tagger: &crate::classify::Tagger, title: &str, body: &str) -> Vec<String> {
+        tag_scored(&tagger.compiled, title, body, true)
+            .into_iter()
+            .map(|(t, _)| {
+                let phrases: Vec<&str> = t.evidence.iter().map(|e| e.phrase.as_str()).collect();
+                format!("{} {:.1}: {}", t.tag, t.score, phrases.join(", "))
+            })
+            .collect()
+    }
+
+    fn fired(tagger: &crate::classify::Tagger, title: &str, body: &str) -> Vec<String> {
+        tagger
+            .tag(title, body)
+            .into_iter()
+            .map(|t| t.tag.to_string())
+            .collect()
+    }
+
+    /// An anchor that a trigger overlaps: "Chinese AI" (a foreign-tech anchor) no longer hides
+    /// "AI chips" (ai-chip-controls), QA7 q305.
+    #[test]
+    fn an_anchor_does_not_hide_the_trigger_it_overlaps() {
+        let tagger = crate::classify::Tagger::builtin();
+        let found = candidates(
+            &tagger,
+            "BIS says using Huawei Ascend chips anywhere may violate US export controls",
+            "The Bureau of Industry and Security guidance warns companies worldwide against \
+             using the Chinese AI chips.",
+        );
+        assert!(
+            found.contains(&"policy:ai-chip-controls 1.0: AI chips".to_string()),
+            "{found:?}"
+        );
+        // The anchor still counts, and "Chinese" inside it names China.
+        let found = candidates(
+            &tagger,
+            "",
+            "Regulators restricted sales of Chinese AI chips.",
+        );
+        assert!(
+            found.contains(&"country:CN 0.8: Chinese".to_string())
+                && found.contains(&"policy:ai-chip-controls 1.0: AI chips".to_string()),
+            "{found:?}"
+        );
+    }
+
+    /// A weak trigger that a strong one overlaps: "AI chip export" (weak) no longer hides
+    /// "chip export controls" (strong, same policy), nor "foreign investment" (weak) the strong
+    /// "investment screening" of another policy.
+    #[test]
+    fn a_weak_trigger_does_not_hide_the_strong_one_it_overlaps() {
+        let tagger = crate::classify::Tagger::builtin();
+        let tags = fired(
+            &tagger,
+            "",
+            "Washington tightened AI chip export controls on Tuesday.",
+        );
+        assert!(tags.contains(&"policy:ai-chip-controls".into()), "{tags:?}");
+        let tags = fired(
+            &tagger,
+            "",
+            "The sale was reviewed under the country's foreign investment screening rules.",
+        );
+        assert!(
+            tags.contains(&"policy:investment-screening".into()),
+            "{tags:?}"
+        );
+    }
+
+    /// A match refused at its end ("the app" in "the Apple") no longer hides the word that
+    /// begins inside it.
+    #[test]
+    fn a_refused_match_does_not_hide_what_begins_inside_it() {
+        let tagger = crate::classify::Tagger::builtin();
+        let found = candidates(
+            &tagger,
+            "",
+            "It streams to the Apple TV and the Apple Watch.",
+        );
+        assert!(
+            found.contains(&"country:US 1.0: Apple, Apple".to_string()),
+            "{found:?}"
+        );
+    }
+
+    /// What overlapping matches say twice about the same words counts once: "European
+    /// Commission President" names the EU once (two agencies overlap on "Commission"), and
+    /// "export control list" is one export-controls trigger, not two that agree.
+    #[test]
+    fn overlapping_matches_do_not_count_the_same_words_twice() {
+        let tagger = crate::classify::Tagger::builtin();
+        let found = candidates(&tagger, "", "European Commission President Ursula spoke.");
+        assert!(
+            found.contains(&"country:EU 1.0: European Commission".to_string()),
+            "{found:?}"
+        );
+        let found = candidates(&tagger, "", "Open the export control list in the editor.");
+        assert!(
+            found.contains(&"policy:export-controls 0.0: ".to_string())
+                || !found
+                    .iter()
+                    .any(|f| f.starts_with("policy:export-controls")),
+            "{found:?}"
+        );
+    }
+
+    /// A stop-phrase still hides what starts inside it: "energy tariff rate" has no "tariff
+    /// rate" (a strong tariffs trigger).
+    #[test]
+    fn a_stop_phrase_still_hides_what_starts_inside_it() {
+        let tagger = crate::classify::Tagger::builtin();
+        let tags = fired(&tagger, "", "The energy tariff rate rises in October.");
+        assert!(!tags.contains(&"policy:tariffs".into()), "{tags:?}");
+    }
+
+    /// A longer pattern inherits both of two overlapping patterns inside it, as the scan finds
+    /// both in the text (here a made-up company name holding "Chinese AI" and "AI chips").
+    #[test]
+    fn a_pattern_inherits_both_of_two_overlapping_inner_patterns() {
+        let tagger = crate::classify::Tagger::with_overlay(
+            "[[country]]\ncode = \"CN\"\ncompanies = [\"Chinese AI chips alliance\"]\n",
+        )
+        .unwrap();
+        let found = candidates(
+            &tagger,
+            "",
+            "The Chinese AI chips alliance faces export curbs.",
+        );
+        assert!(
+            found.contains(&"policy:ai-chip-controls 1.0: AI chips".to_string()),
+            "{found:?}"
+        );
+    }
 
     /// The hand-written loop leans on the library's internals: it must find exactly what the
     /// library's own search finds, on text made of pattern pieces, at every start and a few ends.
