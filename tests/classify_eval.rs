@@ -39,7 +39,8 @@ fn qa_regression_set_keeps_its_fixes() {
     let report = eval::evaluate(&Tagger::builtin(), &text).expect("QA set parses");
     println!("{report}");
     assert_eq!(report.stories, 86);
-    assert_quality(&report, 0.98, 0.93);
+    // One miss left (q407, transshipment, settled on another branch): policy micro-F1 0.991.
+    assert_quality(&report, 0.98, 0.98);
 }
 
 /// Country and policy micro-F1 at least these, and no policy tag on a hard negative.

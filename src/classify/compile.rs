@@ -105,6 +105,9 @@ pub(crate) struct Action {
     pub kind: ActionKind,
     /// The match must start with an upper-case letter (proper nouns: "China", not "china").
     pub needs_cap: bool,
+    /// The match must not start with an upper-case letter: the lower-case reading of a phrase
+    /// whose capitalised form says more ("entity list" beside the strong "Entity List").
+    pub lower_only: bool,
     /// For an action inherited from a shorter pattern inside this one: its byte span within
     /// the match.
     pub sub: Option<(u16, u16)>,
@@ -177,6 +180,9 @@ pub(crate) struct Compiled {
     pub negation_words: WordSet,
     /// Per trigger: its own anchor sets (`weak_with`, `anchored_with`), 0 for the policy's.
     pub trigger_anchors: Vec<u64>,
+    /// Per trigger: the anchor sets near which a weak trigger weighs as a strong one
+    /// (`strong_with`), 0 for none.
+    pub trigger_promote: Vec<u64>,
     /// Bit of the `tech` anchor set (anchored agencies use it).
     pub tech_mask: u64,
     pub ambiguous: Vec<AmbiguousRule>,
@@ -399,16 +405,45 @@ impl Builder {
             let action = Action {
                 kind,
                 needs_cap,
+                lower_only: false,
                 sub: None,
                 exact_of: None,
             };
             // One pattern says one thing per target: keep the first (strongest listed) role.
-            match p.actions.iter_mut().find(|a| same_target(a.kind, kind)) {
+            let mut same = p.actions.iter_mut().filter(|a| same_target(a.kind, kind));
+            let (first, split) = (same.next(), same.next().is_some());
+            match first {
+                // Split already: both readings are set, the first listed stays.
+                Some(_) if split => {}
+                // A capitalised and a lower-case phrase of one policy with different strengths
+                // ("Entity List" strong, "entity list" only in a trade context): each says its
+                // own thing, told apart by the case of the match's first letter.
+                Some(existing)
+                    if existing.needs_cap != needs_cap
+                        && strength(existing.kind) != strength(kind) =>
+                {
+                    if existing.needs_cap {
+                        p.actions.push(Action {
+                            lower_only: true,
+                            ..action
+                        });
+                    } else {
+                        existing.lower_only = true;
+                        p.actions.push(action);
+                    }
+                }
                 // A lower-case spelling of the same trigger lifts the capital requirement.
                 Some(existing) => existing.needs_cap &= needs_cap,
                 None => p.actions.push(action),
             }
         }
+    }
+}
+
+fn strength(kind: ActionKind) -> Option<Strength> {
+    match kind {
+        ActionKind::Policy { strength, .. } => Some(strength),
+        _ => None,
     }
 }
 
@@ -487,6 +522,7 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
     // Policies.
     let mut policy_anchors: HashMap<u16, u64> = HashMap::new();
     let mut trigger_anchors: HashMap<u32, u64> = HashMap::new();
+    let mut trigger_promote: HashMap<u32, u64> = HashMap::new();
     let mask_of = |sets: &[toml::Spanned<String>], policy: &str| {
         let mut mask = 0u64;
         for s in sets {
@@ -523,6 +559,13 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
                 for entry in &group.phrases {
                     let trigger = b.add_policy_phrase(entry, id, strength);
                     trigger_anchors.insert(trigger, mask);
+                }
+            }
+            for group in &p.strong_with {
+                let mask = mask_of(&group.anchors, p.id.get_ref())?;
+                for entry in &group.phrases {
+                    let trigger = b.add_policy_phrase(entry, id, Strength::Weak);
+                    trigger_promote.insert(trigger, mask);
                 }
             }
             for (list, strength) in [
@@ -679,6 +722,9 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
     let trigger_anchors = (0..b.next_trigger)
         .map(|t| trigger_anchors.get(&t).copied().unwrap_or(0))
         .collect();
+    let trigger_promote = (0..b.next_trigger)
+        .map(|t| trigger_promote.get(&t).copied().unwrap_or(0))
+        .collect();
     let policy_anchors = (0..b.policies.len() as u16)
         .map(|i| policy_anchors.get(&i).copied().unwrap_or(default_mask))
         .collect();
@@ -693,6 +739,7 @@ pub(crate) fn compile(files: &[RulesFile]) -> Result<Compiled, ClassifyError> {
         overlap_starts,
         policy_anchors,
         trigger_anchors,
+        trigger_promote,
         policy_agree,
         policy_yields,
         negation_words: WordSet::new(negation_words),
@@ -1111,10 +1158,13 @@ fn inherit_inner_actions(b: &mut Builder) -> Vec<bool> {
                 }
                 let mut any = false;
                 for a in &ip.actions {
-                    if own.contains(&a.kind.family())
-                        || a.sub.is_some()
-                        || said(&additions, a, (s16, e16))
-                    {
+                    // A longer trigger says all its family says about these words, but an
+                    // anchor phrase of one set does not hide an anchor of another set.
+                    let hidden = match a.kind {
+                        ActionKind::Anchor(_) => op.actions.iter().any(|x| x.kind == a.kind),
+                        k => own.contains(&k.family()),
+                    };
+                    if hidden || a.sub.is_some() || said(&additions, a, (s16, e16)) {
                         continue;
                     }
                     additions.push((
@@ -1201,6 +1251,25 @@ mod tests {
             .collect();
         assert!(patterns.len() > 1000);
         same(&patterns);
+    }
+
+    /// An anchor phrase of one set keeps the anchors of other sets inside it ("export rules",
+    /// an export-controls anchor, still holds the control words "export" and "rules").
+    #[test]
+    fn an_anchor_phrase_keeps_other_sets_anchors_inside_it() {
+        let tagger = crate::classify::Tagger::with_overlay(
+            "[[anchor_set]]\nid = \"outer\"\nphrases = [\"alpha beta\"]\n\
+             [[anchor_set]]\nid = \"inner\"\nphrases = [\"beta\"]\n\
+             [[policy]]\nid = \"test-policy\"\n\
+             [[policy.anchored_with]]\nanchors = [\"inner\"]\nphrases = [\"gamma\"]\n",
+        )
+        .unwrap();
+        let fired: Vec<String> = tagger
+            .tag("", "The alpha beta report mentions gamma.")
+            .iter()
+            .map(|t| t.tag.to_string())
+            .collect();
+        assert_eq!(fired, ["policy:test-policy"]);
     }
 
     #[test]

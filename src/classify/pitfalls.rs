@@ -441,6 +441,127 @@ fn policy_pitfalls_of_the_taxonomy_table() {
     );
 }
 
+/// QA7 q302: news prose writes "entity list" in lower case; it counts beside trade-list words
+/// (blacklist, Commerce, export controls), not in programming docs, and the capitalised list
+/// stays strong alone.
+#[test]
+fn lower_case_entity_list_counts_in_a_trade_context() {
+    assert!(
+        policies(
+            "U.S. Commerce adds dozens of Chinese AI firms to trade blacklist",
+            "The companies were placed on the entity list for helping the military."
+        )
+        .contains(&"entity-list".to_string())
+    );
+    assert!(
+        policies(
+            "",
+            "The Commerce Department placed the firm on the entity list on Tuesday."
+        )
+        .contains(&"entity-list".to_string())
+    );
+    // The pitfall: an entity list in a game engine or database tool, even with a tech anchor.
+    assert!(
+        policies(
+            "Open-source game engine adds searchable entity list",
+            "The scene debugger shows the entity list of every GPU-rendered level."
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        policies("", "The firm was added to the Entity List."),
+        ["entity-list"]
+    );
+}
+
+/// QA7 q311: a named foreign maker on the FCC Covered List may get no new equipment
+/// authorisations, a ban on its devices (foreign-tech-bans) besides the list itself.
+#[test]
+fn covered_list_with_a_named_foreign_maker_is_a_foreign_tech_ban() {
+    let p = policies(
+        "FCC adds Chinese drone maker DJI to Covered List",
+        "The Federal Communications Commission said new DJI models cannot receive equipment authorisations.",
+    );
+    assert!(
+        p.contains(&"entity-list".to_string()) && p.contains(&"foreign-tech-bans".to_string()),
+        "{p:?}"
+    );
+    // No named foreign product: the list alone.
+    assert_eq!(
+        policies("", "The FCC updated its Covered List on Friday."),
+        ["entity-list"]
+    );
+}
+
+/// QA7 q204: "duty" is a tariffs word as "duties" is (taxonomy.md: "duty/duties"), weak: it
+/// counts beside another tariffs word, not alone as the obligation.
+#[test]
+fn duty_agrees_with_tariff_but_not_alone() {
+    assert!(
+        policies(
+            "Turkey imposes 40% tariff on Chinese electric vehicles",
+            "Ankara said the additional duty protects domestic car makers."
+        )
+        .contains(&"tariffs".to_string())
+    );
+    assert!(
+        policies(
+            "Ministers stress their duty to protect consumers",
+            "Officials said the duty applies to every regulator."
+        )
+        .is_empty()
+    );
+}
+
+/// QA7 q014: "revenue-share licence (15%)" (taxonomy.md, strong) is the share of sales of the
+/// chips made for China that licences them; other revenue sharing is not a chip control.
+#[test]
+fn revenue_share_beside_a_licensed_china_chip_is_an_ai_chip_control() {
+    assert!(
+        policies(
+            "Nvidia agrees to give US government 15% of China H20 revenue",
+            "The unusual revenue-share arrangement lets Nvidia resume some sales of AI chips to China."
+        )
+        .contains(&"ai-chip-controls".to_string())
+    );
+    assert!(
+        policies(
+            "App store cuts its revenue-share for small developers",
+            "The revenue-share license now leaves 85% to developers of AI apps."
+        )
+        .is_empty()
+    );
+}
+
+/// QA7 q305: "AI chip(s) + export" (taxonomy.md, strong): AI chips where the sentence or the
+/// title names export controls weigh as a strong trigger; with other control words they stay
+/// weak.
+#[test]
+fn ai_chips_with_export_controls_is_strong() {
+    assert!(
+        policies(
+            "BIS says using Huawei Ascend chips anywhere may violate US export controls",
+            "The guidance warns companies worldwide against using the Chinese AI chips."
+        )
+        .contains(&"ai-chip-controls".to_string())
+    );
+    assert!(
+        policies(
+            "",
+            "Officials said the new export controls cover AI chips sold to the region."
+        )
+        .contains(&"ai-chip-controls".to_string())
+    );
+    // Weak, as before, with other control words: one weak trigger does not fire.
+    assert!(
+        !policies(
+            "",
+            "The startup restricts access to its AI chips for rivals."
+        )
+        .contains(&"ai-chip-controls".to_string())
+    );
+}
+
 #[test]
 fn every_tag_keeps_evidence() {
     let t = TAGGER.tag(

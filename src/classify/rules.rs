@@ -131,6 +131,11 @@ pub(crate) struct PolicyFile {
     /// Anchored acronyms with their own anchor sets (default for `anchored`: `tech`).
     #[serde(default)]
     pub anchored_with: Vec<WeakWith>,
+    /// Weak triggers (counted as `weak` ones otherwise) that weigh as strong ones where an
+    /// anchor of these sets is near: the "X + Y" strong triggers of taxonomy.md ("AI chip(s) +
+    /// export").
+    #[serde(default)]
+    pub strong_with: Vec<WeakWith>,
     /// How many different weak triggers must agree to count without an anchor (0 = never);
     /// default `weights.min_agreeing`.
     #[serde(default)]
