@@ -55,24 +55,7 @@ struct Tmux {
 impl Tmux {
     /// A private server running the interface on `config` and `data` in a `w` × `h` window.
     fn start(name: &str, config: &Path, data: &Path, w: u16, h: u16) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("echowatch-{name}-{}", std::process::id()),
-        };
-        // The shell line of tmux: our own paths, quoted; the interface itself runs no shell.
-        let cmd = format!(
-            "{} --config {} --data {}",
-            quoted(Path::new(BIN)),
-            quoted(config),
-            quoted(data)
-        );
-        let (w, h) = (w.to_string(), h.to_string());
-        let started = tmux.run(&["new-session", "-d", "-s", "ew", "-x", &w, "-y", &h, &cmd]);
-        assert!(
-            started.status.success(),
-            "tmux: {}",
-            String::from_utf8_lossy(&started.stderr)
-        );
-        tmux
+        Tmux::start_env(name, &[], config, data, w, h)
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -342,6 +325,7 @@ impl Tmux {
         let tmux = Tmux {
             socket: format!("echowatch-{name}-{}", std::process::id()),
         };
+        // The shell line of tmux: our own paths, quoted; the interface itself runs no shell.
         let vars: Vec<String> = env
             .iter()
             .map(|(k, v)| format!("{k}={}", quoted(v)))
