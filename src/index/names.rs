@@ -21,6 +21,19 @@ fn normalize(name: &str) -> String {
     words.join(" ")
 }
 
+/// Each name keshvar has for each country, with the country's code.
+fn each_country_name(mut f: impl FnMut(&str, &str)) {
+    for c in keshvar::CountryIterator::new() {
+        let code = c.alpha2().to_string();
+        let alpha3 = c.alpha3().to_string();
+        let mut all = vec![c.iso_short_name(), c.iso_long_name(), alpha3.as_str()];
+        all.extend(c.unofficial_name_list().iter().copied());
+        for name in all {
+            f(name, &code);
+        }
+    }
+}
+
 /// Every name keshvar has for a country (ISO short and long names, unofficial names, some in
 /// other languages and scripts, the alpha-3 code), normalized, with its code. No two
 /// countries share a name there (a test checks), so the first to give one keeps it.
@@ -28,15 +41,11 @@ fn country_names() -> &'static HashMap<String, String> {
     static NAMES: OnceLock<HashMap<String, String>> = OnceLock::new();
     NAMES.get_or_init(|| {
         let mut names: HashMap<String, String> = HashMap::new();
-        for c in keshvar::CountryIterator::new() {
-            let code = c.alpha2().to_string();
-            let alpha3 = c.alpha3().to_string();
-            let mut all = vec![c.iso_short_name(), c.iso_long_name(), alpha3.as_str()];
-            all.extend(c.unofficial_name_list().iter().copied());
-            for name in all {
-                names.entry(normalize(name)).or_insert_with(|| code.clone());
-            }
-        }
+        each_country_name(|name, code| {
+            names
+                .entry(normalize(name))
+                .or_insert_with(|| code.to_string());
+        });
         names.insert("european union".into(), "EU".into());
         names.remove("");
         names
@@ -179,16 +188,12 @@ mod tests {
     #[test]
     fn no_two_countries_share_a_name() {
         let mut seen: HashMap<String, String> = HashMap::new();
-        for c in keshvar::CountryIterator::new() {
-            let code = c.alpha2().to_string();
-            let alpha3 = c.alpha3().to_string();
-            let mut all = vec![c.iso_short_name(), c.iso_long_name(), alpha3.as_str()];
-            all.extend(c.unofficial_name_list().iter().copied());
-            for name in all {
-                let other = seen.entry(normalize(name)).or_insert_with(|| code.clone());
-                assert_eq!(*other, code, "{name:?}");
-            }
-        }
+        each_country_name(|name, code| {
+            let other = seen
+                .entry(normalize(name))
+                .or_insert_with(|| code.to_string());
+            assert_eq!(other, code, "{name:?}");
+        });
     }
 
     #[test]
