@@ -62,15 +62,15 @@ fn country_name(code: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The code `country:VALUE` means: two letters are a code, taken as they are (`UK` is `GB`,
-/// as for tags; one no story has, `ZZ`, simply matches nothing), and a name is read as its
-/// code. `Err` is the message for the analyst, with the closest names.
+/// The code `country:VALUE` means: an ISO 3166-1 alpha-2 code or `EU` (`UK` is `GB`, as for
+/// tags), or a country's name read as its code. Anything else, `ZZ` too, would match nothing
+/// and say nothing: `Err` is the message for the analyst, with the closest names.
 pub(crate) fn country_code(value: &str) -> Result<String, String> {
     let upper = value.trim().to_uppercase();
     if upper == "UK" {
         return Ok("GB".into());
     }
-    if upper.chars().count() == 2 && upper.chars().all(|c| c.is_ascii_alphabetic()) {
+    if upper == "EU" || keshvar::Alpha2::try_from(upper.as_str()).is_ok() {
         return Ok(upper);
     }
     let wanted = normalize(value);
@@ -178,8 +178,11 @@ mod tests {
         assert!(err.contains("country:CN"), "{err}");
         let err = country_code("chn1").unwrap_err();
         assert!(err.contains("ISO code"), "{err}");
-        // Two letters are a code, known or not.
-        assert_eq!(country_code("zz").as_deref(), Ok("ZZ"));
+        // Two letters are a code only when some country has it.
+        assert_eq!(country_code("de").as_deref(), Ok("DE"));
+        assert_eq!(country_code("eu").as_deref(), Ok("EU"));
+        let err = country_code("zz").unwrap_err();
+        assert!(err.contains("no country has that code or name"), "{err}");
         let err = country_code("atlantis").unwrap_err();
         assert!(err.contains("no country has that code or name"), "{err}");
         assert_eq!(country_code("congo").as_deref(), Ok("CG"));
