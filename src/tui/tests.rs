@@ -1921,3 +1921,20 @@ fn without_any_browser_the_message_shows_the_link() {
     assert!(m.starts_with("no browser: https://ref.test/1 ("), "{m}");
     assert!(app.opener.take_terminal().is_none());
 }
+
+#[test]
+fn the_reader_wraps_text_at_a_readable_width_on_wide_terminals() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    // The first story's body is a 114-character sentence.
+    press(&mut app, code(KeyCode::Enter));
+    let screen = screen_text(&mut app, 240, 40);
+    let line = screen
+        .lines()
+        .find(|l| l.contains("The Bureau of Industry"))
+        .unwrap_or_else(|| panic!("{screen}"));
+    let start = line.find("The Bureau").unwrap();
+    let text = line[start..].trim_end_matches([' ', '│', '"']);
+    assert!(text.chars().count() <= 100, "{text:?}");
+    assert!(screen.contains("1/8 · story"), "{screen}");
+}

@@ -13,18 +13,24 @@ use crate::store::StoryRecord;
 use crate::tui::app::{App, Screen};
 use crate::tui::text::{self, Highlighter};
 
+/// Lines of text wrap at this width at most: on a wide terminal, 160-column lines are hard
+/// to follow (newsboat's `text-width`).
+const TEXT_WIDTH: usize = 100;
+
 pub fn draw(app: &mut App, f: &mut Frame, area: Rect) {
     let hl = app.highlighter.clone();
+    // Where the story is in the list (the id is what `show` and `tag` take).
+    let place = format!(" {}/{} ", app.list.selected + 1, app.list.total);
     let Screen::Reader(r) = &mut app.screen else {
         return;
     };
     let block = Block::bordered()
         .border_style(FOCUSED)
-        .title(format!(" story {} ", r.id))
+        .title(format!("{place}· story {} ", r.id))
         .title(Line::from(flags(&r.story)).right_aligned());
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let lines = story_lines(&r.story, &hl, inner.width as usize);
+    let lines = story_lines(&r.story, &hl, (inner.width as usize).min(TEXT_WIDTH));
     r.lines = lines.len();
     r.height = inner.height as usize;
     r.scroll = r.scroll.min(r.lines.saturating_sub(r.height));
