@@ -1595,7 +1595,34 @@ fn describe_query_error(e: &tantivy::query::QueryParserError) -> String {
             "cannot read a date: write it as 2026-08-01 (that day, UTC) or 2026-08-01T00:00:00Z"
                 .to_string()
         }
+        E::SyntaxError(text) => syntax_hint(text),
         other => other.to_string(),
+    }
+}
+
+/// tantivy says only "Syntax Error" and the query; say what is most often wrong, as typed.
+fn syntax_hint(text: &str) -> String {
+    let quotes = text.chars().filter(|&c| c == '"').count();
+    let depth = text.chars().fold(0i64, |d, c| match c {
+        '(' => d + 1,
+        ')' => d - 1,
+        _ => d,
+    });
+    let brackets = text.chars().filter(|&c| matches!(c, '[' | '{')).count()
+        != text.chars().filter(|&c| matches!(c, ']' | '}')).count();
+    if quotes % 2 == 1 {
+        "a quote is not closed: end the phrase with \"".to_string()
+    } else if depth > 0 {
+        "a ( is not closed".to_string()
+    } else if depth < 0 {
+        "a ) has no ( before it".to_string()
+    } else if brackets {
+        "a range is not closed: write it as published:[2026-08-01 TO 2026-08-31]".to_string()
+    } else {
+        format!(
+            "cannot read the query {:?}: check its quotes, brackets and operators (AND, OR, NOT, -)",
+            crate::parse::sanitize::line(text)
+        )
     }
 }
 

@@ -1073,3 +1073,19 @@ fn a_sign_before_a_spaced_star_is_no_panic() {
     assert_eq!(grammar_safe("a - *  \"x + *\""), "a -*  \"x +*\"");
     assert_eq!(grammar_safe("chip -country:CN"), "chip -country:CN");
 }
+
+#[test]
+fn a_query_that_cannot_be_read_says_what_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let idx = three_stories(dir.path());
+    let error = |q: &str| match idx.validate(q) {
+        Err(IndexError::Query(m)) => m,
+        other => panic!("{q}: {other:?}"),
+    };
+    assert_eq!(
+        error("\"export lic"),
+        "a quote is not closed: end the phrase with \""
+    );
+    assert_eq!(error("(chip OR export"), "a ( is not closed");
+    assert!(error("published:[2026-08-01 TO").starts_with("a range is not closed"));
+}
