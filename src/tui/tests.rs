@@ -1938,3 +1938,24 @@ fn the_reader_wraps_text_at_a_readable_width_on_wide_terminals() {
     assert!(text.chars().count() <= 100, "{text:?}");
     assert!(screen.contains("1/8 · story"), "{screen}");
 }
+
+#[test]
+fn the_tag_editor_says_what_went_wrong_under_the_input_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_in(dir.path(), None);
+    press(&mut app, key('t'));
+    typed(&mut app, "+country:XX");
+    press(&mut app, code(KeyCode::Enter));
+    let screen = screen_text(&mut app, 80, 24);
+    let lines: Vec<&str> = screen.lines().collect();
+    let input = lines
+        .iter()
+        .position(|l| l.contains("> +country:XX"))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(
+        lines[input + 1].contains("unknown country code \"XX\""),
+        "{screen}"
+    );
+    // Wrapped, not cut: the end of the message is on screen too.
+    assert!(screen.contains("alpha-2"), "{screen}");
+}

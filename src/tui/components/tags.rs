@@ -58,6 +58,17 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         ),
         Span::raw(text::truncate(&ed.input, w.saturating_sub(2))),
     ]));
+    // What the last Enter did, right under the line it was about, whole (up to 3 lines).
+    if let Some((m, level)) = &ed.message {
+        let style = match level {
+            Level::Error => ERROR,
+            Level::Info => Style::new().fg(Color::Green),
+        };
+        let m = text::line(m);
+        for r in text::wrap(&m, w).into_iter().take(3) {
+            lines.push(Line::from(Span::styled(m[r].to_string(), style)));
+        }
+    }
     for (i, (tag, hint)) in ed.candidates.iter().enumerate() {
         let style = if i == ed.selected {
             Style::new().add_modifier(Modifier::REVERSED)
@@ -77,19 +88,9 @@ pub fn draw(app: &App, f: &mut Frame, area: Rect) {
         ]));
     }
     let bottom = inner.height as usize;
-    while lines.len() + 2 < bottom {
+    lines.truncate(bottom.saturating_sub(1));
+    while lines.len() + 1 < bottom {
         lines.push(Line::default());
-    }
-    match &ed.message {
-        Some((m, Level::Error)) => lines.push(Line::from(Span::styled(
-            text::truncate(&text::line(m), w),
-            ERROR,
-        ))),
-        Some((m, Level::Info)) => lines.push(Line::from(Span::styled(
-            text::truncate(&text::line(m), w),
-            Style::new().fg(Color::Green),
-        ))),
-        None => lines.push(Line::default()),
     }
     lines.push(Line::from(Span::styled(
         text::truncate(
